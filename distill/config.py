@@ -1,0 +1,184 @@
+"""Typed configs for ``teacher.yaml`` and ``student.yaml``, validated on load.
+
+A bad config fails here, before any model loads, with one line naming the file, the key path, the
+bad value and what is allowed (see :mod:`distill.schema`). Objective parameters are validated
+against the objective's own ``Params`` model from the registry, so each objective documents and
+checks its own keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from distill.errors import ConfigError
+from distill.schema import NonNegFloat, PositiveFloat, PositiveInt, Probability, load_yaml, validate
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------------
+# teacher.yaml
+
+
+class SplitConfig(_Strict):
+    """Fractions carved out of the training source for splits that have no file of their own."""
+
+    dev: Probability = 0.1
+    test: Probability = 0.1
+    seed: int = 0
+
+
+class DataConfig(_Strict):
+    """Where the labelled data comes from and how to read it."""
+
+    source: str = Field(
+        description="`embedded:tweets` (binary), `embedded:tweets-3class`, a CSV/TSV/JSONL file, "
+        "a GLUE task folder (format: glue), or a `datasets.save_to_disk` folder (format: disk)"
+    )
+    format: Literal["auto", "csv", "tsv", "glue", "jsonl", "disk"] = "auto"
+    glue_task: Literal["sst2", "cola", "mrpc", "qqp", "mnli", "qnli", "rte", "wnli"] | None = None
+    encoding: str = "utf-8"
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    labels: list[str] | None = Field(None, description="label names in id order; default: sorted train labels")
+    dev: str | None = Field(None, description="a separate dev file (same format); else carved from source")
+    test: str | None = Field(None, description="a separate test file (same format); else carved from source")
+    split: SplitConfig = SplitConfig()
+    max_train_examples: PositiveInt | None = None
+    max_eval_examples: PositiveInt | None = None
+
+
+class FinetuneConfig(_Strict):
+    """How a bare encoder is fine-tuned into a teacher (used only when it is not one yet)."""
+
+    mode: Literal["auto", "always", "never"] = "auto"
+    epochs: PositiveFloat = 1.0
+    batch_size: PositiveInt = 32
+    lr: PositiveFloat = 5e-5
+    weight_decay: NonNegFloat = 0.01
+    warmup_ratio: Probability = 0.1
+    seed: int = 0
+
+
+class TeacherConfig(_Strict):
+    name: str
+    model: str = Field(description="hub id, local folder, or `packaged:all-MiniLM-L6-v2`")
+    data: DataConfig
+    max_length: PositiveInt = 128
+    label_map: dict[str, str] | None = Field(
+        None, description="model label name -> data label name, when the model's id2label differs"
+    )
+    finetune: FinetuneConfig = FinetuneConfig()
+    cache_dir: str = "outputs/teachers"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+# ---------------------------------------------------------------------------------------------
+# student.yaml
+
+PRESETS: dict[str, dict[str, int]] = {
+    # Jiao et al. 2020, TinyBERT: 4 layers x 312 and 6 layers x 768.
+    "tinybert4": {"num_layers": 4, "hidden_size": 312, "num_heads": 12, "intermediate_size": 1200},
+    "tinybert6": {"num_layers": 6, "hidden_size": 768, "num_heads": 12, "intermediate_size": 3072},
+}
+
+
+class ArchitectureConfig(_Strict):
+    """The student's shape: a preset, or explicit sizes (which override the preset's)."""
+
+    family: Literal["tinybert"] = "tinybert"
+    preset: Literal["tinybert4", "tinybert6"] | None = None
+    num_layers: PositiveInt | None = None
+    hidden_size: PositiveInt | None = Field(None, description="default: the teacher's")
+    num_heads: PositiveInt | None = Field(None, description="default: the teacher's")
+    intermediate_size: PositiveInt | None = Field(None, description="default: 4 x hidden_size")
+
+    @model_validator(mode="after")
+    def _shape_given(self) -> ArchitectureConfig:
+        if self.preset is None and self.num_layers is None:
+            raise ValueError("set `preset` (tinybert4, tinybert6) or `num_layers`")
+        return self
+
+    def resolved(self, teacher_hidden: int, teacher_heads: int) -> dict[str, int]:
+        """Concrete sizes: explicit keys, then the preset, then the teacher's width and heads."""
+        sizes = dict(PRESETS[self.preset]) if self.preset else {}
+        for key in ("num_layers", "hidden_size", "num_heads", "intermediate_size"):
+            if getattr(self, key) is not None:
+                sizes[key] = getattr(self, key)
+        sizes.setdefault("hidden_size", teacher_hidden)
+        sizes.setdefault("num_heads", teacher_heads)
+        sizes.setdefault("intermediate_size", 4 * sizes["hidden_size"])
+        return sizes
+
+
+class StageConfig(_Strict):
+    """One distillation stage: its own objectives, epochs and learning rate (TinyBERT stages)."""
+
+    name: str
+    epochs: PositiveFloat = 1.0
+    lr: PositiveFloat = 5e-5
+    # name -> parameters; after loading, each value is that objective's validated `Params` model.
+    objectives: dict[str, Any] = Field(description="objective name -> its parameters")
+    eval: bool = Field(True, description="evaluate on dev after each epoch and keep the best weights")
+
+
+class OptimizerConfig(_Strict):
+    weight_decay: NonNegFloat = 0.01
+    warmup_ratio: Probability = 0.1
+    schedule: Literal["linear", "constant"] = "linear"
+    grad_clip: NonNegFloat = 1.0
+
+
+class StudentConfig(_Strict):
+    name: str
+    architecture: ArchitectureConfig
+    init: str = Field("teacher", description="random | teacher | general:<path> | <path of a saved student>")
+    layer_map: Literal["uniform", "last"] | list[int] = "uniform"
+    stages: list[StageConfig] = Field(min_length=1)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    batch_size: PositiveInt = 32
+    eval_batch_size: PositiveInt = 64
+    seed: int = 0
+    output_dir: str | None = Field(None, description="default: outputs/<name>")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _check_init(self) -> StudentConfig:
+        if self.init.startswith("general:") and not self.init.removeprefix("general:"):
+            raise ValueError("init: `general:` needs a path, e.g. general:outputs/general-tinybert4")
+        return self
+
+
+def _check_objectives(cfg: StudentConfig, source: str) -> None:
+    """Validate each stage's objectives against the registry: known names, typed parameters."""
+    from distill.objectives import OBJECTIVES
+
+    for i, stage in enumerate(cfg.stages):
+        if not stage.objectives:
+            raise ConfigError(f"{source}: stages.{i}.objectives: a stage needs at least one objective")
+        for name, params in stage.objectives.items():
+            loc = ("stages", i, "objectives", name)
+            entry = OBJECTIVES.get(name)
+            if entry is None:
+                raise ConfigError(
+                    f"{source}: {'.'.join(map(str, loc))}: unknown objective; {OBJECTIVES.suggest(name)}"
+                )
+            stage.objectives[name] = validate(entry.Params, params or {}, source, prefix=loc)
+
+
+def load_teacher_config(path: str | Path) -> TeacherConfig:
+    """Read and validate a teacher.yaml."""
+    return validate(TeacherConfig, load_yaml(path), str(path))
+
+
+def load_student_config(path: str | Path) -> StudentConfig:
+    """Read and validate a student.yaml, objective parameters included."""
+    cfg = validate(StudentConfig, load_yaml(path), str(path))
+    _check_objectives(cfg, str(path))
+    return cfg
