@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
+
+from distill.schema import did_you_mean
 
 T = TypeVar("T")
 
@@ -33,8 +34,8 @@ class Registry(Generic[T]):
 
     def suggest(self, name: str) -> str:
         """A did-you-mean hint, or the list of allowed names."""
-        close = difflib.get_close_matches(name, self.names(), n=1)
-        return f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(self.names())}"
+        close = did_you_mean(name, self.names())
+        return f"did you mean {close!r}?" if close else f"allowed: {', '.join(self.names())}"
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -94,6 +94,15 @@ def _show(value: Any) -> str:
         return repr(value)
 
 
+def did_you_mean(name: str, allowed: list[str]) -> str | None:
+    """The allowed name closest to ``name`` (spelling, or a shared prefix such as lr_rate -> lr)."""
+    close = difflib.get_close_matches(name, allowed, n=1)
+    if close:
+        return close[0]
+    prefixed = [a for a in allowed if name.startswith(a) or a.startswith(name)]
+    return max(prefixed, key=len) if prefixed else None
+
+
 def _step(annotation: Any, key: str | int) -> Any:
     """The annotation reached from ``annotation`` by one step ``key`` of an error location."""
     origin = typing.get_origin(annotation)
@@ -133,8 +142,8 @@ def _message(err: dict[str, Any], model: type[BaseModel]) -> str:
     if kind == "extra_forbidden":
         parent = _model_at(model, loc[:-1])
         allowed = sorted(parent.model_fields) if parent else []
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        close = did_you_mean(str(loc[-1]), allowed)
+        hint = f"did you mean {close!r}?" if close else f"allowed keys: {', '.join(allowed)}"
         return f"unknown key; {hint}"
     if kind == "missing":
         return "missing required key"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 from distill.features import Features
@@ -23,10 +24,11 @@ def attention_score_mse(student: Tensor, teacher: Tensor, mask: Tensor, heads: s
         student, teacher = student.mean(1, keepdim=True), teacher.mean(1, keepdim=True)
     elif student.size(1) != teacher.size(1):
         raise ValueError(f"per-head attention MSE needs equal head counts, got {student.size(1)} and {teacher.size(1)}")
-    m = mask.to(student.dtype)
-    pairs = m[:, None, :, None] * m[:, None, None, :]  # (batch, 1, seq, seq): 1 where both are real
-    squared = (student - teacher).pow(2) * pairs
-    return squared.sum() / (pairs.sum() * student.size(1)).clamp_min(1.0)
+    m = mask.bool()
+    pairs = m[:, None, :, None] & m[:, None, None, :]  # (batch, 1, seq, seq): True where both are real
+    # `where`, not a multiplication: a padded score may be huge (float min), and inf * 0 is nan.
+    diff = torch.where(pairs, student - teacher, torch.zeros((), dtype=student.dtype, device=student.device))
+    return diff.pow(2).sum() / (pairs.sum() * student.size(1)).clamp_min(1)
 
 
 class AttentionParams(WeightOnly):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
@@ -66,6 +67,6 @@ def masked_mse(student: Tensor, teacher: Tensor, mask: Tensor) -> Tensor:
     student, teacher: (batch, seq, hidden); mask: (batch, seq) with 1 for real tokens. Padding
     positions are excluded from both the sum and the count.
     """
-    mask = mask.to(student.dtype).unsqueeze(-1)  # (batch, seq, 1)
-    squared = (student - teacher).pow(2) * mask
-    return squared.sum() / (mask.sum() * student.size(-1)).clamp_min(1.0)
+    real = mask.bool().unsqueeze(-1)  # (batch, seq, 1)
+    diff = torch.where(real, student - teacher, torch.zeros((), dtype=student.dtype, device=student.device))
+    return diff.pow(2).sum() / (real.sum() * student.size(-1)).clamp_min(1)

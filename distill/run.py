@@ -1,0 +1,234 @@
+"""`distill run teacher.yaml student.yaml`: the whole task-distillation job, one call per step.
+
+config.load -> data.load -> teacher (load or fine-tune, cached, checked) -> student (build, init
+from teacher) -> stages (TinyBERT: intermediate layers, then predictions) -> evaluate both ->
+save the student (``from_pretrained``-loadable) -> metrics.json + a summary table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import transformers
+import yaml
+from transformers import AutoModelForSequenceClassification
+
+from distill.atomic import atomic_dir, write_text
+from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
+from distill.data.batching import encode
+from distill.data.dataset import load_splits
+from distill.distiller import fit_stage
+from distill.errors import ConfigError
+from distill.evaluate import evaluate
+from distill.layer_map import resolve_layer_map
+from distill.objectives import OBJECTIVES, ModelDims, Objective
+from distill.speed import measure
+from distill.teacher import check_teacher, dims, evaluate_teacher, inspect_teacher, load_teacher
+from students import build_tinybert, init_from_teacher
+
+log = logging.getLogger("distill")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available")
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+def build_objectives(cfg: StudentConfig, stage: int, s_dims: ModelDims, t_dims: ModelDims, source: str) -> list[Objective]:
+    """The stage's objective modules; a shape conflict is a ConfigError naming the key."""
+    built = []
+    for name, params in cfg.stages[stage].objectives.items():
+        try:
+            built.append(OBJECTIVES.get(name)(params, s_dims, t_dims))
+        except ValueError as e:
+            raise ConfigError(f"{source}: stages.{stage}.objectives.{name}: {e}") from None
+    return built
+
+
+class Plan:
+    """Both configs resolved against the teacher's sizes, before any weights are loaded."""
+
+    def __init__(self, teacher_yaml: str | Path, student_yaml: str | Path) -> None:
+        self.teacher_source, self.student_source = str(teacher_yaml), str(student_yaml)
+        self.teacher_cfg: TeacherConfig = load_teacher_config(teacher_yaml)
+        self.student_cfg: StudentConfig = load_student_config(student_yaml)
+        self.teacher_hf = inspect_teacher(self.teacher_cfg, self.teacher_source)
+        t = dims(self.teacher_hf)
+        self.sizes = self.student_cfg.architecture.resolved(t.hidden_size, t.num_heads)
+        if self.sizes["hidden_size"] % self.sizes["num_heads"]:
+            raise ConfigError(
+                f"{self.student_source}: architecture: hidden_size {self.sizes['hidden_size']} is not a multiple "
+                f"of num_heads {self.sizes['num_heads']}"
+            )
+        self.layer_map = resolve_layer_map(
+            self.student_cfg.layer_map, self.sizes["num_layers"], t.num_layers, self.student_source
+        )
+        self.student_dims = ModelDims(self.sizes["hidden_size"], self.sizes["num_heads"], self.sizes["num_layers"])
+        self.teacher_dims = t
+        for i in range(len(self.student_cfg.stages)):  # fail on shape conflicts now, not mid-run
+            build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source)
+
+    def resolved(self) -> dict:
+        student = self.student_cfg.model_dump()
+        for stage in student["stages"]:
+            stage["objectives"] = {k: dict(v) for k, v in stage["objectives"].items()}
+        student["architecture"]["resolved"] = self.sizes
+        student["layer_map_resolved"] = self.layer_map
+        return {"teacher": self.teacher_cfg.model_dump(), "student": student}
+
+
+def _machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
+    }  # fmt: skip
+
+
+def _save_student(model, tokenizer, out: Path) -> None:
+    """Write the model files into ``out`` so that config.json (what makes it loadable) lands last."""
+    with atomic_dir(out / ".student") as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    staged = out / ".student"
+    names = sorted(os.listdir(staged), key=lambda n: n == "config.json")
+    for name in names:
+        os.replace(staged / name, out / name)
+    staged.rmdir()
+
+
+def _attach_log(out: Path) -> logging.Handler:
+    handler = logging.FileHandler(out / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("distill").addHandler(handler)
+    return handler
+
+
+def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Path | None = None) -> dict:
+    """Run task distillation end to end; returns the metrics written to ``metrics.json``."""
+    started = time.perf_counter()
+    plan = Plan(teacher_yaml, student_yaml)
+    s_cfg = plan.student_cfg
+    out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
+    out.mkdir(parents=True, exist_ok=True)
+    handler = _attach_log(out)
+    try:
+        return _run(plan, out, started)
+    finally:
+        logging.getLogger("distill").removeHandler(handler)
+        handler.close()
+
+
+def _run(plan: Plan, out: Path, started: float) -> dict:
+    t_cfg, s_cfg = plan.teacher_cfg, plan.student_cfg
+    device = pick_device(s_cfg.device)
+    write_text(out / "config.resolved.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
+
+    splits = load_splits(t_cfg.data)
+    n_labels = len(splits.label_names)
+    log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
+
+    teacher = load_teacher(t_cfg, splits, pick_device(t_cfg.device), plan.teacher_source)
+    teacher.model.to(device)
+    teacher_scores = evaluate_teacher(teacher, splits, t_cfg.max_length, device)
+    log.info("teacher: dev accuracy %.4f, test accuracy %.4f", teacher_scores["dev"]["accuracy"], teacher_scores["test"]["accuracy"])
+    check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
+
+    tokenizer = teacher.tokenizer
+    train, dev, test = (encode(getattr(splits, s), tokenizer, t_cfg.max_length) for s in ("train", "dev", "test"))
+
+    torch.manual_seed(s_cfg.seed)
+    student = build_tinybert(plan.sizes, teacher.model.config, splits.label_names)
+    init = s_cfg.init
+    if init == "teacher":
+        log.info("student init from teacher: %s", ", ".join(init_from_teacher(student, teacher.model, plan.layer_map)) or "nothing")
+    elif init != "random":
+        path = init.removeprefix("general:")
+        if not (Path(path) / "config.json").is_file():
+            raise ConfigError(f"{plan.student_source}: init: {path!r} is not a saved student folder (no config.json)")
+        loaded = AutoModelForSequenceClassification.from_pretrained(path, num_labels=n_labels, ignore_mismatched_sizes=True)
+        student.load_state_dict(loaded.state_dict(), strict=False)
+        log.info("student init from %s", path)
+
+    stages = []
+    for i, stage in enumerate(s_cfg.stages):
+        objectives = build_objectives(s_cfg, i, plan.student_dims, plan.teacher_dims, plan.student_source)
+        log.info("stage %s: %s", stage.name, ", ".join(f"{k} x {v.weight}" for k, v in stage.objectives.items()))
+        result = fit_stage(
+            stage.name, student, teacher.model, objectives, plan.layer_map, train, dev if stage.eval else None,
+            epochs=stage.epochs, lr=stage.lr, optim=s_cfg.optimizer, batch_size=s_cfg.batch_size,
+            eval_batch_size=s_cfg.eval_batch_size, seed=s_cfg.seed + i, device=device, num_labels=n_labels,
+        )  # fmt: skip
+        stages.append(asdict(result))
+        log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f", stage.name, result.steps, result.seconds, result.loss_first, result.loss_last)
+        ckpt = out / "checkpoints" / f"{i}-{stage.name}"
+        with atomic_dir(ckpt) as tmp:
+            student.save_pretrained(tmp)
+            torch.save({o.__class__.__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
+
+    student.to(device).eval()
+    student_scores = {s: evaluate(student, d, n_labels, s_cfg.eval_batch_size, device) for s, d in (("dev", dev), ("test", test))}
+    _save_student(student.to("cpu"), tokenizer, out)
+
+    # Speed: both models on the CPU, same threads, same real dev examples, one after the other.
+    teacher.model.to("cpu")
+    speed = {"teacher": measure(teacher.model, dev), "student": measure(student, dev)}
+    majority, label = splits.majority_rate("dev")
+    metrics = {
+        "run": s_cfg.name,
+        "teacher_model": t_cfg.model,
+        "teacher_path": teacher.path,
+        "student_path": str(out),
+        "machine": _machine(),
+        "data": {"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test),
+                 "labels": splits.label_names, "majority_dev_accuracy": majority, "majority_label": label},
+        "teacher": {**teacher_scores, **speed["teacher"], "finetune_seconds": teacher.finetune_seconds, "cached": teacher.cached},
+        "student": {**student_scores, **speed["student"], "disk_mb": (out / "model.safetensors").stat().st_size / 2**20},
+        "layer_map": plan.layer_map,
+        "stages": stages,
+        "total_seconds": time.perf_counter() - started,
+    }  # fmt: skip
+    metrics["student"]["accuracy_vs_teacher"] = student_scores["dev"]["accuracy"] / teacher_scores["dev"]["accuracy"]
+    metrics["student"]["speedup_b32"] = speed["student"]["throughput_b32"] / speed["teacher"]["throughput_b32"]
+    metrics["student"]["speedup_b1"] = speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    return metrics
+
+
+def summary_table(m: dict) -> str:
+    """The end-of-run table: teacher vs student accuracy, size and speed."""
+    rows = [("", "teacher", "student", "student/teacher")]
+    t, s = m["teacher"], m["student"]
+
+    def pct(x):
+        return f"{100 * x:.1f}%"
+
+    rows += [
+        ("dev accuracy", pct(t["dev"]["accuracy"]), pct(s["dev"]["accuracy"]), pct(s["dev"]["accuracy"] / t["dev"]["accuracy"])),
+        ("test accuracy", pct(t["test"]["accuracy"]), pct(s["test"]["accuracy"]), pct(s["test"]["accuracy"] / t["test"]["accuracy"])),
+        ("test macro-F1", pct(t["test"]["f1"]), pct(s["test"]["f1"]), ""),
+        ("parameters", f"{t['params'] / 1e6:.1f}M", f"{s['params'] / 1e6:.1f}M", f"{s['params'] / t['params']:.2f}x"),
+        ("weights (MB)", f"{t['weights_mb']:.1f}", f"{s['weights_mb']:.1f}", f"{s['weights_mb'] / t['weights_mb']:.2f}x"),
+        ("latency b=1 p50 (ms)", f"{t['latency_ms_b1']['p50']:.1f}", f"{s['latency_ms_b1']['p50']:.1f}", f"{s['speedup_b1']:.2f}x faster"),
+        ("throughput b=32 (seq/s)", f"{t['throughput_b32']:.0f}", f"{s['throughput_b32']:.0f}", f"{s['speedup_b32']:.2f}x"),
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    machine = m["machine"]
+    lines.append(f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; majority-class dev accuracy "
+                 f"{pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)")  # fmt: skip
+    return "\n".join(lines)
