@@ -135,6 +135,15 @@ class OptimizerConfig(_Strict):
     grad_clip: NonNegFloat = 1.0
 
 
+class SpeedConfig(_Strict):
+    """How the end-of-run CPU speed figures are measured (warm-up runs are not timed)."""
+
+    latency_runs: PositiveInt = 100
+    latency_warmup: PositiveInt = 10
+    throughput_batches: PositiveInt = 10
+    throughput_batch_size: PositiveInt = 32
+
+
 class StudentConfig(_Strict):
     name: str
     architecture: ArchitectureConfig
@@ -147,6 +156,7 @@ class StudentConfig(_Strict):
     seed: int = 0
     output_dir: str | None = Field(None, description="default: outputs/<name>")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    speed: SpeedConfig = SpeedConfig()
 
     @model_validator(mode="after")
     def _check_init(self) -> StudentConfig:

@@ -186,7 +186,8 @@ def _run(plan: Plan, out: Path, started: float) -> dict:
 
     # Speed: both models on the CPU, same threads, same real dev examples, one after the other.
     teacher.model.to("cpu")
-    speed = {"teacher": measure(teacher.model, dev), "student": measure(student, dev)}
+    speed_cfg = s_cfg.speed.model_dump()
+    speed = {"teacher": measure(teacher.model, dev, **speed_cfg), "student": measure(student, dev, **speed_cfg)}
     majority, label = splits.majority_rate("dev")
     metrics = {
         "run": s_cfg.name,

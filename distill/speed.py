@@ -64,12 +64,15 @@ def throughput(model: nn.Module, data: Encoded, batch_size: int = 32, batches: i
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def measure(model: nn.Module, data: Encoded, device="cpu") -> dict[str, object]:
+def measure(
+    model: nn.Module, data: Encoded, *, latency_runs: int = 100, latency_warmup: int = 10,
+    throughput_batches: int = 10, throughput_batch_size: int = 32, device="cpu",
+) -> dict[str, object]:  # fmt: skip
     """Params, weight size, batch-1 latency and batch-32 throughput, in one call."""
     return {
         "params": parameter_count(model),
         "weights_mb": weight_bytes(model) / 2**20,
-        "latency_ms_b1": latency_ms(model, data, device=device),
-        "throughput_b32": throughput(model, data, device=device),
+        "latency_ms_b1": latency_ms(model, data, latency_runs, latency_warmup, device),
+        "throughput_b32": throughput(model, data, throughput_batch_size, throughput_batches, device),
         "threads": torch.get_num_threads(),
     }

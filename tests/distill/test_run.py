@@ -1,0 +1,139 @@
+"""`distill run` end to end through the CLI on a tiny teacher and ~64 examples."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from distill.cli import main
+from tests.conftest import toy_rows, write_csv
+
+TEACHER = """
+name: tiny-teacher
+model: {model}
+max_length: 16
+data:
+  source: {data}
+  split: {{dev: 0.25, test: 0.25, seed: 0}}
+finetune: {{epochs: 12, batch_size: 8, lr: 2.0e-3, warmup_ratio: 0.0, seed: 0}}
+cache_dir: {cache}
+"""
+
+STUDENT = """
+name: tiny-student
+architecture: {{num_layers: 2, hidden_size: {width}, num_heads: {heads}, intermediate_size: {ffn}}}
+init: {init}
+batch_size: 8
+speed: {{latency_runs: 5, latency_warmup: 1, throughput_batches: 2, throughput_batch_size: 8}}
+stages:
+  - name: intermediate
+    epochs: 3
+    lr: 1.0e-3
+    eval: false
+    objectives:
+      emb: {{weight: 1.0}}
+      hidden: {{weight: 1.0}}
+      attn: {{weight: 1.0}}
+  - name: prediction
+    epochs: 3
+    lr: 1.0e-3
+    objectives:
+      pred: {{weight: 1.0, temperature: 2.0}}
+      ce: {{weight: 0.5}}
+"""
+
+METRIC_FIELDS = {"dev", "test", "params", "weights_mb", "latency_ms_b1", "throughput_b32", "threads"}
+
+
+def configs(tmp_path: Path, model: Path, width: int = 16, heads: int = 2, ffn: int = 32, init: str = "teacher") -> tuple[Path, Path]:
+    data = write_csv(tmp_path / "toy.csv", toy_rows(64))
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(textwrap.dedent(TEACHER.format(model=model, data=data, cache=tmp_path / "cache")))
+    student = tmp_path / "student.yaml"
+    student.write_text(textwrap.dedent(STUDENT.format(width=width, heads=heads, ffn=ffn, init=init)))
+    return teacher, student
+
+
+def test_run_end_to_end_narrow_student(tmp_path, tiny_encoder_dir, capsys):
+    teacher, student = configs(tmp_path, tiny_encoder_dir)  # 32-wide, 4 heads -> 16-wide, 2 heads
+    out = tmp_path / "run"
+    assert main(["run", str(teacher), str(student), "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "dev accuracy" in printed and "throughput b=32" in printed
+
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["teacher"]) >= METRIC_FIELDS and set(m["student"]) >= METRIC_FIELDS
+    assert {"disk_mb", "accuracy_vs_teacher", "speedup_b32", "speedup_b1"} <= set(m["student"])
+    assert {"accuracy", "f1"} == set(m["student"]["test"])
+    assert m["layer_map"] == [2, 4] and [s["name"] for s in m["stages"]] == ["intermediate", "prediction"]
+    assert all(s["loss_last"] < s["loss_first"] for s in m["stages"])  # the loss went down
+    assert m["teacher"]["dev"]["accuracy"] > m["data"]["majority_dev_accuracy"]
+    assert m["teacher"]["finetune_seconds"] > 0 and m["teacher"]["cached"] is False
+    assert m["student"]["params"] < m["teacher"]["params"]
+
+    # The student loads without this library and gives the accuracy the run reported.
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    tok = AutoTokenizer.from_pretrained(out)
+    assert model.config.num_hidden_layers == 2 and model.config.hidden_size == 16
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    enc = tok(["the flight was great", "the flight was awful"], return_tensors="pt", padding=True)
+    assert model(**enc).logits.shape == (2, 2)
+    assert (out / "config.resolved.yaml").is_file() and (out / "run.log").is_file()
+    assert (out / "checkpoints" / "1-prediction" / "objectives.pt").is_file()
+    assert "HiddenMSE" in torch.load(out / "checkpoints" / "0-intermediate" / "objectives.pt")
+    assert not (out / "objectives.pt").exists()  # projections are not part of the exported student
+
+
+def test_second_run_reuses_cached_teacher_and_same_width_copy_init(tmp_path, tiny_encoder_dir):
+    teacher, student = configs(tmp_path, tiny_encoder_dir, width=32, heads=4, ffn=64)
+    assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "a")]) == 0
+    assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert b["teacher"]["cached"] is True and b["teacher"]["finetune_seconds"] is None
+    assert a["teacher"]["dev"] == b["teacher"]["dev"]
+    assert b["student"]["dev"] == a["student"]["dev"]  # same seed, same result
+    assert all(s["loss_last"] < s["loss_first"] for s in a["stages"])
+    assert "layers 1<-2 2<-4 (copied)" in (tmp_path / "a" / "run.log").read_text()
+
+
+def test_teacher_with_other_label_names_needs_label_map(tmp_path, tiny_classifier_dir, capsys):
+    teacher, student = configs(tmp_path, tiny_classifier_dir)  # the classifier's labels are pos/neg
+    assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "the teacher's labels ['pos', 'neg'] do not match the data's labels ['negative', 'positive']" in err
+    assert "add `label_map:`" in err
+
+
+def test_untrained_teacher_is_refused(tmp_path, tiny_classifier_dir, capsys):
+    # A classifier whose head is all zeros gives equal logits, so it always answers label 0: it can
+    # only match the majority-class rate, never beat it.
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier_dir)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+    model.save_pretrained(tiny_classifier_dir)
+    teacher, student = configs(tmp_path, tiny_classifier_dir)
+    teacher.write_text(teacher.read_text() + "label_map: {pos: positive, neg: negative}\n")
+    assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "the teacher's dev accuracy 50.0% is not above the majority-class rate 50.0%" in err
+    assert not (tmp_path / "r" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("bad", ["student", "data"])
+def test_bad_input_fails_before_training_with_one_line(tmp_path, tiny_encoder_dir, capsys, bad):
+    teacher, student = configs(tmp_path, tiny_encoder_dir)
+    if bad == "student":
+        student.write_text(student.read_text().replace("ce: {weight: 0.5}", "ce: {weight: -1}"))
+    else:
+        (tmp_path / "toy.csv").write_text("sentence,label\nx,positive\n")
+    assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert not (tmp_path / "r" / "config.json").exists()
