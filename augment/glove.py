@@ -148,15 +148,13 @@ def replace_from_candidates(
     """Each word with candidates is replaced w.p. ``p`` by a uniformly chosen one (one draw per word)."""
     if not copies or not copies[0]:
         return [list(c) for c in copies]
-    u = rng.random((len(copies), len(copies[0]))).tolist()
-    out = []
-    for words, row in zip(copies, u, strict=True):
-        new = list(words)
-        for i, x in enumerate(row):
-            cands = candidates[i]
-            if x < p and cands:
-                new[i] = cands[int(x / p * len(cands))]
-        out.append(new)
+    u = rng.random((len(copies), len(copies[0])))
+    out = [list(c) for c in copies]
+    rows, cols = np.nonzero(u < p)  # only the replaced words are visited in Python
+    for r, i, x in zip(rows.tolist(), cols.tolist(), u[rows, cols].tolist(), strict=True):
+        cands = candidates[i]
+        if cands:
+            out[r][i] = cands[int(x / p * len(cands))]
     return out
 
 

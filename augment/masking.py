@@ -18,8 +18,7 @@ def mask_words(
     words: list[str], p_mask: float, rng: np.random.Generator, n: int = 1, mask_token: str = MASK
 ) -> list[list[str]]:
     """``n`` copies of ``words``, each word independently replaced by ``mask_token`` w.p. ``p_mask``."""
-    hits = (rng.random((n, len(words))) < p_mask).tolist()
-    return [[mask_token if h else w for w, h in zip(words, row, strict=True)] for row in hits]
+    return mask_copies([words] * n, p_mask, rng, mask_token)
 
 
 def mask_copies(
@@ -28,8 +27,11 @@ def mask_copies(
     """Apply :func:`mask_words` to each copy (all copies have the same length: word-level step)."""
     if not copies or not copies[0]:
         return [list(c) for c in copies]
-    hits = (rng.random((len(copies), len(copies[0]))) < p_mask).tolist()
-    return [[mask_token if h else w for w, h in zip(c, row, strict=True)] for c, row in zip(copies, hits, strict=True)]
+    out = [list(c) for c in copies]
+    rows, cols = np.nonzero(rng.random((len(copies), len(copies[0]))) < p_mask)
+    for r, i in zip(rows.tolist(), cols.tolist(), strict=True):
+        out[r][i] = mask_token
+    return out
 
 
 class Masking:

@@ -13,6 +13,7 @@ when installed and chosen (imported lazily).
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -67,18 +68,18 @@ class PosTable:
         for (tag, word), c in sorted(counts.items()):
             by_tag.setdefault(tag, []).append((word, c))
         self.words: dict[str, list[str]] = {}
-        self.cumulative: dict[str, np.ndarray] = {}
+        self.cumulative: dict[str, list[float]] = {}
         for tag, items in by_tag.items():
             freq = np.array([c for _, c in items], dtype=np.float64)
             self.words[tag] = [w for w, _ in items]
-            self.cumulative[tag] = np.cumsum(freq) / freq.sum()
+            self.cumulative[tag] = (np.cumsum(freq) / freq.sum()).tolist()
 
     def sample(self, tag: str, v: float) -> str | None:
         """The word of ``tag`` at quantile ``v`` in [0, 1); None for a tag never seen."""
         cum = self.cumulative.get(tag)
         if cum is None:
             return None
-        i = int(np.searchsorted(cum, v, side="right"))
+        i = bisect.bisect_right(cum, v)
         return self.words[tag][min(i, len(cum) - 1)]
 
 
@@ -95,17 +96,15 @@ def mask_or_pos(
     if not copies or not copies[0]:
         return [list(c) for c in copies]
     u = rng.random((len(copies), len(copies[0])))
-    out = []
-    for words, row in zip(copies, u.tolist(), strict=True):
-        new = list(words)
-        for i, x in enumerate(row):
-            if x < p_mask:
-                new[i] = mask_token
-            elif x < p_mask + p_pos:
-                word = table.sample(tags[i], (x - p_mask) / p_pos)
-                if word is not None:
-                    new[i] = word
-        out.append(new)
+    out = [list(c) for c in copies]
+    rows, cols = np.nonzero(u < p_mask + p_pos)  # only the changed words are visited in Python
+    for r, i, x in zip(rows.tolist(), cols.tolist(), u[rows, cols].tolist(), strict=True):
+        if x < p_mask:
+            out[r][i] = mask_token
+        else:
+            word = table.sample(tags[i], (x - p_mask) / p_pos)
+            if word is not None:
+                out[r][i] = word
     return out
 
 
