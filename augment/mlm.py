@@ -116,6 +116,7 @@ def mlm_candidates(
     encoded = _encode(mlm, sentences, max_length)
     result: list[list[list[str] | None]] = [[None] * len(s) for s in sentences]
     rows = [(b, i, pos) for b, (_, single) in enumerate(encoded) for i, pos in enumerate(single) if pos is not None]
+    rows.sort(key=lambda row: len(encoded[row[0]][0]))  # similar lengths together: little padding
     pad = mlm.tokenizer.pad_token_id or 0
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
