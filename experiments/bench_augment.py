@@ -24,7 +24,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 
 torch.set_num_threads(1)
@@ -223,7 +222,7 @@ def mlm_bench(texts: list[str], folder: Path, cache_dir: Path) -> dict:
     for i, (words, st) in enumerate(zip(sentences, states, strict=True)):
         n += len(da.apply([words] * N_OUT, st, row_rng(0, i)))
     t_da = time.perf_counter() - t0
-    return {"model": "RANDOMLY INITIALISED BertForMaskedLM, 2 layers, hidden 128, vocab %d" % len(mlm.tokenizer),
+    return {"model": f"RANDOMLY INITIALISED BertForMaskedLM, 2 layers, hidden 128, vocab {len(mlm.tokenizer)}",
             "sentences_in": len(texts), "masked_positions": masked,
             "batched_s": t_batched, "loop_s": t_loop, "speedup": t_loop / t_batched,
             "same_candidates": batched == looped,
