@@ -1,0 +1,50 @@
+"""N-gram sampling (Tang et al., 2019, section 3.3): with probability ``p_ng`` (default 0.25) keep
+only a random n-gram of the sentence, ``n`` uniform in ``1..max_n`` (default 5, capped at the
+sentence length), its start uniform over the possible positions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def random_ngram(
+    copies: list[list[str]], p_ng: float, rng: np.random.Generator, max_n: int = 5
+) -> list[list[str]]:
+    """Each copy, or w.p. ``p_ng`` one of its n-grams with ``n`` uniform in ``1..max_n``."""
+    draws = rng.random((len(copies), 3)).tolist()
+    out = []
+    for words, (u, un, us) in zip(copies, draws, strict=True):
+        if u >= p_ng or not words:
+            out.append(words)
+            continue
+        n = min(1 + int(un * max_n), len(words))
+        start = int(us * (len(words) - n + 1))
+        out.append(words[start : start + n])
+    return out
+
+
+class NGram:
+    """Strategy ``ngram``: parameters ``p_ng`` and ``max_n``. Span-level: runs last."""
+
+    name = "ngram"
+    word_level = False
+    needs_corpus = False
+
+    def __init__(self, p_ng: float = 0.25, max_n: int = 5) -> None:
+        self.p_ng = p_ng
+        self.max_n = max_n
+
+    def observe(self, sentences: list[list[str]]) -> None:
+        pass
+
+    def fit(self) -> None:
+        pass
+
+    def prepare(self, sentences: list[list[str]]) -> list[Any]:
+        return [None] * len(sentences)
+
+    def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
+        return random_ngram(copies, self.p_ng, rng, self.max_n)
