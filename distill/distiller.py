@@ -101,7 +101,7 @@ def fit_stage(
 ) -> StageResult:
     """Train ``student`` on ``objectives`` for ``epochs``; keep the best dev weights when ``dev``."""
     want_s, want_t = feature_requests(objectives, layer_map)
-    needs_teacher = any(o.needs - {"labels"} for o in objectives) and teacher is not None
+    needs_teacher = teacher is not None and any(o.uses_teacher for o in objectives)
     if want_s.attn_layers:
         enable_capture(student)
     if needs_teacher:
