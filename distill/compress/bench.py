@@ -25,6 +25,7 @@ from distill.compress.evalset import EvalSet, encode_batches, synthetic_batch
 from distill.compress.export import Predict
 from distill.compress.machine import machine_facts, pin_threads, require_device
 from distill.compress.variants import KINDS, Source, build_variant, load_source
+from distill.errors import ConfigError
 
 # Dense tensor-core peaks (FLOP/s) for the GPUs we expect; FP32 is the non-tensor-core peak.
 GPU_PEAK_FLOPS = {
@@ -177,6 +178,9 @@ def run_benchmark(
     """Every (source, kind, device) that can run, measured in order; returns the report dict."""
     for d in settings.devices:
         require_device(d)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ConfigError(f"kinds: {unknown} unknown; known: {', '.join(KINDS)}")
     pin_threads(settings.threads)
     kinds = sorted(kinds, key=lambda k: k != "torch-fp32")  # FP32 first: the agreement reference
     started = machine_facts(settings.threads)

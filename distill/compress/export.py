@@ -153,21 +153,31 @@ def export_onnx(
     out_dir: str | Path,
     opset: int = MIN_OPSET,
     optimize: bool = True,
+    int8: str | None = None,
+    calibration_texts: list[str] | None = None,
     verify_texts: list[str] | None = None,
     verify_labels: list[int] | None = None,
     min_agreement: float = FP32_MIN_AGREEMENT,
+    min_agreement_int8: float = INT8_MIN_AGREEMENT,
     max_len: int = 128,
 ) -> dict:
-    """Export a saved HF classifier to ``out_dir`` (model.onnx [+ model.opt.onnx], tokenizer, verify.json).
+    """Export a saved HF classifier to ``out_dir``: model.onnx, model.opt.onnx (fused), optionally
+    model.int8.onnx (``int8``: dynamic, fused, u8u8 or static), tokenizer, config, verify.json.
 
     The folder appears only when every file is written and every graph agrees with PyTorch on the
     verification texts (given, or a fixed built-in set).
     """
     from distill.compress.evalset import encode_batches
-    from distill.compress.models import as_logits_module, load_classifier
+    from distill.compress.models import as_logits_module, load_classifier, use_onnx_attention
+    from distill.compress.quantize import quantize_onnx
 
     check_opset(opset)
+    if int8 not in (None, "dynamic", "fused", "u8u8", "static"):
+        raise ConfigError(f"int8 {int8!r} is unknown; use dynamic, fused, u8u8 or static")
+    if int8 == "fused" or int8 == "u8u8":
+        optimize = True
     model, tokenizer = load_classifier(model_dir)
+    use_onnx_attention(model)  # same numbers; the graph ORT's optimiser fuses
     module = as_logits_module(model)
     texts = verify_texts or _BUILTIN_TEXTS
     batches = list(encode_batches(tokenizer, texts, None, max_len, batch_size=7))  # odd batch: not the traced 2
@@ -181,16 +191,27 @@ def export_onnx(
             graphs["model.opt.onnx"] = optimize_bert_onnx(
                 tmp / "model.onnx", tmp / "model.opt.onnx", cfg.num_attention_heads, cfg.hidden_size
             )
+        if int8:
+            calib = None
+            if int8 == "static":
+                if not calibration_texts:
+                    raise DataError("static INT8 needs calibration texts (--calibration-data)")
+                calib = list(encode_batches(tokenizer, calibration_texts, None, max_len, batch_size=8))
+            src = graphs["model.opt.onnx"] if int8 in ("fused", "u8u8") else graphs["model.onnx"]
+            mode = {"dynamic": "dynamic", "fused": "dynamic-pc", "u8u8": "dynamic-pc-u8", "static": "static"}[int8]
+            graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", mode, calib)
         for name, path in graphs.items():
+            threshold = min_agreement_int8 if "int8" in name else min_agreement
             rep = verify(reference, ort_predict(ort_session(path)), batches, verify_labels)
-            require_agreement(rep, min_agreement, f"{out_dir}/{name}")
+            rep["threshold"] = threshold
+            require_agreement(rep, threshold, f"{out_dir}/{name}")
             results[name] = rep
         tokenizer.save_pretrained(str(tmp))
         model.config.save_pretrained(str(tmp))
         for extra in Path(model_dir).glob("*.yaml"):  # keep the run's config next to the export
             shutil.copy(extra, tmp / extra.name)
         (tmp / "verify.json").write_text(
-            json.dumps({"threshold": min_agreement, "opset": opset, "graphs": results}, indent=2), encoding="utf-8"
+            json.dumps({"opset": opset, "int8": int8, "graphs": results}, indent=2), encoding="utf-8"
         )
     return results
 

@@ -107,6 +107,7 @@ def quantize_onnx_static(
 # name -> how quantize_onnx builds it; the names are the variant kinds users write in bench.yaml.
 ONNX_INT8_RECIPES = {
     "dynamic": {"per_channel": False, "u8u8": False, "keep_classifier_fp32": False},
+    "dynamic-pc": {"per_channel": True, "u8u8": False, "keep_classifier_fp32": True},
     "dynamic-pc-u8": {"per_channel": True, "u8u8": True, "keep_classifier_fp32": True},
 }
 
