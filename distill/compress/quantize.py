@@ -91,6 +91,15 @@ def quantize_onnx_static(
     n = sum(len(b[0]) for b in batches)
     if n < MIN_CALIBRATION:
         raise DataError(f"calibration set has {n} texts; static INT8 needs at least {MIN_CALIBRATION}")
+    # ORT's histogram calibrators stack every collected tensor, so all feeds must share one shape:
+    # single rows padded to the longest calibration text.
+    width = max(b[0].shape[1] for b in batches)
+    rows = []
+    for ids, mask in batches:
+        pad = ((0, 0), (0, width - ids.shape[1]))
+        ids, mask = np.pad(ids, pad), np.pad(mask, pad)
+        rows += [(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))]
+    batches = rows
     names = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
     quantize_static(
         str(src), str(dst), _Calibration(batches, names), quant_format=QuantFormat.QDQ,

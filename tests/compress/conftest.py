@@ -8,8 +8,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-WORDS = ("good great love fine nice happy bad awful hate sad boring terrible the a movie was is it not "
-         "very so and but i you this that day food service really").split()
+WORDS = ["good", "great", "love", "fine", "nice", "happy", "bad", "awful", "hate", "sad", "boring", "terrible", "the", "a", "movie", "was", "is", "it", "not", "very", "so", "and", "but", "i", "you", "this", "that", "day", "food", "service", "really"]
 TEXTS = [
     "the movie was great", "i hate this awful day", "not bad", "so boring and sad", "really nice food",
     "the service was terrible", "i love it", "this is fine", "a very happy day", "awful awful awful",
@@ -45,8 +44,8 @@ def tiny_teacher(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def eval_csv(tmp_path_factory) -> Path:
     """Labelled texts: 'pos' when the text has more positive than negative words."""
-    pos = set("good great love fine nice happy".split())
-    neg = set("bad awful hate sad boring terrible".split())
+    pos = set(["good", "great", "love", "fine", "nice", "happy"])
+    neg = set(["bad", "awful", "hate", "sad", "boring", "terrible"])
     path = tmp_path_factory.mktemp("data") / "eval.csv"
     lines = ["text,label"]
     for t in TEXTS:
