@@ -36,6 +36,14 @@ def _read(args: argparse.Namespace, prefix: str, labels: bool, label2id: dict | 
     )
 
 
+def _quiet() -> None:
+    """Keep stderr for our one-line errors: no HF loading bars or warnings."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def _label2id(model_dir: str) -> dict | None:
     cfg = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
     return cfg.get("label2id")
@@ -51,6 +59,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from distill.compress.export import torch_predict, verify
     from distill.compress.models import as_logits_module, count_parameters, load_classifier
     from distill.compress.prune import prune, recover
+
+    _quiet()
 
     model, tok = load_classifier(args.model)
     original = copy.deepcopy(model)
@@ -89,7 +99,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from distill.compress.export import export_onnx
     from distill.compress.models import check_model_dir
 
+    _quiet()
     check_model_dir(args.model)
+    if args.int8 == "static" and not args.calibration_data:
+        raise ConfigError("--int8 static needs --calibration-data (training texts to calibrate on)")
     ver = _read(args, "verify", labels=True, label2id=_label2id(args.model))
     cal = _read(args, "calibration", labels=False)
     res = export_onnx(
@@ -111,6 +124,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from distill.compress.report import write_report
     from distill.compress.variants import Source
 
+    _quiet()
     if args.config:
         cfg = load_bench_config(args.config)
     else:
