@@ -64,7 +64,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
     model, tok = load_classifier(args.model)
     original = copy.deepcopy(model)
-    data = _read(args, "data", labels=True, label2id=_label2id(args.model))
+    data = _read(args, "train", labels=True, label2id=_label2id(args.model))
     taylor = None
     batches = []
     if data is not None:
@@ -78,7 +78,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     prune(model, head_ratio=args.prune_heads, ffn_ratio=args.prune_ffn, importance=args.importance, taylor_batch=taylor)
     if args.recover_epochs:
         if not batches:
-            raise ConfigError("--recover-epochs needs --data-data (training texts to distil on)")
+            raise ConfigError("--recover-epochs needs --train-data (training texts to distil on)")
         recover(model, original, batches, epochs=args.recover_epochs, lr=args.recover_lr)
     summary = {"params_before": before, "params_after": count_parameters(model),
                "num_attention_heads": model.config.num_attention_heads, "hidden_size": model.config.hidden_size,
@@ -166,10 +166,10 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--prune-heads", type=float, default=0.0, help="fraction of heads removed per layer")
     p.add_argument("--prune-ffn", type=float, default=0.0, help="fraction of FFN neurons removed per layer")
     p.add_argument("--importance", choices=["magnitude", "taylor"], default="magnitude")
-    p.add_argument("--recover-epochs", type=int, default=0, help="epochs of logit distillation from the unpruned model")
+    p.add_argument("--recover-epochs", type=int, default=0, help="epochs of logit distillation from the unpruned model on --train-data")
     p.add_argument("--recover-lr", type=float, default=5e-5)
     p.add_argument("--max-len", type=int, default=128)
-    _add_data_args(p, "data", "training texts with labels (Taylor importance, recovery, verification)")
+    _add_data_args(p, "train", "training texts with labels (Taylor importance, recovery, verification)")
     p.set_defaults(func=cmd_compress)
 
     p = subparsers.add_parser("export", help="export to ONNX (+ fused graph, + INT8) and verify against PyTorch")

@@ -17,7 +17,7 @@ def test_export_cli_writes_and_reports(tiny_bert, eval_csv, tmp_path, capsys):
 
 def test_compress_cli_prunes_and_verifies(tiny_bert, eval_csv, tmp_path, capsys):
     rc = main(["compress", str(tiny_bert), "--out", str(tmp_path / "p"), "--prune-heads", "0.5",
-               "--prune-ffn", "0.5", "--importance", "taylor", "--recover-epochs", "1", "--data-data", str(eval_csv)])
+               "--prune-ffn", "0.5", "--importance", "taylor", "--recover-epochs", "1", "--train-data", str(eval_csv)])
     assert rc == 0
     summary = json.loads((tmp_path / "p" / "compress.json").read_text())
     assert summary["num_attention_heads"] == 2 and summary["intermediate_size"] == 32
