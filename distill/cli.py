@@ -1,4 +1,4 @@
-"""The ``distill`` command line: ``run`` and ``validate`` (see ``distill --help``).
+"""The ``distill`` command line: ``run``, ``validate``, ``compress``, ``export``, ``bench`` (``distill --help``).
 
 User errors (bad config, bad data, unusable teacher) print one line on stderr and exit with code 2;
 Ctrl-C exits with 130. Anything else is a bug and shows its traceback.
@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("teacher")
     p.add_argument("student")
     p.set_defaults(func=_validate)
+
+    from distill.compress.cli import add_subcommands
+
+    add_subcommands(sub)  # compress, export, bench
     return parser
 
 
