@@ -53,10 +53,13 @@ def max_pool(states: Tensor, mask: Tensor) -> Tensor:
 def second_sentence(ids: Tensor, mask: Tensor, types: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Split concatenated pairs: ids/mask/types (batch, seq) with sentence 1 (type 0) first ->
     (ids_1, mask_1), (ids_2, mask_2) each (batch, seq), sentence 2 shifted to the start."""
+    mask = mask.long()
     first = mask * (types == 0)
     shift = first.sum(1, keepdim=True)  # (batch, 1): length of sentence 1
-    pos = (torch.arange(ids.size(1), device=ids.device)[None, :] + shift).clamp_max(ids.size(1) - 1)
-    mask2 = torch.gather(mask * (types == 1), 1, pos)
+    pos = torch.arange(ids.size(1), device=ids.device)[None, :] + shift  # (batch, seq)
+    inside = pos < ids.size(1)
+    pos = pos.clamp_max(ids.size(1) - 1)
+    mask2 = torch.gather(mask * (types == 1), 1, pos) * inside
     return torch.gather(ids, 1, pos) * mask2, first, mask2
 
 
