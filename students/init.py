@@ -57,7 +57,7 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module, layer_map: list[in
         if s_pool is not None and t_pool is not None and _same_shapes(s_pool, t_pool):
             s_pool.load_state_dict(t_pool.state_dict())
             done.append("pooler (copied)")
-        if _same_shapes(student.classifier, teacher.classifier):
+        if hasattr(student, "classifier") and hasattr(teacher, "classifier") and _same_shapes(student.classifier, teacher.classifier):
             student.classifier.load_state_dict(teacher.classifier.state_dict())
             done.append("classifier (copied)")
     elif s_width < t_width:
