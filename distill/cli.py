@@ -30,12 +30,13 @@ def _validate(args: argparse.Namespace) -> int:
     from distill.run import Plan
 
     plan = Plan(args.teacher, args.student)
-    sizes = plan.sizes
-    print(
-        f"ok: {args.teacher} + {args.student}: student {sizes['num_layers']} layers x {sizes['hidden_size']} "
-        f"({sizes['num_heads']} heads, FFN {sizes['intermediate_size']}), layer map {plan.layer_map}, "
-        f"stages: {', '.join(s.name for s in plan.student_cfg.stages)}"
-    )
+    sizes, arch = plan.sizes, plan.student_cfg.architecture
+    shape = (
+        f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
+        f"{sizes['num_layers']} layers x {sizes['hidden_size']} ({sizes['num_heads']} heads, FFN {sizes['intermediate_size']}), "
+        f"layer map {plan.layer_map}"
+    )  # fmt: skip
+    print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}")
     return 0
 
 
