@@ -87,3 +87,28 @@ def test_tang_loss_a_ce_plus_b_logit_mse():
     mse = ((0 - 2) ** 2 + (1 + 1) ** 2) / 2
     assert loss.item() == pytest.approx(0.5 * ce + 2.0 * mse, rel=1e-6)
     assert set(parts) == {"HardCrossEntropy", "LogitMSE"}
+
+
+def test_onnx_export_matches_pytorch_at_other_shapes(tmp_path):
+    import onnxruntime
+
+    torch.manual_seed(0)
+    model = BiLSTMClassifier(BiLSTMSettings(vocab_size=20, embedding_dim=6, hidden=4, mlp=5)).eval()
+
+    class Logits(torch.nn.Module):  # ONNX graphs return tensors, not ModelOutput
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    ids, mask = torch.randint(2, 20, (3, 7)), torch.ones(3, 7, dtype=torch.long)
+    axes = {0: "batch", 1: "seq"}
+    path = tmp_path / "bilstm.onnx"
+    torch.onnx.export(Logits(), (ids, mask), str(path), input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                      dynamic_axes={"input_ids": axes, "attention_mask": axes}, dynamo=False)  # fmt: skip
+    ids2, mask2 = torch.randint(2, 20, (2, 9)), torch.ones(2, 9, dtype=torch.long)
+    mask2[0, 5:] = 0  # padded row
+    got = onnxruntime.InferenceSession(str(path)).run(None, {"input_ids": ids2.numpy(), "attention_mask": mask2.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(got), Logits()(ids2, mask2).detach(), atol=1e-5, rtol=1e-5)
