@@ -165,7 +165,8 @@ def general_distill(
                 loss, _ = total_loss(objectives, forward_features(student, batch, want_s), t_feats.detached(), batch["labels"])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], s_cfg.optimizer.grad_clip or 1e9)
+                if s_cfg.optimizer.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], s_cfg.optimizer.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 step += 1
