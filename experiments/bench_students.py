@@ -1,6 +1,6 @@
 """Teacher vs TinyBERT-4 vs DistilBERT-style vs BiLSTM on the embedded default, in one process.
 
-    python experiments/bench_students.py [--train 6000 --eval 2000 --epochs-scale 1.0] [--threads 2]
+    python experiments/bench_students.py [--train 6000 --eval 2000 --epochs-scale 1.0] [--threads 1]
 
 1. Task-distills each student with ``distill.run.run`` (teacher fine-tuned once and cached).
 2. Reloads every model with ``students.load`` and measures them one after the other on the same
@@ -122,7 +122,7 @@ def main() -> None:
     ap.add_argument("--epochs-scale", type=float, default=1.0)
     ap.add_argument("--latency-runs", type=int, default=100)
     ap.add_argument("--step-batches", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="1 on a shared machine: 2 spinning OpenMP threads collapse under load")
     ap.add_argument("--out", default=str(ROOT / "experiments/reports/students"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
