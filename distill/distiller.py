@@ -119,7 +119,7 @@ def fit_stage(
     student's (``train.student_view``); ``dev`` is evaluated in the student's stream.
     """
     want_s, want_t = feature_requests(objectives, layer_map)
-    needs_teacher = any(o.needs - {"labels"} for o in objectives) and teacher is not None
+    needs_teacher = teacher is not None and any(o.uses_teacher for o in objectives)
     if want_s.attn_layers or want_s.qkv_layers:
         enable_capture(student)
     teacher_features, cache_state, cache_calls = None, "off", 0

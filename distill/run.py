@@ -107,11 +107,13 @@ def _machine() -> dict:
 
 
 def _save_student(model, tokenizer, out: Path) -> None:
-    """Write the model files into ``out`` so that config.json (what makes it loadable) lands last."""
+    """Move a fully written model into ``out``; config.json (what makes it loadable) goes first out
+    and last in, so ``out`` never holds an old config beside new weights."""
     with atomic_dir(out / ".student") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     staged = out / ".student"
+    (out / "config.json").unlink(missing_ok=True)
     names = sorted(os.listdir(staged), key=lambda n: n == "config.json")
     for name in names:
         os.replace(staged / name, out / name)

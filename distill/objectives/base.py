@@ -40,6 +40,7 @@ class Objective(nn.Module):
     """
 
     needs: ClassVar[frozenset[str]] = frozenset()
+    uses_teacher: ClassVar[bool] = True  # False for losses on gold labels only: no teacher pass needed
     Params: ClassVar[type[BaseModel]] = WeightOnly
 
     def __init__(self, params: BaseModel, student: ModelDims, teacher: ModelDims) -> None:

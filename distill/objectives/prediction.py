@@ -105,6 +105,7 @@ class HardCrossEntropy(Objective):
     """
 
     needs = frozenset({"logits", "labels"})
+    uses_teacher = False
     Params = WeightOnly
 
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:

@@ -137,3 +137,17 @@ def test_bad_input_fails_before_training_with_one_line(tmp_path, tiny_encoder_di
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
     assert not (tmp_path / "r" / "config.json").exists()
+
+
+def test_label_map_reorders_the_classifier_rows(tiny_classifier_dir):
+    from distill.config import TeacherConfig
+    from distill.teacher import _align_labels
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier_dir).eval()  # labels: pos, neg
+    ids = torch.randint(5, 30, (3, 6))
+    before = model(input_ids=ids).logits
+    cfg = TeacherConfig(name="t", model="x", data={"source": "x.csv"}, label_map={"pos": "positive", "neg": "negative"})
+    _align_labels(model, cfg, ["negative", "positive"], "teacher.yaml")
+    after = model(input_ids=ids).logits
+    torch.testing.assert_close(after, before[:, [1, 0]])  # id 0 now means negative
+    assert model.config.id2label == {0: "negative", 1: "positive"}

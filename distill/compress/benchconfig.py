@@ -1,0 +1,95 @@
+"""bench.yaml: which sources and kinds to measure, where, and on which data (pydantic-validated)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from distill.compress.bench import BenchSettings
+from distill.compress.variants import KINDS
+from distill.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceCfg(_Strict):
+    name: str
+    path: str | None = None
+    shape: str | None = None
+    role: str = "other"
+
+
+class DataCfg(_Strict):
+    path: str
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str | None = "label"
+    format: str | None = None
+    encoding: str = "utf-8"
+    limit: int | None = Field(1000, gt=0)
+
+
+class BenchCfg(_Strict):
+    sources: list[SourceCfg] = Field(min_length=1)
+    kinds: list[str] = Field(default_factory=lambda: ["torch-fp32", "torch-int8", "ort-opt", "ort-int8-dynamic",
+                                                      "ort-int8-fused"])
+    devices: list[str] = Field(default_factory=lambda: ["cpu"])
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 32, 128])
+    seq_lens: list[int] = Field(default_factory=lambda: [64])
+    warmup: int = Field(10, ge=1)
+    reps: int = Field(100, ge=1)
+    max_seconds: float = Field(10.0, gt=0)
+    min_reps: int = Field(3, ge=1)
+    threads: int = Field(1, ge=1)
+    eval_max_len: int = Field(128, ge=8)
+    eval: DataCfg | None = None
+    calibration: DataCfg | None = None
+    out: str = "reports/bench"
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, v: list[str]) -> list[str]:
+        bad = [k for k in v if k not in KINDS]
+        if bad:
+            raise ValueError(f"unknown kinds {bad}; known: {', '.join(KINDS)}")
+        return v
+
+    @field_validator("batch_sizes", "seq_lens")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if not v or any(x < 1 for x in v):
+            raise ValueError("must be a non-empty list of positive integers")
+        return v
+
+    def settings(self) -> BenchSettings:
+        return BenchSettings(
+            devices=self.devices, batch_sizes=self.batch_sizes, seq_lens=self.seq_lens, warmup=self.warmup,
+            reps=self.reps, max_seconds=self.max_seconds, min_reps=self.min_reps, threads=self.threads,
+            eval_max_len=self.eval_max_len,
+        )
+
+
+def parse_bench_config(data: dict, where: str = "bench config") -> BenchCfg:
+    try:
+        return BenchCfg.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        raise ConfigError(f"{where}: {loc}: {err['msg']}") from None
+
+
+def load_bench_config(path: str | Path) -> BenchCfg:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return parse_bench_config(data, str(path))

@@ -1,0 +1,56 @@
+"""Tiny random BERT classifiers saved like real ones (save_pretrained + a hand-built vocab)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+WORDS = ["good", "great", "love", "fine", "nice", "happy", "bad", "awful", "hate", "sad", "boring", "terrible", "the", "a", "movie", "was", "is", "it", "not", "very", "so", "and", "but", "i", "you", "this", "that", "day", "food", "service", "really"]
+TEXTS = [
+    "the movie was great", "i hate this awful day", "not bad", "so boring and sad", "really nice food",
+    "the service was terrible", "i love it", "this is fine", "a very happy day", "awful awful awful",
+    "it was not good", "you are great", "boring movie but nice food", "i really hate the service",
+] * 4
+
+
+def save_tiny_bert(path: Path, seed: int = 0, hidden: int = 32, heads: int = 4, ffn: int = 64) -> Path:
+    torch.manual_seed(seed)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    # initializer_range 0.2 (not BERT's 0.02): logits far enough apart that "agreement" is meaningful.
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=heads,
+                     intermediate_size=ffn, num_labels=2, max_position_embeddings=64, initializer_range=0.2,
+                     id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
+    BertForSequenceClassification(cfg).save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-teacher", seed=1, hidden=48, heads=4, ffn=96)
+
+
+@pytest.fixture(scope="session")
+def eval_csv(tmp_path_factory) -> Path:
+    """Labelled texts: 'pos' when the text has more positive than negative words."""
+    pos = set(["good", "great", "love", "fine", "nice", "happy"])
+    neg = set(["bad", "awful", "hate", "sad", "boring", "terrible"])
+    path = tmp_path_factory.mktemp("data") / "eval.csv"
+    lines = ["text,label"]
+    for t in TEXTS:
+        words = t.split()
+        label = "pos" if sum(w in pos for w in words) > sum(w in neg for w in words) else "neg"
+        lines.append(f"{t},{label}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
