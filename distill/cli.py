@@ -1,4 +1,4 @@
-"""The ``distill`` command line: ``run``, ``validate``, ``compress``, ``export``, ``bench`` (``distill --help``).
+"""The ``distill`` command line: ``run``, ``general``, ``validate``, ``compress``, ``export``, ``bench``.
 
 User errors (bad config, bad data, unusable teacher) print one line on stderr and exit with code 2;
 Ctrl-C exits with 130. Anything else is a bug and shows its traceback.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 import torch
 import transformers
@@ -29,12 +30,26 @@ def _validate(args: argparse.Namespace) -> int:
     from distill.run import Plan
 
     plan = Plan(args.teacher, args.student)
-    sizes = plan.sizes
-    print(
-        f"ok: {args.teacher} + {args.student}: student {sizes['num_layers']} layers x {sizes['hidden_size']} "
-        f"({sizes['num_heads']} heads, FFN {sizes['intermediate_size']}), layer map {plan.layer_map}, "
-        f"stages: {', '.join(s.name for s in plan.student_cfg.stages)}"
-    )
+    sizes, arch = plan.sizes, plan.student_cfg.architecture
+    shape = (
+        f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
+        f"{sizes['num_layers']} layers x {sizes['hidden_size']} ({sizes['num_heads']} heads, FFN {sizes['intermediate_size']}), "
+        f"layer map {plan.layer_map}"
+    )  # fmt: skip
+    print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}")
+    return 0
+
+
+def _general(args: argparse.Namespace) -> int:
+    from distill.general import general_distill
+
+    out = args.output_dir or f"outputs/general-{Path(args.student).stem}"
+    r = general_distill(
+        args.teacher, args.student, args.corpus, out, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, max_length=args.max_length,
+    )  # fmt: skip
+    print(f"general distillation: {r['steps']} steps on {r['texts']} texts, intermediate loss "
+          f"{r['probe_loss_before']:.4f} -> {r['probe_loss_after']:.4f}; start task distillation with init: general:{out}")  # fmt: skip
     return 0
 
 
@@ -49,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("student", help="student.yaml: architecture, init, objectives, stages")
     p.add_argument("--output-dir", default=None, help="default: student.yaml output_dir, else outputs/<name>")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("general", help="general distillation (TinyBERT stage 1) of a pre-trained encoder on unlabeled text")
+    p.add_argument("teacher", help="teacher.yaml: its `model` is the pre-trained (not fine-tuned) encoder")
+    p.add_argument("student", help="student.yaml: architecture, layer_map, init (first stage's objectives if intermediate)")
+    p.add_argument("--corpus", required=True, help="unlabeled texts: .txt (one per line) or .jsonl (`text` field); streamed")
+    p.add_argument("--output-dir", default=None, help="default: outputs/general-<student.yaml stem>")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=None, help="default: teacher.yaml max_length")
+    p.set_defaults(func=_general)
 
     p = sub.add_parser("validate", help="check both configs (and the teacher's config.json) without training")
     p.add_argument("teacher")

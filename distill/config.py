@@ -89,25 +89,72 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
-class ArchitectureConfig(_Strict):
-    """The student's shape: a preset, or explicit sizes (which override the preset's)."""
+class BiLSTMConfig(_Strict):
+    """The BiLSTM student (Tang et al. 2019): GloVe embeddings -> 1-layer BiLSTM -> max-pool -> ReLU MLP."""
 
-    family: Literal["tinybert"] = "tinybert"
+    hidden: PositiveInt = Field(300, description="LSTM units per direction")
+    mlp: PositiveInt = Field(400, description="units of the ReLU layer before the logits")
+    dropout: Probability = 0.1
+    vectors: str | None = Field(None, description="word2vec/GloVe file; default: the packaged GloVe 6B 50-d")
+    max_vocab: PositiveInt = Field(50_000, description="most frequent training words kept; others map to [UNK]")
+    min_freq: PositiveInt = 1
+    freeze_embeddings: bool = False
+
+
+# What each student family exposes in `Features` (checked against the objectives' `needs`).
+FEATURES_OF: dict[str, frozenset[str]] = {
+    "tinybert": frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}),
+    "distilbert": frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}),
+    "bilstm": frozenset({"logits"}),
+}
+
+
+class ArchitectureConfig(_Strict):
+    """The student's shape: a family, then a preset or explicit sizes (which override the preset's).
+
+    - ``tinybert``: any BERT shape; ``preset`` or ``num_layers`` required.
+    - ``distilbert``: the teacher's own architecture with ``num_layers`` (default: half the teacher's)
+      layers, initialised from the teacher layers ``init_layers`` (default: the layer map).
+    - ``bilstm``: word-level BiLSTM with its own tokenizer; sized by the ``bilstm`` block.
+    """
+
+    family: Literal["tinybert", "distilbert", "bilstm"] = "tinybert"
     preset: Literal["tinybert4", "tinybert6"] | None = None
     num_layers: PositiveInt | None = None
     hidden_size: PositiveInt | None = Field(None, description="default: the teacher's")
     num_heads: PositiveInt | None = Field(None, description="default: the teacher's")
     intermediate_size: PositiveInt | None = Field(None, description="default: 4 x hidden_size")
+    init_layers: list[PositiveInt] | None = Field(None, description="distilbert: teacher layers to copy; default: the layer map")
+    bilstm: BiLSTMConfig | None = None
 
     @model_validator(mode="after")
     def _shape_given(self) -> ArchitectureConfig:
-        if self.preset is None and self.num_layers is None:
+        if self.family == "tinybert" and self.preset is None and self.num_layers is None:
             raise ValueError("set `preset` (tinybert4, tinybert6) or `num_layers`")
+        given = [k for k in ("preset", "hidden_size", "num_heads", "intermediate_size") if getattr(self, k) is not None]
+        if self.family == "distilbert" and given:
+            raise ValueError(f"family distilbert keeps the teacher's width, heads and FFN; remove {', '.join(given)}")
+        if self.family == "bilstm" and (given or self.num_layers or self.init_layers):
+            raise ValueError("family bilstm is sized by the `bilstm:` block (hidden, mlp), not by Transformer sizes")
+        if self.family != "bilstm" and self.bilstm is not None:
+            raise ValueError(f"the `bilstm:` block needs family: bilstm, got family {self.family}")
+        if self.family != "distilbert" and self.init_layers is not None:
+            raise ValueError("`init_layers` is for family: distilbert")
+        if self.family == "bilstm" and self.bilstm is None:
+            self.bilstm = BiLSTMConfig()
         return self
 
-    def resolved(self, teacher_hidden: int, teacher_heads: int) -> dict[str, int]:
-        """Concrete sizes: explicit keys, then the preset, then the teacher's width and heads."""
+    def resolved(
+        self, teacher_hidden: int, teacher_heads: int, teacher_layers: int = 0, teacher_ffn: int | None = None
+    ) -> dict[str, int]:
+        """Concrete sizes: explicit keys, then the preset, then the teacher's width, heads (and, for
+        distilbert, half its layers). A BiLSTM reports its pooled width as ``hidden_size``."""
+        if self.family == "bilstm":
+            return {"num_layers": 0, "hidden_size": 2 * self.bilstm.hidden, "num_heads": 0, "intermediate_size": self.bilstm.mlp}
         sizes = dict(PRESETS[self.preset]) if self.preset else {}
+        if self.family == "distilbert":
+            sizes["num_layers"] = max(1, teacher_layers // 2)
+            sizes["intermediate_size"] = teacher_ffn or 4 * teacher_hidden
         for key in ("num_layers", "hidden_size", "num_heads", "intermediate_size"):
             if getattr(self, key) is not None:
                 sizes[key] = getattr(self, key)
@@ -144,6 +191,18 @@ class SpeedConfig(_Strict):
     throughput_batch_size: PositiveInt = 32
 
 
+class TeacherCacheConfig(_Strict):
+    """Teacher outputs computed once per (teacher, tokenized data, request) and reused from disk.
+
+    ``logits``: cache the teacher's logits (a stage that needs only logits never runs the teacher);
+    ``all``: also the mapped embeddings/hidden states/scores, in fp16 (large: ~2 bytes x tokens x
+    width x layers); ``off``: run the teacher on every batch.
+    """
+
+    mode: Literal["off", "logits", "all"] = "logits"
+    dir: str | None = Field(None, description="default: <teacher.yaml cache_dir>/outputs")
+
+
 class StudentConfig(_Strict):
     name: str
     architecture: ArchitectureConfig
@@ -157,6 +216,7 @@ class StudentConfig(_Strict):
     output_dir: str | None = Field(None, description="default: outputs/<name>")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     speed: SpeedConfig = SpeedConfig()
+    teacher_cache: TeacherCacheConfig = TeacherCacheConfig()
 
     @model_validator(mode="after")
     def _check_init(self) -> StudentConfig:
@@ -180,6 +240,13 @@ def _check_objectives(cfg: StudentConfig, source: str) -> None:
                     f"{source}: {'.'.join(map(str, loc))}: unknown objective; {OBJECTIVES.suggest(name)}"
                 )
             stage.objectives[name] = validate(entry.Params, params or {}, source, prefix=loc)
+            missing = entry.needs - {"labels"} - FEATURES_OF[cfg.architecture.family]
+            if missing:
+                raise ConfigError(
+                    f"{source}: {'.'.join(map(str, loc))}: a {cfg.architecture.family} student exposes only "
+                    f"{', '.join(sorted(FEATURES_OF[cfg.architecture.family]))}, but {name} needs {', '.join(sorted(missing))}; "
+                    "use logits objectives (kd_kl, logit_mse, pred, ce)"
+                )
 
 
 def load_teacher_config(path: str | Path) -> TeacherConfig:

@@ -4,9 +4,11 @@ A stage is a set of weighted objectives trained for some epochs at one learning 
 task distillation is two stages (intermediate layers, then predictions); fine-tuning a teacher is
 one stage whose only objective is the hard-label ``ce`` and which has no teacher at all.
 
-Per step: the teacher (if any objective needs it) runs once under ``inference_mode``, capturing
-only the features the objectives ask for; the student runs in training mode; the weighted sum of
-the objectives is back-propagated into the student and the objectives' projections.
+Per step: the teacher's features (if any objective needs them) come from a live pass under
+``inference_mode`` or from the teacher-output cache, holding only what the objectives ask for; the
+student runs in training mode on its own token stream (the teacher's tokens, or the BiLSTM's word
+ids for the same examples); the weighted sum of the objectives is back-propagated into the student
+and the objectives' projections.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from distill.config import OptimizerConfig
-from distill.data.batching import Encoded, iterate, train_batches
+from distill.config import OptimizerConfig, TeacherCacheConfig
+from distill.data.batching import Encoded, collate, train_batches
 from distill.evaluate import evaluate
-from distill.features import FeatureRequest, enable_capture, forward_features
+from distill.features import FeatureRequest, Features, enable_capture, forward_features
 from distill.objectives import Objective
+from distill.teacher_cache import LiveTeacher, cacheable, cached_teacher
 
 
 @dataclass
@@ -38,6 +41,8 @@ class StageResult:
     loss_last: float  # mean total loss over the last 10% of steps
     dev_history: list[dict[str, float]] = field(default_factory=list)
     best_dev_accuracy: float | None = None
+    teacher_calls: int = 0  # teacher forward passes (live batches, plus cache building)
+    teacher_cache: str = "off"  # off | hit | miss
 
 
 def feature_requests(objectives: list[Objective], layer_map: list[int]) -> tuple[FeatureRequest, FeatureRequest]:
@@ -49,13 +54,21 @@ def feature_requests(objectives: list[Objective], layer_map: list[int]) -> tuple
         embeddings="embeddings" in needs,
         hidden_layers=student_layers if "hidden" in needs else (),
         attn_layers=student_layers if "attn" in needs else (),
+        qkv_layers=student_layers if "qkv" in needs else (),
     )
     teacher = FeatureRequest(
         embeddings="embeddings" in needs,
         hidden_layers=teacher_layers if "hidden" in needs else (),
         attn_layers=teacher_layers if "attn" in needs else (),
+        qkv_layers=teacher_layers if "qkv" in needs else (),
     )
     return student, teacher
+
+
+def total_loss(objectives: list[Objective], student: Features, teacher: Features | None, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """``Σ_k w_k L_k``, and each weighted term by objective name (for the progress bar)."""
+    parts = {type(o).__name__: o.weight * o(student, teacher, labels) for o in objectives}
+    return sum(parts.values()), parts
 
 
 def _param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
@@ -98,18 +111,27 @@ def fit_stage(
     seed: int,
     device: torch.device,
     num_labels: int,
+    teacher_cache: TeacherCacheConfig | None = None,
 ) -> StageResult:
-    """Train ``student`` on ``objectives`` for ``epochs``; keep the best dev weights when ``dev``."""
+    """Train ``student`` on ``objectives`` for ``epochs``; keep the best dev weights when ``dev``.
+
+    ``train`` carries the teacher's tokens and, when the student has its own tokenizer, the
+    student's (``train.student_view``); ``dev`` is evaluated in the student's stream.
+    """
     want_s, want_t = feature_requests(objectives, layer_map)
     needs_teacher = teacher is not None and any(o.uses_teacher for o in objectives)
-    if want_s.attn_layers:
+    if want_s.attn_layers or want_s.qkv_layers:
         enable_capture(student)
+    teacher_features, cache_state, cache_calls = None, "off", 0
     if needs_teacher:
-        teacher.eval()
-        if want_t.attn_layers:
-            enable_capture(teacher)
+        if teacher_cache is not None and cacheable(want_t, teacher_cache.mode):
+            teacher_features, cache_calls = cached_teacher(teacher, train, want_t, teacher_cache.dir, device)
+            cache_state = "miss" if cache_calls else "hit"
+        else:
+            teacher_features = LiveTeacher(teacher, want_t)
     objectives = [o.to(device) for o in objectives]
     student.to(device).train()
+    student_stream = train.for_student()
 
     rng = random.Random(seed)
     per_epoch = math.ceil(len(train) / batch_size)
@@ -124,16 +146,12 @@ def fit_stage(
     bar = tqdm(total=total, desc=name, unit="step", dynamic_ncols=True)
     step = 0
     while step < total:
-        for batch in iterate(train, train_batches(train, batch_size, rng), device):
-            if needs_teacher:
-                with torch.inference_mode():
-                    t_feats = forward_features(teacher, batch, want_t)
-                t_feats = t_feats.detached()  # inference tensors cannot enter autograd
-            else:
-                t_feats = None
-            s_feats = forward_features(student, batch, want_s)
-            parts = {type(o).__name__: o.weight * o(s_feats, t_feats, batch["labels"]) for o in objectives}
-            loss = sum(parts.values())
+        for indices in train_batches(train, batch_size, rng):
+            t_batch = {k: v.to(device) for k, v in collate(train, indices).items()}
+            s_batch = t_batch if student_stream is train else {k: v.to(device) for k, v in collate(student_stream, indices).items()}
+            t_feats = teacher_features(indices, t_batch) if teacher_features is not None else None
+            s_feats = forward_features(student, s_batch, want_s)
+            loss, parts = total_loss(objectives, s_feats, t_feats, s_batch["labels"])
 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -143,14 +161,14 @@ def fit_stage(
             scheduler.step()
 
             step += 1
-            seen += batch["input_ids"].size(0)
+            seen += len(indices)
             losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{v.item():.3f}" for k, v in parts.items()},
                             seq_s=f"{seen / (time.perf_counter() - start):.0f}")
             epoch_done = step % per_epoch == 0 or step == total
             if epoch_done and dev is not None:
-                scores = evaluate(student, dev, num_labels, eval_batch_size, device)
+                scores = evaluate(student, dev.for_student(), num_labels, eval_batch_size, device)
                 student.train()
                 dev_history.append({"step": step, **scores})
                 bar.write(f"{name}: step {step}/{total} dev accuracy {scores['accuracy']:.4f} f1 {scores['f1']:.4f}")
@@ -172,4 +190,6 @@ def fit_stage(
         loss_last=sum(losses[-k:]) / k,
         dev_history=dev_history,
         best_dev_accuracy=best_acc,
+        teacher_calls=cache_calls + (teacher_features.calls if teacher_features is not None else 0),
+        teacher_cache=cache_state,
     )

@@ -4,7 +4,8 @@ Objectives never see models, only :class:`Features`, so the same loss works for 
 student. Capturing is on demand: hidden states only when an objective needs them, and the
 pre-softmax attention scores only for the mapped layers.
 
-Scores come from the real Hugging Face models (transformers 5.x) through its attention-function
+Scores (and, for MiniLM's relation loss, the per-head queries, keys and values) come from the real
+Hugging Face models (transformers 5.x) through its attention-function
 registry: we register an attention function named ``"kd"`` that computes ``Q Kᵀ · scaling`` by
 hand on layers asked to record (and hands the rest to PyTorch SDPA), plus the eager mask function
 under the same name so the padding mask arrives as an additive float tensor.
@@ -29,11 +30,12 @@ ATTN_IMPLEMENTATION = "kd"
 class Features:
     """A forward pass as the objectives see it. Lists follow the layer map's order."""
 
-    logits: Tensor  # (batch, labels)
+    logits: Tensor | None  # (batch, labels); None for a bare encoder (general distillation)
     mask: Tensor  # (batch, seq) 1 = real token, 0 = padding
     embeddings: Tensor | None = None  # (batch, seq, hidden): output of the embedding layer
     hidden: list[Tensor] = field(default_factory=list)  # [(batch, seq, hidden)], mapped layers
     attn_scores: list[Tensor] = field(default_factory=list)  # [(batch, heads, seq, seq)] pre-softmax
+    qkv: list[tuple[Tensor, Tensor, Tensor]] = field(default_factory=list)  # [3 x (batch, heads, seq, head_dim)]
 
     def detached(self) -> Features:
         """A copy usable in autograd: clones tensors made under ``torch.inference_mode``."""
@@ -42,7 +44,7 @@ class Features:
             if isinstance(x, Tensor):
                 return x.clone()
             if isinstance(x, list):
-                return [t.clone() for t in x]
+                return [tuple(u.clone() for u in t) if isinstance(t, tuple) else t.clone() for t in x]
             return x
 
         return Features(**{f.name: clone(getattr(self, f.name)) for f in fields(self)})
@@ -55,6 +57,15 @@ class FeatureRequest:
     embeddings: bool = False
     hidden_layers: tuple[int, ...] = ()
     attn_layers: tuple[int, ...] = ()
+    qkv_layers: tuple[int, ...] = ()
+
+
+@dataclass
+class _Sink:
+    """What one attention module records during a forward pass (None: not asked)."""
+
+    scores: list[Tensor] | None = None
+    qkv: list[tuple[Tensor, Tensor, Tensor]] | None = None
 
 
 def _kd_attention(
@@ -67,15 +78,17 @@ def _kd_attention(
     dropout: float = 0.0,
     **kwargs,
 ) -> tuple[Tensor, Tensor | None]:
-    sink: list[Tensor] | None = getattr(module, "_kd_sink", None)
-    if sink is None:  # layer not mapped: the fast fused kernel
+    sink: _Sink | None = getattr(module, "_kd_sink", None)
+    if sink is not None and sink.qkv is not None:
+        sink.qkv.append((query, key, value))
+    if sink is None or sink.scores is None:  # scores not needed here: the fast fused kernel
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
         )
     if scaling is None:
         scaling = query.size(-1) ** -0.5
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (batch, heads, seq, seq)
-    sink.append(scores)
+    sink.scores.append(scores)
     weights = scores if attention_mask is None else scores + attention_mask
     probs = nn.functional.dropout(torch.softmax(weights, dim=-1), p=dropout, training=module.training)
     output = torch.matmul(probs, value).transpose(1, 2).contiguous()  # (batch, seq, heads, head_dim)
@@ -112,37 +125,50 @@ def _self_attention(layer: nn.Module) -> nn.Module:
 
 
 @contextlib.contextmanager
+def record_attention(
+    model: nn.Module, score_layers: tuple[int, ...], qkv_layers: tuple[int, ...] = ()
+) -> Iterator[tuple[list[Tensor], list[tuple[Tensor, Tensor, Tensor]]]]:
+    """Record pre-softmax scores of ``score_layers`` and (query, key, value) of ``qkv_layers``
+    (1-based Transformer layers) during forward passes; lists come in layer order."""
+    blocks = encoder_layers(model)
+    wanted = sorted(set(score_layers) | set(qkv_layers))
+    sinks = {i: _Sink([] if i in score_layers else None, [] if i in qkv_layers else None) for i in wanted}
+    modules = {i: _self_attention(blocks[i - 1]) for i in wanted}
+    for i, m in modules.items():
+        m._kd_sink = sinks[i]
+    scores: list[Tensor] = []
+    qkv: list[tuple[Tensor, Tensor, Tensor]] = []
+    try:
+        yield scores, qkv
+    finally:
+        for m in modules.values():
+            del m._kd_sink
+        for i in score_layers:
+            scores.extend(sinks[i].scores)
+        for i in qkv_layers:
+            qkv.extend(sinks[i].qkv)
+
+
+@contextlib.contextmanager
 def record_scores(model: nn.Module, layers: tuple[int, ...]) -> Iterator[list[Tensor]]:
     """Record pre-softmax scores of Transformer ``layers`` (1-based) during forward passes."""
-    blocks = encoder_layers(model)
-    sinks: list[list[Tensor]] = []
-    modules = [_self_attention(blocks[i - 1]) for i in layers]
-    for m in modules:
-        m._kd_sink = []
-        sinks.append(m._kd_sink)
-    out: list[Tensor] = []
-    try:
-        yield out
-    finally:
-        for m, sink in zip(modules, sinks, strict=True):
-            out.extend(sink)
-            del m._kd_sink
+    with record_attention(model, layers) as (scores, _):
+        yield scores
 
 
 def forward_features(model: nn.Module, batch: dict[str, Tensor], request: FeatureRequest) -> Features:
     """Run ``model`` on ``batch`` and return the requested features."""
     inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     want_hidden = request.embeddings or bool(request.hidden_layers)
-    scores: list[Tensor] = []
-    with record_scores(model, request.attn_layers) if request.attn_layers else contextlib.nullcontext() as rec:
-        out = model(**inputs, output_hidden_states=want_hidden)
-    if request.attn_layers:
-        scores = rec
+    recording = request.attn_layers or request.qkv_layers
+    with record_attention(model, request.attn_layers, request.qkv_layers) if recording else contextlib.nullcontext(([], [])) as (scores, qkv):
+        out = model(**inputs, output_hidden_states=want_hidden) if want_hidden else model(**inputs)
     states = out.hidden_states if want_hidden else None  # (embeddings, layer 1, ..., layer N)
     return Features(
-        logits=out.logits,
+        logits=getattr(out, "logits", None),
         mask=batch["attention_mask"],
         embeddings=states[0] if request.embeddings else None,
         hidden=[states[i] for i in request.hidden_layers],
         attn_scores=scores,
+        qkv=qkv,
     )

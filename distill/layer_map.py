@@ -23,12 +23,13 @@ def last_map(student_layers: int, teacher_layers: int) -> list[int]:
 
 
 def resolve_layer_map(
-    spec: str | list[int], student_layers: int, teacher_layers: int, source: str = "student.yaml"
+    spec: str | list[int], student_layers: int, teacher_layers: int, source: str = "student.yaml", key: str = "layer_map"
 ) -> list[int]:
-    """Turn the ``layer_map`` key into a validated list; a bad map is a ConfigError."""
+    """Turn the ``layer_map`` key (or another map-valued ``key``) into a validated list; a bad map
+    is a ConfigError."""
     if student_layers > teacher_layers:
         raise ConfigError(
-            f"{source}: layer_map: the student has {student_layers} layers, more than the teacher's "
+            f"{source}: {key}: the student has {student_layers} layers, more than the teacher's "
             f"{teacher_layers}; each student layer needs its own teacher layer"
         )
     if spec == "uniform":
@@ -38,15 +39,15 @@ def resolve_layer_map(
     layers = list(spec)
     if len(layers) != student_layers:
         raise ConfigError(
-            f"{source}: layer_map: {len(layers)} entries for a student with {student_layers} layers, "
+            f"{source}: {key}: {len(layers)} entries for a student with {student_layers} layers, "
             f"got {layers}"
         )
     for i, t in enumerate(layers):
         if not 1 <= t <= teacher_layers:
             raise ConfigError(
-                f"{source}: layer_map.{i}: teacher layer {t} does not exist; "
+                f"{source}: {key}.{i}: teacher layer {t} does not exist; "
                 f"expected 1..{teacher_layers}, got {layers}"
             )
     if any(b <= a for a, b in zip(layers, layers[1:], strict=False)):
-        raise ConfigError(f"{source}: layer_map: teacher layers must increase, got {layers}")
+        raise ConfigError(f"{source}: {key}: teacher layers must increase, got {layers}")
     return layers

@@ -18,11 +18,10 @@ from pathlib import Path
 import torch
 import transformers
 import yaml
-from transformers import AutoModelForSequenceClassification
 
 from distill.atomic import atomic_dir, write_text
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
-from distill.data.batching import encode
+from distill.data.batching import encode_views
 from distill.data.dataset import load_splits
 from distill.distiller import fit_stage
 from distill.errors import ConfigError
@@ -31,7 +30,7 @@ from distill.layer_map import resolve_layer_map
 from distill.objectives import OBJECTIVES, ModelDims, Objective
 from distill.speed import measure
 from distill.teacher import check_teacher, dims, evaluate_teacher, inspect_teacher, load_teacher
-from students import build_tinybert, init_from_teacher
+from students import BuildRequest, build
 
 log = logging.getLogger("distill")
 
@@ -62,15 +61,23 @@ class Plan:
         self.student_cfg: StudentConfig = load_student_config(student_yaml)
         self.teacher_hf = inspect_teacher(self.teacher_cfg, self.teacher_source)
         t = dims(self.teacher_hf)
-        self.sizes = self.student_cfg.architecture.resolved(t.hidden_size, t.num_heads)
-        if self.sizes["hidden_size"] % self.sizes["num_heads"]:
-            raise ConfigError(
-                f"{self.student_source}: architecture: hidden_size {self.sizes['hidden_size']} is not a multiple "
-                f"of num_heads {self.sizes['num_heads']}"
+        arch = self.student_cfg.architecture
+        self.sizes = arch.resolved(t.hidden_size, t.num_heads, t.num_layers, getattr(self.teacher_hf, "intermediate_size", None))
+        self.layer_map: list[int] = []  # a BiLSTM has no layers to map
+        self.init_layers: list[int] | None = None
+        if arch.family != "bilstm":
+            if self.sizes["hidden_size"] % self.sizes["num_heads"]:
+                raise ConfigError(
+                    f"{self.student_source}: architecture: hidden_size {self.sizes['hidden_size']} is not a multiple "
+                    f"of num_heads {self.sizes['num_heads']}"
+                )
+            self.layer_map = resolve_layer_map(
+                self.student_cfg.layer_map, self.sizes["num_layers"], t.num_layers, self.student_source
             )
-        self.layer_map = resolve_layer_map(
-            self.student_cfg.layer_map, self.sizes["num_layers"], t.num_layers, self.student_source
-        )
+        if arch.init_layers is not None:
+            self.init_layers = resolve_layer_map(
+                arch.init_layers, self.sizes["num_layers"], t.num_layers, self.student_source, "architecture.init_layers"
+            )
         self.student_dims = ModelDims(self.sizes["hidden_size"], self.sizes["num_heads"], self.sizes["num_layers"])
         self.teacher_dims = t
         for i in range(len(self.student_cfg.stages)):  # fail on shape conflicts now, not mid-run
@@ -150,22 +157,18 @@ def _run(plan: Plan, out: Path, started: float) -> dict:
     log.info("teacher: dev accuracy %.4f, test accuracy %.4f", teacher_scores["dev"]["accuracy"], teacher_scores["test"]["accuracy"])
     check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
 
-    tokenizer = teacher.tokenizer
-    train, dev, test = (encode(getattr(splits, s), tokenizer, t_cfg.max_length) for s in ("train", "dev", "test"))
-
     torch.manual_seed(s_cfg.seed)
-    student = build_tinybert(plan.sizes, teacher.model.config, splits.label_names)
-    init = s_cfg.init
-    if init == "teacher":
-        log.info("student init from teacher: %s", ", ".join(init_from_teacher(student, teacher.model, plan.layer_map)) or "nothing")
-    elif init != "random":
-        path = init.removeprefix("general:")
-        if not (Path(path) / "config.json").is_file():
-            raise ConfigError(f"{plan.student_source}: init: {path!r} is not a saved student folder (no config.json)")
-        loaded = AutoModelForSequenceClassification.from_pretrained(path, num_labels=n_labels, ignore_mismatched_sizes=True)
-        student.load_state_dict(loaded.state_dict(), strict=False)
-        log.info("student init from %s", path)
+    built = build(BuildRequest(
+        arch=s_cfg.architecture, sizes=plan.sizes, teacher=teacher.model, teacher_tokenizer=teacher.tokenizer,
+        label_names=splits.label_names, texts=splits.train.texts + (splits.train.pairs or []),
+        pair=splits.train.pairs is not None, init=s_cfg.init, layer_map=plan.layer_map,
+        init_layers=plan.init_layers, source=plan.student_source,
+    ))  # fmt: skip
+    student, tokenizer = built.model, built.tokenizer
+    log.info("student %s init: %s", s_cfg.architecture.family, "; ".join(built.notes))
+    train, dev, test = (encode_views(getattr(splits, s), teacher.tokenizer, tokenizer, t_cfg.max_length) for s in ("train", "dev", "test"))
 
+    cache_cfg = s_cfg.teacher_cache.model_copy(update={"dir": s_cfg.teacher_cache.dir or str(Path(t_cfg.cache_dir) / "outputs")})
     stages = []
     for i, stage in enumerate(s_cfg.stages):
         objectives = build_objectives(s_cfg, i, plan.student_dims, plan.teacher_dims, plan.student_source)
@@ -174,26 +177,29 @@ def _run(plan: Plan, out: Path, started: float) -> dict:
             stage.name, student, teacher.model, objectives, plan.layer_map, train, dev if stage.eval else None,
             epochs=stage.epochs, lr=stage.lr, optim=s_cfg.optimizer, batch_size=s_cfg.batch_size,
             eval_batch_size=s_cfg.eval_batch_size, seed=s_cfg.seed + i, device=device, num_labels=n_labels,
+            teacher_cache=cache_cfg,
         )  # fmt: skip
         stages.append(asdict(result))
-        log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f", stage.name, result.steps, result.seconds, result.loss_first, result.loss_last)
+        log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f; teacher forward passes %d (cache: %s)", stage.name, result.steps,
+                 result.seconds, result.loss_first, result.loss_last, result.teacher_calls, result.teacher_cache)
         ckpt = out / "checkpoints" / f"{i}-{stage.name}"
         with atomic_dir(ckpt) as tmp:
             student.save_pretrained(tmp)
             torch.save({o.__class__.__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
 
     student.to(device).eval()
-    student_scores = {s: evaluate(student, d, n_labels, s_cfg.eval_batch_size, device) for s, d in (("dev", dev), ("test", test))}
+    student_scores = {s: evaluate(student, d.for_student(), n_labels, s_cfg.eval_batch_size, device) for s, d in (("dev", dev), ("test", test))}
     _save_student(student.to("cpu"), tokenizer, out)
 
     # Speed: both models on the CPU, same threads, same real dev examples, one after the other.
     teacher.model.to("cpu")
     speed_cfg = s_cfg.speed.model_dump()
-    speed = {"teacher": measure(teacher.model, dev, **speed_cfg), "student": measure(student, dev, **speed_cfg)}
+    speed = {"teacher": measure(teacher.model, dev, **speed_cfg), "student": measure(student, dev.for_student(), **speed_cfg)}
     majority, label = splits.majority_rate("dev")
     metrics = {
         "run": s_cfg.name,
         "teacher_model": t_cfg.model,
+        "student_family": s_cfg.architecture.family,
         "teacher_path": teacher.path,
         "student_path": str(out),
         "machine": _machine(),

@@ -57,7 +57,7 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module, layer_map: list[in
         if s_pool is not None and t_pool is not None and _same_shapes(s_pool, t_pool):
             s_pool.load_state_dict(t_pool.state_dict())
             done.append("pooler (copied)")
-        if _same_shapes(student.classifier, teacher.classifier):
+        if hasattr(student, "classifier") and hasattr(teacher, "classifier") and _same_shapes(student.classifier, teacher.classifier):
             student.classifier.load_state_dict(teacher.classifier.state_dict())
             done.append("classifier (copied)")
     elif s_width < t_width:
@@ -70,3 +70,27 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module, layer_map: list[in
     if not done:
         log.warning("init: teacher: nothing in the student has the teacher's shapes; it starts random")
     return done
+
+
+@torch.no_grad()
+def init_embeddings(weight: torch.Tensor, words: list[str], kv) -> int:
+    """Put each vocabulary word's vector from gensim ``kv`` on its row of ``weight`` (vocab, dim).
+
+    Rows 0 and 1 (``[PAD]``, ``[UNK]``) become zero; words that ``kv`` lacks (as written or
+    lower-cased) keep their random rows, rescaled to the vectors' standard deviation. Returns how
+    many words were found.
+    """
+    from augment.glove import lookup_key
+
+    if weight.size(1) != kv.vector_size:
+        raise ValueError(f"embedding width {weight.size(1)} differs from the vectors' {kv.vector_size}")
+    std = float(kv.vectors[: min(len(kv.index_to_key), 50_000)].std())
+    weight.normal_(0.0, std)
+    weight[:2] = 0.0
+    found = 0
+    for row, word in enumerate(words):
+        key = lookup_key(kv, word) if row >= 2 else None
+        if key is not None:
+            weight[row] = torch.from_numpy(kv.vectors[kv.key_to_index[key]].copy())
+            found += 1
+    return found

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from transformers import BertConfig, BertForSequenceClassification, PretrainedConfig
 
+from students.family import STUDENTS, BuildRequest, BuiltStudent, load_saved_weights
+from students.init import init_from_teacher
+
 
 def tinybert_config(sizes: dict[str, int], teacher: PretrainedConfig, label_names: list[str]) -> BertConfig:
     """A BertConfig of the given ``sizes`` that reads the teacher's token ids."""
@@ -33,3 +36,16 @@ def tinybert_config(sizes: dict[str, int], teacher: PretrainedConfig, label_name
 def build_tinybert(sizes: dict[str, int], teacher: PretrainedConfig, label_names: list[str]) -> BertForSequenceClassification:
     """A randomly initialised TinyBERT-shaped classifier (BERT's own initialisation)."""
     return BertForSequenceClassification(tinybert_config(sizes, teacher, label_names))
+
+
+@STUDENTS.register("tinybert")
+def build(req: BuildRequest) -> BuiltStudent:
+    """TinyBERT family: BERT of ``req.sizes``; ``init: teacher`` copies or PCA-projects (see init.py)."""
+    model = build_tinybert(req.sizes, req.teacher.config, req.label_names)
+    if req.init == "teacher":
+        notes = init_from_teacher(model, req.teacher, req.layer_map) or ["nothing"]
+    elif req.init == "random":
+        notes = ["random"]
+    else:
+        notes = [load_saved_weights(model, req.init, len(req.label_names), req.source)]
+    return BuiltStudent(model, req.teacher_tokenizer, notes=notes)

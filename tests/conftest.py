@@ -17,6 +17,16 @@ transformers.logging.set_verbosity_error()
 WORDS = ["good", "great", "fine", "nice", "happy", "love", "bad", "awful", "poor", "sad", "hate", "terrible", "the", "a", "flight", "was", "is", "service", "food", "crew", "seat", "delay", "late", "on", "time", "very", "not", "it", "this", "plane", "trip"]
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run fastest on one thread; on a shared, loaded machine two OpenMP threads per op
+    spin-wait on each other (measured: test_general 67 s on 2 threads at load 4.7, 3 s on 1)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def write_vocab(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     vocab = folder / "vocab.txt"

@@ -20,15 +20,25 @@ from distill.data.dataset import TextDataset
 
 @dataclass
 class Encoded:
-    """A tokenized dataset: unpadded token ids per example, and labels."""
+    """A tokenized dataset: unpadded token ids per example, and labels.
+
+    ``student_view`` is the same examples in the student's own tokenization when the student does
+    not read the teacher's tokens (the BiLSTM's word ids); batches are drawn by index, so both
+    streams always hold the same examples.
+    """
 
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
     labels: list[int]
     pad_id: int
+    student_view: Encoded | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+    def for_student(self) -> Encoded:
+        """The stream the student reads: its own view, else the teacher's tokens."""
+        return self.student_view if self.student_view is not None else self
 
 
 def encode(dataset: TextDataset, tokenizer, max_length: int) -> Encoded:
@@ -74,6 +84,14 @@ def eval_batches(data: Encoded, batch_size: int) -> list[list[int]]:
     """Index lists sorted by length (order does not matter for metrics, padding does for speed)."""
     order = sorted(range(len(data)), key=lambda i: len(data.input_ids[i]))
     return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+
+
+def encode_views(dataset: TextDataset, teacher_tokenizer, student_tokenizer, max_length: int) -> Encoded:
+    """Tokenize for the teacher, and separately for the student when it has its own tokenizer."""
+    data = encode(dataset, teacher_tokenizer, max_length)
+    if student_tokenizer is not None and student_tokenizer is not teacher_tokenizer:
+        data.student_view = encode(dataset, student_tokenizer, max_length)
+    return data
 
 
 def iterate(data: Encoded, batches: list[list[int]], device: torch.device | str = "cpu") -> Iterator[dict[str, Tensor]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import torch
@@ -9,6 +10,8 @@ from torch import Tensor
 
 from distill.features import Features
 from distill.objectives.base import OBJECTIVES, ModelDims, Objective, WeightOnly
+
+log = logging.getLogger("distill")
 
 
 def attention_score_mse(student: Tensor, teacher: Tensor, mask: Tensor, heads: str = "per_head") -> Tensor:
@@ -61,6 +64,12 @@ class AttentionScoreMSE(Objective):
                 f"teacher {teacher.num_heads}; use `heads: mean` or `auto`"
             )
         self.heads = "per_head" if params.heads == "auto" and same else ("mean" if params.heads == "auto" else params.heads)
+        if params.heads == "auto" and not same:
+            log.info(
+                "attn: the student has %d heads and the teacher %d: comparing head-averaged scores (heads: mean); "
+                "the `relation` objective (MiniLMv2 Q-K-V relations) is the alternative",
+                student.num_heads, teacher.num_heads,
+            )  # fmt: skip
 
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
         pairs = zip(student.attn_scores, teacher.attn_scores, strict=True)

@@ -127,5 +127,5 @@ def test_logit_mse_and_hard_ce():
 
 
 def test_registry_names_and_suggestion():
-    assert OBJECTIVES.names() == ["attn", "ce", "emb", "hidden", "hidden_cos", "kd_kl", "logit_mse", "pred"]
+    assert OBJECTIVES.names() == ["attn", "ce", "emb", "hidden", "hidden_cos", "kd_kl", "logit_mse", "pred", "relation"]
     assert OBJECTIVES.suggest("atn") == "did you mean 'attn'?"

@@ -1,0 +1,130 @@
+"""`distill run` with each student family, mismatched teachers and the teacher-output cache, through
+the CLI on a tiny teacher (4 heads x 32 wide, fine-tuned once for the module) and 64 examples."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import BertModel
+
+import students
+from distill.cli import main
+from tests.conftest import tiny_config, tiny_tokenizer, toy_rows, write_csv
+
+TEACHER = """
+name: wide-teacher
+model: {model}
+max_length: 16
+data:
+  source: {data}
+  split: {{dev: 0.25, test: 0.25, seed: 0}}
+finetune: {{epochs: 12, batch_size: 8, lr: 2.0e-3, warmup_ratio: 0.0, seed: 0}}
+cache_dir: {cache}
+"""
+
+COMMON = """
+batch_size: 8
+speed: {latency_runs: 3, latency_warmup: 1, throughput_batches: 1, throughput_batch_size: 8}
+"""
+
+
+@pytest.fixture(scope="module")
+def teacher_yaml(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("teacher")
+    torch.manual_seed(0)
+    BertModel(tiny_config()).save_pretrained(root / "encoder")
+    tiny_tokenizer(root / "encoder").save_pretrained(root / "encoder")
+    data = write_csv(root / "toy.csv", toy_rows(64))
+    path = root / "teacher.yaml"
+    path.write_text(textwrap.dedent(TEACHER.format(model=root / "encoder", data=data, cache=root / "cache")))
+    return path
+
+
+def student_yaml(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "student.yaml"
+    path.write_text(textwrap.dedent(body) + COMMON)
+    return path
+
+
+def run(teacher: Path, student: Path, out: Path) -> dict:
+    assert main(["run", str(teacher), str(student), "--output-dir", str(out)]) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_head_and_width_mismatch_with_score_mean_and_relations(tmp_path, teacher_yaml):
+    student = student_yaml(tmp_path, """
+        name: narrow
+        architecture: {num_layers: 2, hidden_size: 16, num_heads: 2, intermediate_size: 32}
+        layer_map: [2, 4]
+        stages:
+          - {name: intermediate, epochs: 3, lr: 1.0e-3, eval: false,
+             objectives: {emb: {}, hidden: {}, attn: {heads: auto}, relation: {relation_heads: auto}}}
+          - {name: prediction, epochs: 2, lr: 1.0e-3, objectives: {kd_kl: {temperature: 2.0}, ce: {weight: 0.5}}}
+    """)
+    m = run(teacher_yaml, student, tmp_path / "out")
+    assert all(s["loss_last"] < s["loss_first"] for s in m["stages"])
+    log = (tmp_path / "out" / "run.log").read_text()
+    assert "the student has 2 heads and the teacher 4: comparing head-averaged scores (heads: mean)" in log
+    assert "relation: 4 relation heads (student 2 heads x 16 wide, teacher 4 x 32)" in log
+    assert m["stages"][0]["teacher_cache"] == "off"  # Q/K/V are never cached: live teacher
+    assert m["stages"][1]["teacher_cache"] in ("hit", "miss")
+
+
+def test_distilbert_student_copies_chosen_layers_and_bad_map_is_a_config_error(tmp_path, teacher_yaml, capsys):
+    body = """
+        name: distil
+        architecture: {family: distilbert, init_layers: LAYERS}
+        stages:
+          - {name: task, epochs: 2, lr: 5.0e-4,
+             objectives: {kd_kl: {temperature: 2.0}, ce: {weight: 0.5}, hidden_cos: {weight: 1.0}}}
+    """
+    bad = student_yaml(tmp_path, body.replace("LAYERS", "[1, 5]"))
+    assert main(["validate", str(teacher_yaml), str(bad)]) == 2
+    assert "architecture.init_layers.1: teacher layer 5 does not exist; expected 1..4, got [1, 5]" in capsys.readouterr().err
+    m = run(teacher_yaml, student_yaml(tmp_path, body.replace("LAYERS", "[1, 3]")), tmp_path / "out")
+    assert m["student_family"] == "distilbert" and m["layer_map"] == [2, 4]
+    assert "layers 1<-1 2<-3 (copied)" in (tmp_path / "out" / "run.log").read_text()
+    model, _ = students.load(tmp_path / "out")
+    assert (model.config.num_hidden_layers, model.config.hidden_size, model.config.num_attention_heads) == (2, 32, 4)
+    assert m["stages"][0]["loss_last"] < m["stages"][0]["loss_first"]
+
+
+BILSTM = """
+    name: lstm
+    architecture: {family: bilstm, bilstm: {hidden: 16, mlp: 16, vectors: VECTORS}}
+    init: glove
+    teacher_cache: {dir: CACHE}
+    stages:
+      - {name: task, epochs: 4, lr: 5.0e-3, objectives: {ce: {weight: 0.5}, logit_mse: {weight: 1.0}}}
+"""
+
+
+def test_bilstm_run_twice_second_uses_cache_and_gives_same_student(tmp_path, teacher_yaml):
+    vectors = tmp_path / "vec.txt"
+    vectors.write_text("".join(f"{w} {i % 3} {i % 5 - 2} {i % 7 - 3}\n" for i, w in enumerate(["good", "great", "bad", "awful", "the", "flight"])))
+    student = student_yaml(tmp_path, BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc")))
+    a = run(teacher_yaml, student, tmp_path / "a")
+    b = run(teacher_yaml, student, tmp_path / "b")
+    assert a["stages"][0]["teacher_cache"] == "miss" and a["stages"][0]["teacher_calls"] > 0
+    assert b["stages"][0]["teacher_cache"] == "hit" and b["stages"][0]["teacher_calls"] == 0  # teacher never ran
+    wa, wb = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a["student"]["dev"] == b["student"]["dev"] and a["student"]["params"] < a["teacher"]["params"]
+    assert "embeddings from" in (tmp_path / "a" / "run.log").read_text()
+    model, tok = students.load(tmp_path / "a")  # without the training code
+    logits = model(**tok(["the flight was great", "awful"], return_tensors="pt")).logits
+    assert logits.shape == (2, 2) and model.embedding.weight.shape[1] == 3
+
+
+def test_bilstm_asked_for_attention_fails_at_validation(tmp_path, teacher_yaml, capsys):
+    student = student_yaml(tmp_path, BILSTM.replace("VECTORS", "/nonexistent.txt").replace("CACHE", "tc").replace("ce: {weight: 0.5}", "attn: {}"))
+    assert main(["validate", str(teacher_yaml), str(student)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {student}: stages.0.objectives.attn: a bilstm student exposes only logits, but attn needs attn; "
+        "use logits objectives (kd_kl, logit_mse, pred, ce)"
+    )

@@ -1,0 +1,42 @@
+"""Teacher-output cache: cached features equal live ones (fp16 aside) at any batch padding; reuse."""
+
+from __future__ import annotations
+
+import torch
+from transformers import BertForSequenceClassification
+
+from distill.data.batching import Encoded, collate
+from distill.features import FeatureRequest
+from distill.teacher_cache import LiveTeacher, cacheable, cached_teacher
+from tests.conftest import tiny_config
+
+
+def test_cached_features_match_live_and_second_load_runs_no_teacher(tmp_path):
+    torch.manual_seed(0)
+    teacher = BertForSequenceClassification(tiny_config(num_labels=2)).eval()
+    lengths = [3, 7, 5, 2, 6]
+    data = Encoded([torch.randint(5, 30, (n,)).tolist() for n in lengths], None, [0, 1, 0, 1, 0], 0)
+    request = FeatureRequest(embeddings=True, hidden_layers=(2, 4), attn_layers=(4,))
+    assert cacheable(request, "all") and not cacheable(request, "logits") and cacheable(FeatureRequest(), "logits")
+    assert not cacheable(FeatureRequest(qkv_layers=(1,)), "all")
+
+    cache, calls = cached_teacher(teacher, data, request, tmp_path, "cpu", batch_size=2)
+    assert calls == 3  # 5 examples in batches of 2
+    indices = [4, 0, 3]  # a training batch padded to 6 tokens, other than the cache's batches
+    batch = collate(data, indices)
+    live, cached = LiveTeacher(teacher, request)(indices, batch), cache(indices, batch)
+    real = batch["attention_mask"].bool()
+    torch.testing.assert_close(cached.logits, live.logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cached.embeddings[real], live.embeddings[real], atol=2e-2, rtol=1e-2)  # fp16
+    for c, v in zip(cached.hidden, live.hidden, strict=True):
+        torch.testing.assert_close(c[real], v[real], atol=2e-2, rtol=1e-2)
+    pairs = real[:, None, :, None] & real[:, None, None, :]  # (batch, 1, seq, seq)
+    c, v = cached.attn_scores[0], live.attn_scores[0]
+    torch.testing.assert_close(c[pairs.expand_as(c)], v[pairs.expand_as(v)], atol=2e-2, rtol=1e-2)
+    assert c[1, :, 3:, :].abs().sum().item() == 0 and c[1, :, :, 3:].abs().sum().item() == 0  # example 0: 3 tokens
+
+    again, calls = cached_teacher(teacher, data, request, tmp_path, "cpu")
+    assert calls == 0 and torch.equal(again(indices, batch).logits, cached.logits)
+    with torch.no_grad():
+        teacher.classifier.bias.add_(1.0)  # other weights: another fingerprint, recomputed
+    assert cached_teacher(teacher, data, request, tmp_path, "cpu")[1] > 0
