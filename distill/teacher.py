@@ -116,6 +116,8 @@ class Teacher:
 def _finetune(cfg: TeacherConfig, path: str, splits: DataSplits, device: torch.device, out: Path) -> float:
     names = splits.label_names
     tokenizer = AutoTokenizer.from_pretrained(path)
+    # Seed before loading: the new classification head is initialised inside from_pretrained.
+    torch.manual_seed(cfg.finetune.seed)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
     )

@@ -98,7 +98,8 @@ def test_second_run_reuses_cached_teacher_and_same_width_copy_init(tmp_path, tin
     assert b["teacher"]["cached"] is True and b["teacher"]["finetune_seconds"] is None
     assert a["teacher"]["dev"] == b["teacher"]["dev"]
     assert b["student"]["dev"] == a["student"]["dev"]  # same seed, same result
-    assert all(s["loss_last"] < s["loss_first"] for s in a["stages"])
+    # copied layers start near the teacher's; the intermediate loss still goes down
+    assert a["stages"][0]["loss_last"] < a["stages"][0]["loss_first"]
     assert "layers 1<-2 2<-4 (copied)" in (tmp_path / "a" / "run.log").read_text()
 
 
@@ -151,3 +152,19 @@ def test_label_map_reorders_the_classifier_rows(tiny_classifier_dir):
     after = model(input_ids=ids).logits
     torch.testing.assert_close(after, before[:, [1, 0]])  # id 0 now means negative
     assert model.config.id2label == {0: "negative", 1: "positive"}
+
+
+def test_teacher_finetuning_is_reproducible(tmp_path, tiny_encoder_dir):
+    """Same seed, same data: two fine-tunings (separate caches) give identical teachers."""
+    from distill.config import load_teacher_config
+    from distill.data.dataset import load_splits
+    from distill.teacher import load_teacher
+
+    teacher, _ = configs(tmp_path, tiny_encoder_dir)
+    cfg = load_teacher_config(teacher)
+    splits = load_splits(cfg.data)
+    heads = []
+    for cache in ("c1", "c2"):
+        cfg.cache_dir = str(tmp_path / cache)
+        heads.append(load_teacher(cfg, splits, torch.device("cpu")).model.classifier.weight.detach())
+    torch.testing.assert_close(heads[0], heads[1], rtol=0, atol=0)
