@@ -69,6 +69,19 @@ class Strategy(Protocol):
     def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]: ...
 
 
+class Stateless:
+    """For strategies that need no corpus statistics: the three corpus hooks do nothing."""
+
+    def observe(self, sentences: list[list[str]]) -> None:
+        pass
+
+    def fit(self) -> None:
+        pass
+
+    def prepare(self, sentences: list[list[str]]) -> list[Any]:
+        return [None] * len(sentences)
+
+
 class Pipeline:
     """Word-level strategies in order, then span-level ones; ``n_iter`` copies per sentence.
 

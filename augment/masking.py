@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from augment.base import Stateless
+
 MASK = "[MASK]"
 
 
@@ -34,7 +36,7 @@ def mask_copies(
     return out
 
 
-class Masking:
+class Masking(Stateless):
     """Strategy ``masking``: parameter ``p_mask``."""
 
     name = "masking"
@@ -44,15 +46,6 @@ class Masking:
     def __init__(self, p_mask: float = 0.1, mask_token: str = MASK) -> None:
         self.p_mask = p_mask
         self.mask_token = mask_token
-
-    def observe(self, sentences: list[list[str]]) -> None:
-        pass
-
-    def fit(self) -> None:
-        pass
-
-    def prepare(self, sentences: list[list[str]]) -> list[Any]:
-        return [None] * len(sentences)
 
     def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
         return mask_copies(copies, self.p_mask, rng, self.mask_token)

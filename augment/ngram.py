@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from augment.base import Stateless
+
 
 def random_ngram(
     copies: list[list[str]], p_ng: float, rng: np.random.Generator, max_n: int = 5
@@ -26,7 +28,7 @@ def random_ngram(
     return out
 
 
-class NGram:
+class NGram(Stateless):
     """Strategy ``ngram``: parameters ``p_ng`` and ``max_n``. Span-level: runs last."""
 
     name = "ngram"
@@ -36,15 +38,6 @@ class NGram:
     def __init__(self, p_ng: float = 0.25, max_n: int = 5) -> None:
         self.p_ng = p_ng
         self.max_n = max_n
-
-    def observe(self, sentences: list[list[str]]) -> None:
-        pass
-
-    def fit(self) -> None:
-        pass
-
-    def prepare(self, sentences: list[list[str]]) -> list[Any]:
-        return [None] * len(sentences)
 
     def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
         return random_ngram(copies, self.p_ng, rng, self.max_n)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from augment.base import detokenize, tokenize
+from augment.base import Stateless, detokenize, tokenize
 from distill.errors import ConfigError
 
 REFUSED = {
@@ -59,7 +59,7 @@ def nlpaug_copies(augmenter: Any, copies: list[list[str]], rng: np.random.Genera
     return out
 
 
-class NlpaugStrategy:
+class NlpaugStrategy(Stateless):
     """Strategy ``nlpaug``: one augmenter call per copy. Span-level: runs after word-level steps."""
 
     name = "nlpaug"
@@ -68,15 +68,6 @@ class NlpaugStrategy:
 
     def __init__(self, augmenter: str, args: dict[str, Any] | None = None, key: str = "augmenter") -> None:
         self.augmenter = make_augmenter(augmenter, args or {}, key)
-
-    def observe(self, sentences: list[list[str]]) -> None:
-        pass
-
-    def fit(self) -> None:
-        pass
-
-    def prepare(self, sentences: list[list[str]]) -> list[Any]:
-        return [None] * len(sentences)
 
     def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
         return nlpaug_copies(self.augmenter, copies, rng)

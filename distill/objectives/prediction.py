@@ -33,8 +33,19 @@ class TemperatureParams(WeightOnly):
     temperature: PositiveFloat = 1.0
 
 
+class _Tempered(Objective):
+    """Shared by the losses on temperature-softened distributions: logits in, ``temperature`` key."""
+
+    needs = frozenset({"logits"})
+    Params = TemperatureParams
+
+    def __init__(self, params: TemperatureParams, student: ModelDims, teacher: ModelDims) -> None:
+        super().__init__(params, student, teacher)
+        self.temperature = params.temperature
+
+
 @OBJECTIVES.register("pred")
-class SoftCrossEntropy(Objective):
+class SoftCrossEntropy(_Tempered):
     """``L_pred = -softmax(z_T/t) · log_softmax(z_S/t)`` (TinyBERT eq. 11). TinyBERT's code also
     divides by the number of labels; we follow the paper's formula (sum over labels).
 
@@ -44,19 +55,12 @@ class SoftCrossEntropy(Objective):
           pred: {weight: 1.0, temperature: 1.0}
     """
 
-    needs = frozenset({"logits"})
-    Params = TemperatureParams
-
-    def __init__(self, params: TemperatureParams, student: ModelDims, teacher: ModelDims) -> None:
-        super().__init__(params, student, teacher)
-        self.temperature = params.temperature
-
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
         return soft_cross_entropy(student.logits, teacher.logits, self.temperature)
 
 
 @OBJECTIVES.register("kd_kl")
-class KLDivergence(Objective):
+class KLDivergence(_Tempered):
     """``L_KD = T² · KL(softmax(z_T/T) ‖ softmax(z_S/T))``; the T² keeps gradients comparable across
     temperatures (Hinton et al. 2015; DistilBERT uses it with T = 2).
 
@@ -65,13 +69,6 @@ class KLDivergence(Objective):
         objectives:
           kd_kl: {weight: 1.0, temperature: 2.0}
     """
-
-    needs = frozenset({"logits"})
-    Params = TemperatureParams
-
-    def __init__(self, params: TemperatureParams, student: ModelDims, teacher: ModelDims) -> None:
-        super().__init__(params, student, teacher)
-        self.temperature = params.temperature
 
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
         return kl_divergence(student.logits, teacher.logits, self.temperature)
