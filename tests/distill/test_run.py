@@ -11,18 +11,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from distill.cli import main
-from tests.conftest import toy_rows, write_csv
-
-TEACHER = """
-name: tiny-teacher
-model: {model}
-max_length: 16
-data:
-  source: {data}
-  split: {{dev: 0.25, test: 0.25, seed: 0}}
-finetune: {{epochs: 12, batch_size: 8, lr: 2.0e-3, warmup_ratio: 0.0, seed: 0}}
-cache_dir: {cache}
-"""
+from tests.conftest import TINY_TEACHER_YAML, toy_rows, write_csv
 
 STUDENT = """
 name: tiny-student
@@ -53,7 +42,7 @@ METRIC_FIELDS = {"dev", "test", "params", "weights_mb", "latency_ms_b1", "throug
 def configs(tmp_path: Path, model: Path, width: int = 16, heads: int = 2, ffn: int = 32, init: str = "teacher") -> tuple[Path, Path]:
     data = write_csv(tmp_path / "toy.csv", toy_rows(64))
     teacher = tmp_path / "teacher.yaml"
-    teacher.write_text(textwrap.dedent(TEACHER.format(model=model, data=data, cache=tmp_path / "cache")))
+    teacher.write_text(textwrap.dedent(TINY_TEACHER_YAML.format(name="tiny-teacher", model=model, data=data, cache=tmp_path / "cache")))
     student = tmp_path / "student.yaml"
     student.write_text(textwrap.dedent(STUDENT.format(width=width, heads=heads, ffn=ffn, init=init)))
     return teacher, student

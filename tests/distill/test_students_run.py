@@ -14,18 +14,7 @@ from transformers import BertModel
 
 import students
 from distill.cli import main
-from tests.conftest import tiny_config, tiny_tokenizer, toy_rows, write_csv
-
-TEACHER = """
-name: wide-teacher
-model: {model}
-max_length: 16
-data:
-  source: {data}
-  split: {{dev: 0.25, test: 0.25, seed: 0}}
-finetune: {{epochs: 12, batch_size: 8, lr: 2.0e-3, warmup_ratio: 0.0, seed: 0}}
-cache_dir: {cache}
-"""
+from tests.conftest import TINY_TEACHER_YAML, tiny_config, tiny_tokenizer, toy_rows, write_csv
 
 COMMON = """
 batch_size: 8
@@ -41,7 +30,7 @@ def teacher_yaml(tmp_path_factory) -> Path:
     tiny_tokenizer(root / "encoder").save_pretrained(root / "encoder")
     data = write_csv(root / "toy.csv", toy_rows(64))
     path = root / "teacher.yaml"
-    path.write_text(textwrap.dedent(TEACHER.format(model=root / "encoder", data=data, cache=root / "cache")))
+    path.write_text(textwrap.dedent(TINY_TEACHER_YAML.format(name="wide-teacher", model=root / "encoder", data=data, cache=root / "cache")))
     return path
 
 
