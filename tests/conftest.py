@@ -28,19 +28,6 @@ def one_torch_thread():
 
 
 # teacher.yaml for the tiny encoder fixtures: fine-tuned on ~64 toy rows in a few seconds.
-TINY_TEACHER = """
-name: {name}
-model: {model}
-max_length: 16
-data:
-  source: {data}
-  split: {{dev: 0.25, test: 0.25, seed: 0}}
-finetune: {{epochs: 12, batch_size: 8, lr: 2.0e-3, warmup_ratio: 0.0, seed: 0}}
-cache_dir: {cache}
-"""
-
-
-# teacher.yaml for the tiny encoder fixtures: fine-tuned on ~64 toy rows in a few seconds.
 TINY_TEACHER_YAML = """
 name: {name}
 model: {model}

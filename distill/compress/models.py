@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from distill.errors import ConfigError
+from distill.speed import parameter_count
 
 # Architectures whose attention/FFN layout prune.py and the ORT BERT optimiser understand.
 SUPPORTED_TYPES = ("bert",)
@@ -144,5 +145,5 @@ def as_logits_module(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+# One parameter count for the whole project (distill run reports the same number).
+count_parameters = parameter_count
