@@ -15,12 +15,24 @@ import torch
 import transformers
 
 from distill.errors import DistillError
+from distill.interrupt import Interrupted
+
+
+def _resume_mode(args: argparse.Namespace) -> str:
+    return "require" if args.resume else "fresh" if args.fresh else "auto"
+
+
+def _add_resume_flags(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue from the output folder's newest checkpoint "
+                       "(an error when there is none; without a flag, a compatible checkpoint is resumed anyway)")
+    group.add_argument("--fresh", action="store_true", help="discard the output folder's checkpoints and start over")
 
 
 def _run(args: argparse.Namespace) -> int:
     from distill.run import run, summary_table
 
-    metrics = run(args.teacher, args.student, args.output_dir)
+    metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
     print(summary_table(metrics))
     print(f"student saved to {metrics['student_path']} (metrics.json, run.log, config.resolved.yaml beside it)")
     return 0
@@ -46,7 +58,7 @@ def _general(args: argparse.Namespace) -> int:
     out = args.output_dir or f"outputs/general-{Path(args.student).stem}"
     r = general_distill(
         args.teacher, args.student, args.corpus, out, epochs=args.epochs, lr=args.lr,
-        batch_size=args.batch_size, max_length=args.max_length,
+        batch_size=args.batch_size, max_length=args.max_length, resume=_resume_mode(args),
     )  # fmt: skip
     print(f"general distillation: {r['steps']} steps on {r['texts']} texts, intermediate loss "
           f"{r['probe_loss_before']:.4f} -> {r['probe_loss_after']:.4f}; start task distillation with init: general:{out}")  # fmt: skip
@@ -63,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("teacher", help="teacher.yaml: model, data, fine-tuning")
     p.add_argument("student", help="student.yaml: architecture, init, objectives, stages")
     p.add_argument("--output-dir", default=None, help="default: student.yaml output_dir, else outputs/<name>")
+    _add_resume_flags(p)
     p.set_defaults(func=_run)
 
     p = sub.add_parser("general", help="general distillation (TinyBERT stage 1) of a pre-trained encoder on unlabeled text")
@@ -74,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=None, help="default: teacher.yaml max_length")
+    _add_resume_flags(p)
     p.set_defaults(func=_general)
 
     p = sub.add_parser("validate", help="check both configs (and the teacher's config.json) without training")
@@ -103,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     except DistillError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

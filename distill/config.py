@@ -14,7 +14,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from distill.errors import ConfigError
-from distill.schema import NonNegFloat, PositiveFloat, PositiveInt, Probability, load_yaml, validate
+from distill.schema import (
+    NonNegFloat,
+    NonNegInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    load_yaml,
+    validate,
+)
 
 
 class _Strict(BaseModel):
@@ -182,6 +190,29 @@ class OptimizerConfig(_Strict):
     grad_clip: NonNegFloat = 1.0
 
 
+class TrainConfig(_Strict):
+    """How each optimizer step is computed: precision and gradient accumulation.
+
+    ``batch_size`` is the micro-batch one forward pass sees; an optimizer step averages the
+    gradients of ``grad_accum_steps`` micro-batches (effective batch = batch_size x grad_accum_steps).
+    ``precision`` runs the student's forward pass and losses under autocast (fp16 adds a gradient
+    scaler; CUDA only, as fp16 autocast does not help on a CPU); ``teacher_precision`` casts the
+    frozen teacher for its inference passes.
+    """
+
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    teacher_precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    grad_accum_steps: PositiveInt = 1
+
+
+class CheckpointConfig(_Strict):
+    """Resume checkpoints: the whole training state every ``every_steps`` optimizer steps and at
+    each stage end, the newest ``keep_last`` kept (see README, "Resuming and crashes")."""
+
+    every_steps: NonNegInt = Field(100, description="0: only at stage ends")
+    keep_last: PositiveInt = 2
+
+
 class SpeedConfig(_Strict):
     """How the end-of-run CPU speed figures are measured (warm-up runs are not timed)."""
 
@@ -210,6 +241,8 @@ class StudentConfig(_Strict):
     layer_map: Literal["uniform", "last"] | list[int] = "uniform"
     stages: list[StageConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
+    train: TrainConfig = TrainConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
     batch_size: PositiveInt = 32
     eval_batch_size: PositiveInt = 64
     seed: int = 0

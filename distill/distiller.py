@@ -9,6 +9,11 @@ Per step: the teacher's features (if any objective needs them) come from a live 
 student runs in training mode on its own token stream (the teacher's tokens, or the BiLSTM's word
 ids for the same examples); the weighted sum of the objectives is back-propagated into the student
 and the objectives' projections.
+
+An optimizer step averages ``grad_accum_steps`` micro-batches of ``batch_size`` (see
+:class:`distill.stepper.Stepper`). The loop's position lives in a :class:`LoopState`, so that a
+checkpoint taken after any step resumes onto exactly the batches, RNG draws and best weights the
+uninterrupted run would have seen.
 """
 
 from __future__ import annotations
@@ -17,17 +22,20 @@ import copy
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from distill.config import OptimizerConfig, TeacherCacheConfig
+from distill.checkpoint import StageCheckpoints, capture_rng, restore_rng
+from distill.config import OptimizerConfig, TeacherCacheConfig, TrainConfig
 from distill.data.batching import Encoded, collate, train_batches
 from distill.evaluate import evaluate
 from distill.features import FeatureRequest, Features, enable_capture, forward_features
 from distill.objectives import Objective
+from distill.stepper import Stepper
 from distill.teacher_cache import LiveTeacher, cacheable, cached_teacher
 
 
@@ -71,27 +79,45 @@ def total_loss(objectives: list[Objective], student: Features, teacher: Features
     return sum(parts.values()), parts
 
 
-def _param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
-    """AdamW groups: no weight decay on biases and LayerNorm weights (BERT's convention)."""
-    decay, no_decay = [], []
-    for module in modules:
-        for name, p in module.named_parameters():
-            if p.requires_grad:
-                (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+@dataclass
+class LoopState:
+    """Where a stage is, in plain values a checkpoint can hold."""
+
+    step: int = 0  # optimizer steps done in this stage
+    epoch: int = 0
+    position: int = 0  # optimizer steps done in this epoch
+    epoch_rng: tuple | None = None  # the data-order RNG's state at this epoch's start
+    seen: int = 0  # training examples
+    seconds: float = 0.0  # training time before the current process took over
+    losses: list[float] = field(default_factory=list)  # total loss per optimizer step
+    dev_history: list[dict[str, float]] = field(default_factory=list)
+    best_acc: float | None = None
+    teacher_calls: int = 0
+    teacher_cache: str = "off"
 
 
-def _schedule(optimizer, total: int, warmup_ratio: float, kind: str) -> torch.optim.lr_scheduler.LambdaLR:
-    warmup = int(total * warmup_ratio)
+def snapshot(loop: LoopState, student: nn.Module, objectives: list[Objective], stepper: Stepper, best_state: dict | None) -> dict:
+    """The whole state of a stage in progress (tensors, and plain Python values for torch.load)."""
+    return {
+        "loop": asdict(loop), "student": student.state_dict(), "objectives": [o.state_dict() for o in objectives],
+        "stepper": stepper.state_dict(), "best": best_state, "rng": capture_rng(),
+    }  # fmt: skip
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if kind == "constant":
-            return 1.0
-        return max(0.0, (total - step) / max(1, total - warmup))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def restore(state: dict, student: nn.Module, objectives: list[Objective], stepper: Stepper) -> tuple[LoopState, dict | None]:
+    student.load_state_dict(state["student"])
+    for o, s in zip(objectives, state["objectives"], strict=True):
+        o.load_state_dict(s)
+    stepper.load_state_dict(state["stepper"])
+    restore_rng(state["rng"])
+    loop = LoopState(**state["loop"])
+    loop.epoch_rng = _as_tuple(loop.epoch_rng)
+    return loop, state["best"]
+
+
+def _as_tuple(x):
+    """random.setstate wants the tuples back that a checkpoint round trip may turn into lists."""
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, list | tuple) else x
 
 
 def fit_stage(
@@ -112,12 +138,16 @@ def fit_stage(
     device: torch.device,
     num_labels: int,
     teacher_cache: TeacherCacheConfig | None = None,
+    train_cfg: TrainConfig | None = None,
+    checkpoints: StageCheckpoints | None = None,
 ) -> StageResult:
     """Train ``student`` on ``objectives`` for ``epochs``; keep the best dev weights when ``dev``.
 
     ``train`` carries the teacher's tokens and, when the student has its own tokenizer, the
     student's (``train.student_view``); ``dev`` is evaluated in the student's stream.
+    ``checkpoints`` (optional) resumes from its state and saves when due after each step.
     """
+    train_cfg = train_cfg or TrainConfig()
     want_s, want_t = feature_requests(objectives, layer_map)
     needs_teacher = teacher is not None and any(o.uses_teacher for o in objectives)
     if want_s.attn_layers or want_s.qkv_layers:
@@ -133,63 +163,78 @@ def fit_stage(
     student.to(device).train()
     student_stream = train.for_student()
 
-    rng = random.Random(seed)
-    per_epoch = math.ceil(len(train) / batch_size)
+    accum = train_cfg.grad_accum_steps
+    per_epoch = math.ceil(math.ceil(len(train) / batch_size) / accum)
     total = max(1, math.ceil(epochs * per_epoch))
-    optimizer = torch.optim.AdamW(_param_groups([student, *objectives], optim.weight_decay), lr=lr)
-    scheduler = _schedule(optimizer, total, optim.warmup_ratio, optim.schedule)
+    stepper = Stepper([student, *objectives], lr=lr, optim=optim, train=train_cfg, total_steps=total, device=device)
+    rng = random.Random(seed)
+    loop, best_state = LoopState(teacher_calls=cache_calls, teacher_cache=cache_state), None
+    if checkpoints is not None and checkpoints.resume is not None:
+        loop, best_state = restore(checkpoints.resume, student, objectives, stepper)
+        rng.setstate(loop.epoch_rng)
+    calls_before = loop.teacher_calls  # teacher passes counted by the run(s) before this process
 
-    losses: list[float] = []
-    dev_history: list[dict[str, float]] = []
-    best_acc, best_state = None, None
-    seen, start = 0, time.perf_counter()
-    bar = tqdm(total=total, desc=name, unit="step", dynamic_ncols=True)
-    step = 0
-    while step < total:
-        for indices in train_batches(train, batch_size, rng):
-            t_batch = {k: v.to(device) for k, v in collate(train, indices).items()}
-            s_batch = t_batch if student_stream is train else {k: v.to(device) for k, v in collate(student_stream, indices).items()}
+    def batch(data: Encoded, indices: list[int]) -> dict[str, Tensor]:
+        return {k: v.to(device) for k, v in collate(data, indices).items()}
+
+    def optimizer_step(group: list[list[int]]) -> tuple[float, dict[str, Tensor]]:
+        """One update from the micro-batches ``group``; their mean loss, the last one's parts."""
+        step_loss = 0.0
+        for indices in group:
+            t_batch = batch(train, indices)
+            s_batch = t_batch if student_stream is train else batch(student_stream, indices)
             t_feats = teacher_features(indices, t_batch) if teacher_features is not None else None
-            s_feats = forward_features(student, s_batch, want_s)
-            loss, parts = total_loss(objectives, s_feats, t_feats, s_batch["labels"])
+            with stepper.autocast():
+                s_feats = forward_features(student, s_batch, want_s)
+                loss, parts = total_loss(objectives, s_feats, t_feats, s_batch["labels"])
+            stepper.backward(loss, len(group))
+            step_loss += loss.item() / len(group)
+            loop.seen += len(indices)
+        stepper.step()
+        return step_loss, parts
 
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if optim.grad_clip > 0:
-                nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], optim.grad_clip)
-            optimizer.step()
-            scheduler.step()
-
-            step += 1
-            seen += len(indices)
-            losses.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{v.item():.3f}" for k, v in parts.items()},
-                            seq_s=f"{seen / (time.perf_counter() - start):.0f}")
-            epoch_done = step % per_epoch == 0 or step == total
-            if epoch_done and dev is not None:
-                scores = evaluate(student, dev.for_student(), num_labels, eval_batch_size, device)
-                student.train()
-                dev_history.append({"step": step, **scores})
-                bar.write(f"{name}: step {step}/{total} dev accuracy {scores['accuracy']:.4f} f1 {scores['f1']:.4f}")
-                if best_acc is None or scores["accuracy"] > best_acc:
-                    best_acc, best_state = scores["accuracy"], copy.deepcopy(student.state_dict())
-            if step == total:
-                break
-    bar.close()
+    start = time.perf_counter()
+    # `with`: the bar is closed (its line ended) before an Interrupted message is printed.
+    with tqdm(total=total, initial=loop.step, desc=name, unit="step", dynamic_ncols=True) as bar:
+        while loop.step < total:
+            loop.epoch_rng = rng.getstate()
+            batches = train_batches(train, batch_size, rng)
+            groups = [batches[k : k + accum] for k in range(0, len(batches), accum)]  # one optimizer step each
+            for group in groups[loop.position :]:
+                step_loss, parts = optimizer_step(group)
+                loop.step += 1
+                loop.position += 1
+                loop.losses.append(step_loss)
+                loop.teacher_calls = calls_before + (teacher_features.calls if teacher_features is not None else 0)
+                bar.update(1)
+                bar.set_postfix(loss=f"{step_loss:.4f}", **{k: f"{v.item():.3f}" for k, v in parts.items()})
+                if (loop.position == len(groups) or loop.step == total) and dev is not None:
+                    scores = evaluate(student, dev.for_student(), num_labels, eval_batch_size, device)
+                    student.train()
+                    loop.dev_history.append({"step": loop.step, **scores})
+                    bar.write(f"{name}: step {loop.step}/{total} dev accuracy {scores['accuracy']:.4f} f1 {scores['f1']:.4f}")
+                    if loop.best_acc is None or scores["accuracy"] > loop.best_acc:
+                        loop.best_acc, best_state = scores["accuracy"], copy.deepcopy(student.state_dict())
+                if checkpoints is not None:  # the snapshot is taken only when a save is due
+                    now = replace(loop, seconds=loop.seconds + time.perf_counter() - start)
+                    checkpoints.after_step(loop.step, loop.step == total, partial(snapshot, now, student, objectives, stepper, best_state))
+                if loop.step == total:
+                    break
+            else:
+                loop.epoch, loop.position = loop.epoch + 1, 0
     if best_state is not None:
         student.load_state_dict(best_state)
-    seconds = time.perf_counter() - start
-    k = max(1, len(losses) // 10)
+    seconds = loop.seconds + time.perf_counter() - start
+    k = max(1, len(loop.losses) // 10)
     return StageResult(
         name=name,
-        steps=step,
+        steps=loop.step,
         seconds=seconds,
-        examples_per_second=seen / seconds,
-        loss_first=sum(losses[:k]) / k,
-        loss_last=sum(losses[-k:]) / k,
-        dev_history=dev_history,
-        best_dev_accuracy=best_acc,
-        teacher_calls=cache_calls + (teacher_features.calls if teacher_features is not None else 0),
-        teacher_cache=cache_state,
+        examples_per_second=loop.seen / seconds,
+        loss_first=sum(loop.losses[:k]) / k,
+        loss_last=sum(loop.losses[-k:]) / k,
+        dev_history=loop.dev_history,
+        best_dev_accuracy=loop.best_acc,
+        teacher_calls=loop.teacher_calls,
+        teacher_cache=loop.teacher_cache,
     )

@@ -15,3 +15,7 @@ class ConfigError(DistillError):
 
 class DataError(DistillError):
     """A data file is missing, empty, undecodable or has the wrong columns or labels."""
+
+
+class OutputError(DistillError):
+    """The output folder cannot be written (unwritable, disk full); what is already there is intact."""

@@ -38,13 +38,17 @@ class Features:
     qkv: list[tuple[Tensor, Tensor, Tensor]] = field(default_factory=list)  # [3 x (batch, heads, seq, head_dim)]
 
     def detached(self) -> Features:
-        """A copy usable in autograd: clones tensors made under ``torch.inference_mode``."""
+        """A copy usable in autograd: clones tensors made under ``torch.inference_mode``; floating
+        tensors come back in fp32 (a teacher run in half precision still gives fp32 targets)."""
+
+        def one(t: Tensor) -> Tensor:
+            return t.float() if t.is_floating_point() and t.dtype != torch.float32 else t.clone()
 
         def clone(x):
             if isinstance(x, Tensor):
-                return x.clone()
+                return one(x)
             if isinstance(x, list):
-                return [tuple(u.clone() for u in t) if isinstance(t, tuple) else t.clone() for t in x]
+                return [tuple(one(u) for u in t) if isinstance(t, tuple) else one(t) for t in x]
             return x
 
         return Features(**{f.name: clone(getattr(self, f.name)) for f in fields(self)})

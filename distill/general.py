@@ -11,6 +11,10 @@ The corpus is streamed: it is read in chunks of ``chunk_batches x batch_size`` t
 tokenized, length-grouped into batches and trained on, then dropped; only one chunk is in memory.
 Objectives: the first stage of student.yaml when all its objectives are intermediate ones (emb,
 hidden, attn, relation), else ``emb + hidden + attn`` with weight 1.
+
+Checkpoints, resume, Ctrl-C, precision and gradient accumulation work as in ``distill run``
+(student.yaml ``checkpoint:`` and ``train:``); the corpus position is the chunk index, the batch
+index inside it and the data-order RNG at the chunk's start.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import math
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,13 +33,17 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from distill.atomic import atomic_dir
+from distill.checkpoint import CheckpointManager, StageCheckpoints, capture_rng, restore_rng, resume_key
 from distill.config import load_student_config, load_teacher_config
 from distill.data.batching import Encoded, collate, train_batches
-from distill.distiller import _param_groups, _schedule, feature_requests, total_loss
+from distill.distiller import _as_tuple, feature_requests, total_loss
 from distill.errors import ConfigError, DataError
 from distill.features import enable_capture, forward_features
+from distill.interrupt import save_on_sigint
 from distill.layer_map import resolve_layer_map
 from distill.objectives import OBJECTIVES, ModelDims, Objective
+from distill.output_dir import prepare_output_dir
+from distill.stepper import DTYPES, Stepper, check_precision
 from distill.teacher import dims, resolve_model
 from students.distilbert import distilbert_config
 from students.init import init_from_teacher
@@ -108,13 +117,33 @@ def intermediate_loss(student, teacher, objectives, layer_map, data: Encoded, ba
     return total / max(n, 1)
 
 
+@dataclass
+class CorpusLoop:
+    """Where general distillation is in the corpus, in plain values a checkpoint can hold."""
+
+    step: int = 0
+    epoch: int = 0
+    chunk: int = 0  # chunks done in this epoch
+    position: int = 0  # optimizer steps done in this chunk
+    chunk_rng: tuple | None = None  # the data-order RNG's state at this chunk's start
+    seconds: float = 0.0
+    before: float = 0.0  # probe loss of the student before any step
+    losses: list[float] = field(default_factory=list)
+
+
 def general_distill(
     teacher_yaml: str | Path, student_yaml: str | Path, corpus: str | Path, output_dir: str | Path,
     *, epochs: float = 1.0, lr: float = 1e-4, batch_size: int = 32, max_length: int | None = None,
-    chunk_batches: int = 50, seed: int = 0,
+    chunk_batches: int = 50, seed: int = 0, resume: str = "auto",
 ) -> dict:  # fmt: skip
-    """Distill the pre-trained encoder of teacher.yaml into student.yaml's architecture on ``corpus``."""
+    """Distill the pre-trained encoder of teacher.yaml into student.yaml's architecture on ``corpus``.
+
+    ``resume``: ``auto``, ``require`` or ``fresh``, as for :func:`distill.run.run`.
+    """
     t_cfg, s_cfg = load_teacher_config(teacher_yaml), load_student_config(student_yaml)
+    check_precision(s_cfg.train, torch.device("cpu"), str(student_yaml))
+    out = Path(output_dir)
+    prepare_output_dir(out, str(student_yaml))
     arch = s_cfg.architecture
     if arch.family == "bilstm":
         raise ConfigError(f"{student_yaml}: architecture.family: general distillation needs a Transformer student, got bilstm")
@@ -127,7 +156,7 @@ def general_distill(
     objectives = _objectives(str(student_yaml), s_cfg.stages[0].objectives, s, t)
     max_length = max_length or t_cfg.max_length
 
-    teacher = AutoModel.from_pretrained(path).eval()
+    teacher = AutoModel.from_pretrained(path).eval().to(DTYPES[s_cfg.train.teacher_precision])
     tokenizer = AutoTokenizer.from_pretrained(path)
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -144,49 +173,77 @@ def general_distill(
     n_texts = sum(1 for _ in iter_corpus(corpus))
     if n_texts == 0:
         raise DataError(f"{corpus}: the corpus has no text")
-    chunk = batch_size * chunk_batches
-    per_epoch = sum(math.ceil(min(chunk, n_texts - k) / batch_size) for k in range(0, n_texts, chunk))
+    chunk, accum = batch_size * chunk_batches, s_cfg.train.grad_accum_steps
+    per_epoch = sum(math.ceil(math.ceil(min(chunk, n_texts - k) / batch_size) / accum) for k in range(0, n_texts, chunk))
     total = max(1, math.ceil(epochs * per_epoch))
     probe = _encode(next(iter_chunks(corpus, batch_size)), tokenizer, max_length)
-    before = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size)
 
-    optimizer = torch.optim.AdamW(_param_groups([student, *objectives], s_cfg.optimizer.weight_decay), lr=lr)
-    scheduler = _schedule(optimizer, total, s_cfg.optimizer.warmup_ratio, s_cfg.optimizer.schedule)
-    rng, step, start, losses = random.Random(seed), 0, time.perf_counter(), []
-    bar = tqdm(total=total, desc="general distillation", unit="step", dynamic_ncols=True)
+    run_args = {"corpus": str(corpus), "texts": n_texts, "bytes": Path(corpus).stat().st_size, "epochs": epochs, "lr": lr,
+                "batch_size": batch_size, "max_length": max_length, "chunk_batches": chunk_batches, "seed": seed}  # fmt: skip
+    key = resume_key({"teacher": {"model": t_cfg.model}, "student": s_cfg.model_dump(), "general": run_args})
+    manager = CheckpointManager(out / "checkpoints" / "resume", s_cfg.checkpoint, key)
+    ckpt = manager.resume_point(resume, str(student_yaml))
+    stepper = Stepper([student, *objectives], lr=lr, optim=s_cfg.optimizer, train=s_cfg.train, total_steps=total, device=torch.device("cpu"))
+    rng, loop = random.Random(seed), CorpusLoop()
+    if ckpt is None:
+        loop.before = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size)
+    else:
+        student.load_state_dict(ckpt.state["student"])
+        for o, state in zip(objectives, ckpt.state["objectives"], strict=True):
+            o.load_state_dict(state)
+        stepper.load_state_dict(ckpt.state["stepper"])
+        restore_rng(ckpt.state["rng"])
+        loop = CorpusLoop(**ckpt.state["loop"])
+        rng.setstate(_as_tuple(loop.chunk_rng))
+    hooks = StageCheckpoints(manager, 0, loop.step, [], None)
+
+    start = time.perf_counter()
     student.train()
-    while step < total:
-        for texts in iter_chunks(corpus, chunk):
-            data = _encode(texts, tokenizer, max_length)
-            for indices in train_batches(data, batch_size, rng):
-                batch = collate(data, indices)
-                with torch.inference_mode():
-                    t_feats = forward_features(teacher, batch, want_t)
-                loss, _ = total_loss(objectives, forward_features(student, batch, want_s), t_feats.detached(), batch["labels"])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if s_cfg.optimizer.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], s_cfg.optimizer.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                losses.append(loss.item())
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-                if step == total:
+    with save_on_sigint(), tqdm(total=total, initial=loop.step, desc="general distillation", unit="step", dynamic_ncols=True) as bar:
+        while loop.step < total:
+            for c, texts in enumerate(iter_chunks(corpus, chunk)):
+                if c < loop.chunk:  # done before a resume: skipped without tokenizing
+                    continue
+                loop.chunk_rng = rng.getstate()
+                data = _encode(texts, tokenizer, max_length)
+                batches = train_batches(data, batch_size, rng)
+                groups = [batches[k : k + accum] for k in range(0, len(batches), accum)]
+                for group in groups[loop.position :]:
+                    step_loss = 0.0
+                    for indices in group:
+                        batch = collate(data, indices)
+                        with torch.inference_mode():
+                            t_feats = forward_features(teacher, batch, want_t)
+                        with stepper.autocast():
+                            loss, _ = total_loss(objectives, forward_features(student, batch, want_s), t_feats.detached(), batch["labels"])
+                        stepper.backward(loss, len(group))
+                        step_loss += loss.item() / len(group)
+                    stepper.step()
+                    loop.step, loop.position = loop.step + 1, loop.position + 1
+                    loop.losses.append(step_loss)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{step_loss:.4f}")
+                    elapsed = loop.seconds + time.perf_counter() - start
+                    hooks.after_step(loop.step, False, lambda e=elapsed: {
+                        "loop": asdict(loop) | {"seconds": e}, "student": student.state_dict(),
+                        "objectives": [o.state_dict() for o in objectives], "stepper": stepper.state_dict(), "rng": capture_rng(),
+                    })  # fmt: skip
+                    if loop.step == total:
+                        break
+                if loop.step == total:
                     break
-            if step == total:
-                break
-    bar.close()
+                loop.chunk, loop.position = loop.chunk + 1, 0
+            else:
+                loop.epoch, loop.chunk = loop.epoch + 1, 0
+    step, before = loop.step, loop.before
     after = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size)
-    out = Path(output_dir)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out) as tmp:  # replaces the folder, resume checkpoints included
         student.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         torch.save({type(o).__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
         result = {
             "teacher_model": t_cfg.model, "family": arch.family, "sizes": sizes, "layer_map": layer_map,
-            "corpus": str(corpus), "texts": n_texts, "steps": step, "seconds": time.perf_counter() - start,
+            "corpus": str(corpus), "texts": n_texts, "steps": step, "seconds": loop.seconds + time.perf_counter() - start,
             "probe_loss_before": before, "probe_loss_after": after,
         }  # fmt: skip
         (tmp / "general.json").write_text(json.dumps(result, indent=2))

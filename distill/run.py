@@ -20,15 +20,19 @@ import transformers
 import yaml
 
 from distill.atomic import atomic_dir, write_text
+from distill.checkpoint import CheckpointManager, StageCheckpoints, capture_rng, restore_rng, resume_key
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
 from distill.data.batching import encode_views
 from distill.data.dataset import load_splits
 from distill.distiller import fit_stage
-from distill.errors import ConfigError
+from distill.errors import ConfigError, OutputError
 from distill.evaluate import evaluate
+from distill.interrupt import Interrupted, save_on_sigint, stop_requested
 from distill.layer_map import resolve_layer_map
 from distill.objectives import OBJECTIVES, ModelDims, Objective
+from distill.output_dir import check_free_space, prepare_output_dir, run_bytes
 from distill.speed import measure
+from distill.stepper import DTYPES, check_precision
 from distill.teacher import check_teacher, dims, evaluate_teacher, inspect_teacher, load_teacher
 from students import BuildRequest, build
 
@@ -108,10 +112,14 @@ def _machine() -> dict:
 
 def _save_student(model, tokenizer, out: Path) -> None:
     """Move a fully written model into ``out``; config.json (what makes it loadable) goes first out
-    and last in, so ``out`` never holds an old config beside new weights."""
-    with atomic_dir(out / ".student") as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+    and last in, so ``out`` never holds an old config beside new weights. A failed write (disk
+    full) leaves the previous model in place."""
+    try:
+        with atomic_dir(out / ".student") as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+    except OSError as e:
+        raise OutputError(f"{out}: could not write the student ({e.strerror or e}); nothing was replaced") from None
     staged = out / ".student"
     (out / "config.json").unlink(missing_ok=True)
     names = sorted(os.listdir(staged), key=lambda n: n == "config.json")
@@ -127,35 +135,45 @@ def _attach_log(out: Path) -> logging.Handler:
     return handler
 
 
-def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Path | None = None) -> dict:
-    """Run task distillation end to end; returns the metrics written to ``metrics.json``."""
+def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Path | None = None, resume: str = "auto") -> dict:
+    """Run task distillation end to end; returns the metrics written to ``metrics.json``.
+
+    ``resume``: ``auto`` continues from a compatible checkpoint in the output folder when there is
+    one, ``require`` (``--resume``) insists on one, ``fresh`` (``--fresh``) discards them.
+    """
     started = time.perf_counter()
     plan = Plan(teacher_yaml, student_yaml)
     s_cfg = plan.student_cfg
     out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out, plan.student_source)
     handler = _attach_log(out)
     try:
-        return _run(plan, out, started)
+        return _run(plan, out, started, resume)
     finally:
         logging.getLogger("distill").removeHandler(handler)
         handler.close()
 
 
-def _run(plan: Plan, out: Path, started: float) -> dict:
+def _run(plan: Plan, out: Path, started: float, resume: str) -> dict:
     t_cfg, s_cfg = plan.teacher_cfg, plan.student_cfg
     device = pick_device(s_cfg.device)
-    write_text(out / "config.resolved.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
+    check_precision(s_cfg.train, device, plan.student_source)
 
     splits = load_splits(t_cfg.data)
     n_labels = len(splits.label_names)
     log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
+    # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).
+    key = resume_key({**plan.resolved(), "data": splits.fingerprint()})
+    manager = CheckpointManager(out / "checkpoints" / "resume", s_cfg.checkpoint, key)
+    ckpt = manager.resume_point(resume, plan.student_source)
+    write_text(out / "config.resolved.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
 
     teacher = load_teacher(t_cfg, splits, pick_device(t_cfg.device), plan.teacher_source)
     teacher.model.to(device)
     teacher_scores = evaluate_teacher(teacher, splits, t_cfg.max_length, device)
     log.info("teacher: dev accuracy %.4f, test accuracy %.4f", teacher_scores["dev"]["accuracy"], teacher_scores["test"]["accuracy"])
     check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
+    teacher.model.to(DTYPES[s_cfg.train.teacher_precision])  # inference only from here on
 
     torch.manual_seed(s_cfg.seed)
     built = build(BuildRequest(
@@ -167,32 +185,48 @@ def _run(plan: Plan, out: Path, started: float) -> dict:
     student, tokenizer = built.model, built.tokenizer
     log.info("student %s init: %s", s_cfg.architecture.family, "; ".join(built.notes))
     train, dev, test = (encode_views(getattr(splits, s), teacher.tokenizer, tokenizer, t_cfg.max_length) for s in ("train", "dev", "test"))
+    model_bytes = sum(t.numel() * t.element_size() for t in student.state_dict().values())
+    best = any(st.eval for st in s_cfg.stages)
+    check_free_space(out, run_bytes(model_bytes, s_cfg.checkpoint.keep_last, len(s_cfg.stages), best), plan.student_source)
 
+    stages, first, global_step, last = [], 0, 0, manager.root
+    if ckpt is not None:
+        stages, global_step = list(ckpt.meta["stages"]), ckpt.meta["global_step"]
+        first = ckpt.meta["stage"] + ckpt.meta["stage_done"]
+        if ckpt.meta["stage_done"]:  # continue exactly where the finished stage left the student and RNGs
+            student.load_state_dict(ckpt.state["student"])
+            restore_rng(ckpt.state["rng"])
     cache_cfg = s_cfg.teacher_cache.model_copy(update={"dir": s_cfg.teacher_cache.dir or str(Path(t_cfg.cache_dir) / "outputs")})
-    stages = []
-    for i, stage in enumerate(s_cfg.stages):
-        objectives = build_objectives(s_cfg, i, plan.student_dims, plan.teacher_dims, plan.student_source)
-        log.info("stage %s: %s", stage.name, ", ".join(f"{k} x {v.weight}" for k, v in stage.objectives.items()))
-        result = fit_stage(
-            stage.name, student, teacher.model, objectives, plan.layer_map, train, dev if stage.eval else None,
-            epochs=stage.epochs, lr=stage.lr, optim=s_cfg.optimizer, batch_size=s_cfg.batch_size,
-            eval_batch_size=s_cfg.eval_batch_size, seed=s_cfg.seed + i, device=device, num_labels=n_labels,
-            teacher_cache=cache_cfg,
-        )  # fmt: skip
-        stages.append(asdict(result))
-        log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f; teacher forward passes %d (cache: %s)", stage.name, result.steps,
-                 result.seconds, result.loss_first, result.loss_last, result.teacher_calls, result.teacher_cache)
-        ckpt = out / "checkpoints" / f"{i}-{stage.name}"
-        with atomic_dir(ckpt) as tmp:
-            student.save_pretrained(tmp)
-            torch.save({o.__class__.__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
+    with save_on_sigint():
+        for i in range(first, len(s_cfg.stages)):
+            stage = s_cfg.stages[i]
+            objectives = build_objectives(s_cfg, i, plan.student_dims, plan.teacher_dims, plan.student_source)
+            log.info("stage %s: %s", stage.name, ", ".join(f"{k} x {v.weight}" for k, v in stage.objectives.items()))
+            mid_stage = ckpt.state if ckpt is not None and not ckpt.meta["stage_done"] and i == ckpt.meta["stage"] else None
+            hooks = StageCheckpoints(manager, i, global_step, stages, mid_stage)
+            result = fit_stage(
+                stage.name, student, teacher.model, objectives, plan.layer_map, train, dev if stage.eval else None,
+                epochs=stage.epochs, lr=stage.lr, optim=s_cfg.optimizer, batch_size=s_cfg.batch_size,
+                eval_batch_size=s_cfg.eval_batch_size, seed=s_cfg.seed + i, device=device, num_labels=n_labels,
+                teacher_cache=cache_cfg, train_cfg=s_cfg.train, checkpoints=hooks,
+            )  # fmt: skip
+            ckpt, global_step = None, hooks.global_step
+            stages.append(asdict(result))
+            log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f; teacher forward passes %d (cache: %s)", stage.name, result.steps,
+                     result.seconds, result.loss_first, result.loss_last, result.teacher_calls, result.teacher_cache)
+            with atomic_dir(out / "checkpoints" / f"{i}-{stage.name}") as tmp:
+                student.save_pretrained(tmp)
+                torch.save({o.__class__.__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
+            last = hooks.save(result.steps, {"student": student.state_dict(), "rng": capture_rng()}, stage_done=True)
+        if stop_requested():
+            raise Interrupted(f"checkpoint saved to {last}; run the same command again to resume")
 
     student.to(device).eval()
     student_scores = {s: evaluate(student, d.for_student(), n_labels, s_cfg.eval_batch_size, device) for s, d in (("dev", dev), ("test", test))}
     _save_student(student.to("cpu"), tokenizer, out)
 
-    # Speed: both models on the CPU, same threads, same real dev examples, one after the other.
-    teacher.model.to("cpu")
+    # Speed: both models on the CPU in fp32, same threads, same real dev examples, one after the other.
+    teacher.model.to("cpu").float()
     speed_cfg = s_cfg.speed.model_dump()
     speed = {"teacher": measure(teacher.model, dev, **speed_cfg), "student": measure(student, dev.for_student(), **speed_cfg)}
     majority, label = splits.majority_rate("dev")
@@ -215,6 +249,7 @@ def _run(plan: Plan, out: Path, started: float) -> dict:
     metrics["student"]["speedup_b32"] = speed["student"]["throughput_b32"] / speed["teacher"]["throughput_b32"]
     metrics["student"]["speedup_b1"] = speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    manager.clear()  # finished: the resume checkpoints are no longer needed
     return metrics
 
 
