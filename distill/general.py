@@ -153,6 +153,7 @@ def general_distill(
     sizes = arch.resolved(t.hidden_size, t.num_heads, t.num_layers, getattr(t_hf, "intermediate_size", None))
     layer_map = resolve_layer_map(s_cfg.layer_map, sizes["num_layers"], t.num_layers, str(student_yaml))
     s = ModelDims(sizes["hidden_size"], sizes["num_heads"], sizes["num_layers"])
+    torch.manual_seed(seed)  # before the objectives: their projections W are drawn at random
     objectives = _objectives(str(student_yaml), s_cfg.stages[0].objectives, s, t)
     max_length = max_length or t_cfg.max_length
 
@@ -160,7 +161,6 @@ def general_distill(
     tokenizer = AutoTokenizer.from_pretrained(path)
     for p in teacher.parameters():
         p.requires_grad_(False)
-    torch.manual_seed(seed)
     s_hf = distilbert_config(t_hf, sizes["num_layers"], ["0", "1"]) if arch.family == "distilbert" else tinybert_config(sizes, t_hf, ["0", "1"])
     student = AutoModel.from_config(s_hf)
     if s_cfg.init == "teacher":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -57,3 +59,35 @@ def test_general_lowers_intermediate_loss_and_is_a_task_init(tmp_path, tiny_enco
     key = "encoder.layer.0.attention.self.query.weight"
     cosine = torch.nn.functional.cosine_similarity(g[key].flatten(), task[f"bert.{key}"].flatten(), dim=0).item()
     assert cosine > 0.9
+
+
+def test_general_interrupted_and_resumed_is_bit_identical(tmp_path, tiny_encoder_dir, monkeypatch):
+    """Ctrl-C saves a checkpoint; a resume from an older one (step 10, mid-corpus: chunks of 16
+    texts, 2 batches each, 6 chunks per epoch) replays the same batches and ends bit-identical."""
+    from distill.general import general_distill
+    from distill.interrupt import Interrupted
+
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("".join(t + "\n" for t, _ in toy_rows(96, seed=1)))
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: unused.csv}}\n")
+    student = tmp_path / "student.yaml"
+    student.write_text(STUDENT.replace("INIT", "teacher") + "checkpoint: {every_steps: 5, keep_last: 3}\n")
+    args = {"epochs": 2, "lr": 3e-3, "batch_size": 8, "chunk_batches": 2}
+    reference = general_distill(teacher, student, corpus, tmp_path / "reference", **args)
+
+    out = tmp_path / "resumed"
+    monkeypatch.setenv("DISTILL_TEST_FAULT", "sigint:13")
+    with pytest.raises(Interrupted, match="checkpoint saved to .*00-00000013; run the same command again to resume"):
+        general_distill(teacher, student, corpus, out, **args)
+    monkeypatch.delenv("DISTILL_TEST_FAULT")
+    resume_dir = out / "checkpoints" / "resume"
+    assert sorted(p.name for p in resume_dir.iterdir()) == ["00-00000005", "00-00000010", "00-00000013"]
+    shutil.rmtree(resume_dir / "00-00000013")  # resume from step 10: steps 11-13 are replayed
+    result = general_distill(teacher, student, corpus, out, **args)
+
+    assert result["steps"] == reference["steps"] == 24
+    assert (result["probe_loss_before"], result["probe_loss_after"]) == (reference["probe_loss_before"], reference["probe_loss_after"])
+    a, b = load_file(out / "model.safetensors"), load_file(tmp_path / "reference" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not (out / "checkpoints").exists()  # the finished folder holds no resume state
