@@ -250,6 +250,9 @@ class StudentConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     speed: SpeedConfig = SpeedConfig()
     teacher_cache: TeacherCacheConfig = TeacherCacheConfig()
+    augment: str | None = Field(
+        None, description="an augment.yaml: distill on the training split augmented by it (teacher fine-tuned on the original)"
+    )
 
     @model_validator(mode="after")
     def _check_init(self) -> StudentConfig:

@@ -58,17 +58,21 @@ def feature_requests(objectives: list[Objective], layer_map: list[int]) -> tuple
     needs = set().union(*(o.needs for o in objectives))
     student_layers = tuple(range(1, len(layer_map) + 1))
     teacher_layers = tuple(layer_map)
+    # Q/K/V are big (3 x (batch, heads, seq, head_dim) per layer): capture only the last mapped
+    # pair when every objective reading them uses only that one (MiniLM's relation, `layers: last`).
+    qkv_last = all(o.last_layer_only for o in objectives if "qkv" in o.needs)
+    qkv = slice(-1, None) if qkv_last else slice(None)
     student = FeatureRequest(
         embeddings="embeddings" in needs,
         hidden_layers=student_layers if "hidden" in needs else (),
         attn_layers=student_layers if "attn" in needs else (),
-        qkv_layers=student_layers if "qkv" in needs else (),
+        qkv_layers=student_layers[qkv] if "qkv" in needs else (),
     )
     teacher = FeatureRequest(
         embeddings="embeddings" in needs,
         hidden_layers=teacher_layers if "hidden" in needs else (),
         attn_layers=teacher_layers if "attn" in needs else (),
-        qkv_layers=teacher_layers if "qkv" in needs else (),
+        qkv_layers=teacher_layers[qkv] if "qkv" in needs else (),
     )
     return student, teacher
 

@@ -21,16 +21,18 @@ def predict(model: nn.Module, data: Encoded, batch_size: int = 64, device: str |
     return preds
 
 
-def accuracy_f1(preds: list[int], labels: list[int], num_labels: int) -> dict[str, float]:
-    """Accuracy and macro-averaged F1 (each label's F1, averaged with equal weight)."""
-    correct = sum(p == y for p, y in zip(preds, labels, strict=True))
+def accuracy_f1(preds: list[int], labels: list[int], num_labels: int | None = None) -> dict[str, float]:
+    """Accuracy and macro-averaged F1: each label's F1, averaged with equal weight over the labels
+    that occur in ``labels`` or ``preds`` (scikit-learn's ``f1_score(average="macro")``; a label
+    absent from both has no defined F1 and is left out rather than counted as 0)."""
+    pairs = list(zip(preds, labels, strict=True))
+    seen = sorted(set(preds) | set(labels))
     f1s = []
-    for c in range(num_labels):
-        tp = sum(p == c and y == c for p, y in zip(preds, labels, strict=True))
-        fp = sum(p == c and y != c for p, y in zip(preds, labels, strict=True))
-        fn = sum(p != c and y == c for p, y in zip(preds, labels, strict=True))
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    return {"accuracy": correct / len(labels), "f1": sum(f1s) / num_labels}
+    for c in seen:
+        tp = sum(p == c and y == c for p, y in pairs)
+        predicted, actual = sum(p == c for p, _ in pairs), sum(y == c for _, y in pairs)
+        f1s.append(2 * tp / (predicted + actual))
+    return {"accuracy": sum(p == y for p, y in pairs) / len(pairs), "f1": sum(f1s) / len(f1s)}
 
 
 def evaluate(model: nn.Module, data: Encoded, num_labels: int, batch_size: int = 64, device="cpu") -> dict[str, float]:

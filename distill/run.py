@@ -22,6 +22,7 @@ import yaml
 from distill.atomic import atomic_dir, write_text
 from distill.checkpoint import CheckpointManager, StageCheckpoints, capture_rng, restore_rng, resume_key
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
+from distill.data.augmented import augment_train, load_augment_config
 from distill.data.batching import encode_views
 from distill.data.dataset import load_splits
 from distill.distiller import fit_stage
@@ -86,6 +87,8 @@ class Plan:
         self.teacher_dims = t
         for i in range(len(self.student_cfg.stages)):  # fail on shape conflicts now, not mid-run
             build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source)
+        if self.student_cfg.augment:
+            load_augment_config(self.student_cfg.augment, self.student_source)
 
     def resolved(self) -> dict:
         student = self.student_cfg.model_dump()
@@ -175,6 +178,10 @@ def _run(plan: Plan, out: Path, started: float, resume: str) -> dict:
     check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
     teacher.model.to(DTYPES[s_cfg.train.teacher_precision])  # inference only from here on
 
+    n_original = len(splits.train)
+    if s_cfg.augment:  # the student distills on augmented text; the teacher was fine-tuned on the original
+        splits.train = augment_train(splits.train, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+
     torch.manual_seed(s_cfg.seed)
     built = build(BuildRequest(
         arch=s_cfg.architecture, sizes=plan.sizes, teacher=teacher.model, teacher_tokenizer=teacher.tokenizer,
@@ -237,7 +244,7 @@ def _run(plan: Plan, out: Path, started: float, resume: str) -> dict:
         "teacher_path": teacher.path,
         "student_path": str(out),
         "machine": _machine(),
-        "data": {"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test),
+        "data": {"train": len(splits.train), "train_original": n_original, "augment": s_cfg.augment, "dev": len(splits.dev), "test": len(splits.test),
                  "labels": splits.label_names, "majority_dev_accuracy": majority, "majority_label": label},
         "teacher": {**teacher_scores, **speed["teacher"], "finetune_seconds": teacher.finetune_seconds, "cached": teacher.cached},
         "student": {**student_scores, **speed["student"], "disk_mb": (out / "model.safetensors").stat().st_size / 2**20},

@@ -7,8 +7,10 @@ numbers every ``distill run`` reports for its teacher and student, measured one 
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -37,19 +39,45 @@ def _inputs(data: Encoded, indices: list[int], device) -> dict[str, torch.Tensor
     return {k: v.to(device) for k, v in batch.items()}
 
 
+def time_calls(fn: Callable[[], object], warmup: int, reps: int, max_seconds: float, min_reps: int,
+               device: str = "cpu") -> tuple[list[float], int]:
+    """Seconds per call and the warm-up count actually run. CUDA: events around each call."""
+    t0 = time.perf_counter()
+    done_warmup = 0
+    for _ in range(warmup):  # warm-up also stops at a quarter of the budget
+        fn()
+        done_warmup += 1
+        if time.perf_counter() - t0 > max_seconds / 4:
+            break
+    times: list[float] = []
+    t0 = time.perf_counter()
+    for i in range(reps):
+        if device.startswith("cuda"):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1000)
+        else:
+            s = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - s)
+        if i + 1 >= min_reps and time.perf_counter() - t0 > max_seconds:
+            break
+    return times, done_warmup
+
+
 @torch.inference_mode()
 def latency_ms(model: nn.Module, data: Encoded, n: int = 100, warmup: int = 10, device="cpu") -> dict[str, float]:
     """Batch-1 latency percentiles over ``n`` real examples (cycled if the split is smaller)."""
     model.eval()
-    times = []
-    for k in range(warmup + n):
-        inputs = _inputs(data, [k % len(data)], device)
-        start = time.perf_counter()
-        model(**inputs)
-        if k >= warmup:
-            times.append((time.perf_counter() - start) * 1000)
-    q = statistics.quantiles(times, n=10)
-    return {"p50": statistics.median(times), "p90": q[8], "n": n, "warmup": warmup}
+    inputs = [_inputs(data, [k % len(data)], device) for k in range(warmup + n)]  # built before timing
+    calls = iter(inputs)
+    times, _ = time_calls(lambda: model(**next(calls)), warmup, n, math.inf, n, str(device))
+    ms = [t * 1000 for t in times]
+    q = statistics.quantiles(ms, n=10)
+    return {"p50": statistics.median(ms), "p90": q[8], "n": n, "warmup": warmup}
 
 
 @torch.inference_mode()
@@ -57,11 +85,9 @@ def throughput(model: nn.Module, data: Encoded, batch_size: int = 32, batches: i
     """Sequences per second at ``batch_size`` over consecutive real examples, after one warm-up batch."""
     model.eval()
     picks = [[(b * batch_size + i) % len(data) for i in range(batch_size)] for b in range(batches + 1)]
-    model(**_inputs(data, picks[0], device))
-    start = time.perf_counter()
-    for indices in picks[1:]:
-        model(**_inputs(data, indices, device))
-    return batches * batch_size / (time.perf_counter() - start)
+    calls = iter([_inputs(data, indices, device) for indices in picks])
+    times, _ = time_calls(lambda: model(**next(calls)), 1, batches, math.inf, batches, str(device))
+    return batches * batch_size / sum(times)
 
 
 def measure(

@@ -43,7 +43,12 @@ from distill.speed import measure  # noqa: E402
 from distill.teacher_cache import LiveTeacher, cached_teacher  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDENTS = {"TinyBERT-4": "tinybert4.yaml", "DistilBERT-style (3 layers)": "distilbert3.yaml", "BiLSTM": "bilstm.yaml"}
+STUDENTS = {
+    "TinyBERT-4": "tinybert4.yaml",
+    "DistilBERT-style (3 layers)": "distilbert3.yaml",
+    "BiLSTM": "bilstm.yaml",
+    "BiLSTM + Tang augmentation": "bilstm-tang.yaml",
+}
 
 
 def scaled_configs(tmp: Path, args) -> tuple[Path, dict[str, Path]]:
@@ -55,6 +60,8 @@ def scaled_configs(tmp: Path, args) -> tuple[Path, dict[str, Path]]:
     out = {}
     for label, name in STUDENTS.items():
         s = yaml.safe_load((ROOT / "experiments/students" / name).read_text())
+        if s.get("augment"):
+            s["augment"] = str(ROOT / s["augment"])
         for stage in s["stages"]:
             stage["epochs"] = stage["epochs"] * args.epochs_scale
         s["speed"] = {"latency_runs": args.latency_runs, "latency_warmup": 10, "throughput_batches": 10, "throughput_batch_size": 32}
@@ -124,14 +131,25 @@ def main() -> None:
     ap.add_argument("--step-batches", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="1 on a shared machine: 2 spinning OpenMP threads collapse under load")
     ap.add_argument("--out", default=str(ROOT / "experiments/reports/students"))
+    ap.add_argument("--workdir", default=str(ROOT / "outputs/bench-students"), help="trained students are kept here")
+    ap.add_argument("--reuse", action="store_true",
+                    help="measure the students already trained in --workdir (same settings) instead of training again")
+    ap.add_argument("--only", nargs="*", default=None, help="a subset of the student labels")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-students-"))
+    tmp = Path(args.workdir)
+    tmp.mkdir(parents=True, exist_ok=True)
     t_yaml, s_yamls = scaled_configs(tmp, args)
+    if args.only:
+        s_yamls = {k: v for k, v in s_yamls.items() if k in args.only}
 
     runs = {}
     for label, s_yaml in s_yamls.items():
+        done = tmp / f"run-{s_yaml.stem}" / "metrics.json"
+        if args.reuse and done.is_file():  # trained earlier with these settings: measure only
+            runs[label] = json.loads(done.read_text())
+            continue
         runs[label] = run(t_yaml, s_yaml, tmp / f"run-{s_yaml.stem}")
     first = next(iter(runs.values()))
     teacher_model, teacher_tok = students.load(first["teacher_path"])
@@ -153,6 +171,7 @@ def main() -> None:
             **measure(model, dev, latency_runs=args.latency_runs, latency_warmup=10),
             "disk_mb": (Path(path) / "model.safetensors").stat().st_size / 2**20,
             "train_seconds": sum(s["seconds"] for s in runs[label]["stages"]) if label in runs else None,
+            "train_examples": runs[label]["data"]["train"] if label in runs else len(splits.train),
         }  # fmt: skip
     t_row = rows["teacher (MiniLM-L6-H384)"]
     for r in rows.values():
@@ -160,10 +179,10 @@ def main() -> None:
         r["speedup_b32"] = r["throughput_b32"] / t_row["throughput_b32"]
 
     step = step_time_ratio(plan, teacher_model, teacher_tok, splits, args.step_batches)
-    cache = cache_saving(teacher_model, teacher_tok, splits, max_length, tmp / "cache")
+    cache = cache_saving(teacher_model, teacher_tok, splits, max_length, Path(tempfile.mkdtemp(prefix="bench-cache-")))
     report = {
         "machine": _machine(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-        "settings": vars(args), "models": rows, "step_time": step, "teacher_cache": cache,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "workdir")}, "models": rows, "step_time": step, "teacher_cache": cache,
     }  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,13 +200,13 @@ def markdown(r: dict) -> str:
         f"CPU: {m['cpu']}, {s['threads']} torch threads; torch {m['torch']}, transformers {m['transformers']}. "
         f"Load average before {r['loadavg_before'][0]:.2f}, after {r['loadavg_after'][0]:.2f} (shared machine).",
         "",
-        "| model | dev acc | test acc | dev acc / teacher | params | disk MB | b=1 p50 ms | b=1 p90 ms | b=32 seq/s | b=32 vs teacher |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | train examples | dev acc | test acc | dev acc / teacher | params | disk MB | b=1 p50 ms | b=1 p90 ms | b=32 seq/s | b=32 vs teacher |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, x in r["models"].items():
         lat = x["latency_ms_b1"]
         lines.append(
-            f"| {label} | {x['dev']:.4f} | {x['test']:.4f} | {100 * x['acc_vs_teacher']:.1f}% | {x['params'] / 1e6:.2f}M | "
+            f"| {label} | {x.get('train_examples', 0):,} | {x['dev']:.4f} | {x['test']:.4f} | {100 * x['acc_vs_teacher']:.1f}% | {x['params'] / 1e6:.2f}M | "
             f"{x['disk_mb']:.1f} | {lat['p50']:.1f} | {lat['p90']:.1f} | {x['throughput_b32']:.0f} | {x['speedup_b32']:.1f}x |"
         )
     st, c = r["step_time"], r["teacher_cache"]

@@ -26,6 +26,8 @@ from distill.compress.export import Predict
 from distill.compress.machine import machine_facts, pin_threads, require_device
 from distill.compress.variants import KINDS, Source, build_variant, load_source
 from distill.errors import ConfigError
+from distill.evaluate import accuracy_f1
+from distill.speed import time_calls
 
 # Dense tensor-core peaks (FLOP/s) for the GPUs we expect; FP32 is the non-tensor-core peak.
 GPU_PEAK_FLOPS = {
@@ -49,35 +51,6 @@ class BenchSettings:
     threads: int = 1
     eval_max_len: int = 128
     eval_batch_size: int = 32
-
-
-def time_calls(fn: Callable[[], object], warmup: int, reps: int, max_seconds: float, min_reps: int,
-               device: str = "cpu") -> tuple[list[float], int]:
-    """Seconds per call and the warm-up count actually run. CUDA: events around each call."""
-    t0 = time.perf_counter()
-    done_warmup = 0
-    for _ in range(warmup):  # warm-up also stops at a quarter of the budget
-        fn()
-        done_warmup += 1
-        if time.perf_counter() - t0 > max_seconds / 4:
-            break
-    times: list[float] = []
-    t0 = time.perf_counter()
-    for i in range(reps):
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) / 1000)
-        else:
-            s = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - s)
-        if i + 1 >= min_reps and time.perf_counter() - t0 > max_seconds:
-            break
-    return times, done_warmup
 
 
 class PeakRSS:
@@ -125,15 +98,6 @@ def evaluate(predict: Predict, tokenizer, eval_set: EvalSet, max_len: int, batch
     preds = [predict(ids, mask).argmax(-1) for ids, mask in
              encode_batches(tokenizer, eval_set.texts, eval_set.pairs, max_len, batch_size)]
     return np.concatenate(preds)
-
-
-def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    f1s = []
-    for c in np.unique(np.concatenate([y, pred])):
-        tp = np.sum((pred == c) & (y == c))
-        denom = np.sum(pred == c) + np.sum(y == c)
-        f1s.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(f1s))
 
 
 def _measure(predict: Predict, vocab: int, device: str, s: BenchSettings, cfg, kind: str) -> list[dict]:
@@ -214,8 +178,8 @@ def run_benchmark(
                                         settings.eval_batch_size)
                         if kind == "torch-fp32" and ref_pred is None:
                             ref_pred = pred
-                        entry["accuracy"] = float((pred == labels).mean())
-                        entry["f1"] = macro_f1(labels, pred)
+                        scores = accuracy_f1(pred.tolist(), labels.tolist())
+                        entry["accuracy"], entry["f1"] = scores["accuracy"], scores["f1"]
                         if ref_pred is not None:
                             entry["agreement_with_fp32"] = float((pred == ref_pred).mean())
                     cfg = getattr(loaded.hf_model, "config", None)

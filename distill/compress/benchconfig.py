@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from distill.compress.bench import BenchSettings
 from distill.compress.variants import KINDS
@@ -24,13 +25,24 @@ class SourceCfg(_Strict):
 
 
 class DataCfg(_Strict):
-    path: str
+    """A data file (``path`` + columns), or a split of a teacher.yaml's data (``teacher`` + ``split``):
+    the latter measures accuracy on exactly the examples ``distill run`` evaluated on."""
+
+    path: str | None = None
+    teacher: str | None = None
+    split: Literal["train", "dev", "test"] = "dev"
     text_column: str = "text"
     text_pair_column: str | None = None
     label_column: str | None = "label"
     format: str | None = None
     encoding: str = "utf-8"
     limit: int | None = Field(1000, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataCfg:
+        if (self.path is None) == (self.teacher is None):
+            raise ValueError("give exactly one of `path` (a data file) or `teacher` (a teacher.yaml, with `split`)")
+        return self
 
 
 class BenchCfg(_Strict):

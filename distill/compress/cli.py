@@ -120,7 +120,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from distill.compress.bench import run_benchmark
     from distill.compress.benchconfig import load_bench_config, parse_bench_config
-    from distill.compress.evalset import read_eval_set
+    from distill.compress.evalset import read_eval_set, teacher_split
     from distill.compress.report import write_report
     from distill.compress.variants import Source
 
@@ -132,7 +132,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                    for i, p in enumerate(args.model or [])]
         sources += [{"name": s, "shape": s} for s in args.shape or []]
         raw = {"sources": sources}
-        if args.eval_data:
+        if args.eval_teacher:
+            raw["eval"] = {"teacher": args.eval_teacher, "split": args.eval_split, "limit": args.eval_limit}
+        elif args.eval_data:
             raw["eval"] = {"path": args.eval_data, "text_column": args.eval_text_column,
                            "label_column": args.eval_label_column, "format": args.eval_format,
                            "encoding": args.eval_encoding, "limit": args.eval_limit}
@@ -147,10 +149,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     ev = cal = None
     if cfg.eval:
         e = cfg.eval
-        ev = read_eval_set(e.path, e.text_column, e.label_column, e.text_pair_column, e.format, e.encoding, e.limit, l2i)
+        ev = (teacher_split(e.teacher, e.split, e.limit, l2i) if e.teacher else
+              read_eval_set(e.path, e.text_column, e.label_column, e.text_pair_column, e.format, e.encoding, e.limit, l2i))
     if cfg.calibration:
         c = cfg.calibration
-        cal = read_eval_set(c.path, c.text_column, None, None, c.format, c.encoding, c.limit).texts
+        cal = (teacher_split(c.teacher, c.split, c.limit, None) if c.teacher else
+               read_eval_set(c.path, c.text_column, None, None, c.format, c.encoding, c.limit)).texts
     result = run_benchmark(sources, cfg.kinds, cfg.settings(), ev, cal,
                            progress=lambda m: print(m, file=sys.stderr, flush=True))
     write_report(result, cfg.out)
@@ -198,6 +202,8 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--out")
     _add_data_args(p, "eval", "the eval split (text + label)")
+    p.add_argument("--eval-teacher", help="evaluate on a split of this teacher.yaml's data instead of --eval-data")
+    p.add_argument("--eval-split", choices=["train", "dev", "test"], default="dev")
     p.set_defaults(func=cmd_bench)
 
 

@@ -67,6 +67,22 @@ def read_eval_set(
     return EvalSet(texts=texts, labels=labels, pairs=pairs, label_names=names)
 
 
+def teacher_split(teacher_yaml: str | Path, split: str, limit: int | None, label2id: dict[str, int] | None) -> EvalSet:
+    """A split of a teacher.yaml's data, exactly as ``distill run`` loads it (embedded corpus included);
+    labels mapped onto the model's ``label2id`` by name when every name is in it."""
+    from distill.config import load_teacher_config
+    from distill.data.dataset import load_splits
+
+    splits = load_splits(load_teacher_config(teacher_yaml).data)
+    data = getattr(splits, split)
+    n = min(len(data), limit) if limit else len(data)
+    names = splits.label_names
+    labels = data.labels[:n]
+    if label2id and all(x in label2id for x in names):
+        labels, names = [label2id[names[y]] for y in labels], sorted(label2id, key=label2id.get)
+    return EvalSet(texts=data.texts[:n], labels=labels, pairs=data.pairs[:n] if data.pairs else None, label_names=names)
+
+
 def encode_batches(
     tokenizer, texts: list[str], pairs: list[str] | None, max_len: int, batch_size: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -41,6 +41,7 @@ class Objective(nn.Module):
 
     needs: ClassVar[frozenset[str]] = frozenset()
     uses_teacher: ClassVar[bool] = True  # False for losses on gold labels only: no teacher pass needed
+    last_layer_only: bool = False  # True: reads only the last mapped layer pair, so only that one is captured
     Params: ClassVar[type[BaseModel]] = WeightOnly
 
     def __init__(self, params: BaseModel, student: ModelDims, teacher: ModelDims) -> None:

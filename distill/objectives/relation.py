@@ -96,10 +96,11 @@ class SelfAttentionRelation(Objective):
         self.relation_heads = r
         self.which = [RELATIONS[name] for name in params.relations]
         self.layers = params.layers
+        self.last_layer_only = params.layers == "last"
 
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
         pairs = list(zip(student.qkv, teacher.qkv, strict=True))
-        if self.layers == "last":
+        if self.layers == "last":  # only the last pair is captured unless another objective wants more
             pairs = pairs[-1:]
         return sum(
             relation_kl(s[i], t[i], student.mask, self.relation_heads) for s, t in pairs for i in self.which

@@ -1,17 +1,17 @@
 import json
-import time
 
 import matplotlib.image
-import numpy as np
 import pytest
 import torch
 
-from distill.compress.bench import BenchSettings, macro_f1, run_benchmark, time_calls
+from distill.compress.bench import BenchSettings, run_benchmark
 from distill.compress.evalset import read_eval_set
 from distill.compress.machine import require_device
 from distill.compress.report import write_report
 from distill.compress.variants import Source
 from distill.errors import ConfigError
+from distill.evaluate import accuracy_f1
+from distill.speed import time_calls
 
 FAST = BenchSettings(devices=["cpu"], batch_sizes=[1, 4], seq_lens=[8, 16], warmup=2, reps=5, max_seconds=1,
                      min_reps=2, threads=1, eval_max_len=32)
@@ -59,14 +59,29 @@ def test_random_weight_sources_have_no_accuracy(tiny_bert, eval_csv, tmp_path, m
     assert "random, speed only" in (out / "report.md").read_text()
 
 
-def test_time_calls_stops_at_the_budget_but_keeps_min_reps():
-    times, warm = time_calls(lambda: time.sleep(0.002), warmup=3, reps=10_000, max_seconds=0.05, min_reps=5)
-    assert warm == 3 and 5 <= len(times) < 10_000
+def test_time_calls_stops_at_the_budget_but_keeps_min_reps(monkeypatch):
+    clock = [0.0]  # a fake clock: each call takes exactly 1 s, whatever the machine's load
+    monkeypatch.setattr("distill.speed.time.perf_counter", lambda: clock[0])
+
+    def call() -> None:
+        clock[0] += 1.0
+
+    # warm-up stops past a quarter of the budget (2.5 s: after 3 calls); timing past 10 s (11 calls)
+    times, warm = time_calls(call, warmup=5, reps=10_000, max_seconds=10.0, min_reps=5)
+    assert warm == 3 and times == [1.0] * 11
+    # a budget smaller than min_reps calls still times min_reps calls
+    times, warm = time_calls(call, warmup=5, reps=10_000, max_seconds=2.0, min_reps=5)
+    assert warm == 1 and times == [1.0] * 5
 
 
-def test_macro_f1():
-    assert macro_f1(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1])) == 1.0
-    assert macro_f1(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1])) == pytest.approx((2 / 3 + 0.8) / 2)
+def test_macro_f1_over_labels_seen_in_gold_or_predictions():
+    assert accuracy_f1([0, 0, 1, 1], [0, 0, 1, 1]) == {"accuracy": 1.0, "f1": 1.0}
+    # label 0: tp 1, predicted 1, actual 2 -> 2/3; label 1: tp 2, predicted 3, actual 2 -> 0.8
+    assert accuracy_f1([0, 1, 1, 1], [0, 0, 1, 1])["f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+    # 3-label task, label 2 never occurs: left out (scikit-learn), not averaged in as 0
+    assert accuracy_f1([0, 1, 1, 1], [0, 0, 1, 1], num_labels=3)["f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+    # a label predicted but never gold counts with F1 0
+    assert accuracy_f1([2, 1], [0, 1])["f1"] == pytest.approx((0 + 1 + 0) / 3)
 
 
 def test_gpu_asked_for_without_one_is_a_one_line_error(monkeypatch, tiny_bert):

@@ -51,3 +51,29 @@ def test_bad_input_is_one_line_on_stderr_exit_2(tiny_bert, tmp_path, capsys, mon
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and msg in err and "\n" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_bench_evaluates_on_a_teacher_yaml_split_like_distill_run(tiny_bert, eval_csv, tmp_path, capsys):
+    from distill.config import load_teacher_config
+    from distill.data.dataset import load_splits
+
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(f"name: t\nmodel: {tiny_bert}\ndata: {{source: {eval_csv}, split: {{dev: 0.3, test: 0.2, seed: 1}}}}\n")
+    dev = load_splits(load_teacher_config(teacher).data)
+    names = dev.label_names
+    # the same dev examples written to a file: the two ways must give the same report figures
+    (tmp_path / "dev.csv").write_text("text,label\n" + "".join(f"{t},{names[y]}\n" for t, y in zip(dev.dev.texts, dev.dev.labels, strict=True)))
+    common = {"sources": [{"name": "s", "path": str(tiny_bert), "role": "student"}], "kinds": ["torch-fp32"],
+              "batch_sizes": [1], "seq_lens": [8], "warmup": 1, "reps": 2, "max_seconds": 0.2}
+    reports = []
+    for name, data in (("a", {"teacher": str(teacher), "split": "dev"}), ("b", {"path": str(tmp_path / "dev.csv")})):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**common, "eval": data, "out": str(tmp_path / name)}))
+        assert main(["bench", str(tmp_path / f"{name}.yaml")]) == 0
+        reports.append(json.loads((tmp_path / name / "report.json").read_text())["variants"][0])
+    assert reports[0]["accuracy"] == reports[1]["accuracy"] and reports[0]["f1"] == reports[1]["f1"]
+    assert reports[0]["accuracy"] is not None
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**common, "eval": {"teacher": str(teacher), "path": "x.csv"}}))
+    capsys.readouterr()
+    assert main(["bench", str(tmp_path / "c.yaml")]) == 2
+    assert "eval: Value error, give exactly one of `path` (a data file) or `teacher`" in capsys.readouterr().err

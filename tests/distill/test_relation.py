@@ -65,3 +65,26 @@ def test_qkv_capture_is_the_layers_projected_queries_keys_values():
     torch.testing.assert_close(q, expected_q)
     torch.testing.assert_close(v, att.value(feats.hidden[0]).view(2, 5, 4, 8).transpose(1, 2))
     torch.testing.assert_close(feats.logits, plain)  # recording Q/K/V does not change the output
+
+
+def test_layers_last_captures_only_the_last_mapped_pair_and_gives_the_same_loss():
+    from distill.distiller import feature_requests
+
+    cls = OBJECTIVES.get("relation")
+    last = cls(cls.Params(relation_heads=1, layers="last"), ModelDims(32, 2, 2), ModelDims(32, 2, 2))
+    mapped = cls(cls.Params(relation_heads=1, layers="mapped"), ModelDims(32, 2, 2), ModelDims(32, 2, 2))
+    want_s, want_t = feature_requests([last], [2, 4])
+    assert (want_s.qkv_layers, want_t.qkv_layers) == ((2,), (4,))
+    assert [r.qkv_layers for r in feature_requests([mapped], [2, 4])] == [(1, 2), (2, 4)]
+    assert [r.qkv_layers for r in feature_requests([last, mapped], [2, 4])] == [(1, 2), (2, 4)]
+
+    torch.manual_seed(0)
+    student = BertForSequenceClassification(tiny_config(num_labels=2, num_hidden_layers=2)).eval()
+    teacher = BertForSequenceClassification(tiny_config(num_labels=2, num_hidden_layers=4)).eval()
+    enable_capture(student), enable_capture(teacher)
+    batch = {"input_ids": torch.randint(5, 30, (2, 6)), "attention_mask": T([[1] * 6, [1] * 4 + [0] * 2])}
+    with torch.no_grad():
+        only_last = last(forward_features(student, batch, want_s), forward_features(teacher, batch, want_t), None)
+        everything = last(forward_features(student, batch, FeatureRequest(qkv_layers=(1, 2))),
+                          forward_features(teacher, batch, FeatureRequest(qkv_layers=(2, 4))), None)
+    assert only_last.item() == pytest.approx(everything.item(), rel=1e-6) and only_last.item() > 0

@@ -117,3 +117,32 @@ def test_bilstm_asked_for_attention_fails_at_validation(tmp_path, teacher_yaml, 
         f"error: {student}: stages.0.objectives.attn: a bilstm student exposes only logits, but attn needs attn; "
         "use logits objectives (kd_kl, logit_mse, pred, ce)"
     )
+
+
+def test_augment_key_distills_on_augmented_train_split_cached_teacher_unchanged(tmp_path, teacher_yaml, capsys):
+    vectors = tmp_path / "vec.txt"
+    vectors.write_text("".join(f"{w} {i % 3} {i % 5 - 2}\n" for i, w in enumerate(["good", "bad", "the"])))
+    aug = tmp_path / "mask.yaml"
+    aug.write_text("seed: 0\nn_iter: 3\nstrategies:\n  - {name: masking, p_mask: 0.5}\n  - {name: ngram, p_ng: 0.5}\n")
+    body = BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc")) + f"    augment: {aug}\n"
+    plain = run(teacher_yaml, student_yaml(tmp_path, BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc"))), tmp_path / "plain")
+    a = run(teacher_yaml, student_yaml(tmp_path, body), tmp_path / "a")
+    n = plain["data"]["train"]
+    assert a["data"]["train_original"] == n and plain["data"]["train_original"] == n
+    # originals kept, 3 copies each, minus duplicates (dedup): strictly more, at most 4x
+    assert n < a["data"]["train"] <= 4 * n
+    assert a["teacher"]["dev"] == plain["teacher"]["dev"] and a["teacher"]["cached"]  # same teacher, not re-tuned
+    assert a["stages"][0]["teacher_cache"] == "miss"  # new training texts: new teacher outputs
+    cached = list((teacher_yaml.parent / "cache" / "augmented").glob("*.jsonl"))
+    assert len(cached) == 1 and sum(1 for _ in cached[0].open()) == a["data"]["train"]
+    assert "[MASK]" in cached[0].read_text()
+    b = run(teacher_yaml, student_yaml(tmp_path, body), tmp_path / "b")  # augmented split and outputs reused
+    assert b["stages"][0]["teacher_cache"] == "hit" and b["student"]["dev"] == a["student"]["dev"]
+    assert "(cached: " in (tmp_path / "b" / "run.log").read_text()
+
+    aug.write_text("seed: 0\nstrategies:\n  - {name: masking, p_mask: 1.5}\n")
+    capsys.readouterr()
+    assert main(["validate", str(teacher_yaml), str(student_yaml(tmp_path, body))]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / 'student.yaml'}: augment: mask.yaml: strategies.0.p_mask: expected a number in [0, 1], got 1.5"
+    )
