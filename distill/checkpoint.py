@@ -30,6 +30,7 @@ import torch
 
 from distill.atomic import atomic_dir
 from distill.config import CheckpointConfig
+from distill.distributed import SINGLE, World, any_rank, from_main, gather
 from distill.errors import ConfigError, OutputError
 from distill.interrupt import Interrupted, fault_hook, stop_requested
 
@@ -100,6 +101,12 @@ def restore_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def rank_rng(state: dict, world: World) -> dict:
+    """This rank's RNG states in a checkpoint: each data-parallel process draws its own dropout
+    masks, so a checkpoint of a run on N processes holds N states (``rng_ranks``)."""
+    return state["rng_ranks"][world.rank] if world.distributed else state["rng"]
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -127,7 +134,7 @@ class CheckpointManager:
             return []
         return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
-    def _load(self, folder: Path) -> Checkpoint:
+    def load(self, folder: Path) -> Checkpoint:
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')}, expected {FORMAT}")
@@ -139,7 +146,7 @@ class CheckpointManager:
         """The newest checkpoint that loads and matches its checksum; broken ones are skipped."""
         for folder in reversed(self.folders()):
             try:
-                return self._load(folder)
+                return self.load(folder)
             except Exception as e:  # any failure to read means: not usable, fall back
                 log.warning("checkpoint %s is unusable (%s); trying the previous one", folder, e)
         return None
@@ -164,9 +171,13 @@ class CheckpointManager:
         log.info("resuming from %s (stage %d, step %d)", ckpt.path, ckpt.meta["stage"], ckpt.meta["step"])
         return ckpt
 
+    @staticmethod
+    def name(meta: dict) -> str:
+        return f"{meta['stage']:02d}-{meta['step']:08d}" + ("-end" if meta["stage_done"] else "")
+
     def save(self, meta: dict, state: dict) -> Path:
         """Write one checkpoint atomically, then drop all but the newest ``keep_last``."""
-        name = f"{meta['stage']:02d}-{meta['step']:08d}" + ("-end" if meta["stage_done"] else "")
+        name = self.name(meta)
         try:
             with atomic_dir(self.root / name) as tmp:
                 with open(tmp / "state.pt", "wb") as f:
@@ -189,16 +200,44 @@ class CheckpointManager:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def agreed_resume_point(manager: CheckpointManager, mode: str, source: str, world: World) -> Checkpoint | None:
+    """:meth:`CheckpointManager.resume_point` decided by rank 0 (which alone may discard the
+    checkpoints for ``--fresh``); the other ranks load the same folder, so the output folder must be
+    on a file system every node sees for a multi-node run to resume."""
+    ckpt, error = None, None
+    if world.is_main:
+        try:
+            ckpt = manager.resume_point(mode, source)
+        except ConfigError as e:  # raised on every rank, so that none is left waiting
+            error = e
+    path, error = from_main((None if ckpt is None else str(ckpt.path), error), world)
+    if error is not None:
+        raise error
+    if world.is_main or path is None:
+        return ckpt
+    return manager.load(Path(path))
+
+
 class StageCheckpoints:
     """What a training loop needs from checkpointing: the state to resume from, and a hook to call
-    after each optimizer step that saves when due (every ``every_steps`` global steps, or on Ctrl-C)."""
+    after each optimizer step that saves when due (every ``every_steps`` global steps, or on Ctrl-C).
 
-    def __init__(self, manager: CheckpointManager, stage: int, global_step: int, done: list[dict], resume: dict | None) -> None:
-        self.manager, self.stage, self.global_step, self.done = manager, stage, global_step, done
+    On several processes every rank calls the hooks at the same steps (they gather the ranks' RNG
+    states and agree on a Ctrl-C); only rank 0 writes."""
+
+    def __init__(
+        self, manager: CheckpointManager, stage: int, global_step: int, done: list[dict], resume: dict | None, world: World = SINGLE
+    ) -> None:  # fmt: skip
+        self.manager, self.stage, self.global_step, self.done, self.world = manager, stage, global_step, done, world
         self.resume = resume  # the loop's snapshot (see distiller.snapshot), or None for a fresh start
 
     def save(self, step: int, state: dict, stage_done: bool = False) -> Path:
+        """Write ``state`` (rank 0); returns the checkpoint's folder (the one rank 0 writes, on every rank)."""
         meta = {"stage": self.stage, "step": step, "global_step": self.global_step, "stage_done": stage_done, "stages": self.done}
+        if self.world.distributed:
+            state = {**state, "rng_ranks": gather(capture_rng(), self.world)}
+        if not self.world.is_main:
+            return self.manager.root / self.manager.name(meta)
         return self.manager.save(meta, state)
 
     def after_step(self, step: int, last: bool, snapshot: Callable[[], dict]) -> None:
@@ -209,6 +248,6 @@ class StageCheckpoints:
         if every and self.global_step % every == 0 and not last:
             saved = self.save(step, snapshot())
         fault_hook(self.global_step)
-        if stop_requested():
+        if any_rank(stop_requested(), self.world):
             saved = saved or self.save(step, snapshot())
             raise Interrupted(f"checkpoint saved to {saved}; run the same command again to resume")

@@ -33,6 +33,8 @@ def _run(args: argparse.Namespace) -> int:
     from distill.run import run, summary_table
 
     metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
+    if not metrics:  # a rank other than 0 of a torchrun launch: rank 0 reports
+        return 0
     print(summary_table(metrics))
     print(f"student saved to {metrics['student_path']} (metrics.json, run.log, config.resolved.yaml beside it)")
     return 0

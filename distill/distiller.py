@@ -11,7 +11,9 @@ ids for the same examples); the weighted sum of the objectives is back-propagate
 and the objectives' projections.
 
 An optimizer step averages ``grad_accum_steps`` micro-batches of ``batch_size`` (see
-:class:`distill.stepper.Stepper`). The loop's position lives in a :class:`LoopState`, so that a
+:class:`distill.stepper.Stepper`). On several processes (``torchrun``, see :mod:`distill.distributed`)
+each micro-batch of ``batch_size`` is the global one: every rank trains on its slice, with its loss
+weighted by its share of the batch, under ``DistributedDataParallel``. The loop's position lives in a :class:`LoopState`, so that a
 checkpoint taken after any step resumes onto exactly the batches, RNG draws and best weights the
 uninterrupted run would have seen.
 """
@@ -29,14 +31,16 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from distill.checkpoint import StageCheckpoints, capture_rng, restore_rng
+from distill.checkpoint import StageCheckpoints, capture_rng, rank_rng, restore_rng
 from distill.config import OptimizerConfig, TeacherCacheConfig, TrainConfig
 from distill.data.batching import Encoded, collate, train_batches
+from distill.distributed import SINGLE, World, all_sum, main_first, shard, unit_shares
 from distill.evaluate import evaluate
-from distill.features import FeatureRequest, Features, enable_capture, forward_features
+from distill.features import FeatureRequest, Features, enable_capture
 from distill.objectives import Objective
 from distill.stepper import Stepper
 from distill.teacher_cache import LiveTeacher, cacheable, cached_teacher
+from distill.trainable import Trainable, replicate, sync_unless
 
 
 @dataclass
@@ -91,7 +95,7 @@ class LoopState:
     epoch: int = 0
     position: int = 0  # optimizer steps done in this epoch
     epoch_rng: tuple | None = None  # the data-order RNG's state at this epoch's start
-    seen: int = 0  # training examples
+    seen: int = 0  # training examples (of the global batches, on every rank)
     seconds: float = 0.0  # training time before the current process took over
     losses: list[float] = field(default_factory=list)  # total loss per optimizer step
     dev_history: list[dict[str, float]] = field(default_factory=list)
@@ -108,12 +112,12 @@ def snapshot(loop: LoopState, student: nn.Module, objectives: list[Objective], s
     }  # fmt: skip
 
 
-def restore(state: dict, student: nn.Module, objectives: list[Objective], stepper: Stepper) -> tuple[LoopState, dict | None]:
+def restore(state: dict, student: nn.Module, objectives: list[Objective], stepper: Stepper, world: World = SINGLE) -> tuple[LoopState, dict | None]:
     student.load_state_dict(state["student"])
     for o, s in zip(objectives, state["objectives"], strict=True):
         o.load_state_dict(s)
     stepper.load_state_dict(state["stepper"])
-    restore_rng(state["rng"])
+    restore_rng(rank_rng(state, world))
     loop = LoopState(**state["loop"])
     loop.epoch_rng = _as_tuple(loop.epoch_rng)
     return loop, state["best"]
@@ -144,12 +148,14 @@ def fit_stage(
     teacher_cache: TeacherCacheConfig | None = None,
     train_cfg: TrainConfig | None = None,
     checkpoints: StageCheckpoints | None = None,
+    world: World = SINGLE,
 ) -> StageResult:
     """Train ``student`` on ``objectives`` for ``epochs``; keep the best dev weights when ``dev``.
 
     ``train`` carries the teacher's tokens and, when the student has its own tokenizer, the
     student's (``train.student_view``); ``dev`` is evaluated in the student's stream.
     ``checkpoints`` (optional) resumes from its state and saves when due after each step.
+    ``world``: this process's place among the data-parallel ones; ``batch_size`` is the global batch.
     """
     train_cfg = train_cfg or TrainConfig()
     want_s, want_t = feature_requests(objectives, layer_map)
@@ -159,13 +165,16 @@ def fit_stage(
     teacher_features, cache_state, cache_calls = None, "off", 0
     if needs_teacher:
         if teacher_cache is not None and cacheable(want_t, teacher_cache.mode):
-            teacher_features, cache_calls = cached_teacher(teacher, train, want_t, teacher_cache.dir, device)
+            with main_first(world):  # rank 0 fills the cache (whole training set), the others read it
+                teacher_features, cache_calls = cached_teacher(teacher, train, want_t, teacher_cache.dir, device)
             cache_state = "miss" if cache_calls else "hit"
         else:
             teacher_features = LiveTeacher(teacher, want_t)
     objectives = [o.to(device) for o in objectives]
     student.to(device).train()
     student_stream = train.for_student()
+    model = replicate(Trainable(student, objectives, want_s), world, device)
+    unit_names = [o.unit for o in objectives]
 
     accum = train_cfg.grad_accum_steps
     per_epoch = math.ceil(math.ceil(len(train) / batch_size) / accum)
@@ -174,32 +183,40 @@ def fit_stage(
     rng = random.Random(seed)
     loop, best_state = LoopState(teacher_calls=cache_calls, teacher_cache=cache_state), None
     if checkpoints is not None and checkpoints.resume is not None:
-        loop, best_state = restore(checkpoints.resume, student, objectives, stepper)
+        loop, best_state = restore(checkpoints.resume, student, objectives, stepper, world)
         rng.setstate(loop.epoch_rng)
     calls_before = loop.teacher_calls  # teacher passes counted by the run(s) before this process
 
     def batch(data: Encoded, indices: list[int]) -> dict[str, Tensor]:
         return {k: v.to(device) for k, v in collate(data, indices).items()}
 
+    def lengths(indices: list[int]) -> list[int]:
+        return [len(student_stream.input_ids[i]) for i in indices]
+
     def optimizer_step(group: list[list[int]]) -> tuple[float, dict[str, Tensor]]:
-        """One update from the micro-batches ``group``; their mean loss, the last one's parts."""
+        """One update from the (global) micro-batches ``group``; their mean loss, the last one's parts."""
         step_loss = 0.0
-        for indices in group:
+        for k, global_indices in enumerate(group):
+            indices = shard(global_indices, world)
+            shares = unit_shares(lengths(indices), lengths(global_indices), unit_names, world)
+            if not indices:  # a last batch smaller than the world: every rank must still join the all-reduce
+                indices, shares = global_indices[:1], [0.0] * len(shares)
             t_batch = batch(train, indices)
             s_batch = t_batch if student_stream is train else batch(student_stream, indices)
             t_feats = teacher_features(indices, t_batch) if teacher_features is not None else None
-            with stepper.autocast():
-                s_feats = forward_features(student, s_batch, want_s)
-                loss, parts = total_loss(objectives, s_feats, t_feats, s_batch["labels"])
-            stepper.backward(loss, len(group))
+            with sync_unless(model, skip=k < len(group) - 1):
+                with stepper.autocast():
+                    loss, parts = model(s_batch, t_feats, shares)
+                stepper.backward(loss, len(group))
             step_loss += loss.item() / len(group)
-            loop.seen += len(indices)
+            loop.seen += len(global_indices)
         stepper.step()
-        return step_loss, parts
+        # each rank's loss is its share-weighted part: their average is the global batch's loss
+        return all_sum([step_loss], world)[0] / world.size, parts
 
     start = time.perf_counter()
     # `with`: the bar is closed (its line ended) before an Interrupted message is printed.
-    with tqdm(total=total, initial=loop.step, desc=name, unit="step", dynamic_ncols=True) as bar:
+    with tqdm(total=total, initial=loop.step, desc=name, unit="step", dynamic_ncols=True, disable=not world.is_main) as bar:
         while loop.step < total:
             loop.epoch_rng = rng.getstate()
             batches = train_batches(train, batch_size, rng)
@@ -213,10 +230,11 @@ def fit_stage(
                 bar.update(1)
                 bar.set_postfix(loss=f"{step_loss:.4f}", **{k: f"{v.item():.3f}" for k, v in parts.items()})
                 if (loop.position == len(groups) or loop.step == total) and dev is not None:
-                    scores = evaluate(student, dev.for_student(), num_labels, eval_batch_size, device)
+                    scores = evaluate(student, dev.for_student(), num_labels, eval_batch_size, device, world)
                     student.train()
                     loop.dev_history.append({"step": loop.step, **scores})
-                    bar.write(f"{name}: step {loop.step}/{total} dev accuracy {scores['accuracy']:.4f} f1 {scores['f1']:.4f}")
+                    if world.is_main:
+                        bar.write(f"{name}: step {loop.step}/{total} dev accuracy {scores['accuracy']:.4f} f1 {scores['f1']:.4f}")
                     if loop.best_acc is None or scores["accuracy"] > loop.best_acc:
                         loop.best_acc, best_state = scores["accuracy"], copy.deepcopy(student.state_dict())
                 if checkpoints is not None:  # the snapshot is taken only when a save is due

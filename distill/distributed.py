@@ -8,7 +8,9 @@ global batch order from the same seed and trains on its own slice of each global
 ``batch_size`` in student.yaml is the *global* batch whatever the number of processes, and a run on
 N processes follows (up to floating-point summation order) the same trajectory as on one. DDP
 averages the gradients; each rank's loss is scaled by its share of the global batch so that the
-average equals the loss of the whole batch even when the last batch does not split evenly.
+average equals the loss of the whole batch even when the last batch does not split evenly. The
+share is counted in the unit the objective averages over (examples for logit losses, real tokens
+for hidden states, real token pairs for attention scores), so the equality is exact for all of them.
 
 Only rank 0 writes files (checkpoints, model, metrics, logs); dev evaluation is sharded and its
 counts summed across ranks. Backend: NCCL on GPUs, gloo on CPUs (tested with 2 CPU processes).
@@ -16,7 +18,9 @@ counts summed across ranks. Backend: NCCL on GPUs, gloo on CPUs (tested with 2 C
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +51,9 @@ class World:
         return requested
 
 
+SINGLE = World()  # one process, not distributed: the default of every function taking a world
+
+
 def init_world() -> World:
     """Join the process group that ``torchrun`` describes in the environment (once per process)."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -74,6 +81,25 @@ def share(local: int, global_: int, world: World) -> float:
     return local * world.size / global_ if global_ else 0.0
 
 
+def units(lengths: list[int], unit: str) -> int:
+    """How many of ``unit`` (``example`` | ``token`` | ``token_pair``) examples of these token
+    lengths hold: what an objective's mean divides by (see ``Objective.unit``)."""
+    if unit == "example":
+        return len(lengths)
+    if unit == "token":
+        return sum(lengths)
+    if unit == "token_pair":
+        return sum(n * n for n in lengths)
+    raise ValueError(f"unknown loss unit {unit!r}")
+
+
+def unit_shares(local: list[int], global_: list[int], unit_names: list[str], world: World) -> list[float]:
+    """:func:`share` per objective, counted in each objective's unit, from the token lengths of
+    this rank's slice (``local``) and of the whole global batch (``global_``). Every rank knows the
+    global batch, so this needs no communication."""
+    return [share(units(local, u), units(global_, u), world) for u in unit_names]
+
+
 def all_sum(values: list[float], world: World) -> list[float]:
     """Element-wise sum over ranks (counts of correct predictions, losses); identity on one process."""
     if not world.distributed:
@@ -83,9 +109,48 @@ def all_sum(values: list[float], world: World) -> list[float]:
     return t.tolist()
 
 
+def any_rank(flag: bool, world: World) -> bool:
+    """True on every rank when it is true on one (a Ctrl-C seen by one process stops them all at
+    the same step)."""
+    return all_sum([float(flag)], world)[0] > 0 if world.distributed else flag
+
+
+def gather(obj: object, world: World) -> list[object]:
+    """``obj`` of every rank, in rank order, on every rank (small picklable values: RNG states)."""
+    if not world.distributed:
+        return [obj]
+    out: list[object] = [None] * world.size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def from_main(obj: object, world: World) -> object:
+    """Rank 0's ``obj`` on every rank (a decision only rank 0 may take, e.g. which checkpoint)."""
+    if not world.distributed:
+        return obj
+    box = [obj if world.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def barrier(world: World) -> None:
     if world.distributed:
         dist.barrier()
+
+
+@contextlib.contextmanager
+def main_first(world: World) -> Iterator[None]:
+    """Rank 0 runs the block first, the others after it (when it fills a cache the others then
+    read: the fine-tuned teacher, the teacher-output cache, augmented text). The barrier is in a
+    ``finally`` so that an error on rank 0 does not leave the others waiting: they run the block
+    and meet the same error, or torchrun stops them when rank 0 exits."""
+    if not world.is_main:
+        barrier(world)
+    try:
+        yield
+    finally:
+        if world.is_main:
+            barrier(world)
 
 
 def close(world: World) -> None:

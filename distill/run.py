@@ -3,6 +3,10 @@
 config.load -> data.load -> teacher (load or fine-tune, cached, checked) -> student (build, init
 from teacher) -> stages (TinyBERT: intermediate layers, then predictions) -> evaluate both ->
 save the student (``from_pretrained``-loadable) -> metrics.json + a summary table.
+
+Under ``torchrun`` (see :mod:`distill.distributed`) every process runs this same sequence; rank 0
+alone fine-tunes the teacher and fills the caches (the others wait, then read them) and alone
+writes the output folder, checkpoints and logs; training and evaluation are split across ranks.
 """
 
 from __future__ import annotations
@@ -20,12 +24,21 @@ import transformers
 import yaml
 
 from distill.atomic import atomic_dir, write_text
-from distill.checkpoint import CheckpointManager, StageCheckpoints, capture_rng, restore_rng, resume_key
+from distill.checkpoint import (
+    CheckpointManager,
+    StageCheckpoints,
+    agreed_resume_point,
+    capture_rng,
+    rank_rng,
+    restore_rng,
+    resume_key,
+)
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
 from distill.data.augmented import augment_train, load_augment_config
 from distill.data.batching import encode_views
 from distill.data.dataset import load_splits
 from distill.distiller import fit_stage
+from distill.distributed import World, close, init_world, main_first
 from distill.errors import ConfigError, OutputError
 from distill.evaluate import evaluate
 from distill.interrupt import Interrupted, save_on_sigint, stop_requested
@@ -99,7 +112,7 @@ class Plan:
         return {"teacher": self.teacher_cfg.model_dump(), "student": student}
 
 
-def _machine() -> dict:
+def _machine(world: World) -> dict:
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as f:
@@ -107,7 +120,7 @@ def _machine() -> dict:
     except OSError:
         pass
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "processes": world.size,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
     }  # fmt: skip
@@ -143,44 +156,57 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
 
     ``resume``: ``auto`` continues from a compatible checkpoint in the output folder when there is
     one, ``require`` (``--resume``) insists on one, ``fresh`` (``--fresh``) discards them.
+    Launched by ``torchrun`` on N processes, rank 0 returns the metrics and the others ``{}``.
     """
     started = time.perf_counter()
-    plan = Plan(teacher_yaml, student_yaml)
-    s_cfg = plan.student_cfg
-    out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
-    prepare_output_dir(out, plan.student_source)
-    handler = _attach_log(out)
+    world = init_world()
+    logger, level = logging.getLogger("distill"), logging.getLogger("distill").level
+    if not world.is_main:  # one copy of the log: rank 0's (warnings and errors from every rank)
+        logger.setLevel(logging.WARNING)
+    handler = None
     try:
-        return _run(plan, out, started, resume)
+        plan = Plan(teacher_yaml, student_yaml)
+        s_cfg = plan.student_cfg
+        out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
+        prepare_output_dir(out, plan.student_source)  # every rank: the same error everywhere, none left waiting
+        handler = _attach_log(out) if world.is_main else None
+        return _run(plan, out, started, resume, world)
     finally:
-        logging.getLogger("distill").removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            logger.removeHandler(handler)
+            handler.close()
+        logger.setLevel(level)
+        close(world)
 
 
-def _run(plan: Plan, out: Path, started: float, resume: str) -> dict:
+def _run(plan: Plan, out: Path, started: float, resume: str, world: World) -> dict:
     t_cfg, s_cfg = plan.teacher_cfg, plan.student_cfg
-    device = pick_device(s_cfg.device)
+    device = world.device(pick_device(s_cfg.device))
     check_precision(s_cfg.train, device, plan.student_source)
 
     splits = load_splits(t_cfg.data)
     n_labels = len(splits.label_names)
     log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
     # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).
-    key = resume_key({**plan.resolved(), "data": splits.fingerprint()})
+    # The number of processes is part of it: each holds its own RNG streams (dropout).
+    key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": world.size})
     manager = CheckpointManager(out / "checkpoints" / "resume", s_cfg.checkpoint, key)
-    ckpt = manager.resume_point(resume, plan.student_source)
-    write_text(out / "config.resolved.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
+    ckpt = agreed_resume_point(manager, resume, plan.student_source, world)
+    if world.is_main:
+        write_text(out / "config.resolved.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
 
-    teacher = load_teacher(t_cfg, splits, pick_device(t_cfg.device), plan.teacher_source)
+    with main_first(world):  # rank 0 fine-tunes and caches the teacher; the others load the cache
+        teacher = load_teacher(t_cfg, splits, world.device(pick_device(t_cfg.device)), plan.teacher_source)
     teacher.model.to(device)
-    teacher_scores = evaluate_teacher(teacher, splits, t_cfg.max_length, device)
+    teacher_scores = evaluate_teacher(teacher, splits, t_cfg.max_length, device, world)
     log.info("teacher: dev accuracy %.4f, test accuracy %.4f", teacher_scores["dev"]["accuracy"], teacher_scores["test"]["accuracy"])
     check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
     teacher.model.to(DTYPES[s_cfg.train.teacher_precision])  # inference only from here on
 
     n_original = len(splits.train)
     if s_cfg.augment:  # the student distills on augmented text; the teacher was fine-tuned on the original
-        splits.train = augment_train(splits.train, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+        with main_first(world):
+            splits.train = augment_train(splits.train, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
 
     torch.manual_seed(s_cfg.seed)
     built = build(BuildRequest(
@@ -191,6 +217,8 @@ def _run(plan: Plan, out: Path, started: float, resume: str) -> dict:
     ))  # fmt: skip
     student, tokenizer = built.model, built.tokenizer
     log.info("student %s init: %s", s_cfg.architecture.family, "; ".join(built.notes))
+    if world.rank:  # own dropout masks per rank (the replicas' weights are made equal by DDP, not by the RNG)
+        torch.manual_seed(s_cfg.seed + 1_000_003 * world.rank)
     train, dev, test = (encode_views(getattr(splits, s), teacher.tokenizer, tokenizer, t_cfg.max_length) for s in ("train", "dev", "test"))
     model_bytes = sum(t.numel() * t.element_size() for t in student.state_dict().values())
     best = any(st.eval for st in s_cfg.stages)
@@ -202,7 +230,7 @@ def _run(plan: Plan, out: Path, started: float, resume: str) -> dict:
         first = ckpt.meta["stage"] + ckpt.meta["stage_done"]
         if ckpt.meta["stage_done"]:  # continue exactly where the finished stage left the student and RNGs
             student.load_state_dict(ckpt.state["student"])
-            restore_rng(ckpt.state["rng"])
+            restore_rng(rank_rng(ckpt.state, world))
     cache_cfg = s_cfg.teacher_cache.model_copy(update={"dir": s_cfg.teacher_cache.dir or str(Path(t_cfg.cache_dir) / "outputs")})
     with save_on_sigint():
         for i in range(first, len(s_cfg.stages)):
@@ -210,26 +238,29 @@ def _run(plan: Plan, out: Path, started: float, resume: str) -> dict:
             objectives = build_objectives(s_cfg, i, plan.student_dims, plan.teacher_dims, plan.student_source)
             log.info("stage %s: %s", stage.name, ", ".join(f"{k} x {v.weight}" for k, v in stage.objectives.items()))
             mid_stage = ckpt.state if ckpt is not None and not ckpt.meta["stage_done"] and i == ckpt.meta["stage"] else None
-            hooks = StageCheckpoints(manager, i, global_step, stages, mid_stage)
+            hooks = StageCheckpoints(manager, i, global_step, stages, mid_stage, world)
             result = fit_stage(
                 stage.name, student, teacher.model, objectives, plan.layer_map, train, dev if stage.eval else None,
                 epochs=stage.epochs, lr=stage.lr, optim=s_cfg.optimizer, batch_size=s_cfg.batch_size,
                 eval_batch_size=s_cfg.eval_batch_size, seed=s_cfg.seed + i, device=device, num_labels=n_labels,
-                teacher_cache=cache_cfg, train_cfg=s_cfg.train, checkpoints=hooks,
+                teacher_cache=cache_cfg, train_cfg=s_cfg.train, checkpoints=hooks, world=world,
             )  # fmt: skip
             ckpt, global_step = None, hooks.global_step
             stages.append(asdict(result))
             log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f; teacher forward passes %d (cache: %s)", stage.name, result.steps,
                      result.seconds, result.loss_first, result.loss_last, result.teacher_calls, result.teacher_cache)
-            with atomic_dir(out / "checkpoints" / f"{i}-{stage.name}") as tmp:
-                student.save_pretrained(tmp)
-                torch.save({o.__class__.__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
+            if world.is_main:
+                with atomic_dir(out / "checkpoints" / f"{i}-{stage.name}") as tmp:
+                    student.save_pretrained(tmp)
+                    torch.save({o.__class__.__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
             last = hooks.save(result.steps, {"student": student.state_dict(), "rng": capture_rng()}, stage_done=True)
         if stop_requested():
             raise Interrupted(f"checkpoint saved to {last}; run the same command again to resume")
 
     student.to(device).eval()
-    student_scores = {s: evaluate(student, d.for_student(), n_labels, s_cfg.eval_batch_size, device) for s, d in (("dev", dev), ("test", test))}
+    student_scores = {s: evaluate(student, d.for_student(), n_labels, s_cfg.eval_batch_size, device, world) for s, d in (("dev", dev), ("test", test))}
+    if not world.is_main:  # rank 0 alone saves, measures speed and writes metrics.json
+        return {}
     _save_student(student.to("cpu"), tokenizer, out)
 
     # Speed: both models on the CPU in fp32, same threads, same real dev examples, one after the other.
@@ -243,7 +274,7 @@ def _run(plan: Plan, out: Path, started: float, resume: str) -> dict:
         "student_family": s_cfg.architecture.family,
         "teacher_path": teacher.path,
         "student_path": str(out),
-        "machine": _machine(),
+        "machine": _machine(world),
         "data": {"train": len(splits.train), "train_original": n_original, "augment": s_cfg.augment, "dev": len(splits.dev), "test": len(splits.test),
                  "labels": splits.label_names, "majority_dev_accuracy": majority, "majority_label": label},
         "teacher": {**teacher_scores, **speed["teacher"], "finetune_seconds": teacher.finetune_seconds, "cached": teacher.cached},

@@ -26,6 +26,7 @@ from distill.config import OptimizerConfig, TeacherConfig
 from distill.data.batching import encode
 from distill.data.dataset import DataSplits
 from distill.distiller import fit_stage
+from distill.distributed import SINGLE, World
 from distill.errors import ConfigError, DistillError
 from distill.evaluate import evaluate
 from distill.objectives import ModelDims
@@ -179,9 +180,9 @@ def check_teacher(dev_scores: dict[str, float], splits: DataSplits, source: str 
         )
 
 
-def evaluate_teacher(teacher: Teacher, splits: DataSplits, max_length: int, device) -> dict[str, dict[str, float]]:
+def evaluate_teacher(teacher: Teacher, splits: DataSplits, max_length: int, device, world: World = SINGLE) -> dict[str, dict[str, float]]:
     n = len(splits.label_names)
     return {
-        split: evaluate(teacher.model, encode(getattr(splits, split), teacher.tokenizer, max_length), n, 64, device)
+        split: evaluate(teacher.model, encode(getattr(splits, split), teacher.tokenizer, max_length), n, 64, device, world)
         for split in ("dev", "test")
     }

@@ -80,9 +80,10 @@ def train_batches(data: Encoded, batch_size: int, rng: random.Random, group: int
     return batches
 
 
-def eval_batches(data: Encoded, batch_size: int) -> list[list[int]]:
-    """Index lists sorted by length (order does not matter for metrics, padding does for speed)."""
-    order = sorted(range(len(data)), key=lambda i: len(data.input_ids[i]))
+def eval_batches(data: Encoded, batch_size: int, indices: list[int] | None = None) -> list[list[int]]:
+    """Index lists of ``indices`` (default: all) sorted by length (order does not matter for
+    metrics, padding does for speed)."""
+    order = sorted(range(len(data)) if indices is None else indices, key=lambda i: len(data.input_ids[i]))
     return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
 
 

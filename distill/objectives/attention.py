@@ -53,6 +53,7 @@ class AttentionScoreMSE(Objective):
     """
 
     needs = frozenset({"attn"})
+    unit = "token_pair"
     Params = AttentionParams
 
     def __init__(self, params: AttentionParams, student: ModelDims, teacher: ModelDims) -> None:

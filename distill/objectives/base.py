@@ -42,6 +42,10 @@ class Objective(nn.Module):
     needs: ClassVar[frozenset[str]] = frozenset()
     uses_teacher: ClassVar[bool] = True  # False for losses on gold labels only: no teacher pass needed
     last_layer_only: bool = False  # True: reads only the last mapped layer pair, so only that one is captured
+    # What the loss is a mean over: `example`, `token` (real tokens) or `token_pair` (real query-key
+    # pairs). Data-parallel training weights each rank's loss by its share of these units in the
+    # global batch, so that the ranks' average is the loss of the whole batch (distill.distributed).
+    unit: ClassVar[str] = "example"
     Params: ClassVar[type[BaseModel]] = WeightOnly
 
     def __init__(self, params: BaseModel, student: ModelDims, teacher: ModelDims) -> None:

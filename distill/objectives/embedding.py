@@ -25,6 +25,7 @@ class EmbeddingMSE(Objective):
     """
 
     needs = frozenset({"embeddings"})
+    unit = "token"
     Params = WeightOnly
 
     def __init__(self, params: WeightOnly, student: ModelDims, teacher: ModelDims) -> None:

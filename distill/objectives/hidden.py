@@ -39,6 +39,7 @@ class HiddenMSE(Objective):
     """
 
     needs = frozenset({"hidden"})
+    unit = "token"
     Params = WeightOnly
 
     def __init__(self, params: WeightOnly, student: ModelDims, teacher: ModelDims) -> None:
@@ -67,6 +68,7 @@ class HiddenCosine(Objective):
     """
 
     needs = frozenset({"hidden"})
+    unit = "token"
     Params = CosineParams
 
     def __init__(self, params: CosineParams, student: ModelDims, teacher: ModelDims) -> None:

@@ -82,6 +82,7 @@ class SelfAttentionRelation(Objective):
     """
 
     needs = frozenset({"qkv"})
+    unit = "token"
     Params = RelationParams
 
     def __init__(self, params: RelationParams, student: ModelDims, teacher: ModelDims) -> None:
