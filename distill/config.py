@@ -133,6 +133,7 @@ class ArchitectureConfig(_Strict):
     num_heads: PositiveInt | None = Field(None, description="default: the teacher's")
     intermediate_size: PositiveInt | None = Field(None, description="default: 4 x hidden_size")
     init_layers: list[PositiveInt] | None = Field(None, description="distilbert: teacher layers to copy; default: the layer map")
+    dropout: Probability | None = Field(None, description="tinybert: hidden and attention dropout; default: BERT's 0.1")
     bilstm: BiLSTMConfig | None = None
 
     @model_validator(mode="after")
@@ -148,6 +149,8 @@ class ArchitectureConfig(_Strict):
             raise ValueError(f"the `bilstm:` block needs family: bilstm, got family {self.family}")
         if self.family != "distilbert" and self.init_layers is not None:
             raise ValueError("`init_layers` is for family: distilbert")
+        if self.family != "tinybert" and self.dropout is not None:
+            raise ValueError("`dropout` is for family: tinybert (distilbert keeps the teacher's, bilstm has `bilstm.dropout`)")
         if self.family == "bilstm" and self.bilstm is None:
             self.bilstm = BiLSTMConfig()
         return self

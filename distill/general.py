@@ -161,7 +161,7 @@ def general_distill(
     tokenizer = AutoTokenizer.from_pretrained(path)
     for p in teacher.parameters():
         p.requires_grad_(False)
-    s_hf = distilbert_config(t_hf, sizes["num_layers"], ["0", "1"]) if arch.family == "distilbert" else tinybert_config(sizes, t_hf, ["0", "1"])
+    s_hf = distilbert_config(t_hf, sizes["num_layers"], ["0", "1"]) if arch.family == "distilbert" else tinybert_config(sizes, t_hf, ["0", "1"], arch.dropout)
     student = AutoModel.from_config(s_hf)
     if s_cfg.init == "teacher":
         log.info("general: student init from teacher: %s", ", ".join(init_from_teacher(student, teacher, layer_map)) or "nothing")

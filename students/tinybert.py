@@ -14,8 +14,10 @@ from students.family import STUDENTS, BuildRequest, BuiltStudent, load_saved_wei
 from students.init import init_from_teacher
 
 
-def tinybert_config(sizes: dict[str, int], teacher: PretrainedConfig, label_names: list[str]) -> BertConfig:
-    """A BertConfig of the given ``sizes`` that reads the teacher's token ids."""
+def tinybert_config(sizes: dict[str, int], teacher: PretrainedConfig, label_names: list[str], dropout: float | None = None) -> BertConfig:
+    """A BertConfig of the given ``sizes`` that reads the teacher's token ids; ``dropout`` (hidden
+    and attention) defaults to BERT's 0.1."""
+    extra = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
     if sizes["hidden_size"] % sizes["num_heads"]:
         raise ValueError(f"hidden_size {sizes['hidden_size']} is not a multiple of num_heads {sizes['num_heads']}")
     return BertConfig(
@@ -30,18 +32,19 @@ def tinybert_config(sizes: dict[str, int], teacher: PretrainedConfig, label_name
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
+        **extra,
     )
 
 
-def build_tinybert(sizes: dict[str, int], teacher: PretrainedConfig, label_names: list[str]) -> BertForSequenceClassification:
+def build_tinybert(sizes: dict[str, int], teacher: PretrainedConfig, label_names: list[str], dropout: float | None = None) -> BertForSequenceClassification:
     """A randomly initialised TinyBERT-shaped classifier (BERT's own initialisation)."""
-    return BertForSequenceClassification(tinybert_config(sizes, teacher, label_names))
+    return BertForSequenceClassification(tinybert_config(sizes, teacher, label_names, dropout))
 
 
 @STUDENTS.register("tinybert")
 def build(req: BuildRequest) -> BuiltStudent:
     """TinyBERT family: BERT of ``req.sizes``; ``init: teacher`` copies or PCA-projects (see init.py)."""
-    model = build_tinybert(req.sizes, req.teacher.config, req.label_names)
+    model = build_tinybert(req.sizes, req.teacher.config, req.label_names, req.arch.dropout)
     if req.init == "teacher":
         notes = init_from_teacher(model, req.teacher, req.layer_map) or ["nothing"]
     elif req.init == "random":

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from distill.distributed import World, all_sum, init_world, shard, share
+from distill.distributed import World, all_sum, init_world, shard, share, unit_shares
+from distill.evaluate import accuracy_f1, confusion_counts, scores
 
 
 def test_shards_cover_the_global_batch_once_in_order():
@@ -44,3 +45,21 @@ def test_two_gloo_processes_sum_their_counts():
     out = mp.Manager().dict()
     mp.spawn(_worker, args=(_free_port(), out), nprocs=2)
     assert out[0].tolist() == [3.0, 20.0, 1.0] and out[1].tolist() == [3.0, 20.0, 0.0]
+
+
+def test_unit_shares_weigh_tokens_and_token_pairs_not_examples():
+    # rank 0 holds examples of 2 and 4 tokens, rank 1 one of 6: 2/3 of the examples, 6/12 of the
+    # tokens and 20/56 of the query-key pairs are rank 0's
+    lengths, world = [2, 4, 6], World(0, 2)
+    mine, theirs = [2, 4], [6]
+    assert unit_shares(mine, lengths, ["example", "token", "token_pair"], world) == pytest.approx([2 * 2 / 3, 6 * 2 / 12, 20 * 2 / 56])
+    assert unit_shares(theirs, lengths, ["token_pair"], World(1, 2)) == pytest.approx([36 * 2 / 56])
+
+
+def test_summed_confusion_counts_of_two_slices_give_the_whole_splits_scores():
+    preds, labels = [0, 1, 2, 2, 1, 0, 0], [0, 1, 1, 2, 2, 0, 1]
+    halves = [confusion_counts(preds[:3], labels[:3], 3), confusion_counts(preds[3:], labels[3:], 3)]
+    summed = [a + b for a, b in zip(*halves, strict=True)]
+    assert scores(summed, 3) == accuracy_f1(preds, labels)
+    # by hand: 4 of 7 correct; F1 per label 2·2/(3+2), 2·1/(2+3), 2·1/(2+2)
+    assert scores(summed, 3) == pytest.approx({"accuracy": 4 / 7, "f1": (0.8 + 0.4 + 0.5) / 3})
