@@ -62,6 +62,8 @@ def _general(args: argparse.Namespace) -> int:
         args.teacher, args.student, args.corpus, out, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, max_length=args.max_length, resume=_resume_mode(args),
     )  # fmt: skip
+    if not r:  # a rank other than 0 of a torchrun launch
+        return 0
     print(f"general distillation: {r['steps']} steps on {r['texts']} texts, intermediate loss "
           f"{r['probe_loss_before']:.4f} -> {r['probe_loss_after']:.4f}; start task distillation with init: general:{out}")  # fmt: skip
     return 0

@@ -15,6 +15,10 @@ hidden, attn, relation), else ``emb + hidden + attn`` with weight 1.
 Checkpoints, resume, Ctrl-C, precision and gradient accumulation work as in ``distill run``
 (student.yaml ``checkpoint:`` and ``train:``); the corpus position is the chunk index, the batch
 index inside it and the data-order RNG at the chunk's start.
+
+Under ``torchrun`` every rank streams the same corpus and draws the same global batches (of
+``batch_size``); each trains on its slice (see :mod:`distill.distributed`). Rank 0 alone writes.
+Memory: one chunk of texts and their token ids per process, whatever the corpus size.
 """
 
 from __future__ import annotations
@@ -33,10 +37,19 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from distill.atomic import atomic_dir
-from distill.checkpoint import CheckpointManager, StageCheckpoints, capture_rng, restore_rng, resume_key
+from distill.checkpoint import (
+    CheckpointManager,
+    StageCheckpoints,
+    agreed_resume_point,
+    capture_rng,
+    rank_rng,
+    restore_rng,
+    resume_key,
+)
 from distill.config import load_student_config, load_teacher_config
 from distill.data.batching import Encoded, collate, train_batches
 from distill.distiller import _as_tuple, feature_requests, total_loss
+from distill.distributed import World, all_sum, close, init_world, shard, unit_shares
 from distill.errors import ConfigError, DataError
 from distill.features import enable_capture, forward_features
 from distill.interrupt import save_on_sigint
@@ -45,6 +58,7 @@ from distill.objectives import OBJECTIVES, ModelDims, Objective
 from distill.output_dir import prepare_output_dir
 from distill.stepper import DTYPES, Stepper, check_precision
 from distill.teacher import dims, resolve_model
+from distill.trainable import Trainable, replicate, sync_unless
 from students.distilbert import distilbert_config
 from students.init import init_from_teacher
 from students.tinybert import tinybert_config
@@ -103,14 +117,14 @@ def _objectives(student_yaml: str, stage_objectives: dict, s: ModelDims, t: Mode
         raise ConfigError(f"{student_yaml}: general distillation objectives: {e}") from None
 
 
-def intermediate_loss(student, teacher, objectives, layer_map, data: Encoded, batch_size: int) -> float:
+def intermediate_loss(student, teacher, objectives, layer_map, data: Encoded, batch_size: int, device=None) -> float:
     """Mean total intermediate loss over ``data`` (for before/after comparison), no gradients."""
     want_s, want_t = feature_requests(objectives, layer_map)
     total, n = 0.0, 0
     student.eval()
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
-            batch = collate(data, list(range(start, min(start + batch_size, len(data)))))
+            batch = {k: v.to(device) for k, v in collate(data, list(range(start, min(start + batch_size, len(data))))).items()}
             loss, _ = total_loss(objectives, forward_features(student, batch, want_s), forward_features(teacher, batch, want_t), batch["labels"])
             total, n = total + loss.item(), n + 1
     student.train()
@@ -138,10 +152,26 @@ def general_distill(
 ) -> dict:  # fmt: skip
     """Distill the pre-trained encoder of teacher.yaml into student.yaml's architecture on ``corpus``.
 
-    ``resume``: ``auto``, ``require`` or ``fresh``, as for :func:`distill.run.run`.
+    ``resume``: ``auto``, ``require`` or ``fresh``, as for :func:`distill.run.run`. Launched by
+    ``torchrun``, rank 0 returns the result and the others ``{}``.
     """
+    world = init_world()
+    logger, level = logging.getLogger("distill"), logging.getLogger("distill").level
+    if not world.is_main:
+        logger.setLevel(logging.WARNING)
+    try:
+        return _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_size, max_length, chunk_batches, seed, resume, world)
+    finally:
+        logger.setLevel(level)
+        close(world)
+
+
+def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_size, max_length, chunk_batches, seed, resume, world: World) -> dict:
+    from distill.run import pick_device  # run imports the task loop; general needs only this
+
     t_cfg, s_cfg = load_teacher_config(teacher_yaml), load_student_config(student_yaml)
-    check_precision(s_cfg.train, torch.device("cpu"), str(student_yaml))
+    device = world.device(pick_device(s_cfg.device))
+    check_precision(s_cfg.train, device, str(student_yaml))
     out = Path(output_dir)
     prepare_output_dir(out, str(student_yaml))
     arch = s_cfg.architecture
@@ -157,7 +187,7 @@ def general_distill(
     objectives = _objectives(str(student_yaml), s_cfg.stages[0].objectives, s, t)
     max_length = max_length or t_cfg.max_length
 
-    teacher = AutoModel.from_pretrained(path).eval().to(DTYPES[s_cfg.train.teacher_precision])
+    teacher = AutoModel.from_pretrained(path).eval().to(device, DTYPES[s_cfg.train.teacher_precision])
     tokenizer = AutoTokenizer.from_pretrained(path)
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -168,6 +198,12 @@ def general_distill(
     want_s, want_t = feature_requests(objectives, layer_map)
     enable_capture(teacher)
     enable_capture(student)
+    student.to(device)
+    objectives = [o.to(device) for o in objectives]
+    model = replicate(Trainable(student, objectives, want_s), world, device)
+    unit_names = [o.unit for o in objectives]
+    if world.rank:  # own dropout masks per rank (DDP makes the replicas' weights equal)
+        torch.manual_seed(seed + 1_000_003 * world.rank)
     log.info("general: %s -> %s, objectives %s, layer map %s", t_cfg.model, arch.family, ", ".join(type(o).__name__ for o in objectives), layer_map)
 
     n_texts = sum(1 for _ in iter_corpus(corpus))
@@ -182,24 +218,28 @@ def general_distill(
                 "batch_size": batch_size, "max_length": max_length, "chunk_batches": chunk_batches, "seed": seed}  # fmt: skip
     key = resume_key({"teacher": {"model": t_cfg.model}, "student": s_cfg.model_dump(), "general": run_args})
     manager = CheckpointManager(out / "checkpoints" / "resume", s_cfg.checkpoint, key)
-    ckpt = manager.resume_point(resume, str(student_yaml))
-    stepper = Stepper([student, *objectives], lr=lr, optim=s_cfg.optimizer, train=s_cfg.train, total_steps=total, device=torch.device("cpu"))
+    ckpt = agreed_resume_point(manager, resume, str(student_yaml), world)
+    stepper = Stepper([student, *objectives], lr=lr, optim=s_cfg.optimizer, train=s_cfg.train, total_steps=total, device=device)
     rng, loop = random.Random(seed), CorpusLoop()
     if ckpt is None:
-        loop.before = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size)
+        loop.before = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size, device)
     else:
         student.load_state_dict(ckpt.state["student"])
         for o, state in zip(objectives, ckpt.state["objectives"], strict=True):
             o.load_state_dict(state)
         stepper.load_state_dict(ckpt.state["stepper"])
-        restore_rng(ckpt.state["rng"])
+        restore_rng(rank_rng(ckpt.state, world))
         loop = CorpusLoop(**ckpt.state["loop"])
         rng.setstate(_as_tuple(loop.chunk_rng))
-    hooks = StageCheckpoints(manager, 0, loop.step, [], None)
+    hooks = StageCheckpoints(manager, 0, loop.step, [], None, world)
+
+    def lengths(data: Encoded, indices: list[int]) -> list[int]:
+        return [len(data.input_ids[i]) for i in indices]
 
     start = time.perf_counter()
     student.train()
-    with save_on_sigint(), tqdm(total=total, initial=loop.step, desc="general distillation", unit="step", dynamic_ncols=True) as bar:
+    bar = tqdm(total=total, initial=loop.step, desc="general distillation", unit="step", dynamic_ncols=True, disable=not world.is_main)
+    with save_on_sigint(), bar:
         while loop.step < total:
             for c, texts in enumerate(iter_chunks(corpus, chunk)):
                 if c < loop.chunk:  # done before a resume: skipped without tokenizing
@@ -210,15 +250,21 @@ def general_distill(
                 groups = [batches[k : k + accum] for k in range(0, len(batches), accum)]
                 for group in groups[loop.position :]:
                     step_loss = 0.0
-                    for indices in group:
-                        batch = collate(data, indices)
+                    for m, global_indices in enumerate(group):  # micro-batches of the global batch
+                        indices = shard(global_indices, world)
+                        shares = unit_shares(lengths(data, indices), lengths(data, global_indices), unit_names, world)
+                        if not indices:  # fewer examples than ranks: join the all-reduce with a zero-weighted loss
+                            indices, shares = global_indices[:1], [0.0] * len(shares)
+                        batch = {k: v.to(device) for k, v in collate(data, indices).items()}
                         with torch.inference_mode():
                             t_feats = forward_features(teacher, batch, want_t)
-                        with stepper.autocast():
-                            loss, _ = total_loss(objectives, forward_features(student, batch, want_s), t_feats.detached(), batch["labels"])
-                        stepper.backward(loss, len(group))
+                        with sync_unless(model, skip=m < len(group) - 1):
+                            with stepper.autocast():
+                                loss, _ = model(batch, t_feats.detached(), shares)
+                            stepper.backward(loss, len(group))
                         step_loss += loss.item() / len(group)
                     stepper.step()
+                    step_loss = all_sum([step_loss], world)[0] / world.size
                     loop.step, loop.position = loop.step + 1, loop.position + 1
                     loop.losses.append(step_loss)
                     bar.update(1)
@@ -236,9 +282,11 @@ def general_distill(
             else:
                 loop.epoch, loop.chunk = loop.epoch + 1, 0
     step, before = loop.step, loop.before
-    after = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size)
+    after = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size, device)
+    if not world.is_main:
+        return {}
     with atomic_dir(out) as tmp:  # replaces the folder, resume checkpoints included
-        student.save_pretrained(tmp)
+        student.to("cpu").save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         torch.save({type(o).__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
         result = {

@@ -168,3 +168,22 @@ def test_torchrun_launch_of_the_cli(setup):
     assert_equivalent(out, setup["root"] / "launch-one")
     same_files(out, setup["root"] / "launch-one")
     assert run.stdout.count("student saved to") == 1  # rank 1 prints nothing
+
+
+def test_general_distillation_on_two_ranks_equals_one_process(tmp_path, tiny_encoder_dir):
+    # 45 texts, global batch 7 (the last one of 3 splits 1 + 2), all in one chunk; 3 epochs of 7 steps
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("".join(t + "\n" for t, _ in toy_rows(45, seed=1)))
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: unused.csv}}\ncache_dir: {tmp_path}\n")
+    student = tmp_path / "student.yaml"
+    student.write_text("name: g\narchitecture: {num_layers: 2, hidden_size: 16, num_heads: 2, intermediate_size: 32, dropout: 0.0}\n"
+                       "init: random\nstages: [{name: general, objectives: {emb: {}, hidden: {}, attn: {}}}]\n")  # fmt: skip
+    args = ["--threads", "1", "general", str(teacher), str(student), "--corpus", str(corpus), "--epochs", "3", "--lr", "3e-3", "--batch-size", "7"]
+    assert main([*args, "--output-dir", str(tmp_path / "one")]) == 0
+    mp.start_processes(_rank, args=(_free_port(), [*args, "--output-dir", str(tmp_path / "two")]), nprocs=2, start_method="fork")
+    a, b = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < ATOL
+    ra, rb = (json.loads((tmp_path / d / "general.json").read_text()) for d in ("one", "two"))
+    assert ra["steps"] == rb["steps"] == 21 and rb["probe_loss_after"] == pytest.approx(ra["probe_loss_after"], rel=1e-5)
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
