@@ -141,16 +141,41 @@ def same_files(out: Path, reference: Path) -> None:
     assert log.count("teacher: dev accuracy") == 1 and log.count("stage prediction: ") == 2  # "objectives", "N steps"
 
 
-def test_two_gloo_processes_train_the_one_process_student_and_only_rank_0_writes(setup):
+@pytest.fixture(scope="module")
+def pair(setup) -> dict:
+    """The TinyBERT job on 1 process and on 2 forked ranks."""
     reference = one_process(setup, student(setup, STUDENT, "one"), setup["root"] / "one")
-    out = setup["root"] / "two"
-    two_processes(setup, student(setup, STUDENT, "two"), out)
-    assert_equivalent(out, setup["root"] / "one")
-    same_files(out, setup["root"] / "one")
+    two_processes(setup, student(setup, STUDENT, "two"), setup["root"] / "two")
+    return {"one": setup["root"] / "one", "two": setup["root"] / "two", "reference": reference}
+
+
+def test_two_gloo_processes_train_the_one_process_student_and_only_rank_0_writes(setup, pair):
+    out = pair["two"]
+    assert_equivalent(out, pair["one"])
+    same_files(out, pair["one"])
     # rank 0 built the teacher-output cache (logits, prediction stage) once; rank 1 read it
     assert len(list((setup["root"] / "outputs-cache-two").glob("teacher-*.pt"))) == 1
-    assert reference["stages"][1]["teacher_cache"] == "miss"
+    assert pair["reference"]["stages"][1]["teacher_cache"] == "miss"
     assert json.loads((out / "metrics.json").read_text())["stages"][1]["teacher_cache"] == "miss"
+
+
+def test_killed_two_rank_run_resumes_bit_identically_on_two_ranks_and_refuses_one(setup, pair, monkeypatch, capsys):
+    # 16 global steps (8 per stage); checkpoints every 3 and at stage ends, the newest 2 kept:
+    # both ranks SIGKILL themselves after step 11, so the run resumes from step 9 (stage 1, step 1)
+    out = setup["root"] / "killed"
+    monkeypatch.setenv("DISTILL_TEST_FAULT", "kill:11")
+    with pytest.raises(mp.ProcessExitedException):
+        two_processes(setup, student(setup, STUDENT, "two"), out)
+    monkeypatch.delenv("DISTILL_TEST_FAULT")
+    assert sorted(p.name for p in (out / "checkpoints" / "resume").iterdir()) == ["00-00000008-end", "01-00000001"]
+    refused = main(["--threads", "1", "run", str(setup["teacher"]), str(setup["root"] / "two.yaml"), "--output-dir", str(out)])
+    assert refused == 2 and "processes: was 2, now 1; this change breaks resumption" in capsys.readouterr().err
+    two_processes(setup, setup["root"] / "two.yaml", out)
+    assert "(stage 1, step 1)" in (out / "run.log").read_text()
+    a, b = load_file(out / "model.safetensors"), load_file(pair["two"] / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # same processes, same reduction order: bits
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (out, pair["two"]))
+    assert (ma["student"]["dev"], ma["stages"][1]["dev_history"]) == (mb["student"]["dev"], mb["stages"][1]["dev_history"])
 
 
 def test_bilstm_last_batch_of_one_example_leaves_rank_1_empty(setup):
