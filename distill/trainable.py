@@ -39,7 +39,9 @@ def replicate(module: Trainable, world: World, device: torch.device) -> nn.Modul
 
     ``find_unused_parameters``: a stage trains only part of the student (an intermediate stage
     never reaches the classifier head, a prediction stage no projection), and which part depends on
-    the stage's objectives. ``broadcast_buffers`` is off: BERT's and the BiLSTM's buffers are
+    the stage's objectives. Tried in tests/distill/test_ddp_run.py (torch 2.13, gloo): without it DDP
+    stops at the second step ("parameters that were not used in producing loss");
+    ``static_graph=True`` instead fails an internal reducer assertion. ``broadcast_buffers`` is off: BERT's and the BiLSTM's buffers are
     constants (position ids), so there is nothing to keep in step. Construction broadcasts rank 0's
     parameters, so the replicas start equal even when the projections were drawn on different
     RNG streams.
