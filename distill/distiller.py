@@ -209,6 +209,7 @@ def fit_stage(
                     loss, parts = model(s_batch, t_feats, shares)
                 stepper.backward(loss, len(group))
             step_loss += loss.item() / len(group)
+            loop.seen += len(global_indices)
         stepper.step()
         # each rank's loss is its share-weighted part: their average is the global batch's loss
         return all_sum([step_loss], world)[0] / world.size, parts

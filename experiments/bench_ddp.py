@@ -80,6 +80,15 @@ def worker(args: argparse.Namespace) -> None:
             device=torch.device("cpu"), num_labels=2, teacher_cache=cache, train_cfg=s_cfg.train, world=world,
         )  # fmt: skip
         results.append({"stage": r.name, "steps": r.steps, "seconds": r.seconds, "examples_per_second": r.examples_per_second, "loss_last": r.loss_last})
+    if world.distributed:  # what one step's gradient all-reduce costs: the student's fp32 parameters
+        import torch.distributed as dist
+
+        grads = torch.zeros(sum(p.numel() for p in built.model.parameters()))
+        dist.all_reduce(grads)
+        start = time.perf_counter()
+        for _ in range(5):
+            dist.all_reduce(grads)
+        results.append({"all_reduce_seconds": (time.perf_counter() - start) / 5, "parameters": grads.numel()})
     if world.is_main:
         (WORK / f"throughput-{world.size}.json").write_text(json.dumps(results, indent=1))
     close(world)

@@ -127,6 +127,9 @@ def assert_equivalent(out: Path, reference: Path) -> None:
     assert ma["teacher"]["dev"] == mb["teacher"]["dev"]  # sharded teacher evaluation, counts summed
     for sa, sb in zip(ma["stages"], mb["stages"], strict=True):
         assert sa["steps"] == sb["steps"]
+        # examples counted in global batches (the stage trained len(train) x epochs of them)
+        seen = sb["examples_per_second"] * sb["seconds"]
+        assert seen > 0 and sa["examples_per_second"] * sa["seconds"] == pytest.approx(seen)
         assert [h["accuracy"] for h in sa["dev_history"]] == [h["accuracy"] for h in sb["dev_history"]]
         assert sa["loss_first"] == pytest.approx(sb["loss_first"], rel=1e-5)  # the global batch's loss, not rank 0's
         assert sa["loss_last"] == pytest.approx(sb["loss_last"], rel=1e-4)
