@@ -1,7 +1,8 @@
 """The Strategy protocol, the seeded per-row RNG, tokenisation and the pipeline that chains strategies.
 
-A strategy works on one sentence as a list of words and produces ``n`` augmented copies at once, so
-its random draws can be vectorised. Strategies come in two kinds:
+Strategies produce the ``n`` augmented copies of a whole batch of sentences at once: word-level
+steps change one flat integer id array (:mod:`augment.copies`, ids of :mod:`augment.vocab`) with a
+few numpy operations per batch, and the words are looked up once and joined once per copy. Strategies come in two kinds:
 
 * word-level (``masking``, ``pos``, ``glove``, ``tinybert``): keep the number of words, so their
   per-sentence preparation (POS tags, candidate lists) stays aligned with every copy;
@@ -16,9 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from augment.copies import Copies
+from augment.vocab import Vocab
 
 # Words and runs of punctuation, like BERT's BasicTokenizer but keeping contractions ("don't") whole.
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]+")
@@ -50,10 +55,16 @@ class Strategy(Protocol):
 
     ``observe`` sees every sentence of the corpus once, in batches, before augmenting (to count POS
     tags, collect the vocabulary); ``fit`` then builds tables from what was observed (POS
-    distributions, nearest-neighbour tables); ``prepare`` sees a batch of sentences (as word lists)
-    and returns one state per sentence (tags, candidate lists: batched work such as MLM forward
-    passes belongs here); ``apply`` turns the ``n`` current copies of one sentence into ``n`` new
-    copies using ``rng``.
+    distributions, nearest-neighbour tables), as ids of the pipeline's :class:`Vocab`; ``prepare``
+    sees a batch of sentences (as word lists) and returns one state per sentence (tags, candidate
+    rows: batched work such as MLM forward passes belongs here).
+
+    ``apply`` differs by kind. A word-level step gets the :class:`Copies` of a whole batch, the
+    states of its sentences and their generators, and changes ``copies.ids`` in place. A
+    span-level step gets the ``n`` copies of one sentence as word lists, its state and generator,
+    and returns the new copies; one that only cuts copies may also offer ``apply_spans(copies,
+    states, rngs)``, narrowing ``copies.lo``/``hi`` on the whole batch, which the pipeline uses
+    when the step comes first among the span-level ones (same draws, same result).
     """
 
     name: str
@@ -62,11 +73,11 @@ class Strategy(Protocol):
 
     def observe(self, sentences: list[list[str]]) -> None: ...
 
-    def fit(self) -> None: ...
+    def fit(self, vocab: Vocab) -> None: ...
 
-    def prepare(self, sentences: list[list[str]]) -> list[Any]: ...
+    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> list[Any]: ...
 
-    def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]: ...
+    def apply(self, copies: Any, state: Any, rng: Any) -> Any: ...
 
 
 class Stateless:
@@ -75,11 +86,19 @@ class Stateless:
     def observe(self, sentences: list[list[str]]) -> None:
         pass
 
-    def fit(self) -> None:
+    def fit(self, vocab: Vocab) -> None:
         pass
 
-    def prepare(self, sentences: list[list[str]]) -> list[Any]:
+    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> list[Any]:
         return [None] * len(sentences)
+
+
+@dataclass
+class Prepared:
+    """A batch of sentences ready to augment: per sentence its word ids, per strategy its states."""
+
+    ids: list[np.ndarray]  # per sentence: int64 (n_words,)
+    states: list[list[Any]]  # per strategy, per sentence
 
 
 class Pipeline:
@@ -91,8 +110,13 @@ class Pipeline:
 
     def __init__(self, strategies: Sequence[Strategy], n_iter: int, *, dedup: bool = True) -> None:
         self.strategies = list(strategies)
+        levels = [s.word_level for s in self.strategies]
+        if levels != sorted(levels, reverse=True):
+            raise ValueError("word-level strategies must come before span-level ones")
+        self.n_word_level = sum(levels)
         self.n_iter = n_iter
         self.dedup = dedup
+        self.vocab = Vocab()
 
     @property
     def needs_corpus(self) -> bool:
@@ -104,29 +128,42 @@ class Pipeline:
 
     def fit(self) -> None:
         for s in self.strategies:
-            s.fit()
+            s.fit(self.vocab)
 
-    def prepare(self, sentences: list[list[str]]) -> list[list[Any]]:
-        """Per strategy, one state per sentence."""
-        return [s.prepare(sentences) for s in self.strategies]
+    def prepare(self, sentences: list[list[str]]) -> Prepared:
+        ids = [self.vocab.ids(words) for words in sentences]
+        return Prepared(ids, [s.prepare(sentences, self.vocab) for s in self.strategies])
 
-    def copies(self, words: list[str], states: Sequence[Any], rng: np.random.Generator) -> list[list[str]]:
-        """``n_iter`` augmented copies of ``words`` (not deduplicated)."""
-        copies = [words] * self.n_iter
-        for strategy, state in zip(self.strategies, states, strict=True):
-            copies = strategy.apply(copies, state, rng)
-        return copies
+    def outputs(self, batch: Prepared, rngs: Sequence[np.random.Generator]) -> list[list[str]]:
+        """Per sentence of ``batch``, its ``n_iter`` augmented sentences (not deduplicated);
+        sentence ``r`` draws only from ``rngs[r]``."""
+        n = self.n_iter
+        copies = Copies.of(batch.ids, n)
+        steps = list(zip(self.strategies, batch.states, strict=True))
+        on_copies = self.n_word_level
+        for strategy, states in steps[:on_copies]:
+            strategy.apply(copies, states, rngs)
+        if on_copies < len(steps) and hasattr(steps[on_copies][0], "apply_spans"):
+            steps[on_copies][0].apply_spans(copies, steps[on_copies][1], rngs)  # type: ignore[attr-defined]
+            on_copies += 1
+        words = self.vocab.strings(copies.ids)  # all words of all copies, looked up at once
+        starts, stops = copies.spans()
+        if on_copies == len(steps):
+            joined = [" ".join(words[a:b]) for a, b in zip(starts, stops, strict=True)]
+            return [joined[r * n : (r + 1) * n] for r in range(len(batch.ids))]
+        out = []
+        for r in range(len(batch.ids)):
+            row = [words[a:b] for a, b in zip(starts[r * n : (r + 1) * n], stops[r * n : (r + 1) * n], strict=True)]
+            for strategy, states in steps[on_copies:]:
+                row = strategy.apply(row, states[r], rngs[r])
+            out.append([" ".join(c) for c in row])
+        return out
 
     def augment_batch(self, texts: list[str], rngs: Sequence[np.random.Generator]) -> list[list[str]]:
         """For each text, its augmented sentences (without the original), see :func:`finish`."""
         sentences = [tokenize(t) for t in texts]
-        states = self.prepare(sentences)
-        out = []
-        for i, (words, rng) in enumerate(zip(sentences, rngs, strict=True)):
-            row_states = [per_strategy[i] for per_strategy in states]
-            new = [detokenize(c) for c in self.copies(words, row_states, rng)]
-            out.append(finish(detokenize(words), new, dedup=self.dedup))
-        return out
+        outputs = self.outputs(self.prepare(sentences), rngs)
+        return [finish(detokenize(words), new, dedup=self.dedup) for words, new in zip(sentences, outputs, strict=True)]
 
 
 def finish(unchanged: Any, new: Iterable[Any], *, dedup: bool) -> list[Any]:

@@ -50,22 +50,20 @@ def target_columns(cfg: AugmentConfig) -> list[str]:
 def augment_rows(pipeline: Pipeline, cfg: AugmentConfig, seed: int, start: int, rows: list[Row]) -> list[Row]:
     """The output rows for input rows ``start, start+1, ...``: each original (if kept) then its copies."""
     targets = target_columns(cfg)
+    rngs = [row_rng(seed, start + r) for r in range(len(rows))]
     words = {c: [tokenize(r[c]) for r in rows] for c in targets}
-    states = {c: pipeline.prepare(words[c]) for c in targets}
+    new = {c: pipeline.outputs(pipeline.prepare(words[c]), rngs) for c in targets}  # columns in order
     out: list[Row] = []
     for r, row in enumerate(rows):
-        rng = row_rng(seed, start + r)
-        per_column = []
-        for c in targets:
-            row_states = [per_strategy[r] for per_strategy in states[c]]
-            per_column.append([detokenize(x) for x in pipeline.copies(words[c][r], row_states, rng)])
-        unchanged = tuple(detokenize(words[c][r]) for c in targets)
         if cfg.keep_original:
             out.append(row)
-        for combo in finish(unchanged, zip(*per_column, strict=True), dedup=cfg.dedup):
-            new = dict(row)
-            new.update(zip(targets, combo, strict=True))
-            out.append(new)
+        if len(targets) == 1:  # the common case, without tuples
+            (c,) = targets
+            out.extend({**row, c: s} for s in finish(detokenize(words[c][r]), new[c][r], dedup=cfg.dedup))
+            continue
+        unchanged = tuple(detokenize(words[c][r]) for c in targets)
+        for combo in finish(unchanged, zip(*(new[c][r] for c in targets), strict=True), dedup=cfg.dedup):
+            out.append({**row, **dict(zip(targets, combo, strict=True))})
     return out
 
 
