@@ -56,11 +56,12 @@ class Strategy(Protocol):
     ``observe`` sees every sentence of the corpus once, in batches, before augmenting (to count POS
     tags, collect the vocabulary); ``fit`` then builds tables from what was observed (POS
     distributions, nearest-neighbour tables), as ids of the pipeline's :class:`Vocab`; ``prepare``
-    sees a batch of sentences (as word lists) and returns one state per sentence (tags, candidate
-    rows: batched work such as MLM forward passes belongs here).
+    sees a batch of sentences (as word lists) and returns the batch's state (batched work such as
+    MLM forward passes belongs here): a word-level step, arrays over all words of the batch in
+    order (tag numbers, candidate rows); a span-level step, one state per sentence.
 
     ``apply`` differs by kind. A word-level step gets the :class:`Copies` of a whole batch, the
-    states of its sentences and their generators, and changes ``copies.ids`` in place. A
+    batch's state and the sentences' generators, and changes ``copies.ids`` in place. A
     span-level step gets the ``n`` copies of one sentence as word lists, its state and generator,
     and returns the new copies; one that only cuts copies may also offer ``apply_spans(copies,
     states, rngs)``, narrowing ``copies.lo``/``hi`` on the whole batch, which the pipeline uses
@@ -75,7 +76,7 @@ class Strategy(Protocol):
 
     def fit(self, vocab: Vocab) -> None: ...
 
-    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> list[Any]: ...
+    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> Any: ...
 
     def apply(self, copies: Any, state: Any, rng: Any) -> Any: ...
 
@@ -95,10 +96,11 @@ class Stateless:
 
 @dataclass
 class Prepared:
-    """A batch of sentences ready to augment: per sentence its word ids, per strategy its states."""
+    """A batch of sentences ready to augment: its words as ids, per strategy the batch's state."""
 
-    ids: list[np.ndarray]  # per sentence: int64 (n_words,)
-    states: list[list[Any]]  # per strategy, per sentence
+    ids: np.ndarray  # int64 (W,): all words of the batch, sentence after sentence
+    lengths: np.ndarray  # int64 (B,): words per sentence
+    states: list[Any]  # per strategy
 
 
 class Pipeline:
@@ -131,14 +133,15 @@ class Pipeline:
             s.fit(self.vocab)
 
     def prepare(self, sentences: list[list[str]]) -> Prepared:
-        ids = [self.vocab.ids(words) for words in sentences]
-        return Prepared(ids, [s.prepare(sentences, self.vocab) for s in self.strategies])
+        ids = self.vocab.ids([w for words in sentences for w in words])
+        lengths = np.array([len(words) for words in sentences], dtype=np.int64)
+        return Prepared(ids, lengths, [s.prepare(sentences, self.vocab) for s in self.strategies])
 
     def outputs(self, batch: Prepared, rngs: Sequence[np.random.Generator]) -> list[list[str]]:
         """Per sentence of ``batch``, its ``n_iter`` augmented sentences (not deduplicated);
         sentence ``r`` draws only from ``rngs[r]``."""
         n = self.n_iter
-        copies = Copies.of(batch.ids, n)
+        copies = Copies.of(batch.ids, batch.lengths, n)
         steps = list(zip(self.strategies, batch.states, strict=True))
         on_copies = self.n_word_level
         for strategy, states in steps[:on_copies]:
@@ -150,9 +153,9 @@ class Pipeline:
         starts, stops = copies.spans()
         if on_copies == len(steps):
             joined = [" ".join(words[a:b]) for a, b in zip(starts, stops, strict=True)]
-            return [joined[r * n : (r + 1) * n] for r in range(len(batch.ids))]
+            return [joined[r * n : (r + 1) * n] for r in range(len(batch.lengths))]
         out = []
-        for r in range(len(batch.ids)):
+        for r in range(len(batch.lengths)):
             row = [words[a:b] for a, b in zip(starts[r * n : (r + 1) * n], stops[r * n : (r + 1) * n], strict=True)]
             for strategy, states in steps[on_copies:]:
                 row = strategy.apply(row, states[r], rngs[r])

@@ -29,10 +29,11 @@ class Copies:
     hi: np.ndarray
 
     @staticmethod
-    def of(sentence_ids: Sequence[np.ndarray], n: int) -> Copies:
-        """``n`` unchanged copies of each sentence (given as vocab ids)."""
-        lengths = np.array([len(s) for s in sentence_ids], dtype=np.int64)
-        words = np.concatenate(sentence_ids).astype(np.int64) if len(sentence_ids) else np.zeros(0, np.int64)
+    def of(words: np.ndarray, lengths: np.ndarray, n: int) -> Copies:
+        """``n`` unchanged copies of each sentence; ``words``: the vocab ids of all words of the
+        batch, sentence after sentence (W,); ``lengths``: words per sentence (B,)."""
+        words = np.asarray(words, dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
         sizes = n * lengths
         sent = np.repeat(np.arange(len(lengths)), sizes)  # (T,) sentence of each entry
         k = np.arange(int(sizes.sum())) - (np.cumsum(sizes) - sizes)[sent]  # position within the sentence's block

@@ -19,7 +19,6 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -159,15 +158,15 @@ def neighbour_table(
 
 @dataclass
 class Candidates:
-    """Replacement candidates of the words of one sentence, as vocab ids.
+    """Replacement candidates of the words of a batch, as vocab ids.
 
     Word ``i`` has candidates ``table[rows[i], :count[rows[i]]]`` (none when the count is 0); the
-    table is shared by all sentences (GloVe neighbours) or the sentence's own (MLM predictions).
+    table is shared by all batches (GloVe neighbours) or the batch's own (MLM predictions).
     """
 
     table: np.ndarray  # int64 (R, K): vocab ids, padded
     count: np.ndarray  # int64 (R,)
-    rows: np.ndarray  # int64 (n_words,)
+    rows: np.ndarray  # int64 (W,): per word of the batch
 
     def lists(self, vocab: Vocab) -> list[list[str] | None]:
         """Per word, its candidates as words (None: none); for tests and inspection."""
@@ -178,8 +177,8 @@ class Candidates:
         return out
 
     @staticmethod
-    def batch(sentences: list[list[list[str] | None]], vocab: Vocab) -> list[Candidates]:
-        """Per sentence, from per-word candidate word lists (None or empty: none), sharing one table."""
+    def batch(sentences: list[list[list[str] | None]], vocab: Vocab) -> Candidates:
+        """Of all words of ``sentences``, from per-word candidate word lists (None or empty: none)."""
         flat = [c for cands in sentences for c in cands]
         width = max((len(c) for c in flat if c), default=1)
         table = np.zeros((len(flat), width), dtype=np.int64)
@@ -188,11 +187,7 @@ class Candidates:
             if c:
                 table[i, : len(c)] = vocab.ids(c)
                 count[i] = len(c)
-        out, start = [], 0
-        for cands in sentences:
-            out.append(Candidates(table, count, np.arange(start, start + len(cands), dtype=np.int64)))
-            start += len(cands)
-        return out
+        return Candidates(table, count, np.arange(len(flat), dtype=np.int64))
 
 
 class NeighbourIds:
@@ -238,12 +233,9 @@ def replace_ids(ids: np.ndarray, rows: np.ndarray, cands: Candidates, u: np.ndar
     ids[at] = cands.table[r, j]
 
 
-def replace_candidates(copies: Copies, states: list[Candidates], rngs: list[np.random.Generator], p: float) -> None:
-    """:func:`replace_ids` on a batch whose sentences share one candidate table."""
-    if not states:
-        return
-    rows = np.concatenate([c.rows for c in states])[copies.token]
-    replace_ids(copies.ids, rows, states[0], copies.uniform(rngs), p)
+def replace_candidates(copies: Copies, cands: Candidates, rngs: list[np.random.Generator], p: float) -> None:
+    """:func:`replace_ids` on a batch (``cands``: of all its words)."""
+    replace_ids(copies.ids, cands.rows[copies.token], cands, copies.uniform(rngs), p)
 
 
 def replace_from_candidates(
@@ -252,7 +244,7 @@ def replace_from_candidates(
     """:func:`replace_ids` on word lists (all of the length of ``candidates``)."""
     vocab = Vocab()
     ids = np.concatenate([vocab.ids(c) for c in copies]) if copies else np.zeros(0, np.int64)
-    (cands,) = Candidates.batch([candidates], vocab)
+    cands = Candidates.batch([candidates], vocab)
     replace_ids(ids, np.tile(cands.rows, len(copies)), cands, rng.random(len(ids)), p)
     return vocab.strings(ids.reshape(len(copies), len(candidates)))
 
@@ -290,9 +282,9 @@ class GloveReplace:
         self.neighbours = NeighbourIds(kv, keys, idx, vocab)
         self.words = set()
 
-    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> list[Any]:
+    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> Candidates:
         assert self.neighbours is not None, "fit() comes before prepare()"
-        return [self.neighbours.candidates(words) for words in sentences]
+        return self.neighbours.candidates([w for words in sentences for w in words])
 
-    def apply(self, copies: Copies, states: list[Any], rngs: list[np.random.Generator]) -> None:
-        replace_candidates(copies, states, rngs, self.p_glove)
+    def apply(self, copies: Copies, state: Candidates, rngs: list[np.random.Generator]) -> None:
+        replace_candidates(copies, state, rngs, self.p_glove)

@@ -43,7 +43,7 @@ class NGram(Stateless):
     def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
         return random_ngram(copies, self.p_ng, rng, self.max_n)
 
-    def apply_spans(self, copies: Copies, states: list[Any], rngs: list[np.random.Generator]) -> None:
+    def apply_spans(self, copies: Copies, state: Any, rngs: list[np.random.Generator]) -> None:
         """:func:`random_ngram` on the whole batch at once, as spans (same draws as ``apply``)."""
         if not rngs:
             return

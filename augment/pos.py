@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -27,37 +26,57 @@ from distill.errors import ConfigError
 Tagger = Callable[[list[str]], list[str]]
 
 
-def textblob_tagger() -> Tagger:
+class TextblobTagger:
     """Penn Treebank tags from textblob's pattern tagger, one per given word.
 
     textblob's English parser tags every token from its lexicon alone (its ``find_tags`` is given
     no context or morphology rules; unknown words get NNP/CD/suffix rules), except that the first
     token of a sentence is also looked up lower-cased. So a tag depends only on the word and on
-    whether it comes first, and is memoised per word: tagging a sentence is a few dict look-ups.
+    whether it comes first, and is memoised per word: tagging is a dict look-up per word, and the
+    words not seen yet are tagged by one ``find_tags`` call per batch.
     ``tests/augment/test_taggers.py`` checks the result against ``textblob.en.tag``.
     """
-    from textblob.en import parser
 
-    first: dict[str, str] = {}
-    rest: dict[str, str] = {}
+    def __init__(self) -> None:
+        from textblob.en import parser
 
-    def tag_first(word: str) -> str:
-        first[word] = tag = parser.find_tags([word])[0][1]
-        return tag
+        self._find_tags = parser.find_tags
+        self.first: dict[str, str] = {}
+        self.rest: dict[str, str] = {}
 
-    def tag_rest(word: str) -> str:
-        rest[word] = tag = parser.find_tags([".", word])[1][1]  # any first token: only position 0 differs
-        return tag
+    def _learn(self, sentences: list[list[str]]) -> None:
+        rest, first = self.rest, self.first
+        new = list({w: None for words in sentences for w in words if w not in rest})
+        if new:  # any token but the first is tagged alone, so all new words go in one call
+            rest.update(zip(new, (t for _, t in self._find_tags([".", *new])[1:]), strict=True))
+        for w in {words[0] for words in sentences if words and words[0] not in first}:
+            first[w] = self._find_tags([w])[0][1]
 
-    def run(words: list[str]) -> list[str]:
-        if not words:
-            return []
-        get = rest.get
-        tags = [t if (t := get(w)) is not None else tag_rest(w) for w in words]
-        tags[0] = first.get(words[0]) or tag_first(words[0])
-        return tags
+    def tag_batch(self, sentences: list[list[str]]) -> list[list[str]]:
+        """The tags of each sentence."""
+        self._learn(sentences)
+        get = self.rest.__getitem__
+        out = []
+        for words in sentences:
+            tags = list(map(get, words))
+            if tags:
+                tags[0] = self.first[words[0]]
+            out.append(tags)
+        return out
 
-    return run
+    def __call__(self, words: list[str]) -> list[str]:
+        return self.tag_batch([words])[0]
+
+
+def textblob_tagger() -> Tagger:
+    """A :class:`TextblobTagger`."""
+    return TextblobTagger()
+
+
+def tag_batch(tagger: Tagger, sentences: list[list[str]]) -> list[list[str]]:
+    """``tagger`` on each sentence, through its ``tag_batch`` when it has one."""
+    batch = getattr(tagger, "tag_batch", None)
+    return batch(sentences) if batch is not None else [tagger(words) for words in sentences]
 
 
 def spacy_tagger(model: str = "en_core_web_sm", prefix: str = "") -> Tagger:
@@ -170,7 +189,7 @@ class PosReplace:
     """Strategy ``pos`` (parameter ``p_pos``); with ``p_mask > 0`` it is Tang's mask-or-POS step.
 
     ``observe`` counts ``(tag, word)`` over the corpus; ``fit`` turns the counts into a
-    :class:`PosTable`; ``prepare`` tags each sentence (state: its tag numbers).
+    :class:`PosTable`; ``prepare`` tags each sentence (state: the tag number of every word).
     """
 
     name = "pos"
@@ -192,21 +211,19 @@ class PosReplace:
         self.mask_id = -1
 
     def observe(self, sentences: list[list[str]]) -> None:
-        for words in sentences:
-            self.counts.update(zip(self.tagger(words), words, strict=True))
+        for words, tags in zip(sentences, tag_batch(self.tagger, sentences), strict=True):
+            self.counts.update(zip(tags, words, strict=True))
 
     def fit(self, vocab: Vocab) -> None:
         self.table = PosTable(self.counts)
         self.word_ids = vocab.ids(self.table.words)
         self.mask_id = vocab.id(self.mask_token)
 
-    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> list[Any]:
-        index = self.table.tag_index
-        return [np.array([index.get(t, -1) for t in self.tagger(words)], dtype=np.int64) for words in sentences]
+    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> np.ndarray:
+        get = self.table.tag_index.get
+        return np.array([get(t, -1) for tags in tag_batch(self.tagger, sentences) for t in tags], dtype=np.int64)
 
-    def apply(self, copies: Copies, states: list[Any], rngs: list[np.random.Generator]) -> None:
-        if not states:
-            return
-        tags = np.concatenate(states)[copies.token]  # per entry, its word's tag number
+    def apply(self, copies: Copies, state: np.ndarray, rngs: list[np.random.Generator]) -> None:
+        tags = state[copies.token]  # per entry, its word's tag number
         u = copies.uniform(rngs)
         mask_or_pos_ids(copies.ids, tags, u, self.table, self.word_ids, self.p_mask, self.p_pos, self.mask_id)

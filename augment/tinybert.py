@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -69,10 +68,10 @@ class TinyBertDA:
         self.neighbours = NeighbourIds(kv, keys, idx, vocab)
         self.words = set()
 
-    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> list[Any]:
+    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> Candidates:
         assert self.neighbours is not None, "fit() comes before prepare()"
         if self.mlm is None:
-            return [self.neighbours.candidates(words) for words in sentences]
+            return self.neighbours.candidates([w for words in sentences for w in words])
         from_mlm = mlm_candidates(self.mlm, sentences, self.K, self.batch_size, self.max_length)
         merged = []
         for words, cands in zip(sentences, from_mlm, strict=True):
@@ -80,5 +79,5 @@ class TinyBertDA:
             merged.append([c if c is not None else g for c, g in zip(cands, glove, strict=True)])
         return Candidates.batch(merged, vocab)  # one table for the batch
 
-    def apply(self, copies: Copies, states: list[Any], rngs: list[np.random.Generator]) -> None:
-        replace_candidates(copies, states, rngs, self.p_t)
+    def apply(self, copies: Copies, state: Candidates, rngs: list[np.random.Generator]) -> None:
+        replace_candidates(copies, state, rngs, self.p_t)

@@ -50,12 +50,12 @@ def test_tinybert_uses_mlm_for_single_pieces_and_glove_for_the_rest(tiny_mlm, gl
     vocab = Vocab()
     da.observe(sentences)
     da.fit(vocab)
-    (state,) = da.prepare(sentences, vocab)
+    state = da.prepare(sentences, vocab)
     cands = state.lists(vocab)
     assert cands[0] == ["bus", "dog"]  # air ##plane: several pieces, so its GloVe neighbours
     assert set(cands[1]) <= {"the", "flight", "was", "late", "food", "cold", "good", "bad", "crew", "and", "a", "dog", "air", "un"}
-    copies = Copies.of([vocab.ids(sentences[0])], 5)
-    da.apply(copies, [state], [np.random.default_rng(0)])
+    copies = Copies.of(vocab.ids(sentences[0]), [2], 5)
+    da.apply(copies, state, [np.random.default_rng(0)])
     out = vocab.strings(copies.ids.reshape(5, 2))
     assert all(c[0] in cands[0] and c[1] in cands[1] for c in out)  # p_t = 1: every word replaced
 
@@ -66,6 +66,6 @@ def test_tinybert_without_mlm_falls_back_to_glove_and_says_so_once(glove_file, t
         vocab = Vocab()
         da.observe([["cat", "car", "zebra"]])
         da.fit(vocab)
-        (state,) = da.prepare([["cat", "car", "zebra"]], vocab)
+        state = da.prepare([["cat", "car", "zebra"]], vocab)
     assert state.lists(vocab) == [["kitten", "dog"], ["truck", "bus"], None]
     assert [r.message for r in caplog.records] == ["tinybert: no mlm_model given; every word takes the GloVe branch"]
