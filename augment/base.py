@@ -8,13 +8,14 @@ few numpy operations per batch, and the words are looked up once and joined once
   per-sentence preparation (POS tags, candidate lists) stays aligned with every copy;
 * span-level (``ngram``, ``nlpaug``): may change the length, so they run after all word-level ones.
 
-Determinism: every input row gets its own ``numpy.random.Generator`` derived from ``(seed, row
-index)`` by :func:`row_rng`, so the output of a row does not depend on which worker process handles
-it, nor on how many there are.
+Determinism: every input row draws from its own random streams derived from ``(seed, row index)``
+(:func:`row_uniforms`, :func:`row_rng`), so the output of a row does not depend on the other rows of
+its batch, on which worker process handles it, nor on how many there are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,9 +45,38 @@ def is_word(token: str) -> bool:
     return any(c.isalnum() for c in token)
 
 
-def row_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of input row ``index`` under ``seed``: independent of worker count and order."""
-    return np.random.default_rng([seed, index])
+def row_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
+    """A generator of input row ``index`` under ``seed``: independent of worker count and order.
+    For span-level steps that need a generator object (nlpaug); see :func:`row_uniforms`."""
+    return np.random.default_rng([seed, index, stream])
+
+
+def _pcg64_state(seed: int, index: int, stream: int) -> dict:
+    h = hashlib.blake2b(f"{seed}:{index}:{stream}".encode(), digest_size=32).digest()
+    state = {"state": int.from_bytes(h[:16], "little"), "inc": int.from_bytes(h[16:], "little") | 1}
+    return {"bit_generator": "PCG64", "state": state, "has_uint32": 0, "uinteger": 0}
+
+
+def row_uniforms(seed: int, start: int, counts: Sequence[np.ndarray], stream: int = 0) -> list[np.ndarray]:
+    """Uniform draws in [0, 1) for the rows ``start, start+1, ...`` of a batch: ``counts[s][r]``
+    draws of row ``r`` for step ``s``; per step one flat float64 array, row after row.
+
+    Row ``i`` draws from its own PCG64 stream, whose 128-bit state and increment are a hash of
+    ``(seed, i, stream)``: its draws depend on nothing else (not on the batch, nor the worker).
+    Setting the state of one generator costs about a tenth of creating one per row with
+    ``default_rng``, which was the largest per-row cost."""
+    bit_generator = np.random.PCG64(0)
+    gen = np.random.Generator(bit_generator)
+    per_row = [c.tolist() for c in counts]
+    out = [np.empty(int(sum(c))) for c in per_row]
+    offsets = [0] * len(counts)
+    for r, sizes in enumerate(zip(*per_row, strict=True)):
+        bit_generator.state = _pcg64_state(seed, start + r, stream)
+        for s, size in enumerate(sizes):
+            if size:
+                gen.random(out=out[s][offsets[s] : offsets[s] + size])
+                offsets[s] += size
+    return out
 
 
 @runtime_checkable
@@ -61,11 +91,12 @@ class Strategy(Protocol):
     order (tag numbers, candidate rows); a span-level step, one state per sentence.
 
     ``apply`` differs by kind. A word-level step gets the :class:`Copies` of a whole batch, the
-    batch's state and the sentences' generators, and changes ``copies.ids`` in place. A
-    span-level step gets the ``n`` copies of one sentence as word lists, its state and generator,
-    and returns the new copies; one that only cuts copies may also offer ``apply_spans(copies,
-    states, rngs)``, narrowing ``copies.lo``/``hi`` on the whole batch, which the pipeline uses
-    when the step comes first among the span-level ones (same draws, same result).
+    batch's state and one uniform draw per entry of ``copies.ids`` (from :func:`row_uniforms`), and
+    changes ``copies.ids`` in place. A span-level step gets the ``n`` copies of one sentence as word
+    lists, its state and a generator (:func:`row_rng`), and returns the new copies; one that only
+    cuts copies may also offer ``apply_spans(copies, state, u)`` with three draws per copy,
+    narrowing ``copies.lo``/``hi`` on the whole batch, which the pipeline uses when the step comes
+    first among the span-level ones (same rule as its ``apply``).
     """
 
     name: str
@@ -137,17 +168,21 @@ class Pipeline:
         lengths = np.array([len(words) for words in sentences], dtype=np.int64)
         return Prepared(ids, lengths, [s.prepare(sentences, self.vocab) for s in self.strategies])
 
-    def outputs(self, batch: Prepared, rngs: Sequence[np.random.Generator]) -> list[list[str]]:
+    def outputs(self, batch: Prepared, seed: int, start: int, stream: int = 0) -> list[list[str]]:
         """Per sentence of ``batch``, its ``n_iter`` augmented sentences (not deduplicated);
-        sentence ``r`` draws only from ``rngs[r]``."""
+        sentence ``r`` is input row ``start + r`` and draws only from that row's streams
+        (``stream`` tells apart the two columns of a pair)."""
         n = self.n_iter
         copies = Copies.of(batch.ids, batch.lengths, n)
         steps = list(zip(self.strategies, batch.states, strict=True))
         on_copies = self.n_word_level
-        for strategy, states in steps[:on_copies]:
-            strategy.apply(copies, states, rngs)
-        if on_copies < len(steps) and hasattr(steps[on_copies][0], "apply_spans"):
-            steps[on_copies][0].apply_spans(copies, steps[on_copies][1], rngs)  # type: ignore[attr-defined]
+        spans = on_copies < len(steps) and hasattr(steps[on_copies][0], "apply_spans")
+        counts = [n * batch.lengths] * on_copies + [np.full(len(batch.lengths), 3 * n)] * spans
+        draws = row_uniforms(seed, start, counts, stream)
+        for (strategy, state), u in zip(steps[:on_copies], draws, strict=False):
+            strategy.apply(copies, state, u)
+        if spans:
+            steps[on_copies][0].apply_spans(copies, steps[on_copies][1], draws[-1])  # type: ignore[attr-defined]
             on_copies += 1
         words = self.vocab.strings(copies.ids)  # all words of all copies, looked up at once
         starts, stops = copies.spans()
@@ -157,15 +192,17 @@ class Pipeline:
         out = []
         for r in range(len(batch.lengths)):
             row = [words[a:b] for a, b in zip(starts[r * n : (r + 1) * n], stops[r * n : (r + 1) * n], strict=True)]
+            rng = row_rng(seed, start + r, stream)
             for strategy, states in steps[on_copies:]:
-                row = strategy.apply(row, states[r], rngs[r])
+                row = strategy.apply(row, states[r], rng)
             out.append([" ".join(c) for c in row])
         return out
 
-    def augment_batch(self, texts: list[str], rngs: Sequence[np.random.Generator]) -> list[list[str]]:
-        """For each text, its augmented sentences (without the original), see :func:`finish`."""
+    def augment_batch(self, texts: list[str], seed: int, start: int = 0) -> list[list[str]]:
+        """For each text (input rows ``start, start+1, ...``), its augmented sentences (without
+        the original), see :func:`finish`."""
         sentences = [tokenize(t) for t in texts]
-        outputs = self.outputs(self.prepare(sentences), rngs)
+        outputs = self.outputs(self.prepare(sentences), seed, start)
         return [finish(detokenize(words), new, dedup=self.dedup) for words, new in zip(sentences, outputs, strict=True)]
 
 

@@ -3,15 +3,15 @@ a handful of numpy operations per batch instead of per sentence.
 
 Layout: sentence-major, then copy-major: sentence ``r`` (``L_r`` words) occupies ``n * L_r``
 consecutive entries, copy ``c`` of it the ``L_r`` entries from ``start_r + c * L_r``. Only the
-random draws are made per sentence, each from the sentence's own generator (``uniform``), so a
-sentence's output does not depend on the other sentences of its batch.
+random draws are made per sentence, each from the sentence's own stream
+(:func:`augment.base.row_uniforms`), so a sentence's output does not depend on the other sentences
+of its batch.
 
 Copy ``c`` of sentence ``r`` is copy number ``r * n + c`` in the per-copy arrays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,11 +39,6 @@ class Copies:
         k = np.arange(int(sizes.sum())) - (np.cumsum(sizes) - sizes)[sent]  # position within the sentence's block
         token = (np.cumsum(lengths) - lengths)[sent] + k % np.maximum(lengths[sent], 1)
         return Copies(words[token], token, lengths, n, np.zeros(n * len(lengths), np.int64), np.repeat(lengths, n))
-
-    def uniform(self, rngs: Sequence[np.random.Generator]) -> np.ndarray:
-        """One uniform draw per entry, sentence ``r``'s from ``rngs[r]``: float64 (T,)."""
-        draws = [rng.random(self.n * length) for rng, length in zip(rngs, self.lengths.tolist(), strict=True)]
-        return np.concatenate(draws) if draws else np.zeros(0)
 
     def spans(self) -> tuple[list[int], list[int]]:
         """Per copy (B * n), the start and stop in ``ids`` of its kept words."""

@@ -24,7 +24,7 @@ def mask_words(
     """``n`` copies of ``words``, each word independently replaced by ``mask_token`` w.p. ``p_mask``."""
     vocab = Vocab()
     copies = Copies.of(vocab.ids(words), [len(words)], n)
-    copies.ids[copies.uniform([rng]) < p_mask] = vocab.id(mask_token)
+    copies.ids[rng.random(len(copies.ids)) < p_mask] = vocab.id(mask_token)
     return vocab.strings(copies.ids.reshape(n, len(words)))
 
 
@@ -43,5 +43,5 @@ class Masking(Stateless):
     def fit(self, vocab: Vocab) -> None:
         self.mask_id = vocab.id(self.mask_token)
 
-    def apply(self, copies: Copies, state: Any, rngs: list[np.random.Generator]) -> None:
-        copies.ids[copies.uniform(rngs) < self.p_mask] = self.mask_id
+    def apply(self, copies: Copies, state: Any, u: np.ndarray) -> None:
+        copies.ids[u < self.p_mask] = self.mask_id

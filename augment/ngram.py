@@ -43,11 +43,9 @@ class NGram(Stateless):
     def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
         return random_ngram(copies, self.p_ng, rng, self.max_n)
 
-    def apply_spans(self, copies: Copies, state: Any, rngs: list[np.random.Generator]) -> None:
-        """:func:`random_ngram` on the whole batch at once, as spans (same draws as ``apply``)."""
-        if not rngs:
-            return
-        draws = np.concatenate([rng.random((copies.n, 3)) for rng in rngs])  # (B * n, 3)
+    def apply_spans(self, copies: Copies, state: Any, u: np.ndarray) -> None:
+        """:func:`random_ngram` on the whole batch at once, as spans; ``u``: three draws per copy."""
+        draws = u.reshape(-1, 3)  # (B * n, 3): cut?, n-gram length, start
         length = copies.hi - copies.lo
         cut = (draws[:, 0] < self.p_ng) & (length > 0)
         n = np.minimum(1 + (draws[:, 1] * self.max_n).astype(np.int64), length)

@@ -223,7 +223,6 @@ class PosReplace:
         get = self.table.tag_index.get
         return np.array([get(t, -1) for tags in tag_batch(self.tagger, sentences) for t in tags], dtype=np.int64)
 
-    def apply(self, copies: Copies, state: np.ndarray, rngs: list[np.random.Generator]) -> None:
+    def apply(self, copies: Copies, state: np.ndarray, u: np.ndarray) -> None:
         tags = state[copies.token]  # per entry, its word's tag number
-        u = copies.uniform(rngs)
         mask_or_pos_ids(copies.ids, tags, u, self.table, self.word_ids, self.p_mask, self.p_pos, self.mask_id)

@@ -2,7 +2,7 @@
 
 Pass 1 (only when a strategy needs corpus statistics: POS tables, neighbour tables) streams the
 input once through ``Pipeline.observe``; pass 2 streams it again in chunks of ``chunk_size`` rows.
-Each row ``i`` is augmented with :func:`augment.base.row_rng` ``(seed, i)``, and chunks are written
+Each row ``i`` draws from its own streams of ``(seed, i)`` (:func:`augment.base.row_uniforms`), and chunks are written
 in input order, so the output is byte-identical for any number of workers. At most
 ``4 * workers`` chunks are in flight, so memory does not grow with the file.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from augment.base import Pipeline, detokenize, finish, row_rng, tokenize
+from augment.base import Pipeline, detokenize, finish, tokenize
 from augment.config import AugmentConfig
 from augment.io import Row, check_paths, format_rows, header_line, open_rows, output_format
 from distill.atomic import atomic_file
@@ -50,9 +50,8 @@ def target_columns(cfg: AugmentConfig) -> list[str]:
 def augment_rows(pipeline: Pipeline, cfg: AugmentConfig, seed: int, start: int, rows: list[Row]) -> list[Row]:
     """The output rows for input rows ``start, start+1, ...``: each original (if kept) then its copies."""
     targets = target_columns(cfg)
-    rngs = [row_rng(seed, start + r) for r in range(len(rows))]
     words = {c: [tokenize(r[c]) for r in rows] for c in targets}
-    new = {c: pipeline.outputs(pipeline.prepare(words[c]), rngs) for c in targets}  # columns in order
+    new = {c: pipeline.outputs(pipeline.prepare(words[c]), seed, start, stream) for stream, c in enumerate(targets)}
     out: list[Row] = []
     for r, row in enumerate(rows):
         if cfg.keep_original:

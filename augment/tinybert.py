@@ -79,5 +79,5 @@ class TinyBertDA:
             merged.append([c if c is not None else g for c, g in zip(cands, glove, strict=True)])
         return Candidates.batch(merged, vocab)  # one table for the batch
 
-    def apply(self, copies: Copies, state: Candidates, rngs: list[np.random.Generator]) -> None:
-        replace_candidates(copies, state, rngs, self.p_t)
+    def apply(self, copies: Copies, state: Candidates, u: np.ndarray) -> None:
+        replace_candidates(copies, state, u, self.p_t)

@@ -55,7 +55,7 @@ def test_tinybert_uses_mlm_for_single_pieces_and_glove_for_the_rest(tiny_mlm, gl
     assert cands[0] == ["bus", "dog"]  # air ##plane: several pieces, so its GloVe neighbours
     assert set(cands[1]) <= {"the", "flight", "was", "late", "food", "cold", "good", "bad", "crew", "and", "a", "dog", "air", "un"}
     copies = Copies.of(vocab.ids(sentences[0]), [2], 5)
-    da.apply(copies, state, [np.random.default_rng(0)])
+    da.apply(copies, state, np.random.default_rng(0).random(len(copies.ids)))
     out = vocab.strings(copies.ids.reshape(5, 2))
     assert all(c[0] in cands[0] and c[1] in cands[1] for c in out)  # p_t = 1: every word replaced
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from textblob.en import tag as textblob_tag
 
-from augment.base import row_rng, tokenize
+from augment.base import tokenize
 from augment.config import build_pipeline, parse_config
 from augment.pos import spacy_tagger, textblob_tagger
 from distill.errors import ConfigError
@@ -94,7 +94,7 @@ def test_pos_strategy_with_spacy_tagger_end_to_end(monkeypatch):
     pipeline = build_pipeline(cfg, strategies)
     pipeline.observe([["Alice", "ran", "quickly"], ["Bob", "walked", "slowly"]])
     pipeline.fit()
-    (out,) = pipeline.augment_batch(["Alice ran slowly"], [row_rng(0, 0)])
+    (out,) = pipeline.augment_batch(["Alice ran slowly"], 0)
     # p_pos = 1: every word is replaced by a corpus word of its spaCy tag (NNP, NN, RB).
     assert {tuple(s.split()) for s in out} <= {
         (a, b, c) for a in ("Alice", "Bob") for b in ("ran", "walked") for c in ("quickly", "slowly")
