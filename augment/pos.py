@@ -44,24 +44,24 @@ class TextblobTagger:
         self.first: dict[str, str] = {}
         self.rest: dict[str, str] = {}
 
-    def _learn(self, sentences: list[list[str]]) -> None:
-        rest, first = self.rest, self.first
-        new = list({w: None for words in sentences for w in words if w not in rest})
-        if new:  # any token but the first is tagged alone, so all new words go in one call
-            rest.update(zip(new, (t for _, t in self._find_tags([".", *new])[1:]), strict=True))
-        for w in {words[0] for words in sentences if words and words[0] not in first}:
-            first[w] = self._find_tags([w])[0][1]
+    def _learn(self, words: list[str]) -> None:
+        new = list(dict.fromkeys(w for w in words if w not in self.rest))
+        # Any token but the first is tagged alone, so all new words go in one call.
+        self.rest.update(zip(new, (t for _, t in self._find_tags([".", *new])[1:]), strict=True))
 
     def tag_batch(self, sentences: list[list[str]]) -> list[list[str]]:
         """The tags of each sentence."""
-        self._learn(sentences)
-        get = self.rest.__getitem__
-        out = []
-        for words in sentences:
-            tags = list(map(get, words))
+        get, first = self.rest.get, self.first
+        out = [list(map(get, words)) for words in sentences]
+        unseen = [i for i, tags in enumerate(out) if None in tags]  # rare once the corpus was observed
+        if unseen:
+            self._learn([w for i in unseen for w in sentences[i]])
+            for i in unseen:
+                out[i] = list(map(get, sentences[i]))
+        for words, tags in zip(sentences, out, strict=True):
             if tags:
-                tags[0] = self.first[words[0]]
-            out.append(tags)
+                w = words[0]
+                tags[0] = first[w] if w in first else first.setdefault(w, self._find_tags([w])[0][1])
         return out
 
     def __call__(self, words: list[str]) -> list[str]:
@@ -211,8 +211,8 @@ class PosReplace:
         self.mask_id = -1
 
     def observe(self, sentences: list[list[str]]) -> None:
-        for words, tags in zip(sentences, tag_batch(self.tagger, sentences), strict=True):
-            self.counts.update(zip(tags, words, strict=True))
+        tags = tag_batch(self.tagger, sentences)
+        self.counts.update(zip([t for ts in tags for t in ts], [w for ws in sentences for w in ws], strict=True))
 
     def fit(self, vocab: Vocab) -> None:
         self.table = PosTable(self.counts)
