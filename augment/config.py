@@ -153,7 +153,8 @@ def build_pipeline(cfg: AugmentConfig, strategies: list[_Strict], source: str = 
             built.append(Masking(s.p_mask, s.mask_token))
         elif isinstance(s, PosConfig):
             m = by_name.get("masking")
-            tagger = spacy_tagger(s.spacy_model) if s.tagger == "spacy" else textblob_tagger()
+            prefix = f"{source}: strategies.{i}."
+            tagger = spacy_tagger(s.spacy_model, prefix) if s.tagger == "spacy" else textblob_tagger()
             p_mask = m.p_mask if isinstance(m, MaskingConfig) else 0.0
             if p_mask + s.p_pos > 1.0:
                 raise ConfigError(
