@@ -1,4 +1,4 @@
-"""The ``distill`` command line: ``run``, ``general``, ``validate``, ``compress``, ``export``, ``bench``.
+"""The ``distill`` command line: ``run``, ``general``, ``validate``, ``compress``, ``export``, ``bench``, ``pipeline``.
 
 User errors (bad config, bad data, unusable teacher) print one line on stderr and exit with code 2;
 Ctrl-C exits with 130. Anything else is a bug and shows its traceback.
@@ -65,6 +65,16 @@ def _general(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pipeline(args: argparse.Namespace) -> int:
+    from distill.pipeline import load_recipe, run_pipeline
+
+    recipe = load_recipe(args.recipe, args.set)
+    if args.output:
+        recipe.output = Path(args.output)
+    run_pipeline(recipe, dry_run=args.dry_run)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill", description="Distill a fine-tuned teacher into a small student.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -98,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     from distill.compress.cli import add_subcommands
 
     add_subcommands(sub)  # compress, export, bench
+
+    p = sub.add_parser("pipeline", help="run a recipe's steps in order, skipping those already finished")
+    p.add_argument("recipe", help="recipe.yaml: teacher.yaml + steps (data, teacher, augment, general, distill, compress, export, bench)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (step, kind, key, run|skip, reason) and stop")
+    p.add_argument("--output", default=None, help="output folder (default: the recipe's `output`, else outputs/pipelines/<name>)")
+    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE",
+                   help="override a step option (VALUE is YAML), e.g. --set data.max_train_examples=500; repeatable")
+    p.set_defaults(func=_pipeline)
     return parser
 
 
