@@ -14,7 +14,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from augment.base import Pipeline, Strategy
 from distill.errors import ConfigError
-from distill.schema import NonNegInt, PositiveInt, Probability, load_yaml, validate
+from distill.schema import Encoding, NonNegInt, PositiveInt, Probability, load_yaml, validate
 
 Format = Literal["csv", "tsv", "glue", "jsonl"]
 
@@ -88,7 +88,7 @@ class AugmentConfig(_Strict):
     pair_mode: Literal["first", "second", "both"] = "first"
     format: Format | None = None
     output_format: Format | None = None
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
     cache_dir: str | None = None
     chunk_size: PositiveInt = 64
     strategies: list[dict[str, Any]] = Field(min_length=1)

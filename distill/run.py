@@ -22,7 +22,7 @@ import yaml
 from distill.atomic import atomic_dir, write_text
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
 from distill.data.batching import encode_views
-from distill.data.dataset import load_splits
+from distill.data.dataset import DataSplits, load_splits
 from distill.distiller import fit_stage
 from distill.errors import ConfigError
 from distill.evaluate import evaluate
@@ -82,6 +82,9 @@ class Plan:
         self.teacher_dims = t
         for i in range(len(self.student_cfg.stages)):  # fail on shape conflicts now, not mid-run
             build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source)
+        for source, cfg in ((self.teacher_source, self.teacher_cfg), (self.student_source, self.student_cfg)):
+            if cfg.device == "cuda" and not torch.cuda.is_available():
+                raise ConfigError(f"{source}: device: cuda was asked for, but no CUDA GPU is available")
 
     def resolved(self) -> dict:
         student = self.student_cfg.model_dump()
@@ -131,23 +134,23 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     """Run task distillation end to end; returns the metrics written to ``metrics.json``."""
     started = time.perf_counter()
     plan = Plan(teacher_yaml, student_yaml)
+    splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
     s_cfg = plan.student_cfg
     out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
     out.mkdir(parents=True, exist_ok=True)
     handler = _attach_log(out)
     try:
-        return _run(plan, out, started)
+        return _run(plan, splits, out, started)
     finally:
         logging.getLogger("distill").removeHandler(handler)
         handler.close()
 
 
-def _run(plan: Plan, out: Path, started: float) -> dict:
+def _run(plan: Plan, splits: DataSplits, out: Path, started: float) -> dict:
     t_cfg, s_cfg = plan.teacher_cfg, plan.student_cfg
     device = pick_device(s_cfg.device)
     write_text(out / "config.resolved.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
 
-    splits = load_splits(t_cfg.data)
     n_labels = len(splits.label_names)
     log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from distill.compress.bench import BenchSettings
 from distill.compress.variants import KINDS
 from distill.errors import ConfigError
+from distill.schema import Encoding
 
 
 class _Strict(BaseModel):
@@ -29,7 +30,7 @@ class DataCfg(_Strict):
     text_pair_column: str | None = None
     label_column: str | None = "label"
     format: str | None = None
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
     limit: int | None = Field(1000, gt=0)
 
 
