@@ -101,7 +101,7 @@ def _check_strategies(items: list[Any], source: str) -> list[_Strict]:
         if not isinstance(item, dict):
             raise ConfigError(f"{source}: strategies.{i}: expected a mapping with a `name:` key, got {item!r}")
         name = item.get("name")
-        if name not in STRATEGIES:
+        if not isinstance(name, str) or name not in STRATEGIES:  # a list or mapping is not hashable
             close = difflib.get_close_matches(str(name), list(STRATEGIES), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(STRATEGIES)}"
             what = "missing strategy name" if name is None else f"unknown strategy {name!r}"

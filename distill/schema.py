@@ -38,7 +38,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.MarkedYAMLError as e:
         line = f"line {e.problem_mark.line + 1}: " if e.problem_mark else ""
         raise ConfigError(f"{path}: {line}invalid YAML: {e.problem}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
+    except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
     if data is None:
         raise ConfigError(f"{path}: file is empty, expected a mapping of keys to values")
