@@ -85,11 +85,14 @@ def _chunks(rows: Iterator[tuple[int, Row]], size: int) -> Iterator[tuple[int, l
 
 
 def observe_corpus(pipeline: Pipeline, cfg: AugmentConfig, path: str | Path) -> None:
-    """Pass 1: stream the target columns through ``pipeline.observe``, then ``fit``."""
-    if pipeline.needs_corpus:
-        _, rows = open_rows(path, cfg.format, cfg.encoding, cfg.text_columns)
-        targets = target_columns(cfg)
-        for _, chunk in _chunks(rows, 256):
+    """Pass 1: stream the target columns through ``pipeline.observe``, then ``fit``.
+
+    Every row is read even when no strategy needs corpus statistics, so a bad line (encoding,
+    ragged row, broken JSON) fails here, before any augmentation work or output."""
+    _, rows = open_rows(path, cfg.format, cfg.encoding, cfg.text_columns)
+    targets = target_columns(cfg)
+    for _, chunk in _chunks(rows, 256):
+        if pipeline.needs_corpus:
             pipeline.observe([tokenize(r[c]) for r in chunk for c in targets])
     pipeline.fit()
 

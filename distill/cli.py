@@ -39,16 +39,19 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from distill.data.dataset import load_splits
     from distill.run import Plan
 
     plan = Plan(args.teacher, args.student)
+    splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data is found here, not mid-run
     sizes, arch = plan.sizes, plan.student_cfg.architecture
     shape = (
         f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
         f"{sizes['num_layers']} layers x {sizes['hidden_size']} ({sizes['num_heads']} heads, FFN {sizes['intermediate_size']}), "
         f"layer map {plan.layer_map}"
     )  # fmt: skip
-    print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}")
+    print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
+          f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}")
     return 0
 
 

@@ -24,7 +24,7 @@ from distill.checkpoint import CheckpointManager, StageCheckpoints, capture_rng,
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
 from distill.data.augmented import augment_train, load_augment_config
 from distill.data.batching import encode_views
-from distill.data.dataset import load_splits
+from distill.data.dataset import DataSplits, load_splits
 from distill.distiller import fit_stage
 from distill.errors import ConfigError, OutputError
 from distill.evaluate import evaluate
@@ -87,6 +87,9 @@ class Plan:
         self.teacher_dims = t
         for i in range(len(self.student_cfg.stages)):  # fail on shape conflicts now, not mid-run
             build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source)
+        for source, cfg in ((self.teacher_source, self.teacher_cfg), (self.student_source, self.student_cfg)):
+            if cfg.device == "cuda" and not torch.cuda.is_available():
+                raise ConfigError(f"{source}: device: cuda was asked for, but no CUDA GPU is available")
         if self.student_cfg.augment:
             load_augment_config(self.student_cfg.augment, self.student_source)
 
@@ -146,23 +149,23 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     """
     started = time.perf_counter()
     plan = Plan(teacher_yaml, student_yaml)
+    splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
     s_cfg = plan.student_cfg
     out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
     prepare_output_dir(out, plan.student_source)
     handler = _attach_log(out)
     try:
-        return _run(plan, out, started, resume)
+        return _run(plan, splits, out, started, resume)
     finally:
         logging.getLogger("distill").removeHandler(handler)
         handler.close()
 
 
-def _run(plan: Plan, out: Path, started: float, resume: str) -> dict:
+def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str) -> dict:
     t_cfg, s_cfg = plan.teacher_cfg, plan.student_cfg
     device = pick_device(s_cfg.device)
     check_precision(s_cfg.train, device, plan.student_source)
 
-    splits = load_splits(t_cfg.data)
     n_labels = len(splits.label_names)
     log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
     # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).
