@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _text(args: argparse.Namespace) -> int:
-    from augment.base import row_rng, tokenize
+    from augment.base import tokenize
     from augment.config import build_pipeline, load_config
     from augment.runner import observe_corpus
 
@@ -68,7 +68,7 @@ def _text(args: argparse.Namespace) -> int:
         pipeline.observe([tokenize(args.sentence)])
         pipeline.fit()
     seed = cfg.seed if args.seed is None else args.seed
-    for line in pipeline.augment_batch([args.sentence], [row_rng(seed, 0)])[0]:
+    for line in pipeline.augment_batch([args.sentence], seed)[0]:
         print(line)
     return 0
 

@@ -14,7 +14,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from augment.base import Pipeline, Strategy
 from distill.errors import ConfigError
-from distill.schema import NonNegInt, PositiveInt, Probability, load_yaml, validate
+from distill.schema import Encoding, NonNegInt, PositiveInt, Probability, load_yaml, validate
 
 Format = Literal["csv", "tsv", "glue", "jsonl"]
 
@@ -88,7 +88,7 @@ class AugmentConfig(_Strict):
     pair_mode: Literal["first", "second", "both"] = "first"
     format: Format | None = None
     output_format: Format | None = None
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
     cache_dir: str | None = None
     chunk_size: PositiveInt = 64
     strategies: list[dict[str, Any]] = Field(min_length=1)
@@ -101,7 +101,7 @@ def _check_strategies(items: list[Any], source: str) -> list[_Strict]:
         if not isinstance(item, dict):
             raise ConfigError(f"{source}: strategies.{i}: expected a mapping with a `name:` key, got {item!r}")
         name = item.get("name")
-        if name not in STRATEGIES:
+        if not isinstance(name, str) or name not in STRATEGIES:  # a list or mapping is not hashable
             close = difflib.get_close_matches(str(name), list(STRATEGIES), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(STRATEGIES)}"
             what = "missing strategy name" if name is None else f"unknown strategy {name!r}"
@@ -153,7 +153,8 @@ def build_pipeline(cfg: AugmentConfig, strategies: list[_Strict], source: str = 
             built.append(Masking(s.p_mask, s.mask_token))
         elif isinstance(s, PosConfig):
             m = by_name.get("masking")
-            tagger = spacy_tagger(s.spacy_model) if s.tagger == "spacy" else textblob_tagger()
+            prefix = f"{source}: strategies.{i}."
+            tagger = spacy_tagger(s.spacy_model, prefix) if s.tagger == "spacy" else textblob_tagger()
             p_mask = m.p_mask if isinstance(m, MaskingConfig) else 0.0
             if p_mask + s.p_pos > 1.0:
                 raise ConfigError(

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from augment.base import Stateless
+from augment.copies import Copies
+from augment.vocab import Vocab
 
 MASK = "[MASK]"
 
@@ -20,20 +22,10 @@ def mask_words(
     words: list[str], p_mask: float, rng: np.random.Generator, n: int = 1, mask_token: str = MASK
 ) -> list[list[str]]:
     """``n`` copies of ``words``, each word independently replaced by ``mask_token`` w.p. ``p_mask``."""
-    return mask_copies([words] * n, p_mask, rng, mask_token)
-
-
-def mask_copies(
-    copies: list[list[str]], p_mask: float, rng: np.random.Generator, mask_token: str = MASK
-) -> list[list[str]]:
-    """Apply :func:`mask_words` to each copy (all copies have the same length: word-level step)."""
-    if not copies or not copies[0]:
-        return [list(c) for c in copies]
-    out = [list(c) for c in copies]
-    rows, cols = np.nonzero(rng.random((len(copies), len(copies[0]))) < p_mask)
-    for r, i in zip(rows.tolist(), cols.tolist(), strict=True):
-        out[r][i] = mask_token
-    return out
+    vocab = Vocab()
+    copies = Copies.of(vocab.ids(words), [len(words)], n)
+    copies.ids[rng.random(len(copies.ids)) < p_mask] = vocab.id(mask_token)
+    return vocab.strings(copies.ids.reshape(n, len(words)))
 
 
 class Masking(Stateless):
@@ -46,6 +38,10 @@ class Masking(Stateless):
     def __init__(self, p_mask: float = 0.1, mask_token: str = MASK) -> None:
         self.p_mask = p_mask
         self.mask_token = mask_token
+        self.mask_id = -1
 
-    def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
-        return mask_copies(copies, self.p_mask, rng, self.mask_token)
+    def fit(self, vocab: Vocab) -> None:
+        self.mask_id = vocab.id(self.mask_token)
+
+    def apply(self, copies: Copies, state: Any, u: np.ndarray) -> None:
+        copies.ids[u < self.p_mask] = self.mask_id

@@ -10,21 +10,22 @@ from typing import Any
 import numpy as np
 
 from augment.base import Stateless
+from augment.copies import Copies
 
 
 def random_ngram(
     copies: list[list[str]], p_ng: float, rng: np.random.Generator, max_n: int = 5
 ) -> list[list[str]]:
     """Each copy, or w.p. ``p_ng`` one of its n-grams with ``n`` uniform in ``1..max_n``."""
-    draws = rng.random((len(copies), 3)).tolist()
-    out = []
-    for words, (u, un, us) in zip(copies, draws, strict=True):
-        if u >= p_ng or not words:
-            out.append(words)
-            continue
-        n = min(1 + int(un * max_n), len(words))
-        start = int(us * (len(words) - n + 1))
-        out.append(words[start : start + n])
+    draws = rng.random((len(copies), 3))  # (n, 3): cut?, n-gram length, start
+    cut = np.nonzero(draws[:, 0] < p_ng)[0]
+    out = list(copies)
+    for r, un, us in zip(cut.tolist(), draws[cut, 1].tolist(), draws[cut, 2].tolist(), strict=True):
+        words = copies[r]
+        if words:
+            n = min(1 + int(un * max_n), len(words))
+            start = int(us * (len(words) - n + 1))
+            out[r] = words[start : start + n]
     return out
 
 
@@ -41,3 +42,13 @@ class NGram(Stateless):
 
     def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
         return random_ngram(copies, self.p_ng, rng, self.max_n)
+
+    def apply_spans(self, copies: Copies, state: Any, u: np.ndarray) -> None:
+        """:func:`random_ngram` on the whole batch at once, as spans; ``u``: three draws per copy."""
+        draws = u.reshape(-1, 3)  # (B * n, 3): cut?, n-gram length, start
+        length = copies.hi - copies.lo
+        cut = (draws[:, 0] < self.p_ng) & (length > 0)
+        n = np.minimum(1 + (draws[:, 1] * self.max_n).astype(np.int64), length)
+        start = copies.lo + (draws[:, 2] * (length - n + 1)).astype(np.int64)
+        copies.lo = np.where(cut, start, copies.lo)
+        copies.hi = np.where(cut, start + n, copies.hi)

@@ -2,7 +2,7 @@
 
 Pass 1 (only when a strategy needs corpus statistics: POS tables, neighbour tables) streams the
 input once through ``Pipeline.observe``; pass 2 streams it again in chunks of ``chunk_size`` rows.
-Each row ``i`` is augmented with :func:`augment.base.row_rng` ``(seed, i)``, and chunks are written
+Each row ``i`` draws from its own streams of ``(seed, i)`` (:func:`augment.base.row_uniforms`), and chunks are written
 in input order, so the output is byte-identical for any number of workers. At most
 ``4 * workers`` chunks are in flight, so memory does not grow with the file.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from augment.base import Pipeline, detokenize, finish, row_rng, tokenize
+from augment.base import Pipeline, detokenize, finish, tokenize
 from augment.config import AugmentConfig
 from augment.io import Row, check_paths, format_rows, header_line, open_rows, output_format
 from distill.atomic import atomic_file
@@ -51,21 +51,18 @@ def augment_rows(pipeline: Pipeline, cfg: AugmentConfig, seed: int, start: int, 
     """The output rows for input rows ``start, start+1, ...``: each original (if kept) then its copies."""
     targets = target_columns(cfg)
     words = {c: [tokenize(r[c]) for r in rows] for c in targets}
-    states = {c: pipeline.prepare(words[c]) for c in targets}
+    new = {c: pipeline.outputs(pipeline.prepare(words[c]), seed, start, stream) for stream, c in enumerate(targets)}
     out: list[Row] = []
     for r, row in enumerate(rows):
-        rng = row_rng(seed, start + r)
-        per_column = []
-        for c in targets:
-            row_states = [per_strategy[r] for per_strategy in states[c]]
-            per_column.append([detokenize(x) for x in pipeline.copies(words[c][r], row_states, rng)])
-        unchanged = tuple(detokenize(words[c][r]) for c in targets)
         if cfg.keep_original:
             out.append(row)
-        for combo in finish(unchanged, zip(*per_column, strict=True), dedup=cfg.dedup):
-            new = dict(row)
-            new.update(zip(targets, combo, strict=True))
-            out.append(new)
+        if len(targets) == 1:  # the common case, without tuples
+            (c,) = targets
+            out.extend({**row, c: s} for s in finish(detokenize(words[c][r]), new[c][r], dedup=cfg.dedup))
+            continue
+        unchanged = tuple(detokenize(words[c][r]) for c in targets)
+        for combo in finish(unchanged, zip(*(new[c][r] for c in targets), strict=True), dedup=cfg.dedup):
+            out.append({**row, **dict(zip(targets, combo, strict=True))})
     return out
 
 
@@ -88,11 +85,14 @@ def _chunks(rows: Iterator[tuple[int, Row]], size: int) -> Iterator[tuple[int, l
 
 
 def observe_corpus(pipeline: Pipeline, cfg: AugmentConfig, path: str | Path) -> None:
-    """Pass 1: stream the target columns through ``pipeline.observe``, then ``fit``."""
-    if pipeline.needs_corpus:
-        _, rows = open_rows(path, cfg.format, cfg.encoding, cfg.text_columns)
-        targets = target_columns(cfg)
-        for _, chunk in _chunks(rows, 256):
+    """Pass 1: stream the target columns through ``pipeline.observe``, then ``fit``.
+
+    Every row is read even when no strategy needs corpus statistics, so a bad line (encoding,
+    ragged row, broken JSON) fails here, before any augmentation work or output."""
+    _, rows = open_rows(path, cfg.format, cfg.encoding, cfg.text_columns)
+    targets = target_columns(cfg)
+    for _, chunk in _chunks(rows, 256):
+        if pipeline.needs_corpus:
             pipeline.observe([tokenize(r[c]) for r in chunk for c in targets])
     pipeline.fit()
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from augment.glove import load_vectors, neighbour_table, replace_from_candidates
+from augment.copies import Copies
+from augment.glove import Candidates, NeighbourIds, load_vectors, neighbour_ids, replace_candidates
 from augment.mlm import MaskedLM, mlm_candidates
+from augment.vocab import Vocab
 
 log = logging.getLogger("augment")
 
@@ -49,7 +50,7 @@ class TinyBertDA:
         self.batch_size = batch_size
         self.max_length = max_length
         self.words: set[str] = set()
-        self.table: dict[str, list[str]] = {}
+        self.neighbours: NeighbourIds | None = None
         if mlm is None:
             log.warning("tinybert: no mlm_model given; every word takes the GloVe branch")
 
@@ -57,26 +58,26 @@ class TinyBertDA:
         for words in sentences:
             self.words.update(words)
 
-    def fit(self) -> None:
+    def fit(self, vocab: Vocab) -> None:
         words = self.words
         if self.mlm is not None:  # only words of several pieces need GloVe
             tok = self.mlm.tokenizer
             words = {w for w in words if len(tok.tokenize(w)) != 1}
         kv, identity = load_vectors(self.vectors_path)
-        self.table = neighbour_table(kv, identity, words, self.K, self.candidates, self.cache_dir)
+        keys, idx = neighbour_ids(kv, identity, words, self.K, self.candidates, self.cache_dir)
+        self.neighbours = NeighbourIds(kv, keys, idx, vocab)
         self.words = set()
 
-    def _glove(self, word: str) -> list[str] | None:
-        return self.table.get(word) or self.table.get(word.lower())
-
-    def prepare(self, sentences: list[list[str]]) -> list[Any]:
+    def prepare(self, sentences: list[list[str]], vocab: Vocab) -> Candidates:
+        assert self.neighbours is not None, "fit() comes before prepare()"
         if self.mlm is None:
-            return [[self._glove(w) for w in words] for words in sentences]
+            return self.neighbours.candidates([w for words in sentences for w in words])
         from_mlm = mlm_candidates(self.mlm, sentences, self.K, self.batch_size, self.max_length)
-        return [
-            [c if c is not None else self._glove(w) for w, c in zip(words, cands, strict=True)]
-            for words, cands in zip(sentences, from_mlm, strict=True)
-        ]
+        merged = []
+        for words, cands in zip(sentences, from_mlm, strict=True):
+            glove = self.neighbours.candidates(words).lists(vocab)
+            merged.append([c if c is not None else g for c, g in zip(cands, glove, strict=True)])
+        return Candidates.batch(merged, vocab)  # one table for the batch
 
-    def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
-        return replace_from_candidates(copies, state, self.p_t, rng)
+    def apply(self, copies: Copies, state: Candidates, u: np.ndarray) -> None:
+        replace_candidates(copies, state, u, self.p_t)

@@ -1,4 +1,4 @@
-"""The ``distill`` command line: ``run``, ``general``, ``validate``, ``compress``, ``export``, ``bench``.
+"""The ``distill`` command line: ``run``, ``general``, ``validate``, ``compress``, ``export``, ``bench``, ``pipeline``.
 
 User errors (bad config, bad data, unusable teacher) print one line on stderr and exit with code 2;
 Ctrl-C exits with 130. Anything else is a bug and shows its traceback.
@@ -41,16 +41,19 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from distill.data.dataset import load_splits
     from distill.run import Plan
 
     plan = Plan(args.teacher, args.student)
+    splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data is found here, not mid-run
     sizes, arch = plan.sizes, plan.student_cfg.architecture
     shape = (
         f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
         f"{sizes['num_layers']} layers x {sizes['hidden_size']} ({sizes['num_heads']} heads, FFN {sizes['intermediate_size']}), "
         f"layer map {plan.layer_map}"
     )  # fmt: skip
-    print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}")
+    print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
+          f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}")
     return 0
 
 
@@ -66,6 +69,16 @@ def _general(args: argparse.Namespace) -> int:
         return 0
     print(f"general distillation: {r['steps']} steps on {r['texts']} texts, intermediate loss "
           f"{r['probe_loss_before']:.4f} -> {r['probe_loss_after']:.4f}; start task distillation with init: general:{out}")  # fmt: skip
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    from distill.pipeline import load_recipe, run_pipeline
+
+    recipe = load_recipe(args.recipe, args.set)
+    if args.output:
+        recipe.output = Path(args.output)
+    run_pipeline(recipe, dry_run=args.dry_run)
     return 0
 
 
@@ -102,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     from distill.compress.cli import add_subcommands
 
     add_subcommands(sub)  # compress, export, bench
+
+    p = sub.add_parser("pipeline", help="run a recipe's steps in order, skipping those already finished")
+    p.add_argument("recipe", help="recipe.yaml: teacher.yaml + steps (data, teacher, augment, general, distill, compress, export, bench)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (step, kind, key, run|skip, reason) and stop")
+    p.add_argument("--output", default=None, help="output folder (default: the recipe's `output`, else outputs/pipelines/<name>)")
+    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE",
+                   help="override a step option (VALUE is YAML), e.g. --set data.max_train_examples=500; repeatable")
+    p.set_defaults(func=_pipeline)
     return parser
 
 

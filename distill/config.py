@@ -11,15 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from distill.errors import ConfigError
 from distill.schema import (
+    Encoding,
+    NonEmptyStr,
     NonNegFloat,
     NonNegInt,
     PositiveFloat,
     PositiveInt,
     Probability,
+    Seed,
     load_yaml,
     validate,
 )
@@ -38,19 +41,25 @@ class SplitConfig(_Strict):
 
     dev: Probability = 0.1
     test: Probability = 0.1
-    seed: int = 0
+    seed: Seed = 0
+
+    @model_validator(mode="after")
+    def _leaves_train(self) -> SplitConfig:
+        if self.dev + self.test >= 1:
+            raise ValueError(f"dev + test must be below 1 (the rest is the train split), got {self.dev:g} + {self.test:g}")
+        return self
 
 
 class DataConfig(_Strict):
     """Where the labelled data comes from and how to read it."""
 
-    source: str = Field(
+    source: NonEmptyStr = Field(
         description="`embedded:tweets` (binary), `embedded:tweets-3class`, a CSV/TSV/JSONL file, "
         "a GLUE task folder (format: glue), or a `datasets.save_to_disk` folder (format: disk)"
     )
     format: Literal["auto", "csv", "tsv", "glue", "jsonl", "disk"] = "auto"
     glue_task: Literal["sst2", "cola", "mrpc", "qqp", "mnli", "qnli", "rte", "wnli"] | None = None
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
     text_column: str = "text"
     text_pair_column: str | None = None
     label_column: str = "label"
@@ -71,12 +80,12 @@ class FinetuneConfig(_Strict):
     lr: PositiveFloat = 5e-5
     weight_decay: NonNegFloat = 0.01
     warmup_ratio: Probability = 0.1
-    seed: int = 0
+    seed: Seed = 0
 
 
 class TeacherConfig(_Strict):
-    name: str
-    model: str = Field(description="hub id, local folder, or `packaged:all-MiniLM-L6-v2`")
+    name: NonEmptyStr
+    model: NonEmptyStr = Field(description="hub id, local folder, or `packaged:all-MiniLM-L6-v2`")
     data: DataConfig
     max_length: PositiveInt = 128
     label_map: dict[str, str] | None = Field(
@@ -107,6 +116,13 @@ class BiLSTMConfig(_Strict):
     max_vocab: PositiveInt = Field(50_000, description="most frequent training words kept; others map to [UNK]")
     min_freq: PositiveInt = 1
     freeze_embeddings: bool = False
+
+    @field_validator("vectors")
+    @classmethod
+    def _vectors_exist(cls, vectors: str | None) -> str | None:
+        if vectors is not None and not Path(vectors).expanduser().is_file():
+            raise ValueError("no such vectors file")
+        return vectors
 
 
 # What each student family exposes in `Features` (checked against the objectives' `needs`).
@@ -178,7 +194,7 @@ class ArchitectureConfig(_Strict):
 class StageConfig(_Strict):
     """One distillation stage: its own objectives, epochs and learning rate (TinyBERT stages)."""
 
-    name: str
+    name: NonEmptyStr
     epochs: PositiveFloat = 1.0
     lr: PositiveFloat = 5e-5
     # name -> parameters; after loading, each value is that objective's validated `Params` model.
@@ -238,7 +254,7 @@ class TeacherCacheConfig(_Strict):
 
 
 class StudentConfig(_Strict):
-    name: str
+    name: NonEmptyStr
     architecture: ArchitectureConfig
     init: str = Field("teacher", description="random | teacher | general:<path> | <path of a saved student>")
     layer_map: Literal["uniform", "last"] | list[int] = "uniform"
@@ -248,7 +264,7 @@ class StudentConfig(_Strict):
     checkpoint: CheckpointConfig = CheckpointConfig()
     batch_size: PositiveInt = 32
     eval_batch_size: PositiveInt = 64
-    seed: int = 0
+    seed: Seed = 0
     output_dir: str | None = Field(None, description="default: outputs/<name>")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     speed: SpeedConfig = SpeedConfig()
@@ -261,7 +277,21 @@ class StudentConfig(_Strict):
     def _check_init(self) -> StudentConfig:
         if self.init.startswith("general:") and not self.init.removeprefix("general:"):
             raise ValueError("init: `general:` needs a path, e.g. general:outputs/general-tinybert4")
+        if self.init == "glove" and self.architecture.family != "bilstm":
+            raise ValueError("init: glove is for family: bilstm; expected random, teacher, general:<folder> or <folder>")
         return self
+
+    @field_validator("init")
+    @classmethod
+    def _saved_folder_exists(cls, init: str) -> str:
+        # A missing folder would otherwise surface only after the teacher is fine-tuned (minutes in).
+        path = init.removeprefix("general:")
+        if init not in ("random", "teacher", "glove") and path and not (Path(path) / "config.json").is_file():
+            raise ValueError(
+                f"{path!r} is not a saved student folder (no config.json); "
+                "expected random, teacher, glove (bilstm), general:<folder> or <folder>"
+            )
+        return init
 
 
 def _check_objectives(cfg: StudentConfig, source: str) -> None:
@@ -278,7 +308,8 @@ def _check_objectives(cfg: StudentConfig, source: str) -> None:
                 raise ConfigError(
                     f"{source}: {'.'.join(map(str, loc))}: unknown objective; {OBJECTIVES.suggest(name)}"
                 )
-            stage.objectives[name] = validate(entry.Params, params or {}, source, prefix=loc)
+            # `emb:` with no value means defaults; '', 0 or [] are mistakes, reported as such.
+            stage.objectives[name] = validate(entry.Params, {} if params is None else params, source, prefix=loc)
             missing = entry.needs - {"labels"} - FEATURES_OF[cfg.architecture.family]
             if missing:
                 raise ConfigError(

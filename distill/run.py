@@ -36,7 +36,7 @@ from distill.checkpoint import (
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
 from distill.data.augmented import augment_train, load_augment_config
 from distill.data.batching import encode_views
-from distill.data.dataset import load_splits
+from distill.data.dataset import DataSplits, load_splits
 from distill.distiller import fit_stage
 from distill.distributed import World, close, init_world, main_first
 from distill.errors import ConfigError, OutputError
@@ -100,6 +100,9 @@ class Plan:
         self.teacher_dims = t
         for i in range(len(self.student_cfg.stages)):  # fail on shape conflicts now, not mid-run
             build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source)
+        for source, cfg in ((self.teacher_source, self.teacher_cfg), (self.student_source, self.student_cfg)):
+            if cfg.device == "cuda" and not torch.cuda.is_available():
+                raise ConfigError(f"{source}: device: cuda was asked for, but no CUDA GPU is available")
         if self.student_cfg.augment:
             load_augment_config(self.student_cfg.augment, self.student_source)
 
@@ -166,11 +169,12 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     handler = None
     try:
         plan = Plan(teacher_yaml, student_yaml)
+        splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
         s_cfg = plan.student_cfg
         out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
         prepare_output_dir(out, plan.student_source)  # every rank: the same error everywhere, none left waiting
         handler = _attach_log(out) if world.is_main else None
-        return _run(plan, out, started, resume, world)
+        return _run(plan, splits, out, started, resume, world)
     finally:
         if handler is not None:
             logger.removeHandler(handler)
@@ -179,12 +183,11 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
         close(world)
 
 
-def _run(plan: Plan, out: Path, started: float, resume: str, world: World) -> dict:
+def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str, world: World) -> dict:
     t_cfg, s_cfg = plan.teacher_cfg, plan.student_cfg
     device = world.device(pick_device(s_cfg.device))
     check_precision(s_cfg.train, device, plan.student_source)
 
-    splits = load_splits(t_cfg.data)
     n_labels = len(splits.label_names)
     log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
     # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -37,7 +38,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.MarkedYAMLError as e:
         line = f"line {e.problem_mark.line + 1}: " if e.problem_mark else ""
         raise ConfigError(f"{path}: {line}invalid YAML: {e.problem}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
+    except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
     if data is None:
         raise ConfigError(f"{path}: file is empty, expected a mapping of keys to values")
@@ -50,12 +53,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 # Constrained number types whose error states the constraint for any bad input ("high", -1, True).
 
 
+# Integers beyond int32 overflow torch and tokenizers (seeds, sizes, lengths); no config needs them.
+INT_MAX = 2**31 - 1
+
+
 def _number(low: float | None, high: float | None, *, integer: bool, strict_low: bool = False) -> Any:
     kind = "an integer" if integer else "a number"
+
+    def show(x: float) -> str:
+        return str(int(x)) if integer else f"{x:g}"
+
     if low is not None and high is not None:
-        expected = f"expected {kind} in [{low:g}, {high:g}]"
+        expected = f"expected {kind} in [{show(low)}, {show(high)}]"
     elif low is not None:
-        expected = f"expected {kind} {'>' if strict_low else '>='} {low:g}"
+        expected = f"expected {kind} {'>' if strict_low else '>='} {show(low)}"
     else:
         expected = f"expected {kind}"
 
@@ -67,13 +78,32 @@ def _number(low: float | None, high: float | None, *, integer: bool, strict_low:
         ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok_type:
             raise PydanticCustomError("number", expected)
+        if not math.isfinite(value):  # .nan / .inf (or "nan", "1e999") would poison training silently
+            raise PydanticCustomError("number", expected.replace(" a number", " a finite number"))
         if low is not None and (value <= low if strict_low else value < low):
             raise PydanticCustomError("number", expected)
         if high is not None and value > high:
             raise PydanticCustomError("number", expected)
+        if integer and high is None and value > INT_MAX:
+            raise PydanticCustomError("number", f"{expected}, at most {INT_MAX}")
         return value
 
     return BeforeValidator(check)
+
+
+def _codec(value: Any) -> Any:
+    from distill.data.readers import encoding_problem
+
+    problem = encoding_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise PydanticCustomError("encoding", problem)
+    return value
+
+
+def _non_empty(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("non_empty", "expected a non-empty string")
+    return value
 
 
 Probability = Annotated[float, _number(0.0, 1.0, integer=False)]
@@ -81,6 +111,9 @@ NonNegFloat = Annotated[float, _number(0.0, None, integer=False)]
 PositiveFloat = Annotated[float, _number(0.0, None, integer=False, strict_low=True)]
 NonNegInt = Annotated[int, _number(0, None, integer=True)]
 PositiveInt = Annotated[int, _number(1, None, integer=True)]
+Seed = Annotated[int, _number(0, 2**32 - 1, integer=True)]  # the range numpy and torch both accept
+NonEmptyStr = Annotated[str, BeforeValidator(_non_empty)]
+Encoding = Annotated[str, BeforeValidator(_codec)]  # a codec name that reads our files line by line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,11 +204,12 @@ def format_errors(err: ValidationError, model: type[BaseModel], source: str, pre
     for e in err.errors():
         loc = tuple(k for k in e["loc"] if not (isinstance(k, str) and k.startswith("function-")))
         # A union reports each member's failure; the first per location is the useful one.
-        key = ".".join(str(k) for k in (*prefix, *loc)) or "(top level)"
+        key = ".".join(str(k) for k in (*prefix, *loc))
         if key in seen:
             continue
         seen.add(key)
-        parts.append(f"{key}: {_message(e, model)}")
+        # A check of the whole file (a model validator) names its keys in its own message.
+        parts.append(f"{key}: {_message(e, model)}" if key else e["msg"].removeprefix("Value error, "))
     return f"{source}: " + "; ".join(parts)
 
 

@@ -57,11 +57,16 @@ def inspect_teacher(cfg: TeacherConfig, source: str = "teacher.yaml") -> Pretrai
     """Read the teacher's config.json only (no weights): sizes for validating the student config."""
     path = resolve_model(cfg.model)
     try:
-        return AutoConfig.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as e:
         where = "local folder" if os.path.isdir(path) else "hub id (needs the model hub or its local cache)"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"{source}: model: cannot load {cfg.model!r} as a {where}: {first}") from None
+    # A longer max_length would only fail mid-run, on the first text that long (position index out of range).
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and cfg.max_length > positions:
+        raise ConfigError(f"{source}: max_length: expected at most {positions} (the model's max_position_embeddings), got {cfg.max_length}")
+    return config
 
 
 def dims(config: PretrainedConfig) -> ModelDims:

@@ -36,9 +36,9 @@ except ImportError:  # pragma: no cover
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from augment.base import Pipeline, row_rng, tokenize  # noqa: E402
+from augment.base import Pipeline, tokenize  # noqa: E402
 from augment.config import parse_config  # noqa: E402
-from augment.glove import load_vectors, neighbour_table  # noqa: E402
+from augment.glove import load_vectors, neighbour_ids  # noqa: E402
 from augment.masking import MASK  # noqa: E402
 from augment.mlm import load_mlm, mlm_candidates, mlm_candidates_loop  # noqa: E402
 from augment.runner import augment_rows  # noqa: E402
@@ -211,16 +211,16 @@ def mlm_bench(texts: list[str], folder: Path, cache_dir: Path) -> dict:
     looped = mlm_candidates_loop(mlm, sentences, 15)
     t_loop = time.perf_counter() - t0
     masked = sum(c is not None for row in batched for c in row)
-    da = TinyBertDA(0.4, 15, mlm, None, 50_000, cache_dir)
+    pipeline = Pipeline([TinyBertDA(0.4, 15, mlm, None, 50_000, cache_dir)], N_OUT, dedup=False)
     t0 = time.perf_counter()
-    da.observe(sentences)
-    da.fit()
+    pipeline.observe(sentences)
+    pipeline.fit()
     t_fit = time.perf_counter() - t0
     t0 = time.perf_counter()
-    states = da.prepare(sentences)
     n = 0
-    for i, (words, st) in enumerate(zip(sentences, states, strict=True)):
-        n += len(da.apply([words] * N_OUT, st, row_rng(0, i)))
+    for start in range(0, len(sentences), 64):
+        chunk = sentences[start : start + 64]
+        n += sum(map(len, pipeline.outputs(pipeline.prepare(chunk), 0, start)))
     t_da = time.perf_counter() - t0
     return {"model": f"RANDOMLY INITIALISED BertForMaskedLM, 2 layers, hidden 128, vocab {len(mlm.tokenizer)}",
             "sentences_in": len(texts), "masked_positions": masked,
@@ -228,6 +228,24 @@ def mlm_bench(texts: list[str], folder: Path, cache_dir: Path) -> dict:
             "same_candidates": batched == looped,
             "tinybert_da_sentences": n, "tinybert_da_s": t_da, "glove_table_s": t_fit,
             "tinybert_da_sentences_per_s": n / t_da, "device": "cpu"}  # fmt: skip
+
+
+def nlpaug_contextual(texts: list[str], folder: Path) -> dict:
+    """nlpaug's ContextualWordEmbsAug (through our adapter and its transformers-5 shim) with the same
+    tiny masked LM: one augmenter call per copy, N_OUT copies per input."""
+    import numpy as np
+
+    from augment.nlpaug_adapter import NlpaugStrategy
+
+    args = {"model_path": str(folder), "model_type": "bert", "action": "substitute", "aug_p": 0.4, "top_k": 15,
+            "device": "cpu"}  # fmt: skip
+    t0 = time.perf_counter()
+    strategy = NlpaugStrategy("ContextualWordEmbsAug", args)
+    load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n = sum(len(strategy.apply([tokenize(t)] * N_OUT, None, np.random.default_rng(i))) for i, t in enumerate(texts))
+    dt = time.perf_counter() - t0
+    return {"inputs": len(texts), "load_s": load, "sentences": n, "seconds": dt, "sentences_per_s": n / dt}
 
 
 def main() -> None:
@@ -259,10 +277,10 @@ def main() -> None:
     kv, identity = load_vectors(None)
     vocab20k = kv.index_to_key[1000:21000]
     t0 = time.perf_counter()
-    neighbour_table(kv, identity, vocab20k, 15, 50_000, cache)
+    neighbour_ids(kv, identity, vocab20k, 15, 50_000, cache)
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
-    neighbour_table(kv, identity, vocab20k, 15, 50_000, cache)
+    neighbour_ids(kv, identity, vocab20k, 15, 50_000, cache)
     results["neighbour_table_20k"] = {"words": 20_000, "K": 15, "candidates": 50_000,
                                       "build_s": t_build, "cached_load_s": time.perf_counter() - t0}  # fmt: skip
     print("table", results["neighbour_table_20k"], flush=True)
@@ -279,7 +297,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         folder = tiny_mlm(Path(d) / "mlm", texts)
         results["mlm"] = mlm_bench(texts[: args.mlm_rows], folder, cache)
-    print("mlm", results["mlm"], flush=True)
+        print("mlm", results["mlm"], flush=True)
+        results["nlpaug_contextual"] = nlpaug_contextual(texts[: args.slow_rows // 3], folder)
+    print("nlpaug contextual", results["nlpaug_contextual"], flush=True)
     facts["load_average_end"] = list(os.getloadavg())
     write_report(results)
 
@@ -289,7 +309,7 @@ def write_report(r: dict) -> None:
     n_all = r["rows"] * N_OUT
     cold, cached = r["ours_tinybert_glove_cold"], r["ours_tinybert_glove_cached"]
     nl, ms, pl, tg = r["nlpaug_wordembs"], r["most_similar_loop"], r["plain_tang_loop"], r["ours_tang"]
-    mlm, nt = r["mlm"], r["neighbour_table_20k"]
+    mlm, nt, nc = r["mlm"], r["neighbour_table_20k"], r["nlpaug_contextual"]
     ratio = nl["extrapolated_end_to_end_s"] / cold["total_s"]
     r["ours_vs_nlpaug_end_to_end"] = ratio
     lines = [
@@ -326,6 +346,10 @@ def write_report(r: dict) -> None:
         f"{mlm['batched_s']:.2f} s vs one-word-at-a-time loop {mlm['loop_s']:.2f} s = **{mlm['speedup']:.1f}x** "
         f"(identical candidates: {mlm['same_candidates']}); full DA {mlm['tinybert_da_sentences_per_s']:,.0f} sentences/s "
         "(candidates + sampling, GloVe table excluded).",
+        f"- nlpaug ContextualWordEmbsAug with the same tiny masked LM (through our adapter's transformers-5 shim), "
+        f"{nc['inputs']} tweets x {N_OUT}: {nc['sentences_per_s']:,.1f} sentences/s (load {nc['load_s']:.2f} s): "
+        f"ours batched is **{mlm['tinybert_da_sentences_per_s'] / nc['sentences_per_s']:,.0f}x** faster.",
+        f"- Plain loop vs ours (Tang, end to end) in this run: {tg['sentences_per_s_end_to_end'] / pl['sentences_per_s']:.2f}x.",
         "- GPU: no GPU was available to this run; not measured.",
         "",
         "Regenerate: `python experiments/bench_augment.py` (writes this file and report.json).",

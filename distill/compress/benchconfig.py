@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from distill.compress.bench import BenchSettings
 from distill.compress.variants import KINDS
 from distill.errors import ConfigError
+from distill.schema import Encoding, load_yaml, validate
 
 
 class _Strict(BaseModel):
@@ -35,7 +35,7 @@ class DataCfg(_Strict):
     text_pair_column: str | None = None
     label_column: str | None = "label"
     format: str | None = None
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
     limit: int | None = Field(1000, gt=0)
 
     @model_validator(mode="after")
@@ -49,7 +49,7 @@ class BenchCfg(_Strict):
     sources: list[SourceCfg] = Field(min_length=1)
     kinds: list[str] = Field(default_factory=lambda: ["torch-fp32", "torch-int8", "ort-opt", "ort-int8-dynamic",
                                                       "ort-int8-fused"])
-    devices: list[str] = Field(default_factory=lambda: ["cpu"])
+    devices: list[Literal["cpu", "cuda"]] = Field(default_factory=lambda: ["cpu"])
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 32, 128])
     seq_lens: list[int] = Field(default_factory=lambda: [64])
     warmup: int = Field(10, ge=1)
@@ -86,22 +86,21 @@ class BenchCfg(_Strict):
 
 
 def parse_bench_config(data: dict, where: str = "bench config") -> BenchCfg:
-    try:
-        return BenchCfg.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise ConfigError(f"{where}: {loc}: {err['msg']}") from None
+    """Validate ``data``; then build each source and check each model folder, so a wrong path
+    fails here, naming its key, before anything is loaded or timed."""
+    from distill.compress.models import check_model_dir
+    from distill.compress.variants import Source
+
+    cfg = validate(BenchCfg, data, where)
+    for i, s in enumerate(cfg.sources):
+        try:
+            Source(s.name, s.path, s.shape, s.role)
+            if s.path is not None:
+                check_model_dir(s.path)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: sources.{i}: {e}") from None
+    return cfg
 
 
 def load_bench_config(path: str | Path) -> BenchCfg:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    return parse_bench_config(data, str(path))
+    return parse_bench_config(load_yaml(path), str(path))

@@ -12,6 +12,18 @@ import sys
 from pathlib import Path
 
 from distill.errors import ConfigError, DistillError
+from distill.schema import load_yaml
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse turns the error into one usage line and exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
 
 
 def _add_data_args(p: argparse.ArgumentParser, prefix: str, what: str) -> None:
@@ -20,7 +32,7 @@ def _add_data_args(p: argparse.ArgumentParser, prefix: str, what: str) -> None:
     p.add_argument(f"--{prefix}-label-column", default="label")
     p.add_argument(f"--{prefix}-format", default=None, help="csv, tsv, glue or jsonl (default: from extension)")
     p.add_argument(f"--{prefix}-encoding", default="utf-8")
-    p.add_argument(f"--{prefix}-limit", type=int, default=1000, help="rows read (default 1000)")
+    p.add_argument(f"--{prefix}-limit", type=_positive_int, default=1000, help="rows read (default 1000)")
 
 
 def _read(args: argparse.Namespace, prefix: str, labels: bool, label2id: dict | None = None):
@@ -119,30 +131,31 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from distill.compress.bench import run_benchmark
-    from distill.compress.benchconfig import load_bench_config, parse_bench_config
+    from distill.compress.benchconfig import parse_bench_config
     from distill.compress.evalset import read_eval_set, teacher_split
     from distill.compress.report import write_report
     from distill.compress.variants import Source
 
     _quiet()
     if args.config:
-        cfg = load_bench_config(args.config)
+        raw, where = load_yaml(args.config), args.config
     else:
         sources = [{"name": Path(p).name, "path": p, "role": "student" if i == 0 else "other"}
                    for i, p in enumerate(args.model or [])]
         sources += [{"name": s, "shape": s} for s in args.shape or []]
-        raw = {"sources": sources}
+        raw, where = {"sources": sources}, "bench flags"
         if args.eval_teacher:
             raw["eval"] = {"teacher": args.eval_teacher, "split": args.eval_split, "limit": args.eval_limit}
         elif args.eval_data:
             raw["eval"] = {"path": args.eval_data, "text_column": args.eval_text_column,
                            "label_column": args.eval_label_column, "format": args.eval_format,
                            "encoding": args.eval_encoding, "limit": args.eval_limit}
-        cfg = parse_bench_config(raw, "bench flags")
-    for key in ("kinds", "devices", "batch_sizes", "seq_lens", "warmup", "reps", "max_seconds", "threads", "out"):
-        val = getattr(args, key)
-        if val is not None:
-            setattr(cfg, key, val)
+    # Flags override the file's keys before validation, so a bad flag value gets the same check.
+    overrides = {key: getattr(args, key) for key in ("kinds", "devices", "batch_sizes", "seq_lens", "warmup", "reps",
+                                                     "max_seconds", "threads", "out") if getattr(args, key) is not None}
+    if args.config and overrides:
+        where = f"{args.config} (with --{' --'.join(k.replace('_', '-') for k in overrides)})"
+    cfg = parse_bench_config({**raw, **overrides}, where)
     sources = [Source(s.name, s.path, s.shape, s.role) for s in cfg.sources]
     first_path = next((s.path for s in sources if s.path), None)
     l2i = _label2id(first_path) if first_path else None
@@ -172,7 +185,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--importance", choices=["magnitude", "taylor"], default="magnitude")
     p.add_argument("--recover-epochs", type=int, default=0, help="epochs of logit distillation from the unpruned model on --train-data")
     p.add_argument("--recover-lr", type=float, default=5e-5)
-    p.add_argument("--max-len", type=int, default=128)
+    p.add_argument("--max-len", type=_positive_int, default=128)
     _add_data_args(p, "train", "training texts with labels (Taylor importance, recovery, verification)")
     p.set_defaults(func=cmd_compress)
 

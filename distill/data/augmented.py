@@ -29,7 +29,7 @@ from distill.errors import ConfigError, DistillError
 
 log = logging.getLogger("distill")
 
-AUGMENT_CACHE_VERSION = "1"  # bump when the augment code's output for a config changes
+AUGMENT_CACHE_VERSION = "2"  # bump when the augment code's output for a config changes
 
 
 def load_augment_config(path: str, source: str):

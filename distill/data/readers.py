@@ -7,6 +7,7 @@ report the exact line of a bad row. Problems become a :class:`DataError` naming 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import sys
@@ -35,12 +36,28 @@ def detect_format(path: str | Path) -> str:
     return _EXTENSIONS[suffix]
 
 
+def encoding_problem(encoding: str) -> str | None:
+    """Why files in ``encoding`` cannot be read line by line, or None when they can."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return "expected a Python codec name such as utf-8, latin-1 or cp1252"
+    # Lines are split on the byte b"\n" before decoding, which only works for ASCII-compatible codecs.
+    if not "a\n".encode(encoding).endswith(b"a\n"):
+        return "expected an ASCII-compatible codec (utf-16/32 files: convert them to utf-8)"
+    return None
+
+
 def _decoded_lines(path: Path, encoding: str) -> Iterator[str]:
-    """Lines of ``path`` decoded one by one, so a bad byte is reported with its line number."""
+    """Lines of ``path`` decoded one by one, so a bad byte is reported with its line number.
+
+    A leading byte-order mark (Excel's UTF-8 CSVs) is dropped, so it does not stick to the first
+    column's name."""
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
-                yield raw.decode(encoding)
+                line = raw.decode(encoding)
+                yield line.removeprefix("\ufeff") if lineno == 1 else line
             except UnicodeDecodeError as e:
                 bad = raw[e.start : e.end]
                 raise DataError(
@@ -78,6 +95,7 @@ def _iter_delimited(path: Path, delimiter: str, quoting: int, encoding: str) -> 
 
 
 def _iter_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
+    keys: list[str] | None = None  # the first object's keys: every later object needs them too
     for lineno, line in enumerate(_decoded_lines(path, encoding), 1):
         if not line.strip():
             continue
@@ -87,6 +105,11 @@ def _iter_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
             raise DataError(f"{path}: line {lineno}: not valid JSON ({e.msg})") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
+        if keys is None:
+            keys = list(obj)
+        missing = [k for k in keys if k not in obj]
+        if missing:
+            raise DataError(f"{path}: line {lineno}: no key {missing[0]!r} (the first object has {', '.join(map(repr, keys))})")
         yield lineno, {k: v if isinstance(v, str) else json.dumps(v) if v is not None else "" for k, v in obj.items()}
 
 
@@ -100,6 +123,9 @@ def iter_rows(path: str | Path, fmt: str | None = None, encoding: str = "utf-8")
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise DataError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    problem = encoding_problem(encoding)
+    if problem:
+        raise DataError(f"{path}: encoding: {problem}, got {encoding!r}")
     _check_file(path)
     if fmt == "jsonl":
         return _iter_jsonl(path, encoding)

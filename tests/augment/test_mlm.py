@@ -7,8 +7,10 @@ import logging
 import numpy as np
 import pytest
 
+from augment.copies import Copies
 from augment.mlm import load_mlm, mlm_candidates, mlm_candidates_loop
 from augment.tinybert import TinyBertDA
+from augment.vocab import Vocab
 from distill.errors import ConfigError
 
 SENTENCES = [["the", "flight", "was", "late", "."], ["airplanes", "and", "unknown", "food"], ["Cat", "dog"]]
@@ -45,20 +47,25 @@ def test_missing_model_folder_is_a_config_error(tmp_path):
 def test_tinybert_uses_mlm_for_single_pieces_and_glove_for_the_rest(tiny_mlm, glove_file, tmp_path):
     da = TinyBertDA(p_t=1.0, K=2, mlm=load_mlm(str(tiny_mlm), "cpu"), vectors=str(glove_file), cache_dir=tmp_path)
     sentences = [["airplane", "cat"]]
+    vocab = Vocab()
     da.observe(sentences)
-    da.fit()
-    (state,) = da.prepare(sentences)
-    assert state[0] == ["bus", "dog"]  # air ##plane: several pieces, so its GloVe neighbours
-    assert set(state[1]) <= {"the", "flight", "was", "late", "food", "cold", "good", "bad", "crew", "and", "a", "dog", "air", "un"}
-    out = da.apply([sentences[0]] * 5, state, np.random.default_rng(0))
-    assert all(c[0] in state[0] and c[1] in state[1] for c in out)  # p_t = 1: every word replaced
+    da.fit(vocab)
+    state = da.prepare(sentences, vocab)
+    cands = state.lists(vocab)
+    assert cands[0] == ["bus", "dog"]  # air ##plane: several pieces, so its GloVe neighbours
+    assert set(cands[1]) <= {"the", "flight", "was", "late", "food", "cold", "good", "bad", "crew", "and", "a", "dog", "air", "un"}
+    copies = Copies.of(vocab.ids(sentences[0]), [2], 5)
+    da.apply(copies, state, np.random.default_rng(0).random(len(copies.ids)))
+    out = vocab.strings(copies.ids.reshape(5, 2))
+    assert all(c[0] in cands[0] and c[1] in cands[1] for c in out)  # p_t = 1: every word replaced
 
 
 def test_tinybert_without_mlm_falls_back_to_glove_and_says_so_once(glove_file, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="augment"):
         da = TinyBertDA(p_t=1.0, K=2, mlm=None, vectors=str(glove_file), cache_dir=tmp_path)
+        vocab = Vocab()
         da.observe([["cat", "car", "zebra"]])
-        da.fit()
-        (state,) = da.prepare([["cat", "car", "zebra"]])
-    assert state == [["kitten", "dog"], ["truck", "bus"], None]
+        da.fit(vocab)
+        state = da.prepare([["cat", "car", "zebra"]], vocab)
+    assert state.lists(vocab) == [["kitten", "dog"], ["truck", "bus"], None]
     assert [r.message for r in caplog.records] == ["tinybert: no mlm_model given; every word takes the GloVe branch"]

@@ -68,7 +68,7 @@ def test_glove_neighbours_known_answer_and_disk_cache(glove_file, tmp_path, monk
     kv, identity = load_vectors(str(glove_file))
     table = neighbour_table(kv, identity, ["cat", "Car", "unseen", ","], 2, 100, tmp_path / "cache")
     assert table == {"cat": ["kitten", "dog"], "car": ["truck", "bus"]}
-    assert len(list((tmp_path / "cache").glob("neighbours-*.npz"))) == 1
+    assert len(list((tmp_path / "cache").glob("neighbour-ids-*.npy"))) == 1
 
     def boom(*a, **k):
         raise AssertionError("recomputed instead of reading the cache")

@@ -10,6 +10,7 @@ import pytest
 from distill.cli import main
 from distill.config import load_student_config, load_teacher_config
 from distill.errors import ConfigError
+from tests.conftest import toy_rows, write_csv
 
 STUDENT = """
 name: s
@@ -106,7 +107,8 @@ def test_teacher_config_errors(tmp_path):
 
 
 def test_validate_command_exit_code_and_one_line(tmp_path, capsys, tiny_encoder_dir):
-    teacher = write(tmp_path, f"name: t\nmodel: {tiny_encoder_dir}\ndata: {{source: x.csv}}\n", "teacher.yaml")
+    data = write_csv(tmp_path / "toy.csv", toy_rows(20))
+    teacher = write(tmp_path, f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: {data}}}\n", "teacher.yaml")
     bad = write(tmp_path, STUDENT.replace("attn: {weight: 1.0}", "attn: {weight: high}"))
     assert main(["validate", str(teacher), str(bad)]) == 2
     err = capsys.readouterr().err.strip()
@@ -117,11 +119,21 @@ def test_validate_command_exit_code_and_one_line(tmp_path, capsys, tiny_encoder_
     assert "layer_map.3: teacher layer 5 does not exist; expected 1..4" in capsys.readouterr().err
     ok = write(tmp_path, STUDENT.replace("{preset: tinybert4}", "{num_layers: 2, hidden_size: 16, num_heads: 2}"), "s3.yaml")
     assert main(["validate", str(teacher), str(ok)]) == 0
-    assert "student 2 layers x 16 (2 heads, FFN 64), layer map [2, 4]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "student 2 layers x 16 (2 heads, FFN 64), layer map [2, 4]" in out
+    assert out.strip().endswith("data: train 16, dev 2, test 2, labels negative, positive")  # validate reads the data
+
+
+def test_max_length_beyond_the_teachers_positions(tmp_path, capsys, tiny_encoder_dir):
+    teacher = write(tmp_path, f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 65\ndata: {{source: x.csv}}\n", "teacher.yaml")
+    assert main(["validate", str(teacher), str(write(tmp_path, STUDENT))]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {teacher}: max_length: expected at most 64 (the model's max_position_embeddings), got 65\n"
+    )
 
 
 def test_head_mismatch_with_per_head_is_a_config_error(tmp_path, capsys, tiny_encoder_dir):
-    teacher = write(tmp_path, f"name: t\nmodel: {tiny_encoder_dir}\ndata: {{source: x.csv}}\n", "teacher.yaml")
+    teacher = write(tmp_path, f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: x.csv}}\n", "teacher.yaml")
     s = STUDENT.replace("{preset: tinybert4}", "{num_layers: 2, hidden_size: 16, num_heads: 2}")
     s = s.replace("attn: {weight: 1.0}", "attn: {weight: 1.0, heads: per_head}")
     assert main(["validate", str(teacher), str(write(tmp_path, s))]) == 2

@@ -111,7 +111,9 @@ def test_bilstm_run_twice_second_uses_cache_and_gives_same_student(tmp_path, tea
 
 
 def test_bilstm_asked_for_attention_fails_at_validation(tmp_path, teacher_yaml, capsys):
-    student = student_yaml(tmp_path, BILSTM.replace("VECTORS", "/nonexistent.txt").replace("CACHE", "tc").replace("ce: {weight: 0.5}", "attn: {}"))
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("good 1 0 0\n")  # must exist: a missing vectors file is refused first
+    student = student_yaml(tmp_path, BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", "tc").replace("ce: {weight: 0.5}", "attn: {}"))
     assert main(["validate", str(teacher_yaml), str(student)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"error: {student}: stages.0.objectives.attn: a bilstm student exposes only logits, but attn needs attn; "
