@@ -34,12 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import students  # noqa: E402
 from distill.data.batching import collate, encode, encode_views, train_batches  # noqa: E402
 from distill.data.dataset import load_splits  # noqa: E402
-from distill.distiller import _param_groups, feature_requests, total_loss  # noqa: E402
+from distill.distiller import feature_requests, total_loss  # noqa: E402
+from distill.distributed import SINGLE  # noqa: E402
 from distill.evaluate import evaluate  # noqa: E402
 from distill.features import FeatureRequest, enable_capture, forward_features  # noqa: E402
 from distill.objectives import OBJECTIVES  # noqa: E402
 from distill.run import Plan, _machine, run  # noqa: E402
 from distill.speed import measure  # noqa: E402
+from distill.stepper import param_groups  # noqa: E402
 from distill.teacher_cache import LiveTeacher, cached_teacher  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +91,7 @@ def step_time_ratio(plan: Plan, teacher, tokenizer, splits, steps: int) -> dict:
         batch = collate(data, indices)
         for name, objectives in variants.items():  # alternate: the same load for both
             want_s, want_t = feature_requests(objectives, plan.layer_map)
-            opt = torch.optim.AdamW(_param_groups([student, *objectives], 0.01), lr=0.0)
+            opt = torch.optim.AdamW(param_groups([student, *objectives], 0.01), lr=0.0)
             live = LiveTeacher(teacher, want_t)
             start = time.perf_counter()
             loss, _ = total_loss(objectives, forward_features(student, batch, want_s), live(indices, batch), batch["labels"])
@@ -181,7 +183,7 @@ def main() -> None:
     step = step_time_ratio(plan, teacher_model, teacher_tok, splits, args.step_batches)
     cache = cache_saving(teacher_model, teacher_tok, splits, max_length, Path(tempfile.mkdtemp(prefix="bench-cache-")))
     report = {
-        "machine": _machine(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "machine": _machine(SINGLE), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "workdir")}, "models": rows, "step_time": step, "teacher_cache": cache,
     }  # fmt: skip
     out = Path(args.out)
