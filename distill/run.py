@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -39,7 +40,7 @@ from distill.data.batching import encode_views
 from distill.data.dataset import DataSplits, load_splits
 from distill.distiller import fit_stage
 from distill.distributed import World, close, init_world, main_first
-from distill.errors import ConfigError, OutputError
+from distill.errors import ConfigError, DistillError, OutputError
 from distill.evaluate import evaluate
 from distill.interrupt import Interrupted, save_on_sigint, stop_requested
 from distill.layer_map import resolve_layer_map
@@ -166,15 +167,27 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     logger, level = logging.getLogger("distill"), logging.getLogger("distill").level
     if not world.is_main:  # one copy of the log: rank 0's (warnings and errors from every rank)
         logger.setLevel(logging.WARNING)
-    handler = None
+    handler, out, created = None, None, False
     try:
         plan = Plan(teacher_yaml, student_yaml)
         splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
         s_cfg = plan.student_cfg
         out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
+        created = not out.exists()
         prepare_output_dir(out, plan.student_source)  # every rank: the same error everywhere, none left waiting
         handler = _attach_log(out) if world.is_main else None
         return _run(plan, splits, out, started, resume, world)
+    except DistillError:
+        # A user error found after the folder was made (labels that do not align, a teacher at the
+        # majority rate, a student that cannot be built): leave no partial output behind, unless
+        # training already wrote a checkpoint worth resuming from.
+        if handler is not None:
+            logger.removeHandler(handler)
+            handler.close()
+            handler = None
+        if created and world.is_main and out is not None and not (out / "checkpoints").exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         if handler is not None:
             logger.removeHandler(handler)

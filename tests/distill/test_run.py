@@ -113,7 +113,21 @@ def test_untrained_teacher_is_refused(tmp_path, tiny_classifier_dir, capsys):
     assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "the teacher's dev accuracy 50.0% is not above the majority-class rate 50.0%" in err
-    assert not (tmp_path / "r" / "model.safetensors").exists()
+    assert not (tmp_path / "r").exists()  # the folder this run made is gone: no partial output
+
+
+def test_user_error_after_training_started_keeps_a_folder_that_existed(tmp_path, tiny_classifier_dir, capsys):
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier_dir)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+    model.save_pretrained(tiny_classifier_dir)
+    teacher, student = configs(tmp_path, tiny_classifier_dir)
+    teacher.write_text(teacher.read_text() + "label_map: {pos: positive, neg: negative}\n")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "r")]) == 2
+    assert (tmp_path / "r" / "notes.txt").read_text() == "mine"  # a folder the user made is never removed
 
 
 @pytest.mark.parametrize("bad", ["student", "data"])
