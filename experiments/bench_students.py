@@ -201,6 +201,7 @@ def markdown(r: dict) -> str:
         f"Embedded tweets (binary), {s['train']} training / ≤{s['eval']} dev and test examples, stage epochs x{s['epochs_scale']}.",
         f"CPU: {m['cpu']}, {s['threads']} torch threads; torch {m['torch']}, transformers {m['transformers']}. "
         f"Load average before {r['loadavg_before'][0]:.2f}, after {r['loadavg_after'][0]:.2f} (shared machine).",
+        "Regenerate: `python experiments/bench_students.py` (`--reuse` measures the students already trained in `--workdir`).",
         "",
         "| model | train examples | dev acc | test acc | dev acc / teacher | params | disk MB | b=1 p50 ms | b=1 p90 ms | b=32 seq/s | b=32 vs teacher |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

@@ -1,0 +1,154 @@
+"""The ``distill`` command line: ``run``, ``general``, ``validate``, ``compress``, ``export``, ``bench``, ``pipeline``.
+
+User errors (bad config, bad data, unusable teacher) print one line on stderr and exit with code 2;
+Ctrl-C exits with 130. Anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+import transformers
+
+from distill.errors import DistillError
+from distill.interrupt import Interrupted
+
+
+def _resume_mode(args: argparse.Namespace) -> str:
+    return "require" if args.resume else "fresh" if args.fresh else "auto"
+
+
+def _add_resume_flags(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue from the output folder's newest checkpoint "
+                       "(an error when there is none; without a flag, a compatible checkpoint is resumed anyway)")
+    group.add_argument("--fresh", action="store_true", help="discard the output folder's checkpoints and start over")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from distill.run import run, summary_table
+
+    metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
+    if not metrics:  # a rank other than 0 of a torchrun launch: rank 0 reports
+        return 0
+    print(summary_table(metrics))
+    print(f"student saved to {metrics['student_path']} (metrics.json, run.log, config.resolved.yaml beside it)")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from distill.data.dataset import load_splits
+    from distill.run import Plan
+
+    plan = Plan(args.teacher, args.student)
+    splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data is found here, not mid-run
+    sizes, arch = plan.sizes, plan.student_cfg.architecture
+    shape = (
+        f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
+        f"{sizes['num_layers']} layers x {sizes['hidden_size']} ({sizes['num_heads']} heads, FFN {sizes['intermediate_size']}), "
+        f"layer map {plan.layer_map}"
+    )  # fmt: skip
+    print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
+          f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}")
+    return 0
+
+
+def _general(args: argparse.Namespace) -> int:
+    from distill.general import general_distill
+
+    out = args.output_dir or f"outputs/general-{Path(args.student).stem}"
+    r = general_distill(
+        args.teacher, args.student, args.corpus, out, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, max_length=args.max_length, resume=_resume_mode(args),
+    )  # fmt: skip
+    if not r:  # a rank other than 0 of a torchrun launch
+        return 0
+    print(f"general distillation: {r['steps']} steps on {r['texts']} texts, intermediate loss "
+          f"{r['probe_loss_before']:.4f} -> {r['probe_loss_after']:.4f}; start task distillation with init: general:{out}")  # fmt: skip
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    from distill.pipeline import load_recipe, run_pipeline
+
+    recipe = load_recipe(args.recipe, args.set)
+    if args.output:
+        recipe.output = Path(args.output)
+    run_pipeline(recipe, dry_run=args.dry_run)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distill", description="Distill a fine-tuned teacher into a small student.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="task distillation: teacher.yaml + student.yaml -> outputs/<name>/")
+    p.add_argument("teacher", help="teacher.yaml: model, data, fine-tuning")
+    p.add_argument("student", help="student.yaml: architecture, init, objectives, stages")
+    p.add_argument("--output-dir", default=None, help="default: student.yaml output_dir, else outputs/<name>")
+    _add_resume_flags(p)
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("general", help="general distillation (TinyBERT stage 1) of a pre-trained encoder on unlabeled text")
+    p.add_argument("teacher", help="teacher.yaml: its `model` is the pre-trained (not fine-tuned) encoder")
+    p.add_argument("student", help="student.yaml: architecture, layer_map, init (first stage's objectives if intermediate)")
+    p.add_argument("--corpus", required=True, help="unlabeled texts: .txt (one per line) or .jsonl (`text` field); streamed")
+    p.add_argument("--output-dir", default=None, help="default: outputs/general-<student.yaml stem>")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=None, help="default: teacher.yaml max_length")
+    _add_resume_flags(p)
+    p.set_defaults(func=_general)
+
+    p = sub.add_parser("validate", help="check both configs (and the teacher's config.json) without training")
+    p.add_argument("teacher")
+    p.add_argument("student")
+    p.set_defaults(func=_validate)
+
+    from distill.compress.cli import add_subcommands
+
+    add_subcommands(sub)  # compress, export, bench
+
+    p = sub.add_parser("pipeline", help="run a recipe's steps in order, skipping those already finished")
+    p.add_argument("recipe", help="recipe.yaml: teacher.yaml + steps (data, teacher, augment, general, distill, compress, export, bench)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (step, kind, key, run|skip, reason) and stop")
+    p.add_argument("--output", default=None, help="output folder (default: the recipe's `output`, else outputs/pipelines/<name>)")
+    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE",
+                   help="override a step option (VALUE is YAML), e.g. --set data.max_train_examples=500; repeatable")
+    p.set_defaults(func=_pipeline)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("distill").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    # Our own progress bars and log lines say what happens; transformers' load reports do not help here.
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return args.func(args)
+    except DistillError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Interrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Timing, accuracy and memory of variants, measured one after another in one process.
+
+Each variant is built, evaluated, timed and freed before the next, so all share the machine state
+of one run and their ratios are comparable. Latency is per call at batch 1 (p50/p90/p99);
+throughput is sequences per second at larger batches. Repetitions stop early at a time budget
+(large models at batch 128 take seconds per call on one CPU thread); the counts actually run are
+recorded next to every figure.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from distill.compress.evalset import EvalSet, encode_batches, synthetic_batch
+from distill.compress.export import Predict
+from distill.compress.machine import machine_facts, pin_threads, require_device
+from distill.compress.variants import KINDS, Source, build_variant, load_source
+from distill.errors import ConfigError
+from distill.evaluate import accuracy_f1
+from distill.speed import time_calls
+
+# Dense tensor-core peaks (FLOP/s) for the GPUs we expect; FP32 is the non-tensor-core peak.
+GPU_PEAK_FLOPS = {
+    "H100": {"fp16": 989e12, "bf16": 989e12, "fp32": 67e12},
+    "H200": {"fp16": 989e12, "bf16": 989e12, "fp32": 67e12},
+    "A100": {"fp16": 312e12, "bf16": 312e12, "fp32": 19.5e12},
+    "L4": {"fp16": 121e12, "bf16": 121e12, "fp32": 30e12},
+    "T4": {"fp16": 65e12, "bf16": None, "fp32": 8.1e12},
+}
+
+
+@dataclass
+class BenchSettings:
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 32, 128])
+    seq_lens: list[int] = field(default_factory=lambda: [64])
+    warmup: int = 10
+    reps: int = 100
+    max_seconds: float = 10.0  # per measurement; at least `min_reps` calls are always timed
+    min_reps: int = 3
+    threads: int = 1
+    eval_max_len: int = 128
+    eval_batch_size: int = 32
+
+
+class PeakRSS:
+    """Samples this process's resident memory every 2 ms; ``peak_mib`` is the high-water mark."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * self._page
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.002)
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = self._rss()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mib(self) -> float:
+        return round(self.peak / 2**20, 1)
+
+
+def bert_flops(cfg, batch: int, seq: int) -> float:
+    """Forward FLOPs of a BERT encoder: 2 per multiply-add in the dense layers and attention."""
+    h, f, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+    dense = 4 * h * h + 2 * h * f  # Q, K, V, O + FFN in/out, per token
+    attention = 2 * seq * h  # QK^T and probs @ V, per token
+    return 2.0 * batch * seq * layers * (dense + attention)
+
+
+def evaluate(predict: Predict, tokenizer, eval_set: EvalSet, max_len: int, batch_size: int) -> np.ndarray:
+    """Predicted class ids on the eval set."""
+    preds = [predict(ids, mask).argmax(-1) for ids, mask in
+             encode_batches(tokenizer, eval_set.texts, eval_set.pairs, max_len, batch_size)]
+    return np.concatenate(preds)
+
+
+def _measure(predict: Predict, vocab: int, device: str, s: BenchSettings, cfg, kind: str) -> list[dict]:
+    rows = []
+    for seq in s.seq_lens:
+        for batch in s.batch_sizes:
+            ids, mask = synthetic_batch(batch, seq, vocab, seed=batch * 1000 + seq)
+            with PeakRSS() as mem:
+                if device == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                times, warm = time_calls(lambda ids=ids, mask=mask: predict(ids, mask), s.warmup, s.reps,
+                                         s.max_seconds, s.min_reps, device)
+            t = np.asarray(times)
+            row = {
+                "seq_len": seq, "batch": batch, "warmup": warm, "reps": len(times),
+                "latency_ms": {q: round(float(np.percentile(t, int(q[1:]))) * 1000, 3) for q in ("p50", "p90", "p99")},
+                "throughput_seq_s": round(batch * len(t) / float(t.sum()), 2),
+                "peak_rss_mib": mem.peak_mib,
+                "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
+            }
+            if device == "cuda" and cfg is not None:
+                achieved = bert_flops(cfg, batch, seq) * len(t) / float(t.sum())
+                row["tflops_achieved"] = round(achieved / 1e12, 2)
+                row["tflops_peak"] = _gpu_peak(kind)
+            rows.append(row)
+    return rows
+
+
+def _gpu_peak(kind: str) -> float | None:
+    name = torch.cuda.get_device_name(0)
+    dtype = "fp16" if "fp16" in kind else "bf16" if "bf16" in kind else "fp32"
+    for key, peaks in GPU_PEAK_FLOPS.items():
+        if key in name:
+            return peaks[dtype] / 1e12 if peaks[dtype] else None
+    return None
+
+
+def run_benchmark(
+    sources: list[Source], kinds: list[str], settings: BenchSettings, eval_set: EvalSet | None = None,
+    calibration_texts: list[str] | None = None, progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Every (source, kind, device) that can run, measured in order; returns the report dict."""
+    for d in settings.devices:
+        require_device(d)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ConfigError(f"kinds: {unknown} unknown; known: {', '.join(KINDS)}")
+    pin_threads(settings.threads)
+    kinds = sorted(kinds, key=lambda k: k != "torch-fp32")  # FP32 first: the agreement reference
+    started = machine_facts(settings.threads)
+    variants = []
+    with tempfile.TemporaryDirectory(prefix="distill-bench-") as work:
+        for src in sources:
+            loaded = load_source(src, Path(work) / src.name.replace("/", "_"))
+            labels = np.asarray(eval_set.labels) if eval_set and eval_set.labels is not None else None
+            use_eval = eval_set is not None and labels is not None and not src.random_weights
+            calib = None
+            if calibration_texts and loaded.tokenizer is not None:
+                calib = list(encode_batches(loaded.tokenizer, calibration_texts, None, settings.eval_max_len, 8))
+            elif src.random_weights:  # speed only: random tokens calibrate ranges as well as any
+                calib = [synthetic_batch(8, 64, loaded.hf_model.config.vocab_size, seed=i) for i in range(8)]
+            ref_pred = None
+            for device in settings.devices:
+                for kind in kinds:
+                    if device not in KINDS[kind][0]:
+                        continue
+                    if progress:
+                        progress(f"{src.name} / {kind} / {device}")
+                    built = build_variant(loaded, kind, device, settings.threads, calib)
+                    entry = {
+                        "name": f"{src.name}/{kind}", "source": src.name, "kind": kind, "device": device,
+                        "role": src.role, "random_weights": src.random_weights,
+                        "params": built.params, "size_mb": round(built.size_bytes / 1e6, 2),
+                        "accuracy": None, "f1": None, "agreement_with_fp32": None,
+                    }
+                    if use_eval:
+                        pred = evaluate(built.predict, loaded.tokenizer, eval_set, settings.eval_max_len,
+                                        settings.eval_batch_size)
+                        if kind == "torch-fp32" and ref_pred is None:
+                            ref_pred = pred
+                        scores = accuracy_f1(pred.tolist(), labels.tolist())
+                        entry["accuracy"], entry["f1"] = scores["accuracy"], scores["f1"]
+                        if ref_pred is not None:
+                            entry["agreement_with_fp32"] = float((pred == ref_pred).mean())
+                    cfg = getattr(loaded.hf_model, "config", None)
+                    entry["timings"] = _measure(built.predict, cfg.vocab_size if cfg else 1000, device,
+                                                settings, cfg, kind)
+                    variants.append(entry)
+                    del built
+                    gc.collect()
+            del loaded
+            gc.collect()
+    return {
+        "machine": started,
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "settings": asdict(settings),
+        "eval": {"n": len(eval_set) if eval_set else 0},
+        "kinds": {k: KINDS[k][1] for k in kinds},
+        "variants": variants,
+    }

@@ -1,0 +1,235 @@
+"""`distill compress`, `distill export` and `distill bench`: argparse subcommands and handlers.
+
+``add_subcommands`` is called by distill/cli.py; ``main`` runs them alone:
+``python -m distill.compress.cli bench bench.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from distill.errors import ConfigError, DistillError
+from distill.schema import load_yaml
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse turns the error into one usage line and exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _add_data_args(p: argparse.ArgumentParser, prefix: str, what: str) -> None:
+    p.add_argument(f"--{prefix}-data", help=f"csv/tsv/jsonl file of {what}")
+    p.add_argument(f"--{prefix}-text-column", default="text")
+    p.add_argument(f"--{prefix}-label-column", default="label")
+    p.add_argument(f"--{prefix}-format", default=None, help="csv, tsv, glue or jsonl (default: from extension)")
+    p.add_argument(f"--{prefix}-encoding", default="utf-8")
+    p.add_argument(f"--{prefix}-limit", type=_positive_int, default=1000, help="rows read (default 1000)")
+
+
+def _read(args: argparse.Namespace, prefix: str, labels: bool, label2id: dict | None = None):
+    from distill.compress.evalset import read_eval_set
+
+    path = getattr(args, f"{prefix}_data")
+    if not path:
+        return None
+    return read_eval_set(
+        path, getattr(args, f"{prefix}_text_column"), getattr(args, f"{prefix}_label_column") if labels else None,
+        fmt=getattr(args, f"{prefix}_format"), encoding=getattr(args, f"{prefix}_encoding"),
+        limit=getattr(args, f"{prefix}_limit"), label2id=label2id,
+    )
+
+
+def _quiet() -> None:
+    """Keep stderr for our one-line errors: no HF loading bars or warnings."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _label2id(model_dir: str) -> dict | None:
+    cfg = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    return cfg.get("label2id")
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    import copy
+
+    import torch
+
+    from distill.atomic import atomic_dir
+    from distill.compress.evalset import encode_batches
+    from distill.compress.export import torch_predict, verify
+    from distill.compress.models import as_logits_module, count_parameters, load_classifier
+    from distill.compress.prune import prune, recover
+
+    _quiet()
+
+    model, tok = load_classifier(args.model)
+    original = copy.deepcopy(model)
+    data = _read(args, "train", labels=True, label2id=_label2id(args.model))
+    taylor = None
+    batches = []
+    if data is not None:
+        for ids, mask in encode_batches(tok, data.texts, data.pairs, args.max_len, 16):
+            batches.append({"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)})
+        if data.labels is not None:
+            for i, b in enumerate(batches):
+                b["labels"] = torch.tensor(data.labels[i * 16 : i * 16 + len(b["input_ids"])])
+            taylor = batches[0]
+    before = count_parameters(model)
+    prune(model, head_ratio=args.prune_heads, ffn_ratio=args.prune_ffn, importance=args.importance, taylor_batch=taylor)
+    if args.recover_epochs:
+        if not batches:
+            raise ConfigError("--recover-epochs needs --train-data (training texts to distil on)")
+        recover(model, original, batches, epochs=args.recover_epochs, lr=args.recover_lr)
+    summary = {"params_before": before, "params_after": count_parameters(model),
+               "num_attention_heads": model.config.num_attention_heads, "hidden_size": model.config.hidden_size,
+               "intermediate_size": model.config.intermediate_size}
+    if data is not None:
+        pairs = [(b["input_ids"].numpy(), b["attention_mask"].numpy()) for b in batches]
+        summary["verify"] = verify(torch_predict(as_logits_module(original)), torch_predict(as_logits_module(model)),
+                                   pairs, data.labels)
+    with atomic_dir(args.out) as tmp:
+        model.save_pretrained(str(tmp))
+        tok.save_pretrained(str(tmp))
+        (tmp / "compress.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from distill.compress.export import export_onnx
+    from distill.compress.models import check_model_dir
+
+    _quiet()
+    check_model_dir(args.model)
+    if args.int8 == "static" and not args.calibration_data:
+        raise ConfigError("--int8 static needs --calibration-data (training texts to calibrate on)")
+    ver = _read(args, "verify", labels=True, label2id=_label2id(args.model))
+    cal = _read(args, "calibration", labels=False)
+    res = export_onnx(
+        args.model, args.out, opset=args.opset, optimize=not args.no_optimize, int8=args.int8,
+        calibration_texts=cal.texts if cal else None, verify_texts=ver.texts if ver else None,
+        verify_labels=ver.labels if ver else None, min_agreement=args.min_agreement,
+        min_agreement_int8=args.min_agreement_int8,
+    )
+    for name, rep in res.items():
+        acc = "" if rep["accuracy_delta"] is None else f", Δacc {100 * rep['accuracy_delta']:+.2f} pt"
+        print(f"{name}: agreement {rep['agreement']:.2%} on {rep['n']}, max |Δlogit| {rep['max_abs_logit_diff']:.3g}{acc}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from distill.compress.bench import run_benchmark
+    from distill.compress.benchconfig import parse_bench_config
+    from distill.compress.evalset import read_eval_set, teacher_split
+    from distill.compress.report import write_report
+    from distill.compress.variants import Source
+
+    _quiet()
+    if args.config:
+        raw, where = load_yaml(args.config), args.config
+    else:
+        sources = [{"name": Path(p).name, "path": p, "role": "student" if i == 0 else "other"}
+                   for i, p in enumerate(args.model or [])]
+        sources += [{"name": s, "shape": s} for s in args.shape or []]
+        raw, where = {"sources": sources}, "bench flags"
+        if args.eval_teacher:
+            raw["eval"] = {"teacher": args.eval_teacher, "split": args.eval_split, "limit": args.eval_limit}
+        elif args.eval_data:
+            raw["eval"] = {"path": args.eval_data, "text_column": args.eval_text_column,
+                           "label_column": args.eval_label_column, "format": args.eval_format,
+                           "encoding": args.eval_encoding, "limit": args.eval_limit}
+    # Flags override the file's keys before validation, so a bad flag value gets the same check.
+    overrides = {key: getattr(args, key) for key in ("kinds", "devices", "batch_sizes", "seq_lens", "warmup", "reps",
+                                                     "max_seconds", "threads", "out") if getattr(args, key) is not None}
+    if args.config and overrides:
+        where = f"{args.config} (with --{' --'.join(k.replace('_', '-') for k in overrides)})"
+    cfg = parse_bench_config({**raw, **overrides}, where)
+    sources = [Source(s.name, s.path, s.shape, s.role) for s in cfg.sources]
+    first_path = next((s.path for s in sources if s.path), None)
+    l2i = _label2id(first_path) if first_path else None
+    ev = cal = None
+    if cfg.eval:
+        e = cfg.eval
+        ev = (teacher_split(e.teacher, e.split, e.limit, l2i) if e.teacher else
+              read_eval_set(e.path, e.text_column, e.label_column, e.text_pair_column, e.format, e.encoding, e.limit, l2i))
+    if cfg.calibration:
+        c = cfg.calibration
+        cal = (teacher_split(c.teacher, c.split, c.limit, None) if c.teacher else
+               read_eval_set(c.path, c.text_column, None, None, c.format, c.encoding, c.limit)).texts
+    result = run_benchmark(sources, cfg.kinds, cfg.settings(), ev, cal,
+                           progress=lambda m: print(m, file=sys.stderr, flush=True))
+    write_report(result, cfg.out)
+    print(f"wrote {cfg.out}/report.md, report.json, pareto.png")
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    """Register compress, export and bench on the `distill` CLI's subparsers."""
+    p = subparsers.add_parser("compress", help="prune a saved BERT classifier (heads, FFN) and save it")
+    p.add_argument("model", help="folder saved with save_pretrained (model + tokenizer)")
+    p.add_argument("--out", required=True, help="output folder (written atomically)")
+    p.add_argument("--prune-heads", type=float, default=0.0, help="fraction of heads removed per layer")
+    p.add_argument("--prune-ffn", type=float, default=0.0, help="fraction of FFN neurons removed per layer")
+    p.add_argument("--importance", choices=["magnitude", "taylor"], default="magnitude")
+    p.add_argument("--recover-epochs", type=int, default=0, help="epochs of logit distillation from the unpruned model on --train-data")
+    p.add_argument("--recover-lr", type=float, default=5e-5)
+    p.add_argument("--max-len", type=_positive_int, default=128)
+    _add_data_args(p, "train", "training texts with labels (Taylor importance, recovery, verification)")
+    p.set_defaults(func=cmd_compress)
+
+    p = subparsers.add_parser("export", help="export to ONNX (+ fused graph, + INT8) and verify against PyTorch")
+    p.add_argument("model")
+    p.add_argument("--out", required=True)
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-optimize", action="store_true", help="skip ORT's BERT optimiser (model.opt.onnx)")
+    p.add_argument("--int8", choices=["dynamic", "fused", "u8u8", "static"], default=None)
+    p.add_argument("--min-agreement", type=float, default=0.99, help="FP32 graphs (default 0.99)")
+    p.add_argument("--min-agreement-int8", type=float, default=0.97, help="INT8 graph (default 0.97)")
+    _add_data_args(p, "verify", "texts (and labels) to verify on")
+    _add_data_args(p, "calibration", "training texts for static INT8 calibration")
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser("bench", help="speed/accuracy benchmark of variants -> report.md/json, pareto.png")
+    p.add_argument("config", nargs="?", help="bench.yaml (flags below override its keys)")
+    p.add_argument("--model", nargs="+", help="model folders (first one is the FP32 student reference)")
+    p.add_argument("--shape", nargs="+", help="paper shapes with random weights (speed only)")
+    p.add_argument("--kinds", nargs="+")
+    p.add_argument("--devices", nargs="+")
+    p.add_argument("--batch-sizes", nargs="+", type=int)
+    p.add_argument("--seq-lens", nargs="+", type=int)
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--reps", type=int)
+    p.add_argument("--max-seconds", type=float)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--out")
+    _add_data_args(p, "eval", "the eval split (text + label)")
+    p.add_argument("--eval-teacher", help="evaluate on a split of this teacher.yaml's data instead of --eval-data")
+    p.add_argument("--eval-split", choices=["train", "dev", "test"], default="dev")
+    p.set_defaults(func=cmd_bench)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="distill")
+    add_subcommands(ap.add_subparsers(dest="command", required=True))
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args)
+    except DistillError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

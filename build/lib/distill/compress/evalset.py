@@ -1,0 +1,103 @@
+"""Evaluation / calibration text sets read from the project's data files, and their tokenisation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from distill.data.readers import iter_rows
+from distill.errors import DataError
+
+
+@dataclass
+class EvalSet:
+    texts: list[str]
+    labels: list[int] | None = None  # None for calibration-only sets
+    pairs: list[str] | None = None
+    label_names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def read_eval_set(
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    text_pair_column: str | None = None,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    limit: int | None = None,
+    label2id: dict[str, int] | None = None,
+) -> EvalSet:
+    """Read texts (and labels) from a csv/tsv/glue/jsonl file with ``iter_rows``.
+
+    Labels may be ids ("0", "1") or names found in ``label2id`` (the model config's mapping).
+    """
+    texts: list[str] = []
+    pairs: list[str] | None = [] if text_pair_column else None
+    raw_labels: list[str] = []
+    for lineno, row in iter_rows(path, fmt, encoding=encoding):
+        for col in (text_column, label_column, text_pair_column):
+            if col and col not in row:
+                raise DataError(f"{path}: line {lineno}: no column {col!r}; columns are {sorted(row)}")
+        texts.append(row[text_column])
+        if pairs is not None:
+            pairs.append(row[text_pair_column])
+        if label_column:
+            raw_labels.append(row[label_column].strip())
+        if limit and len(texts) >= limit:
+            break
+    if not texts:
+        raise DataError(f"{path}: no rows")
+    labels = None
+    names: list[str] = []
+    if label_column:
+        if label2id and all(x in label2id for x in raw_labels):
+            labels = [label2id[x] for x in raw_labels]
+            names = sorted(label2id, key=label2id.get)
+        elif all(x.lstrip("-").isdigit() for x in raw_labels):
+            labels = [int(x) for x in raw_labels]
+        else:
+            names = sorted(set(raw_labels))
+            labels = [names.index(x) for x in raw_labels]
+    return EvalSet(texts=texts, labels=labels, pairs=pairs, label_names=names)
+
+
+def teacher_split(teacher_yaml: str | Path, split: str, limit: int | None, label2id: dict[str, int] | None) -> EvalSet:
+    """A split of a teacher.yaml's data, exactly as ``distill run`` loads it (embedded corpus included);
+    labels mapped onto the model's ``label2id`` by name when every name is in it."""
+    from distill.config import load_teacher_config
+    from distill.data.dataset import load_splits
+
+    splits = load_splits(load_teacher_config(teacher_yaml).data)
+    data = getattr(splits, split)
+    n = min(len(data), limit) if limit else len(data)
+    names = splits.label_names
+    labels = data.labels[:n]
+    if label2id and all(x in label2id for x in names):
+        labels, names = [label2id[names[y]] for y in labels], sorted(label2id, key=label2id.get)
+    return EvalSet(texts=data.texts[:n], labels=labels, pairs=data.pairs[:n] if data.pairs else None, label_names=names)
+
+
+def encode_batches(
+    tokenizer, texts: list[str], pairs: list[str] | None, max_len: int, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(input_ids, attention_mask) int64 [B, T<=max_len] batches, padded to each batch's longest."""
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(
+            texts[i : i + batch_size],
+            pairs[i : i + batch_size] if pairs else None,
+            truncation=True, max_length=max_len, padding=True, return_tensors="np",
+        )
+        yield enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+
+
+def synthetic_batch(batch: int, seq_len: int, vocab_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random full-length token ids: speed depends on shapes only, not on which tokens."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000 if vocab_size > 2000 else 1, vocab_size, size=(batch, seq_len), dtype=np.int64)
+    return ids, np.ones_like(ids)

@@ -1,0 +1,226 @@
+"""ONNX export, ORT sessions and graph optimisation, and verification of a variant against its source.
+
+Export uses torch.onnx's TorchScript exporter with dynamic batch and sequence axes: it is fast and
+its attention pattern is the one onnxruntime's BERT optimiser fuses into single Attention nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from distill.atomic import atomic_dir
+from distill.errors import ConfigError, DataError
+
+MIN_OPSET = 17
+# Default for `distill export`: an FP32 export (or its ORT-optimised graph) differs from PyTorch only
+# by float reassociation, so anything below 99% agreement is a broken graph, not rounding.
+FP32_MIN_AGREEMENT = 0.99
+# INT8 variants: dynamic INT8 on non-VNNI CPUs measurably flips predictions near the boundary; 97%
+# still catches a broken quantisation (which typically lands near chance) without failing honest ones.
+INT8_MIN_AGREEMENT = 0.97
+
+Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (ids [B,T], mask [B,T]) -> logits [B,C]
+
+
+def check_opset(opset: int) -> None:
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if opset < MIN_OPSET:
+        raise ConfigError(f"opset {opset} is too old; use {MIN_OPSET} or newer (up to {newest})")
+    if opset > newest:
+        raise ConfigError(f"opset {opset}: the installed onnx {onnx.__version__} writes opsets up to {newest}")
+
+
+def export_module(module: nn.Module, path: str | Path, opset: int = MIN_OPSET, seq_len: int = 16) -> Path:
+    """Write ``module`` (forward(input_ids, attention_mask) -> logits) to one ONNX file."""
+    check_opset(opset)
+    module = module.eval()
+    ids = torch.ones(2, seq_len, dtype=torch.long)  # [2, T]: traced shapes; both axes exported dynamic
+    mask = torch.ones_like(ids)
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about python branches on shapes
+        try:
+            torch.onnx.export(
+                module, (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
+                output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False,
+            )
+        except Exception as e:  # torch raises many types; the user needs one line
+            raise ConfigError(f"ONNX export at opset {opset} failed: {type(e).__name__}: {e}") from None
+    return Path(path)
+
+
+def optimize_bert_onnx(src: str | Path, dst: str | Path, num_heads: int, hidden_size: int) -> Path:
+    """ORT's transformer optimiser: fuses attention, LayerNorm+residual and bias+GELU into single ops."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    opt = optimize_model(
+        str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=1, use_gpu=False,
+    )
+    opt.save_model_to_file(str(dst))
+    return Path(dst)
+
+
+def ort_session(path: str | Path, threads: int = 1, device: str = "cpu", graph_opt: bool = True):
+    """An InferenceSession with its threads pinned (inter-op 1: BERT graphs are one chain)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL if graph_opt else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    )
+    if device == "cuda":
+        from distill.compress.machine import require_ort_cuda
+
+        require_ort_cuda()
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    else:
+        providers = ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), so, providers=providers)
+
+
+def ort_predict(session) -> Predict:
+    names = {i.name for i in session.get_inputs()}
+
+    def predict(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": ids, "attention_mask": mask}
+        return session.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]
+
+    return predict
+
+
+def torch_predict(module: nn.Module, device: str = "cpu", dtype: torch.dtype | None = None) -> Predict:
+    """PyTorch module as a numpy predict function (logits returned as float32)."""
+
+    def predict(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = module(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+        return out.float().cpu().numpy()
+
+    return predict
+
+
+def verify(
+    reference: Predict, candidate: Predict, batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    labels: list[int] | None = None,
+) -> dict:
+    """Compare two predictors on the same batches: max |Δlogit|, agreement and accuracy delta."""
+    ref_all, cand_all = [], []
+    for ids, mask in batches:
+        ref_all.append(reference(ids, mask))
+        cand_all.append(candidate(ids, mask))
+    if not ref_all:
+        raise DataError("verify: no inputs to compare on")
+    ref, cand = np.concatenate(ref_all), np.concatenate(cand_all)  # [N, C]
+    ref_pred, cand_pred = ref.argmax(-1), cand.argmax(-1)
+    out = {
+        "n": int(len(ref)),
+        "max_abs_logit_diff": float(np.abs(ref - cand).max()),
+        "agreement": float((ref_pred == cand_pred).mean()),
+        "accuracy_reference": None,
+        "accuracy_candidate": None,
+        "accuracy_delta": None,
+    }
+    if labels is not None:
+        y = np.asarray(labels[: len(ref)])
+        out["accuracy_reference"] = float((ref_pred == y).mean())
+        out["accuracy_candidate"] = float((cand_pred == y).mean())
+        out["accuracy_delta"] = out["accuracy_candidate"] - out["accuracy_reference"]
+    return out
+
+
+def require_agreement(report: dict, threshold: float, what: str) -> None:
+    if report["agreement"] < threshold:
+        raise DataError(
+            f"{what}: agrees with its source on {report['agreement']:.1%} of {report['n']} inputs, "
+            f"below the threshold {threshold:.0%} (max |Δlogit| {report['max_abs_logit_diff']:.3g})"
+        )
+
+
+def export_onnx(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    opset: int = MIN_OPSET,
+    optimize: bool = True,
+    int8: str | None = None,
+    calibration_texts: list[str] | None = None,
+    verify_texts: list[str] | None = None,
+    verify_labels: list[int] | None = None,
+    min_agreement: float = FP32_MIN_AGREEMENT,
+    min_agreement_int8: float = INT8_MIN_AGREEMENT,
+    max_len: int = 128,
+) -> dict:
+    """Export a saved HF classifier to ``out_dir``: model.onnx, model.opt.onnx (fused), optionally
+    model.int8.onnx (``int8``: dynamic, fused, u8u8 or static), tokenizer, config, verify.json.
+
+    The folder appears only when every file is written and every graph agrees with PyTorch on the
+    verification texts (given, or a fixed built-in set).
+    """
+    from distill.compress.evalset import encode_batches
+    from distill.compress.models import as_logits_module, load_classifier, use_onnx_attention
+    from distill.compress.quantize import quantize_onnx
+
+    check_opset(opset)
+    if int8 not in (None, "dynamic", "fused", "u8u8", "static"):
+        raise ConfigError(f"int8 {int8!r} is unknown; use dynamic, fused, u8u8 or static")
+    if int8 == "fused" or int8 == "u8u8":
+        optimize = True
+    model, tokenizer = load_classifier(model_dir)
+    use_onnx_attention(model)  # same numbers; the graph ORT's optimiser fuses
+    module = as_logits_module(model)
+    texts = verify_texts or _BUILTIN_TEXTS
+    batches = list(encode_batches(tokenizer, texts, None, max_len, batch_size=7))  # odd batch: not the traced 2
+    reference = torch_predict(module)
+    results: dict = {}
+    with atomic_dir(out_dir) as tmp:
+        export_module(module, tmp / "model.onnx", opset)
+        graphs = {"model.onnx": tmp / "model.onnx"}
+        if optimize:
+            cfg = model.config
+            graphs["model.opt.onnx"] = optimize_bert_onnx(
+                tmp / "model.onnx", tmp / "model.opt.onnx", cfg.num_attention_heads, cfg.hidden_size
+            )
+        if int8:
+            calib = None
+            if int8 == "static":
+                if not calibration_texts:
+                    raise DataError("static INT8 needs calibration texts (--calibration-data)")
+                calib = list(encode_batches(tokenizer, calibration_texts, None, max_len, batch_size=8))
+            src = graphs["model.opt.onnx"] if int8 in ("fused", "u8u8") else graphs["model.onnx"]
+            mode = {"dynamic": "dynamic", "fused": "dynamic-pc", "u8u8": "dynamic-pc-u8", "static": "static"}[int8]
+            graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", mode, calib)
+        for name, path in graphs.items():
+            threshold = min_agreement_int8 if "int8" in name else min_agreement
+            rep = verify(reference, ort_predict(ort_session(path)), batches, verify_labels)
+            rep["threshold"] = threshold
+            require_agreement(rep, threshold, f"{out_dir}/{name}")
+            results[name] = rep
+        tokenizer.save_pretrained(str(tmp))
+        model.config.save_pretrained(str(tmp))
+        for extra in Path(model_dir).glob("*.yaml"):  # keep the run's config next to the export
+            shutil.copy(extra, tmp / extra.name)
+        (tmp / "verify.json").write_text(
+            json.dumps({"opset": opset, "int8": int8, "graphs": results}, indent=2), encoding="utf-8"
+        )
+    return results
+
+
+# Used when no verification texts are given: varied lengths so padding paths are exercised.
+_BUILTIN_TEXTS = [
+    "the movie was great", "i hated every minute of it", "not bad at all, honestly quite good",
+    "worst service ever, never again", "what a lovely day to be outside with friends",
+    "meh", "the plot made no sense and the acting was wooden, but the music was nice",
+    "absolutely wonderful", "i am so tired of this", "best purchase i have made this year",
+    "it broke after two days", "okay", "can't wait for the weekend!!", "this is fine",
+]

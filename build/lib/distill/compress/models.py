@@ -1,0 +1,149 @@
+"""Loading saved classifiers, paper-shaped random models, and the one calling convention.
+
+Everything this package compresses, exports or times is a module whose forward takes
+``input_ids`` and ``attention_mask`` (int64, [batch, seq]) and returns logits ([batch, labels]).
+Hugging Face classifiers are wrapped by :class:`LogitsOnly` to fit it; any other student (the BiLSTM
+to come) fits as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from distill.errors import ConfigError
+from distill.speed import parameter_count
+
+# Architectures whose attention/FFN layout prune.py and the ORT BERT optimiser understand.
+SUPPORTED_TYPES = ("bert",)
+
+# name -> (layers, hidden, heads, ffn) of the models in the TinyBERT paper's speed table.
+PAPER_SHAPES: dict[str, tuple[int, int, int, int]] = {
+    "bert-large": (24, 1024, 16, 4096),
+    "bert-base": (12, 768, 12, 3072),
+    "distilbert": (6, 768, 12, 3072),  # timed as a 6-layer BERT: same matmuls as DistilBERT
+    "tinybert-6": (6, 768, 12, 3072),
+    "tinybert-4": (4, 312, 12, 1200),
+}
+
+
+ONNX_ATTENTION = "distill_onnx"
+
+
+def _classic_attention(
+    module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+    attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0, **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eager attention written as original BERT did (scores / sqrt(d) + mask).
+
+    Same numbers as transformers' eager attention; the only difference is Div instead of Mul, which
+    is the graph onnxruntime's BERT optimiser matches to fuse a layer's attention into one op.
+    q/k/v: [B, heads, T, d] -> ([B, T, heads, d], probs [B, heads, T, T]).
+    """
+    scale = query.size(-1) ** 0.5 if scaling is None else 1.0 / scaling
+    scores = torch.matmul(query, key.transpose(2, 3)) / scale
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    probs = nn.functional.softmax(scores, dim=-1)
+    return torch.matmul(probs, value).transpose(1, 2).contiguous(), probs
+
+
+def use_onnx_attention(model: nn.Module) -> None:
+    """Switch a HF model to :func:`_classic_attention` (registered once with AttentionInterface)."""
+    from transformers import AttentionInterface
+
+    if ONNX_ATTENTION not in AttentionInterface._global_mapping:
+        AttentionInterface.register(ONNX_ATTENTION, _classic_attention)
+    model.set_attn_implementation(ONNX_ATTENTION)
+
+
+class LogitsOnly(nn.Module):
+    """Wrap a HF ``*ForSequenceClassification`` so forward(input_ids, attention_mask) -> logits.
+
+    token_type_ids and position_ids are passed explicitly: left to the model, they come from
+    buffers sliced by the traced length, which an ONNX export would freeze.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        token_type_ids = torch.zeros_like(input_ids)  # [B, T]
+        position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+        position_ids = position_ids.expand_as(input_ids)  # [B, T]
+        # Additive mask [B, 1, 1, T]: 0 where attended, -10000 on padding. It is BERT's original form,
+        # the one onnxruntime's optimiser recognises and fuses into a single Attention op.
+        dtype = next(self.model.parameters()).dtype  # FP16/BF16 models need the mask in their dtype
+        additive = (1.0 - attention_mask.unsqueeze(1).unsqueeze(2).to(dtype)) * -10000.0  # [B, 1, 1, T]
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=additive,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+        )
+        return out.logits  # [B, labels]
+
+
+def check_model_dir(model_dir: str | Path) -> dict:
+    """The folder's config.json, or a one-line error naming the path and what is wrong."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ConfigError(f"{model_dir}: no such model folder")
+    cfg_path = model_dir / "config.json"
+    if not cfg_path.is_file():
+        raise ConfigError(f"{model_dir}: not a model folder (no config.json; save it with save_pretrained)")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{cfg_path}: not valid JSON ({e})") from None
+    model_type = cfg.get("model_type")
+    if model_type not in SUPPORTED_TYPES:
+        raise ConfigError(
+            f"{model_dir}: model_type {model_type!r} is not supported; supported: {', '.join(SUPPORTED_TYPES)}"
+        )
+    if not any(model_dir.glob("*.safetensors")) and not any(model_dir.glob("*.bin")):
+        raise ConfigError(f"{model_dir}: has config.json but no weights (*.safetensors or *.bin)")
+    return cfg
+
+
+def load_classifier(model_dir: str | Path) -> tuple[nn.Module, object]:
+    """(HF model in eval mode, its tokenizer) from a ``save_pretrained`` folder."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    check_model_dir(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{model_dir}: no usable tokenizer saved with the model ({e})") from None
+    return model, tokenizer
+
+
+def random_bert(shape: str, num_labels: int = 2, vocab_size: int = 30522, seed: int = 0) -> nn.Module:
+    """A randomly initialised BERT classifier with a paper model's shape (speed only)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    if shape not in PAPER_SHAPES:
+        raise ConfigError(f"shape {shape!r} is unknown; known: {', '.join(PAPER_SHAPES)}")
+    layers, hidden, heads, ffn = PAPER_SHAPES[shape]
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=ffn, num_labels=num_labels,
+    )
+    return BertForSequenceClassification(cfg).eval()
+
+
+def as_logits_module(model: nn.Module) -> nn.Module:
+    """HF classifiers get wrapped; modules already returning logits pass through."""
+    if hasattr(model, "config") and hasattr(model.config, "model_type"):
+        return LogitsOnly(model).eval()
+    return model.eval()
+
+
+# One parameter count for the whole project (distill run reports the same number).
+count_parameters = parameter_count

@@ -1,0 +1,172 @@
+"""report.json, report.md and pareto.png from a :func:`distill.compress.bench.run_benchmark` result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from distill.atomic import atomic_dir
+
+
+def _timing(v: dict, seq: int, batch: int) -> dict | None:
+    return next((t for t in v["timings"] if t["seq_len"] == seq and t["batch"] == batch), None)
+
+
+def _reference(variants: list[dict], role: str, device: str) -> dict | None:
+    return next((v for v in variants if v["role"] == role and v["kind"] == "torch-fp32" and v["device"] == device), None)
+
+
+def _speedup(v: dict, ref: dict | None, seq: int, batch: int) -> float | None:
+    """Measured ratio: latency ratio at batch 1, throughput ratio at larger batches."""
+    if ref is None:
+        return None
+    a, b = _timing(v, seq, batch), _timing(ref, seq, batch)
+    if a is None or b is None:
+        return None
+    if batch == 1:
+        return round(b["latency_ms"]["p50"] / a["latency_ms"]["p50"], 2)
+    return round(a["throughput_seq_s"] / b["throughput_seq_s"], 2)
+
+
+def _delta(v: dict, ref: dict | None) -> float | None:
+    if ref is None or v["accuracy"] is None or ref["accuracy"] is None:
+        return None
+    return round(100 * (v["accuracy"] - ref["accuracy"]), 2)
+
+
+def add_comparisons(result: dict) -> None:
+    """Speed-ups and accuracy deltas (points) against the teacher and the FP32 student, in place."""
+    vs = result["variants"]
+    for v in vs:
+        teacher, student = _reference(vs, "teacher", v["device"]), _reference(vs, "student", v["device"])
+        v["accuracy_delta_vs_teacher"] = _delta(v, teacher)
+        v["accuracy_delta_vs_student"] = _delta(v, student)
+        v["speedup"] = [
+            {"seq_len": t["seq_len"], "batch": t["batch"], "vs_teacher": _speedup(v, teacher, t["seq_len"], t["batch"]),
+             "vs_student": _speedup(v, student, t["seq_len"], t["batch"])}
+            for t in v["timings"]
+        ]
+
+
+def _fmt(x, spec: str = "") -> str:
+    return "" if x is None else format(x, spec)
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{100 * x:.2f}"
+
+
+def render_markdown(result: dict, title: str = "Benchmark report") -> str:
+    m, s = result["machine"], result["settings"]
+    gpu = m["gpu"]
+    lines = [
+        f"# {title}", "",
+        f"- Machine: {m['cpu']} ({m['cores']} cores, flags: {', '.join(m['cpu_flags']) or 'none'})"
+        + (f"; GPU {gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']}, CUDA {gpu['cuda']})" if gpu else "; no GPU"),
+        f"- torch {m['torch']}, transformers {m['transformers']}, onnxruntime {m['onnxruntime']}, python {m['python']}",
+        f"- Threads: {m['threads']} (torch intra-op and ORT intra-op); load average (1/5/15 min) at start "
+        f"{m['loadavg_1_5_15']}, at end {result['loadavg_after']} (shared machine)",
+        f"- Warm-up up to {s['warmup']} calls, then up to {s['reps']} timed calls or {s['max_seconds']} s per "
+        f"measurement (at least {s['min_reps']}); the counts actually run are in report.json",
+        f"- Eval set: {result['eval']['n']} examples, max length {s['eval_max_len']}"
+        + ("" if result["eval"]["n"] else " (no eval set: accuracy columns blank)"),
+        "- Accuracy is blank for random-weight models (speed only); speed-ups are measured, never MAC ratios.",
+        "",
+        "Variant kinds:", "",
+    ]
+    lines += [f"- `{k}`: {d}" for k, d in result["kinds"].items()]
+    big = [b for b in s["batch_sizes"] if b > 1]
+    for device in s["devices"]:
+        for seq in s["seq_lens"]:
+            lines += ["", f"## {device}, sequence length {seq}", ""]
+            head = ["variant", "weights", "params (M)", "size (MB)", "acc %", "F1 %", "Δacc vs teacher",
+                    "Δacc vs student", "agree w/ FP32 %", "b1 p50 / p90 / p99 ms"]
+            head += [f"b{b} seq/s" for b in big]
+            head += ["speed-up b1 vs teacher", "vs student"]
+            head += [f"speed-up b{b} vs teacher" for b in big[:1]] + ["peak RSS MiB (b1)"]
+            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for v in result["variants"]:
+                if v["device"] != device:
+                    continue
+                t1 = _timing(v, seq, 1)
+                sp = {(x["seq_len"], x["batch"]): x for x in v["speedup"]}
+                row = [
+                    f"`{v['name']}`", "random, speed only" if v["random_weights"] else "trained",
+                    f"{v['params'] / 1e6:.1f}", f"{v['size_mb']:.1f}", _pct(v["accuracy"]), _pct(v["f1"]),
+                    _fmt(v["accuracy_delta_vs_teacher"], "+.2f"), _fmt(v["accuracy_delta_vs_student"], "+.2f"),
+                    _pct(v["agreement_with_fp32"]),
+                    " / ".join(f"{t1['latency_ms'][q]:.2f}" for q in ("p50", "p90", "p99")) if t1 else "",
+                ]
+                row += [_fmt((_timing(v, seq, b) or {}).get("throughput_seq_s"), ".1f") for b in big]
+                b1 = sp.get((seq, 1), {})
+                row += [_fmt(b1.get("vs_teacher"), ".2f") + ("×" if b1.get("vs_teacher") else ""),
+                        _fmt(b1.get("vs_student"), ".2f") + ("×" if b1.get("vs_student") else "")]
+                for b in big[:1]:
+                    x = sp.get((seq, b), {}).get("vs_teacher")
+                    row.append(_fmt(x, ".2f") + ("×" if x else ""))
+                row.append(_fmt(t1["peak_rss_mib"], ".0f") if t1 else "")
+                lines.append("| " + " | ".join(row) + " |")
+            gpu_rows = [(v, t) for v in result["variants"] if v["device"] == device for t in v["timings"]
+                        if t["seq_len"] == seq and t.get("tflops_achieved") is not None and t["batch"] == max(s["batch_sizes"])]
+            if gpu_rows:
+                lines += ["", f"GPU utilisation at batch {max(s['batch_sizes'])}: achieved vs peak dense TFLOP/s", ""]
+                lines += [f"- `{v['name']}`: {t['tflops_achieved']} of {t['tflops_peak']} TFLOP/s" for v, t in gpu_rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_pareto(result: dict, path: Path) -> None:
+    """Accuracy vs throughput (log x), one labelled point per variant; random-weight models get a
+    second, speed-only panel (size vs throughput), since they have no accuracy to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = result["settings"]
+    batch = max(s["batch_sizes"])
+    seq = s["seq_lens"][0]
+    pts = [(v, _timing(v, seq, batch)) for v in result["variants"]]
+    trained = [(v, t) for v, t in pts if t and v["accuracy"] is not None]
+    speed_only = [(v, t) for v, t in pts if t and v["accuracy"] is None]
+    panels = [p for p in (trained, speed_only) if p]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(8 * max(len(panels), 1), 6.5), squeeze=False)
+    sources = list(dict.fromkeys(v["source"] for v, _ in pts))
+    kinds = list(dict.fromkeys(v["kind"] for v, _ in pts))
+    colors = {src: plt.cm.tab10(i % 10) for i, src in enumerate(sources)}
+    markers = {k: "os^vDP*Xhp<>"[i % 12] for i, k in enumerate(kinds)}
+    for ax, group in zip(axes[0], panels, strict=False):
+        acc = group is trained
+        for i, (v, t) in enumerate(group):
+            x = t["throughput_seq_s"]
+            y = 100 * v["accuracy"] if acc else v["size_mb"]
+            ax.scatter(x, y, s=45, color=colors[v["source"]], marker=markers[v["kind"]], zorder=3)
+            # Labels fan out (alternating offsets) so variants of one model at similar speed stay legible.
+            dy = (-1) ** i * (4 + 7 * ((i // 2) % 3))
+            ax.annotate(f"{v['source']}/{v['kind']}" + ("" if v["device"] == "cpu" else f" ({v['device']})"),
+                        (x, y), fontsize=6.5, xytext=(5, dy), textcoords="offset points",
+                        arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"})
+        ax.set_xscale("log")
+        if not acc:
+            ax.set_yscale("log")
+        ax.set_xlabel(f"throughput, sequences/s (batch {batch}, seq {seq}, log scale)")
+        ax.set_ylabel("accuracy %" if acc else "size on disk, MB (log scale)")
+        ax.set_title("accuracy vs throughput" if acc else "random weights, speed only: size vs throughput")
+        ax.grid(True, which="both", alpha=0.3)
+    handles = [plt.Line2D([], [], ls="", marker=markers[k], color="0.3", label=k) for k in kinds]
+    handles += [plt.Line2D([], [], ls="", marker="o", color=colors[s], label=s) for s in sources]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
+    if not panels:
+        axes[0][0].text(0.5, 0.5, "no timings", ha="center")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))  # room for the legend
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def write_report(result: dict, out_dir: str | Path, title: str = "Benchmark report") -> Path:
+    """Write report.json, report.md and pareto.png into ``out_dir`` atomically (all or nothing)."""
+    add_comparisons(result)
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "report.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        (tmp / "report.md").write_text(render_markdown(result, title), encoding="utf-8")
+        render_pareto(result, tmp / "pareto.png")
+    return Path(out_dir)

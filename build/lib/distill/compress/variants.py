@@ -1,0 +1,167 @@
+"""Variant kinds: how each compressed form of a model is built, and the predictor it yields.
+
+A variant is (source, kind, device). A source is a saved model folder or a paper shape with random
+weights; a kind is one of :data:`KINDS`. ``build_variant`` returns a :class:`Built` holding the
+numpy predictor the benchmark times and evaluates, plus its parameters and size on disk.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from distill.compress.export import (
+    Predict,
+    export_module,
+    optimize_bert_onnx,
+    ort_predict,
+    ort_session,
+    torch_predict,
+)
+from distill.compress.machine import require_device
+from distill.compress.models import (
+    PAPER_SHAPES,
+    as_logits_module,
+    count_parameters,
+    load_classifier,
+    random_bert,
+    use_onnx_attention,
+)
+from distill.compress.quantize import quantize_dynamic_int8, quantize_onnx_dynamic, quantize_onnx_static
+from distill.errors import ConfigError
+
+# kind -> (devices it runs on, one-line description used in reports and docs)
+KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "torch-fp32": (("cpu", "cuda"), "PyTorch eager, FP32 (the reference)"),
+    "torch-int8": (("cpu",), "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear/LSTM)"),
+    "torch-fp16": (("cuda",), "PyTorch, weights and activations FP16"),
+    "torch-bf16": (("cuda",), "PyTorch, weights and activations BF16"),
+    "torch-compile-fp16": (("cuda",), "torch.compile (inductor) of the FP16 model"),
+    "ort-fp32": (("cpu", "cuda"), "ONNX Runtime FP32, ORT's default graph optimisations"),
+    "ort-opt": (("cpu", "cuda"), "ONNX Runtime FP32 after the BERT optimiser (fused Attention/LayerNorm/GELU)"),
+    "ort-int8-dynamic": (("cpu",), "ORT dynamic INT8 with ORT's defaults (per-tensor S8 weights, unfused graph)"),
+    "ort-int8-fused": (("cpu",), "ORT dynamic INT8 of the fused graph, per-channel weights, classifier in FP32"),
+    "ort-int8-u8u8": (("cpu",), "as ort-int8-fused with U8 weights (no vpmaddubsw saturation on non-VNNI CPUs)"),
+    "ort-int8-static": (("cpu",), "ORT static INT8 (QDQ), per-channel, calibrated on training texts, classifier FP32"),
+}
+
+
+@dataclass
+class Source:
+    """Where a variant's weights come from: a saved folder, or a paper shape with random weights."""
+
+    name: str
+    path: str | None = None
+    shape: str | None = None
+    role: str = "other"  # teacher | student | other: the report's reference rows
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.shape is None):
+            raise ConfigError(f"variant source {self.name!r}: give exactly one of path or shape")
+        if self.shape is not None and self.shape not in PAPER_SHAPES:
+            raise ConfigError(f"variant source {self.name!r}: shape {self.shape!r} unknown; known: {', '.join(PAPER_SHAPES)}")
+        if self.role not in ("teacher", "student", "other"):
+            raise ConfigError(f"variant source {self.name!r}: role {self.role!r}; use teacher, student or other")
+
+    @property
+    def random_weights(self) -> bool:
+        return self.shape is not None
+
+
+@dataclass
+class Loaded:
+    """A source's FP32 model, loaded once and shared by all its kinds."""
+
+    source: Source
+    hf_model: nn.Module
+    tokenizer: object | None
+    workdir: Path
+    _files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def module(self) -> nn.Module:
+        return as_logits_module(self.hf_model)
+
+    def onnx(self, which: str, calibration: list | None = None) -> Path:
+        """Path of the source's ONNX graph ``which`` (fp32, opt, or an INT8 kind), built on first use."""
+        if which in self._files:
+            return self._files[which]
+        cfg = self.hf_model.config
+        out = self.workdir / f"{which}.onnx"
+        if which == "fp32":
+            m = copy.deepcopy(self.hf_model)
+            use_onnx_attention(m)  # the graph shape ORT's optimiser fuses
+            export_module(as_logits_module(m), out)
+        elif which == "opt":
+            optimize_bert_onnx(self.onnx("fp32"), out, cfg.num_attention_heads, cfg.hidden_size)
+        elif which == "ort-int8-dynamic":
+            quantize_onnx_dynamic(self.onnx("fp32"), out)
+        elif which == "ort-int8-fused":
+            quantize_onnx_dynamic(self.onnx("opt"), out, per_channel=True, keep_classifier_fp32=True)
+        elif which == "ort-int8-u8u8":
+            quantize_onnx_dynamic(self.onnx("opt"), out, per_channel=True, u8u8=True, keep_classifier_fp32=True)
+        elif which == "ort-int8-static":
+            if calibration is None:
+                raise ConfigError("ort-int8-static needs calibration data (bench.yaml `calibration:`)")
+            quantize_onnx_static(self.onnx("fp32"), out, calibration)
+        else:
+            raise ConfigError(f"no ONNX graph {which!r}")
+        self._files[which] = out
+        return out
+
+
+def load_source(source: Source, workdir: Path) -> Loaded:
+    workdir.mkdir(parents=True, exist_ok=True)
+    if source.path is not None:
+        model, tok = load_classifier(source.path)
+    else:
+        model, tok = random_bert(source.shape), None
+    return Loaded(source, model, tok, workdir)
+
+
+@dataclass
+class Built:
+    predict: Predict
+    params: int
+    size_bytes: int
+
+
+def _state_dict_bytes(module: nn.Module) -> int:
+    buf = io.BytesIO()
+    torch.save(module.state_dict(), buf)
+    return buf.getbuffer().nbytes
+
+
+def build_variant(
+    loaded: Loaded, kind: str, device: str, threads: int = 1, calibration: list | None = None
+) -> Built:
+    """The predictor for one (source, kind, device); raises ConfigError for impossible combinations."""
+    if kind not in KINDS:
+        raise ConfigError(f"variant kind {kind!r} is unknown; known: {', '.join(KINDS)}")
+    devices, _ = KINDS[kind]
+    if device not in devices:
+        raise ConfigError(f"variant kind {kind} runs on {', '.join(devices)}, not {device}")
+    require_device(device)
+    params = count_parameters(loaded.hf_model)
+    if kind.startswith("torch-"):
+        m = copy.deepcopy(loaded.module)
+        if kind == "torch-int8":
+            m = quantize_dynamic_int8(m)
+        elif kind in ("torch-fp16", "torch-compile-fp16"):
+            m = m.to(device="cuda", dtype=torch.float16)
+        elif kind == "torch-bf16":
+            m = m.to(device="cuda", dtype=torch.bfloat16)
+        else:
+            m = m.to(device)
+        size = _state_dict_bytes(m)
+        if kind == "torch-compile-fp16":
+            m = torch.compile(m, dynamic=True)
+        return Built(torch_predict(m.eval(), device), params, size)
+    which = {"ort-fp32": "fp32", "ort-opt": "opt"}.get(kind, kind)
+    path = loaded.onnx(which, calibration)
+    return Built(ort_predict(ort_session(path, threads=threads, device=device)), params, path.stat().st_size)

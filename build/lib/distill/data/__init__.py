@@ -1,0 +1,1 @@
+"""Data: streaming readers for tabular files, labelled datasets, splits and batching."""

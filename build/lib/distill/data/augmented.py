@@ -1,0 +1,102 @@
+"""Augmented training data for task distillation, made inside ``distill run`` (``augment:`` key).
+
+TinyBERT (Jiao et al. 2020) and Tang et al. (2019) distill on an augmented copy of the task's
+training set. With ``augment: experiments/augment/tang.yaml`` in student.yaml, ``distill run``:
+
+1. fine-tunes (or checks) the teacher on the ORIGINAL training split — augmentation is for the
+   student only;
+2. writes the training split to JSONL and runs the ``augment`` pipeline over it (the same code as
+   ``augment run``), its text columns mapped onto the split's text (and text pair);
+3. distills on the result. Each copy keeps its source sentence's label for hard-label objectives
+   (``ce``); soft objectives (``pred``, ``kd_kl``, ``logit_mse``, ...) use the teacher's outputs on
+   the augmented text itself, which is Tang's re-labelling by the teacher.
+
+The augmented split is cached as ``<teacher cache_dir>/augmented/<key>.jsonl``, the key a hash of
+the training split's content and the augment config, so repeated runs (and the teacher-output
+cache keyed by the data) reuse it. Dev and test splits are never augmented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from distill.atomic import atomic_file
+from distill.data.dataset import TextDataset
+from distill.errors import ConfigError, DistillError
+
+log = logging.getLogger("distill")
+
+AUGMENT_CACHE_VERSION = "2"  # bump when the augment code's output for a config changes
+
+
+def load_augment_config(path: str, source: str):
+    """The validated augment config; errors name student.yaml's ``augment`` key and the file."""
+    from augment.config import load_config
+
+    if not Path(path).is_file():
+        raise ConfigError(f"{source}: augment: no such augment config file: {path}")
+    try:
+        return load_config(path)
+    except DistillError as e:
+        raise ConfigError(f"{source}: augment: {e}") from None
+
+
+def _columns(cfg, pair: bool, source: str) -> list[str]:
+    """The split's JSONL text columns, which replace the augment config's ``text_columns``."""
+    if len(cfg.text_columns) == 2 and not pair:
+        raise ConfigError(f"{source}: augment: the augment config names two text_columns (a sentence-pair "
+                          "task) but the training data has a single text column")
+    return ["text", "text_pair"] if pair else ["text"]
+
+
+def _key(train: TextDataset, augment_yaml: str) -> str:
+    h = hashlib.sha256(f"v{AUGMENT_CACHE_VERSION}\x1e".encode())
+    h.update(Path(augment_yaml).read_bytes())
+    for t, p, y in zip(train.texts, train.pairs or [None] * len(train), train.labels, strict=True):
+        h.update(f"{t}\x1f{p}\x1f{y}\x1e".encode())
+    return h.hexdigest()[:16]
+
+
+def _read(path: Path, pair: bool) -> TextDataset:
+    texts, pairs, labels = [], [], []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            texts.append(row["text"])
+            labels.append(int(row["label"]))
+            if pair:
+                pairs.append(row["text_pair"])
+    return TextDataset(texts, labels, pairs if pair else None)
+
+
+def augment_train(train: TextDataset, augment_yaml: str, cache_dir: str | Path, source: str, workers: int = 1) -> TextDataset:
+    """``train`` augmented by the pipeline of ``augment_yaml`` (cached on disk by content)."""
+    from augment.config import build_pipeline
+    from augment.runner import run_file
+
+    cfg, strategies = load_augment_config(augment_yaml, source)
+    pair = train.pairs is not None
+    columns = _columns(cfg, pair, source)
+    out = Path(cache_dir) / "augmented" / f"{_key(train, augment_yaml)}.jsonl"
+    if out.is_file():
+        data = _read(out, pair)
+        log.info("augment: %d training examples -> %d (cached: %s)", len(train), len(data), out)
+        return data
+    # Map the config's column names onto ours; the original label travels as a plain column.
+    cfg = cfg.model_copy(update={"text_columns": columns, "format": "jsonl", "output_format": "jsonl"})
+    src = out.with_suffix(".input.jsonl")
+    with atomic_file(src, encoding="utf-8") as f:
+        for i, (t, y) in enumerate(zip(train.texts, train.labels, strict=True)):
+            row = {"text": t, "label": str(y)}
+            if pair:
+                row["text_pair"] = train.pairs[i]  # type: ignore[index]
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    pipeline = build_pipeline(cfg, strategies, source=f"{source}: augment: {augment_yaml}")
+    stats = run_file(pipeline, cfg, src, out, workers=workers)
+    src.unlink()
+    log.info("augment: %d training examples -> %d with %s (%.1f s, %.0f sentences/s; cached: %s)",
+             stats.rows_in, stats.rows_out, augment_yaml, stats.seconds, stats.sentences_per_s, out)  # fmt: skip
+    return _read(out, pair)

@@ -1,0 +1,246 @@
+"""Labelled text datasets: load train/dev/test from any supported source, validated.
+
+Sources: the embedded tweets, CSV/TSV/JSONL files, GLUE task folders (``train.tsv``, ``dev.tsv``),
+and ``datasets.save_to_disk`` folders. Splits without a file of their own are carved out of the
+training data, stratified by label and seeded, so every run sees the same split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from distill.config import DataConfig
+from distill.data.embedded import embedded_corpus
+from distill.data.readers import detect_format, iter_rows, require_columns
+from distill.errors import DataError
+
+log = logging.getLogger("distill")
+
+# GLUE task -> (text column, pair column, label column, dev file name). CoLA's files have no header.
+GLUE_TASKS: dict[str, tuple[str, str | None, str, str]] = {
+    "sst2": ("sentence", None, "label", "dev.tsv"),
+    "cola": ("sentence", None, "label", "dev.tsv"),
+    "mrpc": ("#1 String", "#2 String", "Quality", "dev.tsv"),
+    "qqp": ("question1", "question2", "is_duplicate", "dev.tsv"),
+    "mnli": ("sentence1", "sentence2", "gold_label", "dev_matched.tsv"),
+    "qnli": ("question", "sentence", "label", "dev.tsv"),
+    "rte": ("sentence1", "sentence2", "label", "dev.tsv"),
+    "wnli": ("sentence1", "sentence2", "label", "dev.tsv"),
+}
+
+
+@dataclass
+class TextDataset:
+    """Texts (and optional second texts for pair tasks) with integer labels."""
+
+    texts: list[str]
+    labels: list[int]
+    pairs: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: list[int]) -> TextDataset:
+        return TextDataset(
+            [self.texts[i] for i in indices],
+            [self.labels[i] for i in indices],
+            [self.pairs[i] for i in indices] if self.pairs is not None else None,
+        )
+
+
+@dataclass
+class DataSplits:
+    train: TextDataset
+    dev: TextDataset
+    test: TextDataset
+    label_names: list[str]
+
+    def majority_rate(self, split: str = "dev") -> tuple[float, str]:
+        """Accuracy of always predicting the most frequent label of ``split``, and that label."""
+        labels = getattr(self, split).labels
+        label, count = Counter(labels).most_common(1)[0]
+        return count / len(labels), self.label_names[label]
+
+    def fingerprint(self) -> str:
+        """A content hash of all splits and labels (for caches keyed by data)."""
+        h = hashlib.sha256(json.dumps(self.label_names).encode())
+        for split in (self.train, self.dev, self.test):
+            for t, p, y in zip(split.texts, split.pairs or [None] * len(split), split.labels, strict=True):
+                h.update(f"{t}\x1f{p}\x1f{y}\x1e".encode())
+        return h.hexdigest()
+
+
+@dataclass
+class _Raw:
+    """Rows as read: strings, with line numbers for error messages."""
+
+    texts: list[str]
+    pairs: list[str] | None
+    labels: list[str]
+    lines: list[int]
+    where: str
+
+
+def _read_table(path: Path, fmt: str, encoding: str, text: str, pair: str | None, label: str) -> _Raw:
+    raw = _Raw([], [] if pair else None, [], [], str(path))
+    empty: list[int] = []
+    checked = False
+    for lineno, row in iter_rows(path, fmt, encoding):
+        if not checked:
+            wanted = [text, label] + ([pair] if pair else [])
+            require_columns(path, list(row), wanted)
+            checked = True
+        if not row[text].strip() or (pair and not row[pair].strip()):
+            empty.append(lineno)
+            continue
+        raw.texts.append(row[text])
+        if pair:
+            raw.pairs.append(row[pair])
+        raw.labels.append(row[label].strip())
+        raw.lines.append(lineno)
+    if empty:
+        shown = ", ".join(map(str, empty[:5])) + (" ..." if len(empty) > 5 else "")
+        log.warning("%s: skipped %d rows with empty text (lines %s)", path, len(empty), shown)
+    if not raw.texts:
+        raise DataError(f"{path}: no rows with text")
+    return raw
+
+
+def _read_disk(path: Path, cfg: DataConfig) -> dict[str, _Raw]:
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise DataError("format: disk needs the `datasets` package") from None
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except FileNotFoundError as e:
+        raise DataError(f"{path}: not a `datasets.save_to_disk` folder ({e})") from None
+    parts = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"train": loaded}
+    parts = {("dev" if k == "validation" else k): v for k, v in parts.items()}
+    if "train" not in parts:
+        raise DataError(f"{path}: no `train` split (the folder has: {', '.join(parts)})")
+    out = {}
+    for split, ds in parts.items():
+        where = f"{path}[{split}]"
+        wanted = [cfg.text_column, cfg.label_column] + ([cfg.text_pair_column] if cfg.text_pair_column else [])
+        require_columns(where, ds.column_names, wanted)
+        feature = ds.features[cfg.label_column]
+        names = getattr(feature, "names", None)  # a ClassLabel stores ints and their names
+        labels = [names[y] if names and isinstance(y, int) and y >= 0 else str(y) for y in ds[cfg.label_column]]
+        if split != "train" and all(y == "-1" for y in labels):  # GLUE test splits have no labels
+            continue
+        texts = [str(t) for t in ds[cfg.text_column]]
+        pairs = [str(t) for t in ds[cfg.text_pair_column]] if cfg.text_pair_column else None
+        keep = [i for i, t in enumerate(texts) if t.strip() and (pairs is None or pairs[i].strip())]
+        if len(keep) < len(texts):
+            log.warning("%s: skipped %d rows with empty text", where, len(texts) - len(keep))
+        out[split] = _Raw(
+            [texts[i] for i in keep],
+            [pairs[i] for i in keep] if pairs else None,
+            [labels[i] for i in keep],
+            [i + 1 for i in keep],
+            where,
+        )
+    return out
+
+
+def _read_sources(cfg: DataConfig) -> tuple[dict[str, _Raw], list[str] | None]:
+    """Read every split that has a source of its own; also return labels fixed by the source."""
+    if cfg.source.startswith("embedded:"):
+        corpus = embedded_corpus(cfg.source.removeprefix("embedded:"))
+        raw = _read_table(corpus.path, "csv", corpus.encoding, corpus.text_column, None, corpus.label_column)
+        keep = [i for i, y in enumerate(raw.labels) if y in corpus.labels]
+        raw = _Raw([raw.texts[i] for i in keep], None, [raw.labels[i] for i in keep], [raw.lines[i] for i in keep], raw.where)
+        return {"train": raw}, list(corpus.labels)
+
+    source = Path(cfg.source)
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder (data.source)")
+    fmt = cfg.format
+    if fmt == "disk" or (fmt == "auto" and source.is_dir() and not cfg.glue_task):
+        return _read_disk(source, cfg), None
+
+    text, pair, label = cfg.text_column, cfg.text_pair_column, cfg.label_column
+    files = {"train": source, "dev": cfg.dev and Path(cfg.dev), "test": cfg.test and Path(cfg.test)}
+    if fmt == "glue" or cfg.glue_task:
+        fmt = "glue"
+        if not cfg.glue_task:
+            raise DataError(f"{source}: format: glue needs `glue_task` ({', '.join(GLUE_TASKS)})")
+        text, pair, label, dev_name = GLUE_TASKS[cfg.glue_task]
+        if source.is_dir():
+            files["train"] = source / "train.tsv"
+            files["dev"] = files["dev"] or (source / dev_name)
+    elif fmt == "auto":
+        fmt = detect_format(source)
+    out = {}
+    for split, path in files.items():
+        if path is not None:
+            out[split] = _read_table(Path(path), fmt, cfg.encoding, text, pair, label)
+    return out, None
+
+
+def _stratified_split(n_labels: int, labels: list[int], fractions: list[float], seed: int) -> list[list[int]]:
+    """Split indices into ``len(fractions)`` parts plus the rest, keeping label proportions."""
+    rng = random.Random(seed)
+    parts: list[list[int]] = [[] for _ in range(len(fractions) + 1)]
+    for y in range(n_labels):
+        idx = [i for i, label in enumerate(labels) if label == y]
+        rng.shuffle(idx)
+        start = 0
+        for k, frac in enumerate(fractions):
+            take = round(frac * len(idx))
+            parts[k].extend(idx[start : start + take])
+            start += take
+        parts[-1].extend(idx[start:])
+    for part in parts:
+        rng.shuffle(part)
+    return parts
+
+
+def _to_ids(raw: _Raw, names: list[str]) -> TextDataset:
+    index = {n: i for i, n in enumerate(names)}
+    labels = []
+    for y, line in zip(raw.labels, raw.lines, strict=True):
+        if y not in index:
+            raise DataError(f"{raw.where}: line {line}: unknown label {y!r}; expected one of {', '.join(names)}")
+        labels.append(index[y])
+    return TextDataset(raw.texts, labels, raw.pairs)
+
+
+def load_splits(cfg: DataConfig) -> DataSplits:
+    """Load train/dev/test as configured; a DataError names the file and line of any bad row."""
+    raws, fixed_labels = _read_sources(cfg)
+    names = cfg.labels or fixed_labels or sorted(set(raws["train"].labels))
+    if len(names) < 2:
+        raise DataError(f"{raws['train'].where}: only one label ({names[0]!r}); a classifier needs two or more")
+    splits = {k: _to_ids(v, names) for k, v in raws.items()}
+
+    missing = [s for s in ("dev", "test") if s not in splits]
+    if missing:
+        train = splits["train"]
+        fractions = [getattr(cfg.split, s) for s in missing]
+        parts = _stratified_split(len(names), train.labels, fractions, cfg.split.seed)
+        for split, idx in zip(missing, parts, strict=False):
+            splits[split] = train.subset(idx)
+        splits["train"] = train.subset(parts[-1])
+    else:  # still shuffle train deterministically, so `max_train_examples` takes a fair sample
+        rng = random.Random(cfg.split.seed)
+        order = list(range(len(splits["train"])))
+        rng.shuffle(order)
+        splits["train"] = splits["train"].subset(order)
+
+    if cfg.max_train_examples:
+        splits["train"] = splits["train"].subset(list(range(min(cfg.max_train_examples, len(splits["train"])))))
+    if cfg.max_eval_examples:
+        for s in ("dev", "test"):
+            splits[s] = splits[s].subset(list(range(min(cfg.max_eval_examples, len(splits[s])))))
+    for s in ("train", "dev", "test"):
+        if len(splits[s]) == 0:
+            raise DataError(f"{cfg.source}: the {s} split is empty; give more data or change data.split")
+    return DataSplits(splits["train"], splits["dev"], splits["test"], list(names))

@@ -1,0 +1,59 @@
+"""Accuracy and macro-F1 of a classifier on an encoded split (sharded over data-parallel ranks)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from distill.data.batching import Encoded, eval_batches, iterate
+from distill.distributed import SINGLE, World, all_sum, shard
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, data: Encoded, batch_size: int = 64, device: str | torch.device = "cpu", indices: list[int] | None = None) -> list[int]:
+    """Predicted label ids of the examples ``indices`` (default: all), in that order."""
+    model.eval()
+    indices = list(range(len(data))) if indices is None else indices
+    preds = dict.fromkeys(indices, 0)
+    batches = eval_batches(data, batch_size, indices)
+    for batch_indices, batch in zip(batches, iterate(data, batches, device), strict=True):
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        for i, p in zip(batch_indices, model(**inputs).logits.argmax(-1).tolist(), strict=True):
+            preds[i] = p
+    return [preds[i] for i in indices]
+
+
+def confusion_counts(preds: list[int], labels: list[int], num_labels: int) -> list[float]:
+    """``[correct, n, tp_0.., predicted_0.., actual_0..]``: what accuracy and macro-F1 are made of,
+    and what ranks add up when each has evaluated a slice of the split."""
+    tp, predicted, actual = [0] * num_labels, [0] * num_labels, [0] * num_labels
+    for p, y in zip(preds, labels, strict=True):
+        tp[p] += p == y
+        predicted[p] += 1
+        actual[y] += 1
+    return [float(sum(tp)), float(len(labels)), *tp, *predicted, *actual]
+
+
+def scores(counts: list[float], num_labels: int) -> dict[str, float]:
+    """Accuracy and macro-F1 from :func:`confusion_counts` (summed over any number of slices)."""
+    correct, n = counts[0], counts[1]
+    tp, predicted, actual = (counts[2 + k * num_labels : 2 + (k + 1) * num_labels] for k in range(3))
+    f1s = [2 * t / (p + a) for t, p, a in zip(tp, predicted, actual, strict=True) if p + a]
+    return {"accuracy": correct / n, "f1": sum(f1s) / len(f1s)}
+
+
+def accuracy_f1(preds: list[int], labels: list[int], num_labels: int | None = None) -> dict[str, float]:
+    """Accuracy and macro-averaged F1: each label's F1, averaged with equal weight over the labels
+    that occur in ``labels`` or ``preds`` (scikit-learn's ``f1_score(average="macro")``; a label
+    absent from both has no defined F1 and is left out rather than counted as 0)."""
+    n = max([*preds, *labels, (num_labels or 0) - 1]) + 1
+    return scores(confusion_counts(preds, labels, n), n)
+
+
+def evaluate(model: nn.Module, data: Encoded, num_labels: int, batch_size: int = 64, device="cpu", world: World = SINGLE) -> dict[str, float]:
+    """On several processes each evaluates a contiguous slice of ``data`` and the counts are summed,
+    so every rank gets the scores of the whole split."""
+    indices = shard(list(range(len(data))), world)
+    preds = predict(model, data, batch_size, device, indices)
+    counts = confusion_counts(preds, [data.labels[i] for i in indices], num_labels)
+    return scores(all_sum(counts, world), num_labels)

@@ -1,0 +1,78 @@
+"""What every objective shares: the registry, the model sizes it is built for, a base class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor, nn
+
+from distill.features import Features
+from distill.registry import Registry
+from distill.schema import NonNegFloat
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    """The sizes an objective needs to know to build its projections."""
+
+    hidden_size: int
+    num_heads: int
+    num_layers: int
+
+
+class WeightOnly(BaseModel):
+    """YAML parameters shared by every objective."""
+
+    model_config = ConfigDict(extra="forbid")
+    weight: NonNegFloat = 1.0
+
+
+class Objective(nn.Module):
+    """A loss between student and teacher :class:`Features`.
+
+    ``needs`` names the features it reads (``logits``, ``labels``, ``embeddings``, ``hidden``,
+    ``attn``), so the distiller captures only those. Learned parameters (the ``W_e``/``W_h``
+    projections) live in the module: they are trained with the student, saved in the run's
+    checkpoints, and left out of the exported student.
+    """
+
+    needs: ClassVar[frozenset[str]] = frozenset()
+    uses_teacher: ClassVar[bool] = True  # False for losses on gold labels only: no teacher pass needed
+    last_layer_only: bool = False  # True: reads only the last mapped layer pair, so only that one is captured
+    # What the loss is a mean over: `example`, `token` (real tokens) or `token_pair` (real query-key
+    # pairs). Data-parallel training weights each rank's loss by its share of these units in the
+    # global batch, so that the ranks' average is the loss of the whole batch (distill.distributed).
+    unit: ClassVar[str] = "example"
+    Params: ClassVar[type[BaseModel]] = WeightOnly
+
+    def __init__(self, params: BaseModel, student: ModelDims, teacher: ModelDims) -> None:
+        super().__init__()
+        self.params = params
+        self.weight = float(params.weight)
+
+    def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+OBJECTIVES: Registry[type[Objective]] = Registry("objective")
+
+
+def projection(student_width: int, teacher_width: int) -> nn.Module:
+    """TinyBERT's learnable ``W`` (student width -> teacher width), or identity when they match."""
+    if student_width == teacher_width:
+        return nn.Identity()
+    return nn.Linear(student_width, teacher_width)
+
+
+def masked_mse(student: Tensor, teacher: Tensor, mask: Tensor) -> Tensor:
+    """Mean squared error over the real tokens only.
+
+    student, teacher: (batch, seq, hidden); mask: (batch, seq) with 1 for real tokens. Padding
+    positions are excluded from both the sum and the count.
+    """
+    real = mask.bool().unsqueeze(-1)  # (batch, seq, 1)
+    diff = torch.where(real, student - teacher, torch.zeros((), dtype=student.dtype, device=student.device))
+    return diff.pow(2).sum() / (real.sum() * student.size(-1)).clamp_min(1)

@@ -1,0 +1,117 @@
+"""The ``data``, ``teacher`` and ``augment`` steps: fixed splits, a ready teacher, augmented train.
+
+- ``data`` loads teacher.yaml's ``data:`` (any source, the embedded tweets included) once, with its
+  split, seed and caps, and writes ``train/dev/test.jsonl`` (columns ``text``, ``text_pair`` for
+  pair tasks, ``label`` as the label name). Every later step reads these files, so augmentation and
+  distillation see exactly the same dev and test examples as the teacher.
+- ``teacher`` fine-tunes (or loads) the teacher on the *original* train split and saves it, labels
+  aligned, as a ready classifier. Distilling on augmented data then never fine-tunes the teacher on
+  the augmented copies: the distill step gets this folder with ``finetune.mode: never``.
+- ``augment`` runs augment.yaml over ``train.jsonl`` (the text columns and format are set to the
+  exported files'); dev and test are passed through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from distill.config import TeacherConfig
+from distill.pipeline.context import Done, Result, StepContext
+from distill.schema import validate
+
+log = logging.getLogger("distill")
+
+TEXT, PAIR, LABEL = "text", "text_pair", "label"
+
+
+def derived_data(data: Done) -> dict[str, Any]:
+    """A teacher.yaml ``data:`` section that reads a data/augment step's files, caps removed."""
+    return {
+        "source": str(data.outputs["train"]), "format": "jsonl", "text_column": TEXT, "label_column": LABEL,
+        "text_pair_column": PAIR if data.info["pair"] else None, "labels": data.info["labels"],
+        "dev": str(data.outputs["dev"]), "test": str(data.outputs["test"]),
+    }  # fmt: skip
+
+
+def derived_teacher(raw: dict[str, Any], data: Done, model: Path | None = None) -> dict[str, Any]:
+    """teacher.yaml with its data replaced by ``data``'s files and, given ``model``, that ready
+    classifier as the model (never fine-tuned again)."""
+    out = {**raw, "data": derived_data(data)}
+    if model is not None:
+        out["model"] = str(model)
+        out["finetune"] = {**(raw.get("finetune") or {}), "mode": "never"}
+        out.pop("label_map", None)  # the saved teacher's id2label already names the data's labels
+    return out
+
+
+def _write_jsonl(path: Path, split, names: list[str]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for i, (text, y) in enumerate(zip(split.texts, split.labels, strict=True)):
+            row = {TEXT: text, LABEL: names[y]}
+            if split.pairs is not None:
+                row[PAIR] = split.pairs[i]
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def run_data(ctx: StepContext) -> Result:
+    from distill.data.dataset import load_splits
+
+    raw = dict(ctx.teacher_raw["data"])
+    caps = ctx.step.options.model_dump(exclude_none=True)
+    cfg = validate(TeacherConfig, {**ctx.teacher_raw, "data": {**raw, **caps}}, str(ctx.recipe.teacher)).data
+    splits = load_splits(cfg)
+    outputs = {}
+    for name in ("train", "dev", "test"):
+        outputs[name] = ctx.tmp / f"{name}.jsonl"
+        _write_jsonl(outputs[name], getattr(splits, name), splits.label_names)
+    info = {"labels": splits.label_names, "pair": splits.train.pairs is not None,
+            "rows": {s: len(getattr(splits, s)) for s in ("train", "dev", "test")}}  # fmt: skip
+    log.info("data: train %d, dev %d, test %d rows; labels %s", *info["rows"].values(), splits.label_names)
+    return Result(outputs, info)
+
+
+def run_teacher(ctx: StepContext) -> Result:
+    from distill.data.dataset import load_splits
+    from distill.run import pick_device
+    from distill.teacher import check_teacher, evaluate_teacher, load_teacher
+
+    data = ctx.one("data")
+    source = str(ctx.recipe.teacher)
+    cfg = validate(TeacherConfig, derived_teacher(ctx.teacher_raw, data), source)
+    splits = load_splits(cfg.data)
+    device = pick_device(cfg.device)
+    teacher = load_teacher(cfg, splits, device, source)
+    scores = evaluate_teacher(teacher, splits, cfg.max_length, device)
+    check_teacher(scores["dev"], splits, source)
+    out = ctx.tmp / "model"
+    teacher.model.to("cpu").save_pretrained(out)
+    teacher.tokenizer.save_pretrained(out)
+    log.info("teacher: dev accuracy %.4f, test accuracy %.4f", scores["dev"]["accuracy"], scores["test"]["accuracy"])
+    return Result({"model": out}, {"scores": scores, "base_model": cfg.model, "finetune_seconds": teacher.finetune_seconds})
+
+
+def run_augment(ctx: StepContext) -> Result:
+    from augment.config import build_pipeline, parse_config
+    from augment.runner import run_file
+    from distill.schema import load_yaml
+
+    data = ctx.one("data")
+    source = str(ctx.step.config)
+    raw = load_yaml(ctx.step.config)
+    if ctx.step.options.n_iter is not None:
+        raw.pop("N", None)
+        raw["n_iter"] = ctx.step.options.n_iter
+    pair = data.info["pair"]
+    raw.update(text_columns=[TEXT, PAIR] if pair else [TEXT], format="jsonl", output_format="jsonl")
+    if not pair:
+        raw["pair_mode"] = "first"
+    cfg, strategies = parse_config(raw, source)
+    pipeline = build_pipeline(cfg, strategies, source=source)
+    out = ctx.tmp / "train.jsonl"
+    stats = run_file(pipeline, cfg, data.outputs["train"], out, workers=ctx.step.options.workers, progress=False)
+    log.info("augment: %d rows -> %d rows (%.1f s)", stats.rows_in, stats.rows_out, stats.seconds)
+    info = {**data.info, "augmented": {"rows_in": stats.rows_in, "rows_out": stats.rows_out, "seconds": stats.seconds}}
+    return Result({"train": out, "dev": data.outputs["dev"], "test": data.outputs["test"]}, info)

