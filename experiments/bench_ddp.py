@@ -1,7 +1,7 @@
 """Data-parallel distillation on the CPU: throughput on 1 vs 2 gloo processes, and the memory
 ceiling of `distill general` on a 20k vs a 200k-line corpus.
 
-    python experiments/bench_ddp.py [--examples 384] [--teacher-cache /work/main/outputs/teachers]
+    python experiments/bench_ddp.py [--examples 384] [--teacher-cache outputs/teachers]
 
 1. Throughput: the embedded default's job (MiniLM-L6 teacher, fine-tuned and cached beforehand by
    `distill run experiments/teachers/minilm-tweets.yaml ...`; tinybert3-h384 student) on the first
@@ -121,7 +121,7 @@ def corpus(lines: int) -> Path:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--examples", type=int, default=384)
-    p.add_argument("--teacher-cache", default=str(Path("/work/main/outputs/teachers")))
+    p.add_argument("--teacher-cache", default=str(REPO / "outputs" / "teachers"), help="where the fine-tuned teacher is cached")
     p.add_argument("--worker", choices=["throughput", "rss"], default=None)
     p.add_argument("--teacher-yaml", default=None)
     p.add_argument("--corpus", default=None)
