@@ -1,1 +1,0 @@
-"""Data: streaming readers for tabular files, labelled datasets, splits and batching."""
