@@ -100,30 +100,29 @@ def test_teacher_with_other_label_names_needs_label_map(tmp_path, tiny_classifie
     assert "add `label_map:`" in err
 
 
-def test_untrained_teacher_is_refused(tmp_path, tiny_classifier_dir, capsys):
-    # A classifier whose head is all zeros gives equal logits, so it always answers label 0: it can
-    # only match the majority-class rate, never beat it.
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier_dir)
+def untrained_teacher_configs(tmp_path, classifier_dir):
+    """A classifier whose head is all zeros gives equal logits, so it always answers label 0: it can
+    only match the majority-class rate, never beat it."""
+    model = AutoModelForSequenceClassification.from_pretrained(classifier_dir)
     with torch.no_grad():
         model.classifier.weight.zero_()
         model.classifier.bias.zero_()
-    model.save_pretrained(tiny_classifier_dir)
-    teacher, student = configs(tmp_path, tiny_classifier_dir)
+    model.save_pretrained(classifier_dir)
+    teacher, student = configs(tmp_path, classifier_dir)
     teacher.write_text(teacher.read_text() + "label_map: {pos: positive, neg: negative}\n")
+    return teacher, student
+
+
+def test_untrained_teacher_is_refused(tmp_path, tiny_classifier_dir, capsys):
+    teacher, student = untrained_teacher_configs(tmp_path, tiny_classifier_dir)
     assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "the teacher's dev accuracy 50.0% is not above the majority-class rate 50.0%" in err
     assert not (tmp_path / "r").exists()  # the folder this run made is gone: no partial output
 
 
-def test_user_error_after_training_started_keeps_a_folder_that_existed(tmp_path, tiny_classifier_dir, capsys):
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier_dir)
-    with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.zero_()
-    model.save_pretrained(tiny_classifier_dir)
-    teacher, student = configs(tmp_path, tiny_classifier_dir)
-    teacher.write_text(teacher.read_text() + "label_map: {pos: positive, neg: negative}\n")
+def test_user_error_keeps_a_folder_the_user_made(tmp_path, tiny_classifier_dir, capsys):
+    teacher, student = untrained_teacher_configs(tmp_path, tiny_classifier_dir)
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "notes.txt").write_text("mine")
     assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "r")]) == 2
