@@ -94,9 +94,11 @@ def augment_train(train: TextDataset, augment_yaml: str, cache_dir: str | Path, 
             if pair:
                 row["text_pair"] = train.pairs[i]  # type: ignore[index]
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    pipeline = build_pipeline(cfg, strategies, source=f"{source}: augment: {augment_yaml}")
-    stats = run_file(pipeline, cfg, src, out, workers=workers)
-    src.unlink()
+    try:
+        pipeline = build_pipeline(cfg, strategies, source=f"{source}: augment: {augment_yaml}")
+        stats = run_file(pipeline, cfg, src, out, workers=workers)  # `out` appears only when complete
+    finally:
+        src.unlink(missing_ok=True)
     log.info("augment: %d training examples -> %d with %s (%.1f s, %.0f sentences/s; cached: %s)",
              stats.rows_in, stats.rows_out, augment_yaml, stats.seconds, stats.sentences_per_s, out)  # fmt: skip
     return _read(out, pair)
