@@ -167,7 +167,7 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     logger, level = logging.getLogger("distill"), logging.getLogger("distill").level
     if not world.is_main:  # one copy of the log: rank 0's (warnings and errors from every rank)
         logger.setLevel(logging.WARNING)
-    handler, out, created = None, None, False
+    handler, out, created, failed = None, None, False, False
     try:
         plan = Plan(teacher_yaml, student_yaml)
         splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
@@ -178,21 +178,18 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
         handler = _attach_log(out) if world.is_main else None
         return _run(plan, splits, out, started, resume, world)
     except DistillError:
-        # A user error found after the folder was made (labels that do not align, a teacher at the
-        # majority rate, a student that cannot be built): leave no partial output behind, unless
-        # training already wrote a checkpoint worth resuming from.
-        if handler is not None:
-            logger.removeHandler(handler)
-            handler.close()
-            handler = None
-        if created and world.is_main and out is not None and not (out / "checkpoints").exists():
-            shutil.rmtree(out, ignore_errors=True)
+        failed = True
         raise
     finally:
         if handler is not None:
             logger.removeHandler(handler)
             handler.close()
         logger.setLevel(level)
+        # A user error found after the folder was made (labels that do not align, a teacher at the
+        # majority rate, a student that cannot be built): leave no partial output behind, unless
+        # training already wrote a checkpoint worth resuming from.
+        if failed and created and world.is_main and not (out / "checkpoints").exists():
+            shutil.rmtree(out, ignore_errors=True)
         close(world)
 
 
@@ -222,7 +219,7 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
     n_original = len(splits.train)
     if s_cfg.augment:  # the student distills on augmented text; the teacher was fine-tuned on the original
         with main_first(world):
-            splits.train = augment_train(splits.train, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+            splits.train = augment_train(splits.train, splits.label_names, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
 
     torch.manual_seed(s_cfg.seed)
     built = build(BuildRequest(
