@@ -24,12 +24,12 @@ import logging
 from pathlib import Path
 
 from distill.atomic import atomic_file
-from distill.data.dataset import TextDataset
+from distill.data.dataset import JSONL_LABEL, JSONL_PAIR, JSONL_TEXT, TextDataset
 from distill.errors import ConfigError, DistillError
 
 log = logging.getLogger("distill")
 
-AUGMENT_CACHE_VERSION = "2"  # bump when the augment code's output for a config changes
+AUGMENT_CACHE_VERSION = "3"  # bump when the augment code's output for a config changes
 
 
 def load_augment_config(path: str, source: str):
@@ -49,30 +49,33 @@ def _columns(cfg, pair: bool, source: str) -> list[str]:
     if len(cfg.text_columns) == 2 and not pair:
         raise ConfigError(f"{source}: augment: the augment config names two text_columns (a sentence-pair "
                           "task) but the training data has a single text column")
-    return ["text", "text_pair"] if pair else ["text"]
+    return [JSONL_TEXT, JSONL_PAIR] if pair else [JSONL_TEXT]
 
 
-def _key(train: TextDataset, augment_yaml: str) -> str:
-    h = hashlib.sha256(f"v{AUGMENT_CACHE_VERSION}\x1e".encode())
+def _key(train: TextDataset, label_names: list[str], augment_yaml: str) -> str:
+    h = hashlib.sha256(f"v{AUGMENT_CACHE_VERSION}\x1e{json.dumps(label_names)}\x1e".encode())
     h.update(Path(augment_yaml).read_bytes())
     for t, p, y in zip(train.texts, train.pairs or [None] * len(train), train.labels, strict=True):
         h.update(f"{t}\x1f{p}\x1f{y}\x1e".encode())
     return h.hexdigest()[:16]
 
 
-def _read(path: Path, pair: bool) -> TextDataset:
+def _read(path: Path, pair: bool, label_names: list[str]) -> TextDataset:
+    ids = {name: i for i, name in enumerate(label_names)}
     texts, pairs, labels = [], [], []
     with path.open(encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
-            texts.append(row["text"])
-            labels.append(int(row["label"]))
+            texts.append(row[JSONL_TEXT])
+            labels.append(ids[row[JSONL_LABEL]])
             if pair:
-                pairs.append(row["text_pair"])
+                pairs.append(row[JSONL_PAIR])
     return TextDataset(texts, labels, pairs if pair else None)
 
 
-def augment_train(train: TextDataset, augment_yaml: str, cache_dir: str | Path, source: str, workers: int = 1) -> TextDataset:
+def augment_train(
+    train: TextDataset, label_names: list[str], augment_yaml: str, cache_dir: str | Path, source: str, workers: int = 1
+) -> TextDataset:
     """``train`` augmented by the pipeline of ``augment_yaml`` (cached on disk by content)."""
     from augment.config import build_pipeline
     from augment.runner import run_file
@@ -80,20 +83,16 @@ def augment_train(train: TextDataset, augment_yaml: str, cache_dir: str | Path, 
     cfg, strategies = load_augment_config(augment_yaml, source)
     pair = train.pairs is not None
     columns = _columns(cfg, pair, source)
-    out = Path(cache_dir) / "augmented" / f"{_key(train, augment_yaml)}.jsonl"
+    out = Path(cache_dir) / "augmented" / f"{_key(train, label_names, augment_yaml)}.jsonl"
     if out.is_file():
-        data = _read(out, pair)
+        data = _read(out, pair, label_names)
         log.info("augment: %d training examples -> %d (cached: %s)", len(train), len(data), out)
         return data
     # Map the config's column names onto ours; the original label travels as a plain column.
     cfg = cfg.model_copy(update={"text_columns": columns, "format": "jsonl", "output_format": "jsonl"})
     src = out.with_suffix(".input.jsonl")
     with atomic_file(src, encoding="utf-8") as f:
-        for i, (t, y) in enumerate(zip(train.texts, train.labels, strict=True)):
-            row = {"text": t, "label": str(y)}
-            if pair:
-                row["text_pair"] = train.pairs[i]  # type: ignore[index]
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        train.write_jsonl(f, label_names)
     try:
         pipeline = build_pipeline(cfg, strategies, source=f"{source}: augment: {augment_yaml}")
         stats = run_file(pipeline, cfg, src, out, workers=workers)  # `out` appears only when complete
@@ -101,4 +100,4 @@ def augment_train(train: TextDataset, augment_yaml: str, cache_dir: str | Path, 
         src.unlink(missing_ok=True)
     log.info("augment: %d training examples -> %d with %s (%.1f s, %.0f sentences/s; cached: %s)",
              stats.rows_in, stats.rows_out, augment_yaml, stats.seconds, stats.sentences_per_s, out)  # fmt: skip
-    return _read(out, pair)
+    return _read(out, pair, label_names)

@@ -14,6 +14,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from distill.config import DataConfig
 from distill.data.embedded import embedded_corpus
@@ -21,6 +22,8 @@ from distill.data.readers import detect_format, iter_rows, require_columns
 from distill.errors import DataError
 
 log = logging.getLogger("distill")
+
+JSONL_TEXT, JSONL_PAIR, JSONL_LABEL = "text", "text_pair", "label"  # columns of TextDataset.write_jsonl
 
 # GLUE task -> (text column, pair column, label column, dev file name). CoLA's files have no header.
 GLUE_TASKS: dict[str, tuple[str, str | None, str, str]] = {
@@ -45,6 +48,15 @@ class TextDataset:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def write_jsonl(self, f: TextIO, label_names: list[str]) -> None:
+        """One JSON object per example: ``text``, ``label`` (its name) and, for pairs, ``text_pair``
+        (the files the pipeline and ``augment:`` hand to the augment runner and read back)."""
+        for i, (text, y) in enumerate(zip(self.texts, self.labels, strict=True)):
+            row = {JSONL_TEXT: text, JSONL_LABEL: label_names[y]}
+            if self.pairs is not None:
+                row[JSONL_PAIR] = self.pairs[i]
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def subset(self, indices: list[int]) -> TextDataset:
         return TextDataset(

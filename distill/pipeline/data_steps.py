@@ -13,18 +13,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from distill.config import TeacherConfig
+from distill.data.dataset import JSONL_LABEL, JSONL_PAIR, JSONL_TEXT
 from distill.pipeline.context import Done, Result, StepContext
 from distill.schema import validate
 
 log = logging.getLogger("distill")
 
-TEXT, PAIR, LABEL = "text", "text_pair", "label"
+TEXT, PAIR, LABEL = JSONL_TEXT, JSONL_PAIR, JSONL_LABEL
 
 
 def derived_data(data: Done) -> dict[str, Any]:
@@ -47,15 +47,6 @@ def derived_teacher(raw: dict[str, Any], data: Done, model: Path | None = None) 
     return out
 
 
-def _write_jsonl(path: Path, split, names: list[str]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for i, (text, y) in enumerate(zip(split.texts, split.labels, strict=True)):
-            row = {TEXT: text, LABEL: names[y]}
-            if split.pairs is not None:
-                row[PAIR] = split.pairs[i]
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def run_data(ctx: StepContext) -> Result:
     from distill.data.dataset import load_splits
 
@@ -66,7 +57,8 @@ def run_data(ctx: StepContext) -> Result:
     outputs = {}
     for name in ("train", "dev", "test"):
         outputs[name] = ctx.tmp / f"{name}.jsonl"
-        _write_jsonl(outputs[name], getattr(splits, name), splits.label_names)
+        with open(outputs[name], "w", encoding="utf-8") as f:
+            getattr(splits, name).write_jsonl(f, splits.label_names)
     info = {"labels": splits.label_names, "pair": splits.train.pairs is not None,
             "rows": {s: len(getattr(splits, s)) for s in ("train", "dev", "test")}}  # fmt: skip
     log.info("data: train %d, dev %d, test %d rows; labels %s", *info["rows"].values(), splits.label_names)
