@@ -19,7 +19,7 @@ from distill.compress.report import write_report
 from distill.compress.variants import Source
 
 SHAPES = ["bert-large", "bert-base", "distilbert", "tinybert-6", "tinybert-4"]
-KINDS = ["torch-fp32", "ort-opt", "ort-int8-dynamic", "ort-int8-fused", "ort-int8-u8u8"]
+KINDS = ["torch-fp32", "ort-opt", "ort-int8-dynamic", "ort-int8-fused", "ort-int8-u8u8", "ort-int8-cls"]
 
 
 def main() -> None:

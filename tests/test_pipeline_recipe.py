@@ -66,7 +66,7 @@ def test_a_valid_recipe_parses_with_defaults():
         ([{"name": "data", "kind": "data", "options": {"max_train_exampels": 5}}],
          "recipe.yaml: steps.0.options.max_train_exampels: unknown key; did you mean 'max_train_examples'?"),
         ([*BASE, {"name": "export", "kind": "export", "inputs": {"model": "distill"}, "options": {"int8": "int4"}}],
-         'recipe.yaml: steps.4.options.int8: expected one of \'dynamic\', \'fused\', \'u8u8\', \'static\', got "int4"'),
+         'recipe.yaml: steps.4.options.int8: expected one of \'dynamic\', \'fused\', \'u8u8\', \'cls\', \'static\', got "int4"'),
         ([*BASE, {"name": "bench", "kind": "bench", "inputs": {"student": ["distill"]}}],
          "recipe.yaml: steps.4.inputs.student: expected one step name, got a list"),
         ([{"name": "g", "kind": "general", "config": "s.yaml"}],

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from distill.compress import INT8_EXPORTS
 from distill.errors import ConfigError, DistillError
 from distill.schema import load_yaml
 
@@ -194,7 +195,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--no-optimize", action="store_true", help="skip ORT's BERT optimiser (model.opt.onnx)")
-    p.add_argument("--int8", choices=["dynamic", "fused", "u8u8", "static"], default=None)
+    p.add_argument("--int8", choices=INT8_EXPORTS, default=None)
     p.add_argument("--min-agreement", type=float, default=0.99, help="FP32 graphs (default 0.99)")
     p.add_argument("--min-agreement-int8", type=float, default=0.97, help="INT8 graph (default 0.97)")
     _add_data_args(p, "verify", "texts (and labels) to verify on")

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from distill.atomic import atomic_dir
+from distill.compress import INT8_EXPORTS
 from distill.errors import ConfigError, DataError
 
 MIN_OPSET = 17
@@ -162,18 +163,20 @@ def export_onnx(
     max_len: int = 128,
 ) -> dict:
     """Export a saved HF classifier to ``out_dir``: model.onnx, model.opt.onnx (fused), optionally
-    model.int8.onnx (``int8``: dynamic, fused, u8u8 or static), tokenizer, config, verify.json.
+    model.int8.onnx (``int8``: one of :data:`INT8_EXPORTS`; ``cls`` also keeps its FP32 source
+    model.cls.onnx), tokenizer, config, verify.json.
 
     The folder appears only when every file is written and every graph agrees with PyTorch on the
     verification texts (given, or a fixed built-in set).
     """
+    from distill.compress.cls_only import ClsOnlyLastLayer
     from distill.compress.evalset import encode_batches
     from distill.compress.models import as_logits_module, load_classifier, use_onnx_attention
     from distill.compress.quantize import quantize_onnx
 
     check_opset(opset)
-    if int8 not in (None, "dynamic", "fused", "u8u8", "static"):
-        raise ConfigError(f"int8 {int8!r} is unknown; use dynamic, fused, u8u8 or static")
+    if int8 not in (None, *INT8_EXPORTS):
+        raise ConfigError(f"int8 {int8!r} is unknown; use {', '.join(INT8_EXPORTS)}")
     if int8 == "fused" or int8 == "u8u8":
         optimize = True
     model, tokenizer = load_classifier(model_dir)
@@ -198,7 +201,10 @@ def export_onnx(
                     raise DataError("static INT8 needs calibration texts (--calibration-data)")
                 calib = list(encode_batches(tokenizer, calibration_texts, None, max_len, batch_size=8))
             src = graphs["model.opt.onnx"] if int8 in ("fused", "u8u8") else graphs["model.onnx"]
-            mode = {"dynamic": "dynamic", "fused": "dynamic-pc", "u8u8": "dynamic-pc-u8", "static": "static"}[int8]
+            if int8 == "cls":
+                src = graphs["model.cls.onnx"] = export_module(ClsOnlyLastLayer(model), tmp / "model.cls.onnx", opset)
+            mode = {"dynamic": "dynamic", "fused": "dynamic-pc", "u8u8": "dynamic-pc-u8", "cls": "dynamic-pc",
+                    "static": "static"}[int8]  # fmt: skip
             graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", mode, calib)
         for name, path in graphs.items():
             threshold = min_agreement_int8 if "int8" in name else min_agreement

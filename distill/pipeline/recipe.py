@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from distill.compress import INT8_EXPORTS
 from distill.errors import ConfigError
 from distill.schema import (
     NonNegInt,
@@ -85,7 +86,7 @@ class CompressOptions(_Strict):
 class ExportOptions(_Strict):
     opset: PositiveInt = 17
     optimize: bool = True
-    int8: Literal["dynamic", "fused", "u8u8", "static"] | None = None
+    int8: Literal[INT8_EXPORTS] | None = None
     min_agreement: Probability = 0.99
     min_agreement_int8: Probability = 0.97
     verify_limit: PositiveInt = 1000

@@ -1,0 +1,72 @@
+"""The [CLS]-only last layer: same logits as the full model, in PyTorch, in ONNX and as INT8."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distill.compress.cls_only import ClsOnlyLastLayer
+from distill.compress.export import export_onnx, ort_predict, ort_session, torch_predict
+from distill.compress.models import as_logits_module, load_classifier
+from distill.compress.variants import Source, build_variant, load_source
+from distill.errors import ConfigError
+
+from .conftest import TEXTS
+
+
+def _batch(vocab: int, b: int = 5, t: int = 11, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random ids with ragged lengths: row i has t - i real tokens, the rest padding."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, vocab, size=(b, t), dtype=np.int64)
+    mask = np.ones((b, t), dtype=np.int64)
+    for i in range(b):
+        mask[i, t - i :] = 0
+    ids[mask == 0] = 0
+    return ids, mask
+
+
+def test_same_logits_as_the_full_model_with_padding(tiny_bert):
+    model, _ = load_classifier(tiny_bert)
+    ids, mask = _batch(model.config.vocab_size)
+    with torch.inference_mode():
+        full = as_logits_module(model)(torch.from_numpy(ids), torch.from_numpy(mask))
+        cls = ClsOnlyLastLayer(model).eval()(torch.from_numpy(ids), torch.from_numpy(mask))
+    assert cls.shape == (5, 2)
+    torch.testing.assert_close(cls, full, atol=1e-5, rtol=1e-5)
+
+
+def test_export_int8_cls_writes_and_verifies_both_graphs(tiny_bert, tmp_path):
+    res = export_onnx(tiny_bert, tmp_path / "q", int8="cls", verify_texts=TEXTS)
+    assert set(res) == {"model.onnx", "model.opt.onnx", "model.cls.onnx", "model.int8.onnx"}
+    assert res["model.cls.onnx"]["max_abs_logit_diff"] < 1e-4  # FP32: exact up to float reassociation
+    assert res["model.int8.onnx"]["agreement"] >= 0.97
+    assert json.loads((tmp_path / "q" / "verify.json").read_text())["int8"] == "cls"
+    # Dynamic axes: a batch and length other than the traced (2, 16).
+    model, _ = load_classifier(tiny_bert)
+    ids, mask = _batch(model.config.vocab_size, b=3, t=23, seed=1)
+    ref = torch_predict(as_logits_module(model))(ids, mask)
+    got = ort_predict(ort_session(tmp_path / "q" / "model.cls.onnx"))(ids, mask)
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_bench_kinds_match_the_reference(tiny_bert, tmp_path):
+    loaded = load_source(Source("s", path=str(tiny_bert)), tmp_path / "work")
+    ids, mask = _batch(loaded.hf_model.config.vocab_size)
+    ref = build_variant(loaded, "torch-fp32", "cpu").predict(ids, mask)
+    np.testing.assert_allclose(build_variant(loaded, "torch-fp32-cls", "cpu").predict(ids, mask), ref, atol=1e-5)
+    int8 = build_variant(loaded, "ort-int8-cls", "cpu").predict(ids, mask)
+    assert int8.shape == ref.shape
+    assert np.abs(int8 - ref).max() < 0.5 * np.abs(ref).max()  # quantised, not garbage
+
+
+def test_refuses_a_model_it_cannot_shorten(tiny_bert):
+    model, _ = load_classifier(tiny_bert)
+    model.bert.pooler = None
+    with pytest.raises(ConfigError, match=r"needs a BERT classifier with a pooler"):
+        ClsOnlyLastLayer(model)
+    model.config.model_type = "distilbert"
+    with pytest.raises(ConfigError, match=r"needs a BERT classifier, not model_type 'distilbert'"):
+        ClsOnlyLastLayer(model)
