@@ -297,20 +297,15 @@ class StudentConfig(_Strict):
 def _check_objectives(cfg: StudentConfig, source: str) -> None:
     """Validate each stage's objectives against the registry: known names, typed parameters."""
     from distill.objectives import OBJECTIVES
+    from distill.objectives.spec import parse_objectives
 
     for i, stage in enumerate(cfg.stages):
         if not stage.objectives:
             raise ConfigError(f"{source}: stages.{i}.objectives: a stage needs at least one objective")
-        for name, params in stage.objectives.items():
+        stage.objectives = parse_objectives(stage.objectives, source, ("stages", i, "objectives"))
+        for name in stage.objectives:
             loc = ("stages", i, "objectives", name)
-            entry = OBJECTIVES.get(name)
-            if entry is None:
-                raise ConfigError(
-                    f"{source}: {'.'.join(map(str, loc))}: unknown objective; {OBJECTIVES.suggest(name)}"
-                )
-            # `emb:` with no value means defaults; '', 0 or [] are mistakes, reported as such.
-            stage.objectives[name] = validate(entry.Params, {} if params is None else params, source, prefix=loc)
-            missing = entry.needs - {"labels"} - FEATURES_OF[cfg.architecture.family]
+            missing = OBJECTIVES.get(name).needs - {"labels"} - FEATURES_OF[cfg.architecture.family]
             if missing:
                 raise ConfigError(
                     f"{source}: {'.'.join(map(str, loc))}: a {cfg.architecture.family} student exposes only "

@@ -44,7 +44,8 @@ from distill.errors import ConfigError, DistillError, OutputError
 from distill.evaluate import evaluate
 from distill.interrupt import Interrupted, save_on_sigint, stop_requested
 from distill.layer_map import resolve_layer_map
-from distill.objectives import OBJECTIVES, ModelDims, Objective
+from distill.objectives import ModelDims, Objective
+from distill.objectives import spec as objective_spec
 from distill.output_dir import check_free_space, prepare_output_dir, run_bytes
 from distill.speed import measure
 from distill.stepper import DTYPES, check_precision
@@ -62,13 +63,7 @@ def pick_device(name: str) -> torch.device:
 
 def build_objectives(cfg: StudentConfig, stage: int, s_dims: ModelDims, t_dims: ModelDims, source: str) -> list[Objective]:
     """The stage's objective modules; a shape conflict is a ConfigError naming the key."""
-    built = []
-    for name, params in cfg.stages[stage].objectives.items():
-        try:
-            built.append(OBJECTIVES.get(name)(params, s_dims, t_dims))
-        except ValueError as e:
-            raise ConfigError(f"{source}: stages.{stage}.objectives.{name}: {e}") from None
-    return built
+    return objective_spec.build_objectives(cfg.stages[stage].objectives, s_dims, t_dims, source, ("stages", stage, "objectives"))
 
 
 class Plan:

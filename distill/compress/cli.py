@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
+
+import yaml
 
 from distill.compress import INT8_EXPORTS
 from distill.errors import ConfigError, DistillError
@@ -62,6 +65,32 @@ def _label2id(model_dir: str) -> dict | None:
     return cfg.get("label2id")
 
 
+def _recover_objectives(args: argparse.Namespace) -> tuple[dict | None, str]:
+    """``--recover-objectives``: YAML text or a YAML file, validated like a student.yaml stage's
+    objectives; (None, ...) when not given (the default objectives). Also: where it came from."""
+    from distill.objectives.spec import parse_objectives
+
+    spec = args.recover_objectives
+    if spec is None:
+        return None, "recover objectives"
+    if not args.recover_epochs:
+        raise ConfigError("--recover-objectives needs --recover-epochs N (N >= 1): without recovery it would do nothing")
+    if Path(spec).is_file():
+        raw, where = load_yaml(spec), spec
+    else:
+        where = "--recover-objectives"
+        try:
+            raw = yaml.safe_load(spec)
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
+            raise ConfigError(f"{where}: no such file, and not valid YAML text: {problem}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: {spec!r} is neither a YAML file nor a mapping of objective name -> "
+                              "parameters, e.g. '{kd_kl: {temperature: 2}, hidden: {weight: 1}}'")
+    parse_objectives(raw, where)
+    return raw, where
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     import copy
 
@@ -71,9 +100,12 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from distill.compress.evalset import encode_batches
     from distill.compress.export import torch_predict, verify
     from distill.compress.models import as_logits_module, count_parameters, load_classifier
-    from distill.compress.prune import prune, recover
+    from distill.compress.prune import prune
+    from distill.compress.recover import recover
 
     _quiet()
+    # Objectives are checked before anything loads: a typo costs no pruning.
+    objectives, where = _recover_objectives(args)
 
     model, tok = load_classifier(args.model)
     original = copy.deepcopy(model)
@@ -89,13 +121,16 @@ def cmd_compress(args: argparse.Namespace) -> int:
             taylor = batches[0]
     before = count_parameters(model)
     prune(model, head_ratio=args.prune_heads, ffn_ratio=args.prune_ffn, importance=args.importance, taylor_batch=taylor)
+    recovery = None
     if args.recover_epochs:
         if not batches:
             raise ConfigError("--recover-epochs needs --train-data (training texts to distil on)")
-        recover(model, original, batches, epochs=args.recover_epochs, lr=args.recover_lr)
+        recovery = recover(model, original, batches, objectives, epochs=args.recover_epochs, lr=args.recover_lr,
+                           source=where)
     summary = {"params_before": before, "params_after": count_parameters(model),
                "num_attention_heads": model.config.num_attention_heads, "hidden_size": model.config.hidden_size,
-               "intermediate_size": model.config.intermediate_size}
+               "intermediate_size": model.config.intermediate_size,
+               "recovery": None if recovery is None else dataclasses.asdict(recovery)}
     if data is not None:
         pairs = [(b["input_ids"].numpy(), b["attention_mask"].numpy()) for b in batches]
         summary["verify"] = verify(torch_predict(as_logits_module(original)), torch_predict(as_logits_module(model)),
@@ -184,8 +219,11 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--prune-heads", type=float, default=0.0, help="fraction of heads removed per layer")
     p.add_argument("--prune-ffn", type=float, default=0.0, help="fraction of FFN neurons removed per layer")
     p.add_argument("--importance", choices=["magnitude", "taylor"], default="magnitude")
-    p.add_argument("--recover-epochs", type=int, default=0, help="epochs of logit distillation from the unpruned model on --train-data")
+    p.add_argument("--recover-epochs", type=int, default=0, help="epochs of distillation from the unpruned model on --train-data")
     p.add_argument("--recover-lr", type=float, default=5e-5)
+    p.add_argument("--recover-objectives", metavar="SPEC",
+                   help="objectives of the recovery, as in a student.yaml stage: YAML text or a YAML file "
+                        "(default: '{kd_kl: {temperature: 2}}')")
     p.add_argument("--max-len", type=_positive_int, default=128)
     _add_data_args(p, "train", "training texts with labels (Taylor importance, recovery, verification)")
     p.set_defaults(func=cmd_compress)

@@ -119,27 +119,3 @@ def prune(
         att.all_head_size = new_heads * head_dim
     return model
 
-
-def recover(
-    student: nn.Module, teacher: nn.Module, batches: list[dict[str, torch.Tensor]], epochs: int = 1,
-    lr: float = 5e-5, temperature: float = 2.0,
-) -> nn.Module:
-    """Short logit distillation from the unpruned model (soft cross-entropy at ``temperature``).
-
-    A stand-in for the project's objectives until `distill run` exposes them: the loss is the same
-    KL between softened distributions that TinyBERT's prediction-layer objective uses.
-    """
-    teacher.eval()
-    student.train()
-    opt = torch.optim.AdamW(student.parameters(), lr=lr)
-    for _ in range(epochs):
-        for b in batches:
-            with torch.no_grad():
-                t = teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-            s = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-            loss = F.kl_div(F.log_softmax(s / temperature, -1), F.softmax(t / temperature, -1),
-                            reduction="batchmean") * temperature**2
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return student.eval()

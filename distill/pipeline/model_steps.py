@@ -74,6 +74,8 @@ def run_compress(ctx: StepContext) -> Result:
     argv = ["compress", str(model.outputs["model"]), "--out", str(out), "--prune-heads", str(o.prune_heads),
             "--prune-ffn", str(o.prune_ffn), "--importance", o.importance, "--recover-epochs", str(o.recover_epochs),
             "--recover-lr", str(o.recover_lr), "--max-len", str(o.max_len)]  # fmt: skip
+    if o.recover_objectives is not None:
+        argv += ["--recover-objectives", json.dumps(o.recover_objectives)]  # JSON is YAML text
     if data is not None and not data.info["pair"]:  # compress reads single texts only
         argv += _data_flags("train", data.outputs["train"], o.train_limit)
     _call(argv)

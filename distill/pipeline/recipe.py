@@ -79,6 +79,8 @@ class CompressOptions(_Strict):
     importance: Literal["magnitude", "taylor"] = "magnitude"
     recover_epochs: NonNegInt = 0
     recover_lr: PositiveFloat = 5e-5
+    # objective name -> parameters, as in a student.yaml stage; None: `distill compress`'s default
+    recover_objectives: dict[str, Any] | None = None
     max_len: PositiveInt = 128
     train_limit: PositiveInt = 1000
 
@@ -231,6 +233,18 @@ def _check_inputs(step: StepConfig, i: int, spec: KindSpec, earlier: dict[str, i
             raise ConfigError(f"{where}: steps.{i}.inputs.{slot}: missing required input ({_a(' or '.join(want.kinds))} step)")
 
 
+def _check_recover_objectives(options: CompressOptions, where: str, prefix: tuple) -> None:
+    """Validate ``recover_objectives`` like a student.yaml stage's objectives, and store them with
+    every default filled in: two spellings of the same objectives give the step the same key."""
+    from distill.objectives.spec import parse_objectives
+
+    if not options.recover_epochs:
+        raise ConfigError(f"{where}: {'.'.join(map(str, prefix))}.recover_objectives: needs recover_epochs >= 1 "
+                          "(without recovery it would do nothing)")
+    spec = parse_objectives(options.recover_objectives, where, (*prefix, "recover_objectives"))
+    options.recover_objectives = {name: params.model_dump() for name, params in spec.items()}
+
+
 def parse_recipe(data: dict[str, Any], where: str, overrides: list[str] | None = None) -> Recipe:
     """Validate a recipe mapping: step kinds, names, options, configs' presence and input references."""
     cfg = validate(RecipeConfig, data, where)
@@ -257,6 +271,8 @@ def parse_recipe(data: dict[str, Any], where: str, overrides: list[str] | None =
             bad = [k for k in options.kinds if k not in BENCH_KINDS]
             if bad:
                 raise ConfigError(f"{where}: steps.{i}.options.kinds: unknown kinds {bad}; known: {', '.join(BENCH_KINDS)}")
+        if isinstance(options, CompressOptions) and options.recover_objectives is not None:
+            _check_recover_objectives(options, where, ("steps", i, "options"))
         if s.kind == "general" and options.corpus is None and "data" not in s.inputs:
             raise ConfigError(f"{where}: steps.{i}: a general step needs options.corpus or inputs.data (its train texts)")
         steps.append(Step(i, s.name, s.kind, Path(s.config) if s.config else None, options, dict(s.inputs)))

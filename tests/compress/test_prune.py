@@ -3,7 +3,8 @@ import torch
 from transformers import BertForSequenceClassification
 
 from distill.compress.models import load_classifier
-from distill.compress.prune import prune, recover
+from distill.compress.prune import prune
+from distill.compress.recover import recover
 from distill.errors import ConfigError
 
 
