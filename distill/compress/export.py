@@ -243,7 +243,7 @@ def export_onnx(
         tokenizer.save_pretrained(str(tmp))
         if mt in BERT_TYPES:
             model.config.save_pretrained(str(tmp))
-        else:  # the BiLSTM's own config.json (model_type, sizes, labels): students.load reads it
+        else:  # the BiLSTM's own config.json (model_type, sizes, id2label), beside its vocab.json
             shutil.copy(Path(model_dir) / "config.json", tmp / "config.json")
         for extra in Path(model_dir).glob("*.yaml"):  # keep the run's config next to the export
             shutil.copy(extra, tmp / extra.name)
