@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from distill.atomic import write_text
@@ -76,11 +77,13 @@ class WordTokenizer:
             out["token_type_ids"] = [[0] * len(a) + [1] * len(b) for a, b in zip(out["input_ids"], second, strict=True)]
             out["input_ids"] = [a + b for a, b in zip(out["input_ids"], second, strict=True)]
         out["attention_mask"] = [[1] * len(x) for x in out["input_ids"]]
-        if padding or return_tensors == "pt":
+        if padding or return_tensors in ("pt", "np"):
             width = max(len(x) for x in out["input_ids"])
             out = {k: [x + [0] * (width - len(x)) for x in v] for k, v in out.items()}
         if return_tensors == "pt":
             out = {k: torch.tensor(v) for k, v in out.items()}
+        elif return_tensors == "np":  # distill.compress tokenises to int64 arrays [B, T]
+            out = {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
         return out
 
     def save_pretrained(self, folder: str | Path) -> None:

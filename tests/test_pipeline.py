@@ -178,3 +178,43 @@ def test_full_path_general_compress_export_bench(tmp_path, tiny_encoder_dir, cal
     calls.clear()
     assert main(["pipeline", str(recipe)]) == 0
     assert calls == []
+
+
+BILSTM_STEPS = """
+  - {name: data, kind: data}
+  - {name: teacher, kind: teacher, inputs: {data: data}}
+  - {name: distill, kind: distill, config: CFG/student.yaml, inputs: {teacher: teacher, data: data}}
+  - {name: export, kind: export, inputs: {model: distill, data: data}, options: {int8: dynamic, min_agreement_int8: 0.9}}
+  - name: bench
+    kind: bench
+    inputs: {student: distill, teacher: teacher, data: data}
+    options: {kinds: [torch-fp32, ort-opt, ort-int8-dynamic], batch_sizes: [1, 8], seq_lens: [16], warmup: 1, reps: 3, max_seconds: 1}
+"""
+
+
+@pytest.mark.slow
+def test_bilstm_student_is_exported_and_benchmarked(tmp_path, tiny_encoder_dir, calls):
+    """Tang's path: a BiLSTM student through export (dynamic INT8) and bench; ort-opt is measured for
+    the BERT teacher and skipped, with its reason, for the student."""
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, BILSTM_STEPS)
+    vectors = tmp_path / "cfg" / "vec.txt"
+    vectors.write_text("".join(f"{w} {i % 3} {i % 5 - 2} {i % 7 - 3}\n" for i, w in enumerate(["good", "great", "bad", "awful"])))
+    (tmp_path / "cfg" / "student.yaml").write_text(textwrap.dedent(f"""
+        name: lstm
+        architecture: {{family: bilstm, bilstm: {{hidden: 16, mlp: 16, vectors: {vectors}}}}}
+        batch_size: 8
+        speed: {{latency_runs: 3, latency_warmup: 1, throughput_batches: 1, throughput_batch_size: 8}}
+        stages: [{{name: task, epochs: 2, lr: 5.0e-3, objectives: {{ce: {{weight: 0.5}}, logit_mse: {{weight: 1.0}}}}}}]
+    """))
+    assert main(["pipeline", str(recipe)]) == 0
+    assert calls == ["data", "teacher", "distill", "export", "bench"]
+    out = tmp_path / "out"
+    dirs = step_dirs(out)
+    verify = json.loads((out / dirs["export"][0] / "onnx" / "verify.json").read_text())
+    assert verify["model_type"] == "distill-bilstm" and set(verify["graphs"]) == {"model.onnx", "model.int8.onnx"}
+    assert verify["graphs"]["model.onnx"]["n"] == 16 and verify["graphs"]["model.onnx"]["accuracy_delta"] == 0.0  # the dev split
+    report = json.loads((out / dirs["bench"][0] / "report" / "report.json").read_text())
+    assert [v["name"] for v in report["variants"]] == [
+        "distill/torch-fp32", "distill/ort-int8-dynamic", "teacher/torch-fp32", "teacher/ort-opt", "teacher/ort-int8-dynamic"]
+    assert [s["name"] for s in report["skipped"]] == ["distill/ort-opt"]
+    assert all(v["accuracy"] is not None and v["timings"] for v in report["variants"])

@@ -104,11 +104,30 @@ def test_step_configs_are_validated_by_their_own_loaders(tmp_path, monkeypatch):
     (tmp_path / "augment.yaml").write_text("strategies: [{name: masking, p_mask: 1.5}]\n")
     with pytest.raises(ConfigError, match=r"augment.yaml: strategies.0.p_mask: expected a number in \[0, 1\], got 1.5"):
         make_plan(r)
-    r = load_recipe(ROOT / "experiments" / "recipes" / "tang.yaml", ["augment.n_iter=2"])
-    r.steps.append(parse_recipe(recipe([*BASE, {"name": "x", "kind": "export", "inputs": {"model": "distill"}}]), "recipe.yaml").steps[-1])
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ({"kind": "compress", "inputs": {"model": "distill"}},
+     "steps.6.inputs.model: step 'distill' makes a BiLSTM student; compress (pruning) supports BERT-family models only"),
+    ({"kind": "export", "inputs": {"model": "distill"}, "options": {"int8": "fused"}},
+     "steps.6.inputs.model: step 'distill' makes a BiLSTM student; options.int8 'fused' does not apply to it (it "
+     "quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only); int8 for a BiLSTM: dynamic"),
+    ({"kind": "bench", "inputs": {"student": "teacher", "models": ["distill"]}, "options": {"kinds": ["ort-opt"]}},
+     "steps.6.inputs.models: step 'distill' makes a BiLSTM student; none of options.kinds ['ort-opt'] apply to it; "
+     "kinds for a BiLSTM: torch-fp32, torch-int8, torch-fp16, torch-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic"),
+])  # fmt: skip
+def test_what_a_bilstm_step_cannot_do_is_refused_by_the_plan(tmp_path, monkeypatch, step, message):
+    """tang.yaml's BiLSTM goes through export (int8 dynamic) and bench; pruning, the BERT-only INT8
+    recipes, or a bench with no kind that applies to it are refused before anything runs."""
+    monkeypatch.chdir(ROOT)
+    r = load_recipe(ROOT / "experiments" / "recipes" / "tang.yaml")
+    assert [s.kind for s in r.steps][-2:] == ["export", "bench"] and r.step("export").options.int8 == "dynamic"
+    r.steps.append(parse_recipe(recipe([*BASE, {"name": "x", **step}]), "recipe.yaml").steps[-1])
+    r.steps[-1].index = len(r.steps) - 1
     r.output = tmp_path
-    with pytest.raises(ConfigError, match="inputs.model: step 'distill' makes a BiLSTM student; export supports BERT-family"):
+    with pytest.raises(ConfigError) as e:
         make_plan(r)
+    assert str(e.value) == f"{r.path}: {message}"
 
 
 def test_committed_recipes_exist():

@@ -4,7 +4,9 @@ Each variant is built, evaluated, timed and freed before the next, so all share 
 of one run and their ratios are comparable. Latency is per call at batch 1 (p50/p90/p99);
 throughput is sequences per second at larger batches. Repetitions stop early at a time budget
 (large models at batch 128 take seconds per call on one CPU thread); the counts actually run are
-recorded next to every figure.
+recorded next to every figure. A kind that does not apply to a source (a BERT-only kind on a BiLSTM
+student) is skipped, and the report says so and why, so one ``kinds`` list can serve a BERT teacher
+and a BiLSTM student; a source to which no listed kind applies is an error.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from distill.compress.evalset import EvalSet, encode_batches, synthetic_batch
 from distill.compress.export import Predict
 from distill.compress.machine import machine_facts, pin_threads, require_device
-from distill.compress.variants import KINDS, Source, build_variant, load_source
+from distill.compress.variants import KINDS, Source, build_variant, kind_refusal, kinds_for, load_source
 from distill.errors import ConfigError
 from distill.evaluate import accuracy_f1
 from distill.speed import time_calls
@@ -93,22 +95,26 @@ def bert_flops(cfg, batch: int, seq: int) -> float:
     return 2.0 * batch * seq * layers * (dense + attention)
 
 
-def evaluate(predict: Predict, tokenizer, eval_set: EvalSet, max_len: int, batch_size: int) -> np.ndarray:
-    """Predicted class ids on the eval set."""
-    preds = [predict(ids, mask).argmax(-1) for ids, mask in
-             encode_batches(tokenizer, eval_set.texts, eval_set.pairs, max_len, batch_size)]
+def evaluate(
+    predict: Predict, tokenizer, eval_set: EvalSet, max_len: int, batch_size: int, types: bool = False
+) -> np.ndarray:
+    """Predicted class ids on the eval set (``types``: the model takes token_type_ids)."""
+    preds = [predict(*batch).argmax(-1) for batch in
+             encode_batches(tokenizer, eval_set.texts, eval_set.pairs, max_len, batch_size, types)]
     return np.concatenate(preds)
 
 
-def _measure(predict: Predict, vocab: int, device: str, s: BenchSettings, cfg, kind: str) -> list[dict]:
+def _measure(
+    predict: Predict, vocab: int, device: str, s: BenchSettings, cfg, kind: str, types: bool = False
+) -> list[dict]:
     rows = []
     for seq in s.seq_lens:
         for batch in s.batch_sizes:
-            ids, mask = synthetic_batch(batch, seq, vocab, seed=batch * 1000 + seq)
+            inputs = synthetic_batch(batch, seq, vocab, seed=batch * 1000 + seq, types=types)
             with PeakRSS() as mem:
                 if device == "cuda":
                     torch.cuda.reset_peak_memory_stats()
-                times, warm = time_calls(lambda ids=ids, mask=mask: predict(ids, mask), s.warmup, s.reps,
+                times, warm = time_calls(lambda inputs=inputs: predict(*inputs), s.warmup, s.reps,
                                          s.max_seconds, s.min_reps, device)
             t = np.asarray(times)
             row = {
@@ -139,14 +145,16 @@ def run_benchmark(
     sources: list[Source], kinds: list[str], settings: BenchSettings, eval_set: EvalSet | None = None,
     calibration_texts: list[str] | None = None, progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """Every (source, kind, device) that can run, measured in order; returns the report dict."""
+    """Every (source, kind, device) that can run, measured in order; returns the report dict
+    (``skipped``: the pairs whose kind does not apply to the source's model type, with the reason)."""
     for d in settings.devices:
         require_device(d)
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ConfigError(f"kinds: {unknown} unknown; known: {', '.join(KINDS)}")
-    pin_threads(settings.threads)
     kinds = sorted(kinds, key=lambda k: k != "torch-fp32")  # FP32 first: the agreement reference
+    skip = _inapplicable(sources, kinds, settings.devices)  # before anything is loaded or timed
+    pin_threads(settings.threads)
     started = machine_facts(settings.threads)
     variants = []
     with tempfile.TemporaryDirectory(prefix="distill-bench-") as work:
@@ -158,11 +166,11 @@ def run_benchmark(
             if calibration_texts and loaded.tokenizer is not None:
                 calib = list(encode_batches(loaded.tokenizer, calibration_texts, None, settings.eval_max_len, 8))
             elif src.random_weights:  # speed only: random tokens calibrate ranges as well as any
-                calib = [synthetic_batch(8, 64, loaded.hf_model.config.vocab_size, seed=i) for i in range(8)]
+                calib = [synthetic_batch(8, 64, loaded.vocab_size, seed=i) for i in range(8)]
             ref_pred = None
             for device in settings.devices:
                 for kind in kinds:
-                    if device not in KINDS[kind][0]:
+                    if device not in KINDS[kind][0] or (src.name, kind) in skip:
                         continue
                     if progress:
                         progress(f"{src.name} / {kind} / {device}")
@@ -175,16 +183,16 @@ def run_benchmark(
                     }
                     if use_eval:
                         pred = evaluate(built.predict, loaded.tokenizer, eval_set, settings.eval_max_len,
-                                        settings.eval_batch_size)
+                                        settings.eval_batch_size, loaded.token_types)
                         if kind == "torch-fp32" and ref_pred is None:
                             ref_pred = pred
                         scores = accuracy_f1(pred.tolist(), labels.tolist())
                         entry["accuracy"], entry["f1"] = scores["accuracy"], scores["f1"]
                         if ref_pred is not None:
                             entry["agreement_with_fp32"] = float((pred == ref_pred).mean())
-                    cfg = getattr(loaded.hf_model, "config", None)
-                    entry["timings"] = _measure(built.predict, cfg.vocab_size if cfg else 1000, device,
-                                                settings, cfg, kind)
+                    cfg = getattr(loaded.model, "config", None)  # BERT shapes: GPU FLOP/s (none for a BiLSTM)
+                    entry["timings"] = _measure(built.predict, loaded.vocab_size, device, settings, cfg, kind,
+                                                loaded.token_types)
                     variants.append(entry)
                     del built
                     gc.collect()
@@ -197,4 +205,23 @@ def run_benchmark(
         "eval": {"n": len(eval_set) if eval_set else 0},
         "kinds": {k: KINDS[k][1] for k in kinds},
         "variants": variants,
+        "skipped": [{"name": f"{name}/{kind}", "source": name, "kind": kind, "skipped": reason}
+                    for (name, kind), reason in skip.items()],
     }
+
+
+def _inapplicable(sources: list[Source], kinds: list[str], devices: list[str]) -> dict[tuple[str, str], str]:
+    """(source name, kind) -> why the kind does not apply to the source's model type. A source that
+    would be left with no kind at all is an error: its report rows would all be missing."""
+    skip = {}
+    for src in sources:
+        mt = src.model_type()
+        wanted = [k for k in kinds if any(d in KINDS[k][0] for d in devices)]
+        for k in wanted:
+            reason = kind_refusal(mt, k)
+            if reason:
+                skip[(src.name, k)] = f"does not apply to model_type {mt}: {reason}"
+        if wanted and all((src.name, k) in skip for k in wanted):
+            raise ConfigError(f"source {src.name!r} (model_type {mt}): none of kinds {wanted} apply to it; "
+                              f"kinds for {mt}: {', '.join(kinds_for(mt))}")  # fmt: skip
+    return skip

@@ -30,9 +30,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_data_args(p: argparse.ArgumentParser, prefix: str, what: str) -> None:
+def _add_data_args(p: argparse.ArgumentParser, prefix: str, what: str, pairs: bool = True) -> None:
     p.add_argument(f"--{prefix}-data", help=f"csv/tsv/jsonl file of {what}")
     p.add_argument(f"--{prefix}-text-column", default="text")
+    if pairs:
+        p.add_argument(f"--{prefix}-text-pair-column", default=None, help="second text of sentence pairs")
     p.add_argument(f"--{prefix}-label-column", default="label")
     p.add_argument(f"--{prefix}-format", default=None, help="csv, tsv, glue or jsonl (default: from extension)")
     p.add_argument(f"--{prefix}-encoding", default="utf-8")
@@ -47,6 +49,7 @@ def _read(args: argparse.Namespace, prefix: str, labels: bool, label2id: dict | 
         return None
     return read_eval_set(
         path, getattr(args, f"{prefix}_text_column"), getattr(args, f"{prefix}_label_column") if labels else None,
+        getattr(args, f"{prefix}_text_pair_column", None),
         fmt=getattr(args, f"{prefix}_format"), encoding=getattr(args, f"{prefix}_encoding"),
         limit=getattr(args, f"{prefix}_limit"), label2id=label2id,
     )
@@ -61,8 +64,9 @@ def _quiet() -> None:
 
 
 def _label2id(model_dir: str) -> dict | None:
-    cfg = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
-    return cfg.get("label2id")
+    from distill.compress.models import label2id
+
+    return label2id(json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8")))
 
 
 def _recover_objectives(args: argparse.Namespace) -> tuple[dict | None, str]:
@@ -99,14 +103,23 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from distill.atomic import atomic_dir
     from distill.compress.evalset import encode_batches
     from distill.compress.export import torch_predict, verify
-    from distill.compress.models import as_logits_module, count_parameters, load_classifier
+    from distill.compress.models import (
+        BERT_TYPES,
+        as_logits_module,
+        check_model_dir,
+        count_parameters,
+        load_classifier,
+    )
     from distill.compress.prune import prune
     from distill.compress.recover import recover
 
     _quiet()
     # Objectives are checked before anything loads: a typo costs no pruning.
     objectives, where = _recover_objectives(args)
-
+    mt = check_model_dir(args.model)["model_type"]
+    if mt not in BERT_TYPES:
+        raise ConfigError(f"{args.model}: model_type {mt}: distill compress (pruning) supports BERT-family models only "
+                          f"({', '.join(BERT_TYPES)}); export and benchmark it with distill export / distill bench")  # fmt: skip
     model, tok = load_classifier(args.model)
     original = copy.deepcopy(model)
     data = _read(args, "train", labels=True, label2id=_label2id(args.model))
@@ -156,7 +169,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     res = export_onnx(
         args.model, args.out, opset=args.opset, optimize=not args.no_optimize, int8=args.int8,
         calibration_texts=cal.texts if cal else None, verify_texts=ver.texts if ver else None,
-        verify_labels=ver.labels if ver else None, min_agreement=args.min_agreement,
+        verify_pairs=ver.pairs if ver else None, verify_labels=ver.labels if ver else None, min_agreement=args.min_agreement,
         min_agreement_int8=args.min_agreement_int8,
     )
     for name, rep in res.items():
@@ -184,6 +197,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raw["eval"] = {"teacher": args.eval_teacher, "split": args.eval_split, "limit": args.eval_limit}
         elif args.eval_data:
             raw["eval"] = {"path": args.eval_data, "text_column": args.eval_text_column,
+                           "text_pair_column": args.eval_text_pair_column,
                            "label_column": args.eval_label_column, "format": args.eval_format,
                            "encoding": args.eval_encoding, "limit": args.eval_limit}
     # Flags override the file's keys before validation, so a bad flag value gets the same check.
@@ -229,7 +243,7 @@ def add_subcommands(subparsers) -> None:
     p.set_defaults(func=cmd_compress)
 
     p = subparsers.add_parser("export", help="export to ONNX (+ fused graph, + INT8) and verify against PyTorch")
-    p.add_argument("model")
+    p.add_argument("model", help="a saved BERT-family classifier or BiLSTM student folder")
     p.add_argument("--out", required=True)
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--no-optimize", action="store_true", help="skip ORT's BERT optimiser (model.opt.onnx)")
@@ -237,7 +251,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--min-agreement", type=float, default=0.99, help="FP32 graphs (default 0.99)")
     p.add_argument("--min-agreement-int8", type=float, default=0.97, help="INT8 graph (default 0.97)")
     _add_data_args(p, "verify", "texts (and labels) to verify on")
-    _add_data_args(p, "calibration", "training texts for static INT8 calibration")
+    _add_data_args(p, "calibration", "training texts for static INT8 calibration", pairs=False)
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser("bench", help="speed/accuracy benchmark of variants -> report.md/json, pareto.png")

@@ -84,20 +84,33 @@ def teacher_split(teacher_yaml: str | Path, split: str, limit: int | None, label
 
 
 def encode_batches(
-    tokenizer, texts: list[str], pairs: list[str] | None, max_len: int, batch_size: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(input_ids, attention_mask) int64 [B, T<=max_len] batches, padded to each batch's longest."""
+    tokenizer, texts: list[str], pairs: list[str] | None, max_len: int, batch_size: int, types: bool = False
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """(input_ids, attention_mask) int64 [B, T<=max_len] batches, padded to each batch's longest;
+    ``types``: (input_ids, attention_mask, token_type_ids), for models that take them (a pair BiLSTM)."""
     for i in range(0, len(texts), batch_size):
         enc = tokenizer(
             texts[i : i + batch_size],
             pairs[i : i + batch_size] if pairs else None,
             truncation=True, max_length=max_len, padding=True, return_tensors="np",
         )
-        yield enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+        ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+        if types:
+            # Single texts (no pairs given) are all sentence one.
+            yield ids, mask, enc["token_type_ids"].astype(np.int64) if "token_type_ids" in enc else np.zeros_like(ids)
+        else:
+            yield ids, mask
 
 
-def synthetic_batch(batch: int, seq_len: int, vocab_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Random full-length token ids: speed depends on shapes only, not on which tokens."""
+def synthetic_batch(
+    batch: int, seq_len: int, vocab_size: int, seed: int = 0, types: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Random full-length token ids: speed depends on shapes only, not on which tokens.
+    ``types``: also token_type_ids, the second half of each row a second sentence."""
     rng = np.random.default_rng(seed)
     ids = rng.integers(1000 if vocab_size > 2000 else 1, vocab_size, size=(batch, seq_len), dtype=np.int64)
-    return ids, np.ones_like(ids)
+    if not types:
+        return ids, np.ones_like(ids)
+    token_types = np.zeros_like(ids)
+    token_types[:, seq_len // 2 :] = 1
+    return ids, np.ones_like(ids), token_types

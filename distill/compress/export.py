@@ -2,6 +2,8 @@
 
 Export uses torch.onnx's TorchScript exporter with dynamic batch and sequence axes: it is fast and
 its attention pattern is the one onnxruntime's BERT optimiser fuses into single Attention nodes.
+A BiLSTM student exports through the same path (its packed LSTM becomes one ONNX LSTM node reading
+the real lengths); the BERT optimiser does not apply to it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ FP32_MIN_AGREEMENT = 0.99
 # still catches a broken quantisation (which typically lands near chance) without failing honest ones.
 INT8_MIN_AGREEMENT = 0.97
 
-Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (ids [B,T], mask [B,T]) -> logits [B,C]
+# (ids [B,T], mask [B,T][, token_type_ids [B,T]]) -> logits [B,C]; a batch is the tuple of those arrays.
+Predict = Callable[..., np.ndarray]
 
 
 def check_opset(opset: int) -> None:
@@ -42,17 +45,24 @@ def check_opset(opset: int) -> None:
 
 
 def export_module(module: nn.Module, path: str | Path, opset: int = MIN_OPSET, seq_len: int = 16) -> Path:
-    """Write ``module`` (forward(input_ids, attention_mask) -> logits) to one ONNX file."""
+    """Write ``module`` (forward(input_ids, attention_mask[, token_type_ids]) -> logits; its
+    ``input_names`` say which) to one ONNX file."""
+    from distill.compress.models import input_names
+
     check_opset(opset)
     module = module.eval()
+    names = list(input_names(module))
     ids = torch.ones(2, seq_len, dtype=torch.long)  # [2, T]: traced shapes; both axes exported dynamic
-    mask = torch.ones_like(ids)
-    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch"}}
+    types = torch.zeros_like(ids)
+    types[:, seq_len // 2 :] = 1  # [2, T]: a pair, two sentences of T/2
+    example = (ids, torch.ones_like(ids), types)[: len(names)]
+    axes = {name: {0: "batch", 1: "seq"} for name in names}
+    axes["logits"] = {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about python branches on shapes
         try:
             torch.onnx.export(
-                module, (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
+                module, example, str(path), input_names=names,
                 output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False,
             )
         except Exception as e:  # torch raises many types; the user needs one line
@@ -94,8 +104,8 @@ def ort_session(path: str | Path, threads: int = 1, device: str = "cpu", graph_o
 def ort_predict(session) -> Predict:
     names = {i.name for i in session.get_inputs()}
 
-    def predict(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        feed = {"input_ids": ids, "attention_mask": mask}
+    def predict(ids: np.ndarray, mask: np.ndarray, token_types: np.ndarray | None = None) -> np.ndarray:
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": token_types}
         return session.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]
 
     return predict
@@ -104,23 +114,23 @@ def ort_predict(session) -> Predict:
 def torch_predict(module: nn.Module, device: str = "cpu", dtype: torch.dtype | None = None) -> Predict:
     """PyTorch module as a numpy predict function (logits returned as float32)."""
 
-    def predict(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def predict(*arrays: np.ndarray) -> np.ndarray:  # ids, mask[, token_type_ids]
         with torch.inference_mode():
-            out = module(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+            out = module(*(torch.from_numpy(a).to(device) for a in arrays))
         return out.float().cpu().numpy()
 
     return predict
 
 
 def verify(
-    reference: Predict, candidate: Predict, batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    reference: Predict, candidate: Predict, batches: Iterable[tuple[np.ndarray, ...]],
     labels: list[int] | None = None,
 ) -> dict:
     """Compare two predictors on the same batches: max |Δlogit|, agreement and accuracy delta."""
     ref_all, cand_all = [], []
-    for ids, mask in batches:
-        ref_all.append(reference(ids, mask))
-        cand_all.append(candidate(ids, mask))
+    for batch in batches:
+        ref_all.append(reference(*batch))
+        cand_all.append(candidate(*batch))
     if not ref_all:
         raise DataError("verify: no inputs to compare on")
     ref, cand = np.concatenate(ref_all), np.concatenate(cand_all)  # [N, C]
@@ -161,29 +171,52 @@ def export_onnx(
     min_agreement: float = FP32_MIN_AGREEMENT,
     min_agreement_int8: float = INT8_MIN_AGREEMENT,
     max_len: int = 128,
+    verify_pairs: list[str] | None = None,
 ) -> dict:
-    """Export a saved HF classifier to ``out_dir``: model.onnx, model.opt.onnx (fused), optionally
-    model.int8.onnx (``int8``: one of :data:`INT8_EXPORTS`; ``cls`` also keeps its FP32 source
-    model.cls.onnx), tokenizer, config, verify.json.
+    """Export a saved HF classifier or BiLSTM student to ``out_dir``: model.onnx, model.opt.onnx
+    (fused; BERT-family only), optionally model.int8.onnx (``int8``: one of :data:`INT8_EXPORTS`, ``cls``
+    also keeping its FP32 source model.cls.onnx; a BiLSTM takes dynamic), tokenizer, config, verify.json.
 
     The folder appears only when every file is written and every graph agrees with PyTorch on the
-    verification texts (given, or a fixed built-in set).
+    verification texts (given, with their pairs for a pair model, or a fixed built-in set).
     """
     from distill.compress.cls_only import ClsOnlyLastLayer
     from distill.compress.evalset import encode_batches
-    from distill.compress.models import as_logits_module, load_classifier, use_onnx_attention
+    from distill.compress.models import (
+        BERT_TYPES,
+        as_logits_module,
+        check_model_dir,
+        input_names,
+        load_classifier,
+        use_onnx_attention,
+    )
     from distill.compress.quantize import quantize_onnx
+    from distill.compress.variants import INT8_KINDS, kind_refusal
 
     check_opset(opset)
     if int8 not in (None, *INT8_EXPORTS):
         raise ConfigError(f"int8 {int8!r} is unknown; use {', '.join(INT8_EXPORTS)}")
-    if int8 == "fused" or int8 == "u8u8":
+    mt = check_model_dir(model_dir)["model_type"]
+    if int8 and kind_refusal(mt, INT8_KINDS[int8]):
+        usable = [m for m, k in INT8_KINDS.items() if kind_refusal(mt, k) is None]
+        raise ConfigError(f"{model_dir}: int8 {int8!r} (kind {INT8_KINDS[int8]}) does not apply to model_type {mt}: "
+                          f"{kind_refusal(mt, INT8_KINDS[int8])}; int8 for {mt}: {', '.join(usable)}")  # fmt: skip
+    notes = []
+    if mt not in BERT_TYPES and optimize:
+        optimize = False
+        notes.append(f"model.opt.onnx not written: ORT's BERT optimiser does not apply to model_type {mt}")
+    elif int8 in ("fused", "u8u8"):
         optimize = True
     model, tokenizer = load_classifier(model_dir)
-    use_onnx_attention(model)  # same numbers; the graph ORT's optimiser fuses
+    if mt in BERT_TYPES:
+        use_onnx_attention(model)  # same numbers; the graph ORT's optimiser fuses
     module = as_logits_module(model)
+    types = "token_type_ids" in input_names(module)
     texts = verify_texts or _BUILTIN_TEXTS
-    batches = list(encode_batches(tokenizer, texts, None, max_len, batch_size=7))  # odd batch: not the traced 2
+    if types and verify_pairs is None and verify_texts is None:
+        verify_pairs = _BUILTIN_TEXTS[1:] + _BUILTIN_TEXTS[:1]  # a pair model is verified on pairs
+    # batch 7 and each batch's own length: not the traced [2, 16]
+    batches = list(encode_batches(tokenizer, texts, verify_pairs, max_len, batch_size=7, types=types))
     reference = torch_predict(module)
     results: dict = {}
     with atomic_dir(out_dir) as tmp:
@@ -213,12 +246,15 @@ def export_onnx(
             require_agreement(rep, threshold, f"{out_dir}/{name}")
             results[name] = rep
         tokenizer.save_pretrained(str(tmp))
-        model.config.save_pretrained(str(tmp))
+        if mt in BERT_TYPES:
+            model.config.save_pretrained(str(tmp))
+        else:  # the BiLSTM's own config.json (model_type, sizes, id2label), beside its vocab.json
+            shutil.copy(Path(model_dir) / "config.json", tmp / "config.json")
         for extra in Path(model_dir).glob("*.yaml"):  # keep the run's config next to the export
             shutil.copy(extra, tmp / extra.name)
-        (tmp / "verify.json").write_text(
-            json.dumps({"opset": opset, "int8": int8, "graphs": results}, indent=2), encoding="utf-8"
-        )
+        summary = {"opset": opset, "int8": int8, "model_type": mt, "inputs": list(input_names(module)),
+                   "graphs": results, "notes": notes}  # fmt: skip
+        (tmp / "verify.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return results
 
 

@@ -2,8 +2,9 @@
 
 Everything this package compresses, exports or times is a module whose forward takes
 ``input_ids`` and ``attention_mask`` (int64, [batch, seq]) and returns logits ([batch, labels]).
-Hugging Face classifiers are wrapped by :class:`LogitsOnly` to fit it; any other student (the BiLSTM
-to come) fits as it is.
+Hugging Face classifiers are wrapped by :class:`LogitsOnly` to fit it, the BiLSTM student by
+:class:`BiLSTMLogits`. A sentence-pair BiLSTM also takes ``token_type_ids`` (it needs them to split
+the pair); a wrapper's ``input_names`` says which inputs it takes, and its exported graph has those.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from torch import nn
 from distill.errors import ConfigError
 from distill.speed import parameter_count
 
+# students.bilstm.MODEL_TYPE, written out: importing `students` pulls in every family's model classes.
+BILSTM_TYPE = "distill-bilstm"
 # Architectures whose attention/FFN layout prune.py and the ORT BERT optimiser understand.
-SUPPORTED_TYPES = ("bert",)
+BERT_TYPES = ("bert",)
+SUPPORTED_TYPES = (*BERT_TYPES, BILSTM_TYPE)
+INPUT_NAMES = ("input_ids", "attention_mask")  # the calling convention; pair BiLSTMs add token_type_ids
 
 # name -> (layers, hidden, heads, ffn) of the models in the TinyBERT paper's speed table.
 PAPER_SHAPES: dict[str, tuple[int, int, int, int]] = {
@@ -88,6 +93,54 @@ class LogitsOnly(nn.Module):
         return out.logits  # [B, labels]
 
 
+class BiLSTMLogits(nn.Module):
+    """The BiLSTM student (students.bilstm) as forward(input_ids, attention_mask[, token_type_ids]) -> logits.
+
+    A pair model reads token_type_ids (0 first sentence, 1 second) to split its input into the two
+    sentences, so its wrapper, and the graph exported from it, take that third input.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.input_names = INPUT_NAMES + (("token_type_ids",) if model.settings.pair else ())
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return out.logits  # [B, labels]
+
+
+def is_bilstm(model: nn.Module) -> bool:
+    from students.bilstm import BiLSTMClassifier
+
+    return isinstance(model, BiLSTMClassifier)
+
+
+def model_type_of(model: nn.Module) -> str:
+    """``model_type`` as config.json names it: bert, distill-bilstm, ..."""
+    return BILSTM_TYPE if is_bilstm(model) else model.config.model_type
+
+
+def vocab_size(model: nn.Module) -> int:
+    return model.settings.vocab_size if is_bilstm(model) else model.config.vocab_size
+
+
+def input_names(module: nn.Module) -> tuple[str, ...]:
+    """The inputs a logits module (see :func:`as_logits_module`) takes, in order."""
+    return getattr(module, "input_names", INPUT_NAMES)
+
+
+def label2id(cfg: dict) -> dict[str, int] | None:
+    """A config.json's label name -> id (a BiLSTM saves only ``id2label``)."""
+    if cfg.get("label2id"):
+        return cfg["label2id"]
+    if cfg.get("id2label"):
+        return {name: int(i) for i, name in cfg["id2label"].items()}
+    return None
+
+
 def check_model_dir(model_dir: str | Path) -> dict:
     """The folder's config.json, or a one-line error naming the path and what is wrong."""
     model_dir = Path(model_dir)
@@ -107,14 +160,26 @@ def check_model_dir(model_dir: str | Path) -> dict:
         )
     if not any(model_dir.glob("*.safetensors")) and not any(model_dir.glob("*.bin")):
         raise ConfigError(f"{model_dir}: has config.json but no weights (*.safetensors or *.bin)")
+    if model_type == BILSTM_TYPE and not (model_dir / "vocab.json").is_file():
+        raise ConfigError(f"{model_dir}: a BiLSTM student folder needs its word vocabulary (no vocab.json)")
     return cfg
 
 
 def load_classifier(model_dir: str | Path) -> tuple[nn.Module, object]:
-    """(HF model in eval mode, its tokenizer) from a ``save_pretrained`` folder."""
+    """(model in eval mode, its tokenizer) from a saved folder: a HF classifier (``save_pretrained``)
+    or a BiLSTM student (``students.load``, tokenizer a WordTokenizer)."""
+    cfg = check_model_dir(model_dir)
+    if cfg["model_type"] == BILSTM_TYPE:
+        import students
+
+        try:
+            model, tokenizer = students.load(model_dir)
+        except (TypeError, ValueError, KeyError, RuntimeError, OSError) as e:  # a hand-edited or truncated folder
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ConfigError(f"{model_dir}: not a loadable BiLSTM student ({type(e).__name__}: {first})") from None
+        return model.eval(), tokenizer
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    check_model_dir(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -139,7 +204,9 @@ def random_bert(shape: str, num_labels: int = 2, vocab_size: int = 30522, seed: 
 
 
 def as_logits_module(model: nn.Module) -> nn.Module:
-    """HF classifiers get wrapped; modules already returning logits pass through."""
+    """HF classifiers and the BiLSTM student get wrapped; modules already returning logits pass through."""
+    if is_bilstm(model):
+        return BiLSTMLogits(model).eval()
     if hasattr(model, "config") and hasattr(model.config, "model_type"):
         return LogitsOnly(model).eval()
     return model.eval()

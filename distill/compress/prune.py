@@ -9,8 +9,9 @@ the same fraction of residual channels (lowest importance across the whole resid
 one number. torch-pruning finds every coupled weight (Q/K/V/output, LayerNorms, embeddings,
 pooler); we only choose indices and update the config.
 
-The BiLSTM student is not supported here (torch-pruning can prune LSTM hidden units, but no BiLSTM
-exists yet to define the config to update); ``prune`` refuses anything but a BERT classifier.
+The BiLSTM student is not pruned (it is small already; torch-pruning could cut LSTM hidden units, but
+its saved config would need updating to match): ``prune`` refuses anything but a BERT classifier, and
+``distill compress`` refuses a BiLSTM folder by name.
 """
 
 from __future__ import annotations

@@ -75,6 +75,9 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
         "Variant kinds:", "",
     ]
     lines += [f"- `{k}`: {d}" for k, d in result["kinds"].items()]
+    if result.get("skipped"):  # e.g. BERT-only kinds listed for a bench that also has a BiLSTM student
+        lines += ["", "Not measured (the kind does not apply to the source):", ""]
+        lines += [f"- `{x['name']}`: {x['skipped']}" for x in result["skipped"]]
     big = [b for b in s["batch_sizes"] if b > 1]
     for device in s["devices"]:
         for seq in s["seq_lens"]:

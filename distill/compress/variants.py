@@ -1,8 +1,9 @@
 """Variant kinds: how each compressed form of a model is built, and the predictor it yields.
 
-A variant is (source, kind, device). A source is a saved model folder or a paper shape with random
-weights; a kind is one of :data:`KINDS`. ``build_variant`` returns a :class:`Built` holding the
-numpy predictor the benchmark times and evaluates, plus its parameters and size on disk.
+A variant is (source, kind, device). A source is a saved model folder (a BERT-family classifier
+or a BiLSTM student) or a paper shape with random weights; a kind is one of :data:`KINDS`, and
+:data:`BERT_ONLY_KINDS` do not apply to a BiLSTM. ``build_variant`` returns a :class:`Built`
+holding the numpy predictor the benchmark times and evaluates, plus its parameters and size on disk.
 """
 
 from __future__ import annotations
@@ -26,12 +27,18 @@ from distill.compress.export import (
 )
 from distill.compress.machine import require_device
 from distill.compress.models import (
+    BERT_TYPES,
     PAPER_SHAPES,
     as_logits_module,
+    check_model_dir,
     count_parameters,
+    input_names,
+    is_bilstm,
     load_classifier,
+    model_type_of,
     random_bert,
     use_onnx_attention,
+    vocab_size,
 )
 from distill.compress.quantize import quantize_dynamic_int8, quantize_onnx_dynamic, quantize_onnx_static
 from distill.errors import ConfigError
@@ -52,6 +59,32 @@ KINDS: dict[str, tuple[tuple[str, ...], str]] = {
     "ort-int8-cls": (("cpu",), "ORT dynamic INT8, per-channel, classifier in FP32, last layer for [CLS] only"),
     "ort-int8-static": (("cpu",), "ORT static INT8 (QDQ), per-channel, calibrated on training texts, classifier FP32"),
 }
+
+_FUSED = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"
+# Kinds that need a BERT-family model, and why; every other kind also builds for a BiLSTM student.
+_CLS = "the [CLS]-only last layer rewrites a BERT layer; this model has none"
+BERT_ONLY_KINDS: dict[str, str] = {
+    "ort-opt": "ORT's BERT optimiser fuses BERT attention, LayerNorm and GELU, which this model does not have",
+    "ort-int8-fused": _FUSED,
+    "ort-int8-u8u8": _FUSED,
+    "torch-fp32-cls": _CLS,
+    "ort-int8-cls": _CLS,
+    "ort-int8-static": "its QDQ recipe quantises only MatMul/Gemm outside the classifier, and a BiLSTM has none "
+    "(its LSTM would stay FP32)",
+}
+# `distill export --int8` value -> the variant kind it writes.
+# `distill export --int8 NAME` -> the benchmark kind with the same graph (keys: distill.compress.INT8_EXPORTS).
+INT8_KINDS = {"dynamic": "ort-int8-dynamic", "fused": "ort-int8-fused", "u8u8": "ort-int8-u8u8", "cls": "ort-int8-cls",
+              "static": "ort-int8-static"}  # fmt: skip
+
+
+def kind_refusal(model_type: str, kind: str) -> str | None:
+    """Why ``kind`` cannot be built for a model of ``model_type`` (None: it can)."""
+    return None if model_type in BERT_TYPES else BERT_ONLY_KINDS.get(kind)
+
+
+def kinds_for(model_type: str) -> list[str]:
+    return [k for k in KINDS if kind_refusal(model_type, k) is None]
 
 
 @dataclass
@@ -75,36 +108,54 @@ class Source:
     def random_weights(self) -> bool:
         return self.shape is not None
 
+    def model_type(self) -> str:
+        """config.json's model_type, read without loading the weights (paper shapes are BERTs)."""
+        return "bert" if self.path is None else check_model_dir(self.path)["model_type"]
+
 
 @dataclass
 class Loaded:
-    """A source's FP32 model, loaded once and shared by all its kinds."""
+    """A source's FP32 model (HF classifier or BiLSTM student), loaded once and shared by all its kinds."""
 
     source: Source
-    hf_model: nn.Module
+    model: nn.Module
     tokenizer: object | None
     workdir: Path
     _files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def module(self) -> nn.Module:
-        return as_logits_module(self.hf_model)
+        return as_logits_module(self.model)
+
+    @property
+    def model_type(self) -> str:
+        return model_type_of(self.model)
+
+    @property
+    def token_types(self) -> bool:
+        """Whether batches for this model carry token_type_ids (a pair BiLSTM)."""
+        return "token_type_ids" in input_names(self.module)
+
+    @property
+    def vocab_size(self) -> int:
+        return vocab_size(self.model)
 
     def onnx(self, which: str, calibration: list | None = None) -> Path:
         """Path of the source's ONNX graph ``which`` (fp32, opt, or an INT8 kind), built on first use."""
         if which in self._files:
             return self._files[which]
-        cfg = self.hf_model.config
         out = self.workdir / f"{which}.onnx"
         if which == "fp32":
-            m = copy.deepcopy(self.hf_model)
-            use_onnx_attention(m)  # the graph shape ORT's optimiser fuses
+            m = copy.deepcopy(self.model)
+            if not is_bilstm(m):
+                use_onnx_attention(m)  # the graph shape ORT's optimiser fuses
             export_module(as_logits_module(m), out)
         elif which == "cls-fp32":
-            m = copy.deepcopy(self.hf_model)
+            m = copy.deepcopy(self.model)
             use_onnx_attention(m)
             export_module(ClsOnlyLastLayer(m), out)
         elif which == "opt":
+            cfg = self.model.config
             optimize_bert_onnx(self.onnx("fp32"), out, cfg.num_attention_heads, cfg.hidden_size)
         elif which == "ort-int8-dynamic":
             quantize_onnx_dynamic(self.onnx("fp32"), out)
@@ -155,14 +206,19 @@ def build_variant(
     devices, _ = KINDS[kind]
     if device not in devices:
         raise ConfigError(f"variant kind {kind} runs on {', '.join(devices)}, not {device}")
+    mt = loaded.model_type
+    reason = kind_refusal(mt, kind)
+    if reason:
+        raise ConfigError(f"variant kind {kind} does not apply to {loaded.source.name} (model_type {mt}): {reason}; "
+                          f"kinds for {mt}: {', '.join(kinds_for(mt))}")  # fmt: skip
     require_device(device)
-    params = count_parameters(loaded.hf_model)
+    params = count_parameters(loaded.model)
     if kind.startswith("torch-"):
         m = copy.deepcopy(loaded.module)
         if kind == "torch-int8":
             m = quantize_dynamic_int8(m)
         elif kind == "torch-fp32-cls":
-            m = ClsOnlyLastLayer(copy.deepcopy(loaded.hf_model)).to(device)
+            m = ClsOnlyLastLayer(copy.deepcopy(loaded.model)).to(device)
         elif kind in ("torch-fp16", "torch-compile-fp16"):
             m = m.to(device="cuda", dtype=torch.float16)
         elif kind == "torch-bf16":

@@ -28,9 +28,10 @@ def _call(argv: list[str]) -> None:
     args.func(args)
 
 
-def _data_flags(prefix: str, path: Path, limit: int) -> list[str]:
-    return [f"--{prefix}-data", str(path), f"--{prefix}-text-column", TEXT, f"--{prefix}-label-column", LABEL,
-            f"--{prefix}-format", "jsonl", f"--{prefix}-limit", str(limit)]  # fmt: skip
+def _data_flags(prefix: str, path: Path, limit: int, pair: bool = False) -> list[str]:
+    flags = [f"--{prefix}-data", str(path), f"--{prefix}-text-column", TEXT, f"--{prefix}-label-column", LABEL,
+             f"--{prefix}-format", "jsonl", f"--{prefix}-limit", str(limit)]  # fmt: skip
+    return flags + [f"--{prefix}-text-pair-column", PAIR] if pair else flags
 
 
 def run_general(ctx: StepContext) -> Result:
@@ -91,9 +92,9 @@ def run_export(ctx: StepContext) -> Result:
         argv.append("--no-optimize")
     if o.int8:
         argv += ["--int8", o.int8]
-    if data is not None and not data.info["pair"]:
-        argv += _data_flags("verify", data.outputs["dev"], o.verify_limit)
-        if o.int8 == "static":
+    if data is not None:  # pairs too: a pair model is verified on real pairs
+        argv += _data_flags("verify", data.outputs["dev"], o.verify_limit, pair=data.info["pair"])
+        if o.int8 == "static" and not data.info["pair"]:  # calibration reads single texts
             argv += _data_flags("calibration", data.outputs["train"], o.calibration_limit)
     _call(argv)
     return Result({"onnx": out}, json.loads((out / "verify.json").read_text()))

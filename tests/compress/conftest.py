@@ -1,4 +1,6 @@
-"""Tiny random BERT classifiers saved like real ones (save_pretrained + a hand-built vocab)."""
+"""Tiny random BERT classifiers saved like real ones (save_pretrained + a hand-built vocab), and tiny
+BiLSTM students saved as `distill run` saves them (students.bilstm: config.json, model.safetensors,
+vocab.json)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,48 @@ def save_tiny_bert(path: Path, seed: int = 0, hidden: int = 32, heads: int = 4, 
     return path
 
 
+POSITIVE = {"good", "great", "love", "fine", "nice", "happy"}
+NEGATIVE = {"bad", "awful", "hate", "sad", "boring", "terrible"}
+
+
+def label_of(text: str) -> str:
+    """'pos' when the text has more positive than negative words."""
+    words = text.split()
+    return "pos" if sum(w in POSITIVE for w in words) > sum(w in NEGATIVE for w in words) else "neg"
+
+
+def save_tiny_bilstm(path: Path, pair: bool = False, train_steps: int = 0, seed: int = 0) -> Path:
+    """A BiLSTMClassifier with a word vocabulary built from TEXTS (no GloVe), optionally fitted for a
+    few full-batch steps to the word-count labels, so its predictions vary and margins are moderate."""
+    from students.bilstm import BiLSTMClassifier, BiLSTMSettings
+    from students.word_tokenizer import WordTokenizer
+
+    torch.manual_seed(seed)
+    tok = WordTokenizer.build(TEXTS)
+    model = BiLSTMClassifier(BiLSTMSettings(vocab_size=len(tok), embedding_dim=16, hidden=12, mlp=16, pair=pair,
+                                            id2label={0: "neg", 1: "pos"}))  # fmt: skip
+    texts = sorted(set(TEXTS))
+    enc, y = tok(texts, return_tensors="pt"), torch.tensor([label_of(t) == "pos" for t in texts]).long()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(train_steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(**enc).logits, y).backward()
+        opt.step()
+    model.eval().save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bilstm(tmp_path_factory) -> Path:
+    return save_tiny_bilstm(tmp_path_factory.mktemp("models") / "tiny-bilstm", train_steps=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_pair_bilstm(tmp_path_factory) -> Path:
+    return save_tiny_bilstm(tmp_path_factory.mktemp("models") / "tiny-pair-bilstm", pair=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     return save_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-bert")
@@ -44,13 +88,7 @@ def tiny_teacher(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def eval_csv(tmp_path_factory) -> Path:
     """Labelled texts: 'pos' when the text has more positive than negative words."""
-    pos = set(["good", "great", "love", "fine", "nice", "happy"])
-    neg = set(["bad", "awful", "hate", "sad", "boring", "terrible"])
     path = tmp_path_factory.mktemp("data") / "eval.csv"
-    lines = ["text,label"]
-    for t in TEXTS:
-        words = t.split()
-        label = "pos" if sum(w in pos for w in words) > sum(w in neg for w in words) else "neg"
-        lines.append(f"{t},{label}")
+    lines = ["text,label", *(f"{t},{label_of(t)}" for t in TEXTS)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -15,7 +15,7 @@ from .conftest import TEXTS
 
 
 class TinyBiLSTM(nn.Module):
-    """Stand-in for the BiLSTM student: embeddings -> BiLSTM -> masked mean -> linear."""
+    """Any module with the calling convention exports (the real BiLSTM student: test_bilstm.py)."""
 
     def __init__(self, vocab=40, dim=16, hidden=12, labels=3):
         super().__init__()
@@ -49,7 +49,7 @@ def test_export_round_trip_matches_pytorch_on_other_shapes(tiny_bert, tmp_path):
     assert json.loads((out / "verify.json").read_text())["graphs"]["model.opt.onnx"]["max_abs_logit_diff"] < 1e-4
 
 
-def test_bilstm_student_exports_with_dynamic_axes(tmp_path):
+def test_any_logits_module_exports_with_dynamic_axes(tmp_path):
     torch.manual_seed(0)
     m = TinyBiLSTM().eval()
     path = export_module(m, tmp_path / "bilstm.onnx")
