@@ -60,14 +60,17 @@ def tiny_config(**kw) -> BertConfig:
     return BertConfig(**base)
 
 
-@pytest.fixture
-def tiny_encoder_dir(tmp_path: Path) -> Path:
-    """A bare, randomly initialised 4-layer BertModel (no classifier) with its tokenizer."""
+def save_tiny_encoder(folder: Path) -> Path:
+    """A bare, randomly initialised 4-layer BertModel (no classifier) with its tokenizer, in ``folder``."""
     torch.manual_seed(0)
-    folder = tmp_path / "tiny-encoder"
     BertModel(tiny_config()).save_pretrained(folder)
     tiny_tokenizer(folder).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def tiny_encoder_dir(tmp_path: Path) -> Path:
+    return save_tiny_encoder(tmp_path / "tiny-encoder")
 
 
 @pytest.fixture
