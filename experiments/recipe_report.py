@@ -110,8 +110,10 @@ def _facts(kind: str, f: dict[str, Any]) -> str:
     if kind == "compress":
         return f"params {f['params_before'] / 1e6:.2f}M → {f['params_after'] / 1e6:.2f}M"
     if kind == "export":
-        agree = ", ".join(f"{g} {_acc(a)}%" for g, a in f["agreement"].items())
-        return f"INT8 {f['int8'] or 'none'}; agreement with the torch model: {agree}"
+        deltas = f.get("accuracy_delta", {})
+        agree = ", ".join(f"{g} {_acc(a)}%" + (f" (Δacc {100 * deltas[g]:+.2f} pt)" if deltas.get(g) is not None else "")
+                          for g, a in f["agreement"].items())  # fmt: skip
+        return f"INT8 {f['int8'] or 'none'}; agreement with the torch model on the verification texts: {agree}"
     return "sources: " + ", ".join(f["sources"])
 
 

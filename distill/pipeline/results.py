@@ -7,8 +7,8 @@ so a recipe whose output folder is shared with other recipes finds exactly its o
 
 Variants come from the last bench step's report when the recipe has one (teacher and every student
 variant measured one after the other, same threads, same eval split). A recipe without a bench step
-(the BiLSTM of Tang et al. cannot be exported) falls back to its last distill step's metrics.json:
-teacher and student on the test split, CPU speed measured by ``distill run``.
+falls back to its last distill step's metrics.json: teacher and student on the test split, CPU
+speed measured by ``distill run``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def step_facts(kind: str, info: dict[str, Any]) -> dict[str, Any]:
     if kind == "compress":
         return {"params_before": info["params_before"], "params_after": info["params_after"]}
     if kind == "export":
-        return {"int8": info.get("int8"), "agreement": {g: r["agreement"] for g, r in info["graphs"].items()}}
+        graphs = info["graphs"]
+        return {"int8": info.get("int8"), "agreement": {g: r["agreement"] for g, r in graphs.items()},
+                "accuracy_delta": {g: r.get("accuracy_delta") for g, r in graphs.items()}}  # fmt: skip
     return {"sources": info.get("sources", [])}  # bench
 
 
