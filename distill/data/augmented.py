@@ -44,12 +44,16 @@ def load_augment_config(path: str, source: str):
         raise ConfigError(f"{source}: augment: {e}") from None
 
 
-def _columns(cfg, pair: bool, source: str) -> list[str]:
-    """The split's JSONL text columns, which replace the augment config's ``text_columns``."""
+def for_split(cfg, pair: bool, where: str):
+    """An augment config re-pointed at a split written by :meth:`TextDataset.write_jsonl`: its text
+    columns become the split's JSONL columns (``pair_mode`` kept) and both formats JSONL. Used by
+    student.yaml's ``augment:`` key and by the pipeline's augment step, so both read a config alike.
+    A sentence-pair config (two text_columns) on single-text data is refused rather than guessed."""
     if len(cfg.text_columns) == 2 and not pair:
-        raise ConfigError(f"{source}: augment: the augment config names two text_columns (a sentence-pair "
-                          "task) but the training data has a single text column")
-    return [JSONL_TEXT, JSONL_PAIR] if pair else [JSONL_TEXT]
+        raise ConfigError(f"{where}: the augment config names two text_columns (a sentence-pair task) but the "
+                          "training data has a single text column")  # fmt: skip
+    columns = [JSONL_TEXT, JSONL_PAIR] if pair else [JSONL_TEXT]
+    return cfg.model_copy(update={"text_columns": columns, "format": "jsonl", "output_format": "jsonl"})
 
 
 def _key(train: TextDataset, label_names: list[str], augment_yaml: str) -> str:
@@ -82,14 +86,13 @@ def augment_train(
 
     cfg, strategies = load_augment_config(augment_yaml, source)
     pair = train.pairs is not None
-    columns = _columns(cfg, pair, source)
+    cfg = for_split(cfg, pair, f"{source}: augment")
     out = Path(cache_dir) / "augmented" / f"{_key(train, label_names, augment_yaml)}.jsonl"
     if out.is_file():
         data = _read(out, pair, label_names)
         log.info("augment: %d training examples -> %d (cached: %s)", len(train), len(data), out)
         return data
-    # Map the config's column names onto ours; the original label travels as a plain column.
-    cfg = cfg.model_copy(update={"text_columns": columns, "format": "jsonl", "output_format": "jsonl"})
+    # The original label travels as a plain column.
     src = out.with_suffix(".input.jsonl")
     with atomic_file(src, encoding="utf-8") as f:
         train.write_jsonl(f, label_names)

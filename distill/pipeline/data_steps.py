@@ -88,6 +88,7 @@ def run_teacher(ctx: StepContext) -> Result:
 def run_augment(ctx: StepContext) -> Result:
     from augment.config import build_pipeline, parse_config
     from augment.runner import run_file
+    from distill.data.augmented import for_split
     from distill.schema import load_yaml
 
     data = ctx.one("data")
@@ -96,11 +97,8 @@ def run_augment(ctx: StepContext) -> Result:
     if ctx.step.options.n_iter is not None:
         raw.pop("N", None)
         raw["n_iter"] = ctx.step.options.n_iter
-    pair = data.info["pair"]
-    raw.update(text_columns=[TEXT, PAIR] if pair else [TEXT], format="jsonl", output_format="jsonl")
-    if not pair:
-        raw["pair_mode"] = "first"
     cfg, strategies = parse_config(raw, source)
+    cfg = for_split(cfg, data.info["pair"], source)
     pipeline = build_pipeline(cfg, strategies, source=source)
     out = ctx.tmp / "train.jsonl"
     stats = run_file(pipeline, cfg, data.outputs["train"], out, workers=ctx.step.options.workers, progress=False)

@@ -1,0 +1,35 @@
+"""How an augment config is re-pointed at a split's JSONL files (student.yaml `augment:` and the
+pipeline's augment step share this)."""
+
+from __future__ import annotations
+
+import pytest
+
+from augment.config import parse_config
+from distill.data.augmented import for_split
+from distill.errors import ConfigError
+
+STRATEGIES = [{"name": "masking", "p_mask": 0.1}]
+
+
+def _cfg(**top):
+    return parse_config({"n_iter": 2, "strategies": STRATEGIES, **top}, "aug.yaml")[0]
+
+
+def test_single_text_config_on_single_and_pair_data():
+    one = for_split(_cfg(text_columns=["sentence"]), pair=False, where="x")
+    assert (one.text_columns, one.format, one.output_format, one.pair_mode) == (["text"], "jsonl", "jsonl", "first")
+    two = for_split(_cfg(text_columns=["sentence"]), pair=True, where="x")
+    assert two.text_columns == ["text", "text_pair"]
+
+
+def test_pair_config_keeps_its_pair_mode_on_pair_data():
+    cfg = for_split(_cfg(text_columns=["q", "p"], pair_mode="both"), pair=True, where="x")
+    assert (cfg.text_columns, cfg.pair_mode) == (["text", "text_pair"], "both")
+
+
+def test_pair_config_on_single_text_data_is_refused():
+    with pytest.raises(ConfigError) as e:
+        for_split(_cfg(text_columns=["q", "p"], pair_mode="second"), pair=False, where="recipe.yaml: steps.2")
+    assert str(e.value) == ("recipe.yaml: steps.2: the augment config names two text_columns (a sentence-pair task) "
+                            "but the training data has a single text column")
