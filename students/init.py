@@ -58,6 +58,18 @@ def _copy_embeddings(s_emb: nn.Module, t_emb: nn.Module, proj: torch.Tensor | No
         put(dst.weight, src.weight)
 
 
+@torch.no_grad()
+def copy_relative_bias(student: nn.Module, teacher: nn.Module) -> bool:
+    """MPNet keeps its relative-position bias on the encoder, shared by all layers, not in a layer:
+    copy it when both models have one of the same shape."""
+    src = getattr(teacher.base_model.encoder, "relative_attention_bias", None)
+    dst = getattr(student.base_model.encoder, "relative_attention_bias", None)
+    if src is None or dst is None or src.weight.shape != dst.weight.shape:
+        return False
+    dst.load_state_dict(src.state_dict())
+    return True
+
+
 def pca_projection(weight: torch.Tensor, dim: int) -> torch.Tensor:
     """The (d_T, dim) matrix of the top ``dim`` principal directions of the rows of ``weight``."""
     centered = weight - weight.mean(0, keepdim=True)  # (vocab, d_T)
@@ -88,6 +100,8 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module, layer_map: list[in
                 copied.append(f"{m}<-{t}")
         if copied:
             done.append(f"layers {' '.join(copied)} (copied)")
+            if copy_relative_bias(student, teacher):
+                done.append("relative position bias (copied)")
         if s_pool is not None and t_pool is not None and _same_shapes(s_pool, t_pool):
             s_pool.load_state_dict(t_pool.state_dict())
             done.append("pooler (copied)")

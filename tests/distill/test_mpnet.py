@@ -122,6 +122,10 @@ def test_distilbert_student_of_mpnet_copies_the_relative_position_bias(model_and
     assert notes[-2:] == ["relative position bias (copied)", "classifier (copied)"]
     with torch.no_grad():  # every layer copied: the student is the teacher
         assert torch.equal(student(**batch).logits, teacher(**batch).logits)
+    general = build_distilbert(teacher.config, 2, ["a", "b", "c"]).eval()  # `distill general` inits this way
+    assert "relative position bias (copied)" in init_from_teacher(general, teacher, [1, 2])
+    with torch.no_grad():
+        assert torch.equal(general(**batch).logits, teacher(**batch).logits)
 
 
 def test_max_length_counts_mpnet_position_offset(tmp_path):
