@@ -8,7 +8,9 @@ Scores (and, for MiniLM's relation loss, the per-head queries, keys and values) 
 Hugging Face models (transformers 5.x) through its attention-function
 registry: we register an attention function named ``"kd"`` that computes ``Q Kᵀ · scaling`` by
 hand on layers asked to record (and hands the rest to PyTorch SDPA), plus the eager mask function
-under the same name so the padding mask arrives as an additive float tensor.
+under the same name so the padding mask arrives as an additive float tensor. MPNet's attention
+does not go through that registry; :mod:`distill.mpnet_scores` records its scores instead (relative
+position bias included).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from torch import Tensor, nn
 from transformers import AttentionInterface, AttentionMaskInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import eager_mask
+
+from distill import mpnet_scores
 
 ATTN_IMPLEMENTATION = "kd"
 
@@ -123,7 +127,7 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
 
 def _self_attention(layer: nn.Module) -> nn.Module:
     for module in layer.modules():
-        if hasattr(module, "scaling") and hasattr(module, "config"):
+        if (hasattr(module, "scaling") and hasattr(module, "config")) or mpnet_scores.is_mpnet_attention(module):
             return module
     raise ValueError(f"{type(layer).__name__}: found no self-attention module with `scaling`")
 
@@ -143,7 +147,8 @@ def record_attention(
     scores: list[Tensor] = []
     qkv: list[tuple[Tensor, Tensor, Tensor]] = []
     try:
-        yield scores, qkv
+        with mpnet_scores.patched(modules.values()):
+            yield scores, qkv
     finally:
         for m in modules.values():
             del m._kd_sink

@@ -53,6 +53,12 @@ def resolve_model(model: str) -> str:
     return _packaged(model.removeprefix("packaged:")) if model.startswith("packaged:") else model
 
 
+def _position_offset(config: PretrainedConfig) -> int:
+    """MPNet numbers positions from padding_idx + 1 = 2 (its embeddings fix padding_idx at 1), so
+    its first two position rows hold no position."""
+    return 2 if config.model_type == "mpnet" else 0
+
+
 def inspect_teacher(cfg: TeacherConfig, source: str = "teacher.yaml") -> PretrainedConfig:
     """Read the teacher's config.json only (no weights): sizes for validating the student config."""
     path = resolve_model(cfg.model)
@@ -64,8 +70,11 @@ def inspect_teacher(cfg: TeacherConfig, source: str = "teacher.yaml") -> Pretrai
         raise ConfigError(f"{source}: model: cannot load {cfg.model!r} as a {where}: {first}") from None
     # A longer max_length would only fail mid-run, on the first text that long (position index out of range).
     positions = getattr(config, "max_position_embeddings", None)
-    if positions and cfg.max_length > positions:
-        raise ConfigError(f"{source}: max_length: expected at most {positions} (the model's max_position_embeddings), got {cfg.max_length}")
+    if positions and cfg.max_length > positions - _position_offset(config):
+        why = "the model's max_position_embeddings"
+        if _position_offset(config):
+            why = f"{why} {positions} minus {_position_offset(config)}: {config.model_type} numbers positions from {_position_offset(config)}"
+        raise ConfigError(f"{source}: max_length: expected at most {positions - _position_offset(config)} ({why}), got {cfg.max_length}")
     return config
 
 

@@ -16,7 +16,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
 from students.family import STUDENTS, BuildRequest, BuiltStudent, load_saved_weights
-from students.init import _bert_parts
+from students.init import _bert_parts, copy_relative_bias
 
 
 def distilbert_config(teacher: PretrainedConfig, num_layers: int, label_names: list[str]) -> PretrainedConfig:
@@ -38,6 +38,8 @@ def copy_teacher_layers(student: torch.nn.Module, teacher: torch.nn.Module, laye
     for m, t in enumerate(layers, 1):
         s_layers[m - 1].load_state_dict(t_layers[t - 1].state_dict())
     done = ["embeddings (copied)", f"layers {' '.join(f'{m}<-{t}' for m, t in enumerate(layers, 1))} (copied)"]
+    if copy_relative_bias(student, teacher):
+        done.append("relative position bias (copied)")
     if s_pool is not None and t_pool is not None:
         s_pool.load_state_dict(t_pool.state_dict())
         done.append("pooler (copied)")
