@@ -35,3 +35,20 @@ def save_tiny_mpnet(folder: Path, **kw) -> Path:
     model.save_pretrained(folder)
     tiny_mpnet_tokenizer().save_pretrained(folder)
     return folder
+
+
+def save_tiny_mpnet_classifier(folder: Path, seed: int = 0, **kw) -> Path:
+    """A fine-tuned-looking MPNetForSequenceClassification (labels neg/pos) and its tokenizer, saved:
+    what a teacher step makes of all-mpnet-base-v2. initializer_range 0.2 (not 0.02) spreads the
+    logits so that agreement between two predictors means something."""
+    from transformers import MPNetForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = tiny_mpnet_config(initializer_range=0.2, num_labels=2, id2label={0: "neg", 1: "pos"},
+                            label2id={"neg": 0, "pos": 1}, **kw)  # fmt: skip
+    model = MPNetForSequenceClassification(cfg)
+    with torch.no_grad():
+        model.mpnet.encoder.relative_attention_bias.weight.normal_(0.0, 1.0)
+    model.save_pretrained(folder)
+    tiny_mpnet_tokenizer().save_pretrained(folder)
+    return folder

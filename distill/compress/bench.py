@@ -4,9 +4,9 @@ Each variant is built, evaluated, timed and freed before the next, so all share 
 of one run and their ratios are comparable. Latency is per call at batch 1 (p50/p90/p99);
 throughput is sequences per second at larger batches. Repetitions stop early at a time budget
 (large models at batch 128 take seconds per call on one CPU thread); the counts actually run are
-recorded next to every figure. A kind that does not apply to a source (a BERT-only kind on a BiLSTM
-student) is skipped, and the report says so and why, so one ``kinds`` list can serve a BERT teacher
-and a BiLSTM student; a source to which no listed kind applies is an error.
+recorded next to every figure. A kind that does not apply to a source (a BERT-only kind on an MPNet
+or a BiLSTM) is skipped, and the report says so and why, so one ``kinds`` list can serve a teacher
+and a student of different model types; a source to which no listed kind applies is an error.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def run_benchmark(
                         entry["accuracy"], entry["f1"] = scores["accuracy"], scores["f1"]
                         if ref_pred is not None:
                             entry["agreement_with_fp32"] = float((pred == ref_pred).mean())
-                    cfg = getattr(loaded.model, "config", None)  # BERT shapes: GPU FLOP/s (none for a BiLSTM)
+                    cfg = getattr(loaded.model, "config", None)  # BERT/MPNet shapes: GPU FLOP/s (none for a BiLSTM)
                     entry["timings"] = _measure(built.predict, loaded.vocab_size, device, settings, cfg, kind,
                                                 loaded.token_types)
                     variants.append(entry)

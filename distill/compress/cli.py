@@ -243,7 +243,7 @@ def add_subcommands(subparsers) -> None:
     p.set_defaults(func=cmd_compress)
 
     p = subparsers.add_parser("export", help="export to ONNX (+ fused graph, + INT8) and verify against PyTorch")
-    p.add_argument("model", help="a saved BERT-family classifier or BiLSTM student folder")
+    p.add_argument("model", help="a saved BERT or MPNet classifier folder, or a BiLSTM student's")
     p.add_argument("--out", required=True)
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--no-optimize", action="store_true", help="skip ORT's BERT optimiser (model.opt.onnx)")

@@ -102,6 +102,12 @@ def encode_batches(
             yield ids, mask
 
 
+def pad_id(tokenizer) -> int:
+    """The id a tokenizer pads with (BERT 0, MPNet 1); 0 without a tokenizer (random-weight BERT shapes)."""
+    pad = getattr(tokenizer, "pad_token_id", None)
+    return 0 if pad is None else int(pad)
+
+
 def synthetic_batch(
     batch: int, seq_len: int, vocab_size: int, seed: int = 0, types: bool = False
 ) -> tuple[np.ndarray, ...]:

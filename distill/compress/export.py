@@ -3,7 +3,8 @@
 Export uses torch.onnx's TorchScript exporter with dynamic batch and sequence axes: it is fast and
 its attention pattern is the one onnxruntime's BERT optimiser fuses into single Attention nodes.
 A BiLSTM student exports through the same path (its packed LSTM becomes one ONNX LSTM node reading
-the real lengths); the BERT optimiser does not apply to it.
+the real lengths), and so does an MPNet (its position ids a CumSum over the input ids, its relative-
+position bias computed from the length); the BERT optimiser applies to neither.
 """
 
 from __future__ import annotations
@@ -175,15 +176,17 @@ def export_onnx(
 ) -> dict:
     """Export a saved HF classifier or BiLSTM student to ``out_dir``: model.onnx, model.opt.onnx
     (fused; BERT-family only), optionally model.int8.onnx (``int8``: one of :data:`INT8_EXPORTS`, ``cls``
-    also keeping its FP32 source model.cls.onnx; a BiLSTM takes dynamic), tokenizer, config, verify.json.
+    also keeping its FP32 source model.cls.onnx; a BiLSTM takes dynamic, an MPNet dynamic or static),
+    tokenizer, config, verify.json.
 
     The folder appears only when every file is written and every graph agrees with PyTorch on the
     verification texts (given, with their pairs for a pair model, or a fixed built-in set).
     """
     from distill.compress.cls_only import ClsOnlyLastLayer
-    from distill.compress.evalset import encode_batches
+    from distill.compress.evalset import encode_batches, pad_id
     from distill.compress.models import (
         BERT_TYPES,
+        BILSTM_TYPE,
         as_logits_module,
         check_model_dir,
         input_names,
@@ -204,7 +207,7 @@ def export_onnx(
     notes = []
     if mt not in BERT_TYPES and optimize:
         optimize = False
-        notes.append(f"model.opt.onnx not written: ORT's BERT optimiser does not apply to model_type {mt}")
+        notes.append(f"model.opt.onnx not written (model_type {mt}): {kind_refusal(mt, 'ort-opt')}")
     elif int8 in ("fused", "u8u8"):
         optimize = True
     model, tokenizer = load_classifier(model_dir)
@@ -238,7 +241,7 @@ def export_onnx(
                 src = graphs["model.cls.onnx"] = export_module(ClsOnlyLastLayer(model), tmp / "model.cls.onnx", opset)
             mode = {"dynamic": "dynamic", "fused": "dynamic-pc", "u8u8": "dynamic-pc-u8", "cls": "dynamic-pc",
                     "static": "static"}[int8]  # fmt: skip
-            graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", mode, calib)
+            graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", mode, calib, pad_id(tokenizer))
         for name, path in graphs.items():
             threshold = min_agreement_int8 if "int8" in name else min_agreement
             rep = verify(reference, ort_predict(ort_session(path)), batches, verify_labels)
@@ -246,10 +249,10 @@ def export_onnx(
             require_agreement(rep, threshold, f"{out_dir}/{name}")
             results[name] = rep
         tokenizer.save_pretrained(str(tmp))
-        if mt in BERT_TYPES:
-            model.config.save_pretrained(str(tmp))
-        else:  # the BiLSTM's own config.json (model_type, sizes, id2label), beside its vocab.json
+        if mt == BILSTM_TYPE:  # the BiLSTM's own config.json (model_type, sizes, id2label), beside its vocab.json
             shutil.copy(Path(model_dir) / "config.json", tmp / "config.json")
+        else:
+            model.config.save_pretrained(str(tmp))
         for extra in Path(model_dir).glob("*.yaml"):  # keep the run's config next to the export
             shutil.copy(extra, tmp / extra.name)
         summary = {"opset": opset, "int8": int8, "model_type": mt, "inputs": list(input_names(module)),

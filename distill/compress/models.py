@@ -2,8 +2,8 @@
 
 Everything this package compresses, exports or times is a module whose forward takes
 ``input_ids`` and ``attention_mask`` (int64, [batch, seq]) and returns logits ([batch, labels]).
-Hugging Face classifiers are wrapped by :class:`LogitsOnly` to fit it, the BiLSTM student by
-:class:`BiLSTMLogits`. A sentence-pair BiLSTM also takes ``token_type_ids`` (it needs them to split
+Hugging Face classifiers (BERT, MPNet) are wrapped by :class:`LogitsOnly` to fit it, the BiLSTM
+student by :class:`BiLSTMLogits`. A sentence-pair BiLSTM also takes ``token_type_ids`` (it needs them to split
 the pair); a wrapper's ``input_names`` says which inputs it takes, and its exported graph has those.
 """
 
@@ -20,9 +20,12 @@ from distill.speed import parameter_count
 
 # students.bilstm.MODEL_TYPE, written out: importing `students` pulls in every family's model classes.
 BILSTM_TYPE = "distill-bilstm"
+# MPNet (e.g. a fine-tuned all-mpnet-base-v2 teacher): exported, quantised and timed like a BERT, but
+# neither pruned nor given ORT's BERT optimiser (see variants.REFUSALS).
+MPNET_TYPE = "mpnet"
 # Architectures whose attention/FFN layout prune.py and the ORT BERT optimiser understand.
 BERT_TYPES = ("bert",)
-SUPPORTED_TYPES = (*BERT_TYPES, BILSTM_TYPE)
+SUPPORTED_TYPES = (*BERT_TYPES, MPNET_TYPE, BILSTM_TYPE)
 INPUT_NAMES = ("input_ids", "attention_mask")  # the calling convention; pair BiLSTMs add token_type_ids
 
 # name -> (layers, hidden, heads, ffn) of the models in the TinyBERT paper's speed table.
@@ -68,22 +71,28 @@ def use_onnx_attention(model: nn.Module) -> None:
 class LogitsOnly(nn.Module):
     """Wrap a HF ``*ForSequenceClassification`` so forward(input_ids, attention_mask) -> logits.
 
-    token_type_ids and position_ids are passed explicitly: left to the model, they come from
-    buffers sliced by the traced length, which an ONNX export would freeze.
+    BERT: token_type_ids and position_ids are passed explicitly: left to the model, they come from
+    buffers sliced by the traced length, which an ONNX export would freeze. MPNet has no token types
+    and computes its positions from input_ids (a CumSum over non-padding tokens, padding_idx 1), as in
+    training; that graph is dynamic in both axes, so it gets neither.
     """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+        self.bert_inputs = model.config.model_type != MPNET_TYPE
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        # Additive mask [B, 1, 1, T]: 0 where attended, -10000 on padding. It is BERT's original form,
+        # the one onnxruntime's optimiser recognises and fuses into a single Attention op. MPNet gets it
+        # too: transformers' mask builder passes a 4-D mask through, so its graph has no mask-building ops.
+        dtype = next(self.model.parameters()).dtype  # FP16/BF16 models need the mask in their dtype
+        additive = (1.0 - attention_mask.unsqueeze(1).unsqueeze(2).to(dtype)) * -10000.0  # [B, 1, 1, T]
+        if not self.bert_inputs:
+            return self.model(input_ids=input_ids, attention_mask=additive).logits  # [B, labels]
         token_type_ids = torch.zeros_like(input_ids)  # [B, T]
         position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         position_ids = position_ids.expand_as(input_ids)  # [B, T]
-        # Additive mask [B, 1, 1, T]: 0 where attended, -10000 on padding. It is BERT's original form,
-        # the one onnxruntime's optimiser recognises and fuses into a single Attention op.
-        dtype = next(self.model.parameters()).dtype  # FP16/BF16 models need the mask in their dtype
-        additive = (1.0 - attention_mask.unsqueeze(1).unsqueeze(2).to(dtype)) * -10000.0  # [B, 1, 1, T]
         out = self.model(
             input_ids=input_ids,
             attention_mask=additive,
@@ -158,6 +167,11 @@ def check_model_dir(model_dir: str | Path) -> dict:
         raise ConfigError(
             f"{model_dir}: model_type {model_type!r} is not supported; supported: {', '.join(SUPPORTED_TYPES)}"
         )
+    heads = cfg.get("architectures") or []
+    if model_type != BILSTM_TYPE and heads and not any(a.endswith("ForSequenceClassification") for a in heads):
+        # Loading it would add a randomly initialised classifier: its accuracy would be chance.
+        raise ConfigError(f"{model_dir}: architectures {heads} has no sequence-classification head (a bare encoder, "
+                          "e.g. all-mpnet-base-v2); fine-tune it first (a teacher step, or distill run)")  # fmt: skip
     if not any(model_dir.glob("*.safetensors")) and not any(model_dir.glob("*.bin")):
         raise ConfigError(f"{model_dir}: has config.json but no weights (*.safetensors or *.bin)")
     if model_type == BILSTM_TYPE and not (model_dir / "vocab.json").is_file():

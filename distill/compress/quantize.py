@@ -82,9 +82,10 @@ class _Calibration:
 
 def quantize_onnx_static(
     src: str | Path, dst: str | Path, calibration: Iterable[tuple[np.ndarray, np.ndarray]],
-    per_channel: bool = True, keep_classifier_fp32: bool = True,
+    per_channel: bool = True, keep_classifier_fp32: bool = True, pad_id: int = 0,
 ) -> Path:
-    """ORT static INT8 (QDQ): activation ranges fixed from calibration batches drawn from training data."""
+    """ORT static INT8 (QDQ): activation ranges fixed from calibration batches drawn from training data.
+    ``pad_id``: the tokenizer's padding id (MPNet's is 1, and its position ids count the tokens that are not 1)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -98,7 +99,7 @@ def quantize_onnx_static(
     rows = []
     for ids, mask in batches:
         pad = ((0, 0), (0, width - ids.shape[1]))
-        ids, mask = np.pad(ids, pad), np.pad(mask, pad)
+        ids, mask = np.pad(ids, pad, constant_values=pad_id), np.pad(mask, pad)
         rows += [(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))]
     batches = rows
     names = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
@@ -124,13 +125,13 @@ ONNX_INT8_RECIPES = {
 
 def quantize_onnx(
     src: str | Path, dst: str | Path, mode: str = "dynamic",
-    calibration: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
+    calibration: Iterable[tuple[np.ndarray, np.ndarray]] | None = None, pad_id: int = 0,
 ) -> Path:
-    """One entry point: mode is a dynamic recipe name or "static" (needs calibration batches)."""
+    """One entry point: mode is a dynamic recipe name or "static" (needs calibration batches padded with ``pad_id``)."""
     if mode == "static":
         if calibration is None:
             raise DataError("static INT8 needs a calibration set (calibration texts from the training data)")
-        return quantize_onnx_static(src, dst, calibration)
+        return quantize_onnx_static(src, dst, calibration, pad_id=pad_id)
     if mode not in ONNX_INT8_RECIPES:
         raise DataError(f"quantisation mode {mode!r} is unknown; use static or {', '.join(ONNX_INT8_RECIPES)}")
     return quantize_onnx_dynamic(src, dst, **ONNX_INT8_RECIPES[mode])

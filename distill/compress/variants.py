@@ -1,9 +1,10 @@
 """Variant kinds: how each compressed form of a model is built, and the predictor it yields.
 
-A variant is (source, kind, device). A source is a saved model folder (a BERT-family classifier
-or a BiLSTM student) or a paper shape with random weights; a kind is one of :data:`KINDS`, and
-:data:`BERT_ONLY_KINDS` do not apply to a BiLSTM. ``build_variant`` returns a :class:`Built`
-holding the numpy predictor the benchmark times and evaluates, plus its parameters and size on disk.
+A variant is (source, kind, device). A source is a saved model folder (a BERT or MPNet classifier,
+or a BiLSTM student) or a paper shape with random weights; a kind is one of :data:`KINDS`, built for
+a BERT in every kind and for the other model types in all but their :data:`REFUSALS`.
+``build_variant`` returns a :class:`Built` holding the numpy predictor the benchmark times and
+evaluates, plus its parameters and size on disk.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from distill.compress.cls_only import ClsOnlyLastLayer
+from distill.compress.evalset import pad_id
 from distill.compress.export import (
     Predict,
     export_module,
@@ -28,12 +30,13 @@ from distill.compress.export import (
 from distill.compress.machine import require_device
 from distill.compress.models import (
     BERT_TYPES,
+    BILSTM_TYPE,
+    MPNET_TYPE,
     PAPER_SHAPES,
     as_logits_module,
     check_model_dir,
     count_parameters,
     input_names,
-    is_bilstm,
     load_classifier,
     model_type_of,
     random_bert,
@@ -61,17 +64,35 @@ KINDS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 _FUSED = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"
-# Kinds that need a BERT-family model, and why; every other kind also builds for a BiLSTM student.
 _CLS = "the [CLS]-only last layer rewrites a BERT layer; this model has none"
-BERT_ONLY_KINDS: dict[str, str] = {
-    "ort-opt": "ORT's BERT optimiser fuses BERT attention, LayerNorm and GELU, which this model does not have",
-    "ort-int8-fused": _FUSED,
-    "ort-int8-u8u8": _FUSED,
-    "torch-fp32-cls": _CLS,
-    "ort-int8-cls": _CLS,
-    "ort-int8-static": "its QDQ recipe quantises only MatMul/Gemm outside the classifier, and a BiLSTM has none "
-    "(its LSTM would stay FP32)",
+# model_type -> {kind: why the kind does not apply}; a BERT builds every kind, and a kind not listed
+# for a model type builds for it. Each reason names what the kind needs that this model type lacks.
+REFUSALS: dict[str, dict[str, str]] = {
+    BILSTM_TYPE: {
+        "ort-opt": "ORT's BERT optimiser fuses BERT attention, LayerNorm and GELU, which this model does not have",
+        "ort-int8-fused": _FUSED,
+        "ort-int8-u8u8": _FUSED,
+        "torch-fp32-cls": _CLS,
+        "ort-int8-cls": _CLS,
+        "ort-int8-static": "its QDQ recipe quantises only MatMul/Gemm outside the classifier, and a BiLSTM has none "
+        "(its LSTM would stay FP32)",
+    },
+    # ORT's optimiser has no MPNet model type; its BERT one, run on MPNet (tried on a tiny one), fuses
+    # no attention (MPNet adds its relative-position bias to the scores, outside BERT's pattern) and
+    # only folds residual adds into LayerNorm, ORT's session having fused bias+GELU already.
+    MPNET_TYPE: {
+        "ort-opt": "ORT's BERT optimiser does not fuse MPNet's attention (its relative-position bias is outside "
+        "BERT's pattern), so it would add only LayerNorm fusions to ort-fp32",
+        "ort-int8-fused": _FUSED,
+        "ort-int8-u8u8": _FUSED,
+        "torch-fp32-cls": "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-"
+        "position bias) and classification head differ",
+        "ort-int8-cls": "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-"
+        "position bias) and classification head differ",
+    },
 }
+# Kinds some model type other than BERT cannot build.
+BERT_ONLY_KINDS = tuple(k for k in KINDS if any(k in refused for refused in REFUSALS.values()))
 # `distill export --int8` value -> the variant kind it writes.
 # `distill export --int8 NAME` -> the benchmark kind with the same graph (keys: distill.compress.INT8_EXPORTS).
 INT8_KINDS = {"dynamic": "ort-int8-dynamic", "fused": "ort-int8-fused", "u8u8": "ort-int8-u8u8", "cls": "ort-int8-cls",
@@ -80,7 +101,7 @@ INT8_KINDS = {"dynamic": "ort-int8-dynamic", "fused": "ort-int8-fused", "u8u8": 
 
 def kind_refusal(model_type: str, kind: str) -> str | None:
     """Why ``kind`` cannot be built for a model of ``model_type`` (None: it can)."""
-    return None if model_type in BERT_TYPES else BERT_ONLY_KINDS.get(kind)
+    return None if model_type in BERT_TYPES else REFUSALS.get(model_type, {}).get(kind)
 
 
 def kinds_for(model_type: str) -> list[str]:
@@ -147,8 +168,8 @@ class Loaded:
         out = self.workdir / f"{which}.onnx"
         if which == "fp32":
             m = copy.deepcopy(self.model)
-            if not is_bilstm(m):
-                use_onnx_attention(m)  # the graph shape ORT's optimiser fuses
+            if self.model_type in BERT_TYPES:
+                use_onnx_attention(m)  # the graph shape ORT's optimiser fuses (MPNet's attention is its own)
             export_module(as_logits_module(m), out)
         elif which == "cls-fp32":
             m = copy.deepcopy(self.model)
@@ -168,7 +189,7 @@ class Loaded:
         elif which == "ort-int8-static":
             if calibration is None:
                 raise ConfigError("ort-int8-static needs calibration data (bench.yaml `calibration:`)")
-            quantize_onnx_static(self.onnx("fp32"), out, calibration)
+            quantize_onnx_static(self.onnx("fp32"), out, calibration, pad_id=pad_id(self.tokenizer))
         else:
             raise ConfigError(f"no ONNX graph {which!r}")
         self._files[which] = out

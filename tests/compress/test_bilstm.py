@@ -61,7 +61,8 @@ def test_export_cli_round_trip_and_int8_dynamic(tiny_bilstm, eval_csv, tmp_path,
     assert {p.name for p in out.iterdir()} == {"model.onnx", "model.int8.onnx", "verify.json", "config.json", "vocab.json"}
     rep = json.loads((out / "verify.json").read_text())
     assert rep["model_type"] == "distill-bilstm" and rep["inputs"] == ["input_ids", "attention_mask"]
-    assert rep["notes"] == ["model.opt.onnx not written: ORT's BERT optimiser does not apply to model_type distill-bilstm"]
+    assert rep["notes"] == ["model.opt.onnx not written (model_type distill-bilstm): ORT's BERT optimiser fuses BERT "
+                            "attention, LayerNorm and GELU, which this model does not have"]
     fp32, int8 = rep["graphs"]["model.onnx"], rep["graphs"]["model.int8.onnx"]
     assert fp32["n"] == int8["n"] == len(TEXTS) and fp32["agreement"] == 1.0 and fp32["max_abs_logit_diff"] < 1e-5
     # INT8 really quantised (LSTM and Linear), and still agreeing on the 56 labelled texts.
