@@ -54,7 +54,7 @@ def test_export_int8_cls_writes_and_verifies_both_graphs(tiny_bert, tmp_path):
 
 def test_bench_kinds_match_the_reference(tiny_bert, tmp_path):
     loaded = load_source(Source("s", path=str(tiny_bert)), tmp_path / "work")
-    ids, mask = _batch(loaded.hf_model.config.vocab_size)
+    ids, mask = _batch(loaded.vocab_size)
     ref = build_variant(loaded, "torch-fp32", "cpu").predict(ids, mask)
     np.testing.assert_allclose(build_variant(loaded, "torch-fp32-cls", "cpu").predict(ids, mask), ref, atol=1e-5)
     int8 = build_variant(loaded, "ort-int8-cls", "cpu").predict(ids, mask)
