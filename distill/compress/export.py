@@ -193,7 +193,7 @@ def export_onnx(
         load_classifier,
         use_onnx_attention,
     )
-    from distill.compress.quantize import quantize_onnx
+    from distill.compress.quantize import INT8_GRAPHS, quantize_onnx
     from distill.compress.variants import INT8_KINDS, kind_refusal
 
     check_opset(opset)
@@ -236,11 +236,10 @@ def export_onnx(
                 if not calibration_texts:
                     raise DataError("static INT8 needs calibration texts (--calibration-data)")
                 calib = list(encode_batches(tokenizer, calibration_texts, None, max_len, batch_size=8))
-            src = graphs["model.opt.onnx"] if int8 in ("fused", "u8u8") else graphs["model.onnx"]
-            if int8 == "cls":
-                src = graphs["model.cls.onnx"] = export_module(ClsOnlyLastLayer(model), tmp / "model.cls.onnx", opset)
-            mode = {"dynamic": "dynamic", "fused": "dynamic-pc", "u8u8": "dynamic-pc-u8", "cls": "dynamic-pc",
-                    "static": "static"}[int8]  # fmt: skip
+            graph, mode = INT8_GRAPHS[int8]
+            if graph == "cls":
+                graphs["model.cls.onnx"] = export_module(ClsOnlyLastLayer(model), tmp / "model.cls.onnx", opset)
+            src = graphs[{"fp32": "model.onnx", "opt": "model.opt.onnx", "cls": "model.cls.onnx"}[graph]]
             graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", mode, calib, pad_id(tokenizer))
         for name, path in graphs.items():
             threshold = min_agreement_int8 if "int8" in name else min_agreement

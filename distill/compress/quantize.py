@@ -123,6 +123,15 @@ ONNX_INT8_RECIPES = {
 }
 
 
+# `distill export --int8 NAME` (and its bench kind, variants.INT8_KINDS) -> (the FP32 graph it quantises:
+# fp32 = the plain export, opt = after ORT's BERT optimiser, cls = the [CLS]-only last layer; the mode
+# quantize_onnx takes). One table, so an exported model.int8.onnx and the benchmarked kind are one graph.
+INT8_GRAPHS = {
+    "dynamic": ("fp32", "dynamic"), "fused": ("opt", "dynamic-pc"), "u8u8": ("opt", "dynamic-pc-u8"),
+    "cls": ("cls", "dynamic-pc"), "static": ("fp32", "static"),
+}  # fmt: skip
+
+
 def quantize_onnx(
     src: str | Path, dst: str | Path, mode: str = "dynamic",
     calibration: Iterable[tuple[np.ndarray, np.ndarray]] | None = None, pad_id: int = 0,

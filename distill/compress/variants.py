@@ -43,7 +43,7 @@ from distill.compress.models import (
     use_onnx_attention,
     vocab_size,
 )
-from distill.compress.quantize import quantize_dynamic_int8, quantize_onnx_dynamic, quantize_onnx_static
+from distill.compress.quantize import INT8_GRAPHS, quantize_dynamic_int8, quantize_onnx
 from distill.errors import ConfigError
 
 # kind -> (devices it runs on, one-line description used in reports and docs)
@@ -65,6 +65,8 @@ KINDS: dict[str, tuple[tuple[str, ...], str]] = {
 
 _FUSED = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"
 _CLS = "the [CLS]-only last layer rewrites a BERT layer; this model has none"
+_CLS_MPNET = ("the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) "
+              "and classification head differ")
 # model_type -> {kind: why the kind does not apply}; a BERT builds every kind, and a kind not listed
 # for a model type builds for it. Each reason names what the kind needs that this model type lacks.
 REFUSALS: dict[str, dict[str, str]] = {
@@ -85,15 +87,12 @@ REFUSALS: dict[str, dict[str, str]] = {
         "BERT's pattern), so it would add only LayerNorm fusions to ort-fp32",
         "ort-int8-fused": _FUSED,
         "ort-int8-u8u8": _FUSED,
-        "torch-fp32-cls": "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-"
-        "position bias) and classification head differ",
-        "ort-int8-cls": "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-"
-        "position bias) and classification head differ",
+        "torch-fp32-cls": _CLS_MPNET,
+        "ort-int8-cls": _CLS_MPNET,
     },
 }
 # Kinds some model type other than BERT cannot build.
 BERT_ONLY_KINDS = tuple(k for k in KINDS if any(k in refused for refused in REFUSALS.values()))
-# `distill export --int8` value -> the variant kind it writes.
 # `distill export --int8 NAME` -> the benchmark kind with the same graph (keys: distill.compress.INT8_EXPORTS).
 INT8_KINDS = {"dynamic": "ort-int8-dynamic", "fused": "ort-int8-fused", "u8u8": "ort-int8-u8u8", "cls": "ort-int8-cls",
               "static": "ort-int8-static"}  # fmt: skip
@@ -178,18 +177,12 @@ class Loaded:
         elif which == "opt":
             cfg = self.model.config
             optimize_bert_onnx(self.onnx("fp32"), out, cfg.num_attention_heads, cfg.hidden_size)
-        elif which == "ort-int8-dynamic":
-            quantize_onnx_dynamic(self.onnx("fp32"), out)
-        elif which == "ort-int8-fused":
-            quantize_onnx_dynamic(self.onnx("opt"), out, per_channel=True, keep_classifier_fp32=True)
-        elif which == "ort-int8-u8u8":
-            quantize_onnx_dynamic(self.onnx("opt"), out, per_channel=True, u8u8=True, keep_classifier_fp32=True)
-        elif which == "ort-int8-cls":
-            quantize_onnx_dynamic(self.onnx("cls-fp32"), out, per_channel=True, keep_classifier_fp32=True)
-        elif which == "ort-int8-static":
-            if calibration is None:
+        elif which in INT8_KINDS.values():
+            if which == "ort-int8-static" and calibration is None:
                 raise ConfigError("ort-int8-static needs calibration data (bench.yaml `calibration:`)")
-            quantize_onnx_static(self.onnx("fp32"), out, calibration, pad_id=pad_id(self.tokenizer))
+            graph, mode = INT8_GRAPHS[next(name for name, kind in INT8_KINDS.items() if kind == which)]
+            src = self.onnx({"fp32": "fp32", "opt": "opt", "cls": "cls-fp32"}[graph])
+            quantize_onnx(src, out, mode, calibration, pad_id(self.tokenizer))
         else:
             raise ConfigError(f"no ONNX graph {which!r}")
         self._files[which] = out

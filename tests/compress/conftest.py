@@ -4,10 +4,12 @@ vocab.json)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
 WORDS = ["good", "great", "love", "fine", "nice", "happy", "bad", "awful", "hate", "sad", "boring", "terrible", "the", "a", "movie", "was", "is", "it", "not", "very", "so", "and", "but", "i", "you", "this", "that", "day", "food", "service", "really"]
@@ -92,3 +94,15 @@ def eval_csv(tmp_path_factory) -> Path:
     lines = ["text,label", *(f"{t},{label_of(t)}" for t in TEXTS)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def run_fast_bench(tmp_path: Path, sources: list[tuple[str, Path, str]], kinds: list[str], eval_csv: Path) -> dict:
+    """`distill bench` through the CLI on (name, folder, role) sources with tiny timing budgets; its report.json."""
+    from distill.cli import main
+
+    cfg = {"sources": [{"name": n, "path": str(p), "role": r} for n, p, r in sources],
+           "kinds": kinds, "batch_sizes": [1, 4], "seq_lens": [8], "warmup": 1, "reps": 3, "max_seconds": 0.5,
+           "min_reps": 2, "eval": {"path": str(eval_csv)}, "out": str(tmp_path / "r")}  # fmt: skip
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["bench", str(tmp_path / "bench.yaml")]) == 0
+    return json.loads((tmp_path / "r" / "report.json").read_text())

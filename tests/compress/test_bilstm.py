@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import onnx
 import pytest
-import yaml
 from torch import nn
 
 import students
@@ -28,7 +27,7 @@ from distill.errors import ConfigError
 from students.bilstm import MODEL_TYPE, BiLSTMClassifier
 from students.word_tokenizer import WordTokenizer
 
-from .conftest import TEXTS, label_of
+from .conftest import TEXTS, label_of, run_fast_bench
 
 FAST = BenchSettings(devices=["cpu"], batch_sizes=[1, 4], seq_lens=[8], warmup=1, reps=3, max_seconds=0.5,
                      min_reps=2, threads=1, eval_max_len=32)  # fmt: skip
@@ -136,13 +135,8 @@ def test_export_refuses_bert_only_int8(tiny_bilstm, eval_csv, tmp_path, capsys, 
 
 def test_bench_skips_bert_only_kinds_for_the_bilstm_and_writes_every_field(tiny_bilstm, tiny_teacher, eval_csv, tmp_path):
     kinds = ["torch-fp32", "torch-int8", "ort-fp32", "ort-opt", "ort-int8-dynamic", "ort-int8-fused"]
-    cfg = {"sources": [{"name": "teacher", "path": str(tiny_teacher), "role": "teacher"},
-                       {"name": "bilstm", "path": str(tiny_bilstm), "role": "student"}],
-           "kinds": kinds, "batch_sizes": [1, 4], "seq_lens": [8], "warmup": 1, "reps": 3, "max_seconds": 0.5,
-           "min_reps": 2, "eval": {"path": str(eval_csv)}, "out": str(tmp_path / "r")}  # fmt: skip
-    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["bench", str(tmp_path / "bench.yaml")]) == 0
-    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    rep = run_fast_bench(tmp_path, [("teacher", tiny_teacher, "teacher"), ("bilstm", tiny_bilstm, "student")],
+                         kinds, eval_csv)
     assert [v["name"] for v in rep["variants"]] == [f"teacher/{k}" for k in kinds] + [
         "bilstm/torch-fp32", "bilstm/torch-int8", "bilstm/ort-fp32", "bilstm/ort-int8-dynamic"]
     fused = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"

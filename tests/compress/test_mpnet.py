@@ -9,7 +9,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-import yaml
 
 from distill.compress.bench import BenchSettings, run_benchmark
 from distill.compress.cli import main
@@ -26,7 +25,7 @@ from distill.compress.variants import Source, build_variant, load_source
 from distill.errors import ConfigError
 from tests.mpnet_helpers import save_tiny_mpnet, save_tiny_mpnet_classifier
 
-from .conftest import TEXTS
+from .conftest import TEXTS, run_fast_bench
 
 MPNET_KINDS = ("torch-fp32, torch-int8, torch-fp16, torch-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic, "
                "ort-int8-static")  # fmt: skip
@@ -161,13 +160,8 @@ def test_bert_only_kinds_refused_by_name(tiny_mpnet, tmp_path):
 
 def test_bench_mpnet_teacher_and_bert_student_records_the_skipped_kinds(tiny_mpnet, tiny_bert, eval_csv, tmp_path):
     kinds = ["torch-fp32", "torch-int8", "ort-fp32", "ort-opt", "ort-int8-dynamic", "ort-int8-fused"]
-    cfg = {"sources": [{"name": "student", "path": str(tiny_bert), "role": "student"},
-                       {"name": "teacher", "path": str(tiny_mpnet), "role": "teacher"}],
-           "kinds": kinds, "batch_sizes": [1, 4], "seq_lens": [8], "warmup": 1, "reps": 3, "max_seconds": 0.5,
-           "min_reps": 2, "eval": {"path": str(eval_csv)}, "out": str(tmp_path / "r")}  # fmt: skip
-    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["bench", str(tmp_path / "bench.yaml")]) == 0
-    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    rep = run_fast_bench(tmp_path, [("student", tiny_bert, "student"), ("teacher", tiny_mpnet, "teacher")],
+                         kinds, eval_csv)
     assert [v["name"] for v in rep["variants"]] == [f"student/{k}" for k in kinds] + [
         "teacher/torch-fp32", "teacher/torch-int8", "teacher/ort-fp32", "teacher/ort-int8-dynamic"]
     assert rep["skipped"] == [
