@@ -3,8 +3,10 @@ far is it from the BERT-large shape in FP32?
 
 Round-robin timing: every round times each variant once, so load drift on a shared machine hits all
 variants alike (the benchmark proper measures one variant after another). Random weights, speed
-only; sequence length 64, one thread. Also an ORT profile of where the INT8 time goes. Writes
-experiments/reports/int8-recipes-tinybert4.md.
+only; sequence length 64, one thread. Also an ORT profile of where the INT8 time goes. "Deployment
+graph" = distill/compress/deploy_bert.py (fused Q/K/V, last layer for [CLS] only). Writes
+experiments/reports/int8-recipes-tinybert4-<cpu>.md, <cpu> naming the INT8 instructions the CPU has
+(avx2 or avx512vnni): the INT8 kernels differ between the two, so each class gets its own page.
 
     PYTHONPATH=. python experiments/int8_recipes.py
 """
@@ -24,7 +26,7 @@ import onnxruntime as ort
 import torch
 
 from distill.atomic import write_text
-from distill.compress.cls_only import ClsOnlyLastLayer
+from distill.compress.deploy_bert import DeployBert
 from distill.compress.evalset import synthetic_batch
 from distill.compress.export import export_module, optimize_bert_onnx, ort_predict, ort_session, torch_predict
 from distill.compress.machine import machine_facts
@@ -32,7 +34,7 @@ from distill.compress.models import as_logits_module, random_bert, use_onnx_atte
 from distill.compress.prune import prune
 from distill.compress.quantize import quantize_onnx_dynamic
 
-OUT = Path(__file__).parent / "reports" / "int8-recipes-tinybert4.md"
+REPORTS = Path(__file__).parent / "reports"
 ROUNDS, WARMUP = 40, 3
 
 
@@ -41,11 +43,11 @@ def onnx_graphs(hf, work: Path, tag: str) -> dict[str, Path]:
     use_onnx_attention(m)
     fp32 = export_module(as_logits_module(m), work / f"{tag}.onnx")
     opt = optimize_bert_onnx(fp32, work / f"{tag}.opt.onnx", m.config.num_attention_heads, m.config.hidden_size)
-    cls = export_module(ClsOnlyLastLayer(m), work / f"{tag}.cls.onnx")  # last layer for [CLS] only
+    cls = export_module(DeployBert(m), work / f"{tag}.cls.onnx")  # fused Q/K/V, last layer for [CLS] only
     return {
         "ort-int8-dynamic": quantize_onnx_dynamic(fp32, work / f"{tag}.dq.onnx"),
-        "ort-int8-dynamic, [CLS]-only last layer": quantize_onnx_dynamic(cls, work / f"{tag}.dqc.onnx"),
-        "ort-int8-cls (per-channel, classifier FP32, [CLS]-only last layer)": quantize_onnx_dynamic(
+        "ort-int8-dynamic, deployment graph": quantize_onnx_dynamic(cls, work / f"{tag}.dqc.onnx"),
+        "ort-int8-cls (per-channel, classifier FP32, deployment graph)": quantize_onnx_dynamic(
             cls, work / f"{tag}.cls8.onnx", per_channel=True, keep_classifier_fp32=True),
         "ort-int8-dynamic per-channel": quantize_onnx_dynamic(fp32, work / f"{tag}.dqpc.onnx", per_channel=True),
         "ort-int8-fused": quantize_onnx_dynamic(opt, work / f"{tag}.f.onnx", per_channel=True, keep_classifier_fp32=True),
@@ -75,11 +77,11 @@ def main() -> None:
     hf = random_bert("tinybert-4")
     pruned = prune(copy.deepcopy(hf), head_ratio=0.5, ffn_ratio=0.5)  # 6 heads, hidden 156, FFN 600
     variants = {"torch-fp32": torch_predict(as_logits_module(hf)),
-                "torch-fp32, [CLS]-only last layer": torch_predict(ClsOnlyLastLayer(hf).eval())}
+                "torch-fp32, deployment graph": torch_predict(DeployBert(hf).eval())}
     variants.update({k: ort_predict(ort_session(p)) for k, p in onnx_graphs(hf, work, "full").items()})
     variants["pruned 50% heads+FFN, torch-fp32"] = torch_predict(as_logits_module(pruned))
     pruned_graphs = onnx_graphs(pruned, work, "pruned")
-    for k in ("ort-int8-dynamic", "ort-int8-cls (per-channel, classifier FP32, [CLS]-only last layer)"):
+    for k in ("ort-int8-dynamic", "ort-int8-cls (per-channel, classifier FP32, deployment graph)"):
         variants[f"pruned 50% heads+FFN, {k}"] = ort_predict(ort_session(pruned_graphs[k]))
     large = random_bert("bert-large")
     variants["bert-large shape, torch-fp32"] = torch_predict(as_logits_module(large))
@@ -111,7 +113,8 @@ def main() -> None:
     for name, ops in prof.items():
         md += ["", f"Where {name} spends its time (ORT profiler, ms per call, top ops):", ""]
         md += [f"- {op}: {ms:.2f}" for op, ms in ops]
-    write_text(OUT, "\n".join(md) + "\n")
+    isa = "avx512vnni" if "avx512_vnni" in facts["cpu_flags"] else "avx2"
+    write_text(REPORTS / f"int8-recipes-tinybert4-{isa}.md", "\n".join(md) + "\n")
     print("\n".join(md))
 
 

@@ -182,7 +182,7 @@ def export_onnx(
     The folder appears only when every file is written and every graph agrees with PyTorch on the
     verification texts (given, with their pairs for a pair model, or a fixed built-in set).
     """
-    from distill.compress.cls_only import ClsOnlyLastLayer
+    from distill.compress.deploy_bert import DeployBert
     from distill.compress.evalset import encode_batches, pad_id
     from distill.compress.models import (
         BERT_TYPES,
@@ -238,7 +238,7 @@ def export_onnx(
                 calib = list(encode_batches(tokenizer, calibration_texts, None, max_len, batch_size=8))
             graph, mode = INT8_GRAPHS[int8]
             if graph == "cls":
-                graphs["model.cls.onnx"] = export_module(ClsOnlyLastLayer(model), tmp / "model.cls.onnx", opset)
+                graphs["model.cls.onnx"] = export_module(DeployBert(model), tmp / "model.cls.onnx", opset)
             src = graphs[{"fp32": "model.onnx", "opt": "model.opt.onnx", "cls": "model.cls.onnx"}[graph]]
             graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", mode, calib, pad_id(tokenizer))
         for name, path in graphs.items():

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distill.compress.cls_only import ClsOnlyLastLayer
+from distill.compress.deploy_bert import DeployBert
 from distill.compress.evalset import pad_id
 from distill.compress.export import (
     Predict,
@@ -49,7 +49,7 @@ from distill.errors import ConfigError
 # kind -> (devices it runs on, one-line description used in reports and docs)
 KINDS: dict[str, tuple[tuple[str, ...], str]] = {
     "torch-fp32": (("cpu", "cuda"), "PyTorch eager, FP32 (the reference)"),
-    "torch-fp32-cls": (("cpu", "cuda"), "PyTorch eager, FP32, last layer computed for [CLS] only (same logits)"),
+    "torch-fp32-cls": (("cpu", "cuda"), "PyTorch eager, FP32, fused Q/K/V, last layer for [CLS] only (same logits)"),
     "torch-int8": (("cpu",), "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear/LSTM)"),
     "torch-fp16": (("cuda",), "PyTorch, weights and activations FP16"),
     "torch-bf16": (("cuda",), "PyTorch, weights and activations BF16"),
@@ -59,7 +59,7 @@ KINDS: dict[str, tuple[tuple[str, ...], str]] = {
     "ort-int8-dynamic": (("cpu",), "ORT dynamic INT8 with ORT's defaults (per-tensor S8 weights, unfused graph)"),
     "ort-int8-fused": (("cpu",), "ORT dynamic INT8 of the fused graph, per-channel weights, classifier in FP32"),
     "ort-int8-u8u8": (("cpu",), "as ort-int8-fused with U8 weights (no vpmaddubsw saturation on non-VNNI CPUs)"),
-    "ort-int8-cls": (("cpu",), "ORT dynamic INT8, per-channel, classifier in FP32, last layer for [CLS] only"),
+    "ort-int8-cls": (("cpu",), "ORT dynamic INT8, per-channel, classifier FP32, fused Q/K/V, last layer for [CLS] only"),
     "ort-int8-static": (("cpu",), "ORT static INT8 (QDQ), per-channel, calibrated on training texts, classifier FP32"),
 }
 
@@ -173,7 +173,7 @@ class Loaded:
         elif which == "cls-fp32":
             m = copy.deepcopy(self.model)
             use_onnx_attention(m)
-            export_module(ClsOnlyLastLayer(m), out)
+            export_module(DeployBert(m), out)
         elif which == "opt":
             cfg = self.model.config
             optimize_bert_onnx(self.onnx("fp32"), out, cfg.num_attention_heads, cfg.hidden_size)
@@ -232,7 +232,7 @@ def build_variant(
         if kind == "torch-int8":
             m = quantize_dynamic_int8(m)
         elif kind == "torch-fp32-cls":
-            m = ClsOnlyLastLayer(copy.deepcopy(loaded.model)).to(device)
+            m = DeployBert(copy.deepcopy(loaded.model)).to(device)
         elif kind in ("torch-fp16", "torch-compile-fp16"):
             m = m.to(device="cuda", dtype=torch.float16)
         elif kind == "torch-bf16":

@@ -1,16 +1,21 @@
-"""The [CLS]-only last layer: same logits as the full model, in PyTorch, in ONNX and as INT8."""
+"""The deployment graph (fused Q/K/V, [CLS]-only last layer): same logits as the full model, in
+PyTorch, in ONNX and as INT8."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import onnx
 import pytest
 import torch
+from torch import nn
+from transformers import BertConfig, BertForSequenceClassification
 
-from distill.compress.cls_only import ClsOnlyLastLayer
+from distill.compress.deploy_bert import DeployBert, fuse_linears
 from distill.compress.export import export_onnx, ort_predict, ort_session, torch_predict
 from distill.compress.models import as_logits_module, load_classifier
+from distill.compress.prune import prune
 from distill.compress.variants import Source, build_variant, load_source
 from distill.errors import ConfigError
 
@@ -33,9 +38,36 @@ def test_same_logits_as_the_full_model_with_padding(tiny_bert):
     ids, mask = _batch(model.config.vocab_size)
     with torch.inference_mode():
         full = as_logits_module(model)(torch.from_numpy(ids), torch.from_numpy(mask))
-        cls = ClsOnlyLastLayer(model).eval()(torch.from_numpy(ids), torch.from_numpy(mask))
+        cls = DeployBert(model).eval()(torch.from_numpy(ids), torch.from_numpy(mask))
     assert cls.shape == (5, 2)
     torch.testing.assert_close(cls, full, atol=1e-5, rtol=1e-5)
+
+
+def test_fuse_linears_concatenates_scaled_outputs():
+    a, b = nn.Linear(2, 1), nn.Linear(2, 2)
+    with torch.no_grad():
+        a.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        a.bias.fill_(1.0)
+        b.weight.copy_(torch.tensor([[0.0, 1.0], [3.0, 0.0]]))
+        b.bias.copy_(torch.tensor([0.5, -1.0]))
+    fused = fuse_linears([a, b], [0.5, 1.0])
+    # x = (1, 2): a -> 1 + 4 + 1 = 6, scaled 3; b -> (2 + 0.5, 3 - 1) = (2.5, 2)
+    torch.testing.assert_close(fused(torch.tensor([[1.0, 2.0]])), torch.tensor([[3.0, 2.5, 2.0]]))
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_same_logits_for_pruned_heads_and_any_depth(layers):
+    """Pruned heads leave heads * d < hidden; a one-layer model has no fused-QKV layer at all."""
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=32, initializer_range=0.2)  # fmt: skip
+    model = prune(BertForSequenceClassification(cfg).eval(), head_ratio=0.5, ffn_ratio=0.25)
+    assert model.config.num_attention_heads == 2
+    ids, mask = _batch(50, b=4, t=9)
+    with torch.inference_mode():
+        full = as_logits_module(model)(torch.from_numpy(ids), torch.from_numpy(mask))
+        deploy = DeployBert(model).eval()(torch.from_numpy(ids), torch.from_numpy(mask))
+    torch.testing.assert_close(deploy, full, atol=1e-5, rtol=1e-5)
 
 
 def test_export_int8_cls_writes_and_verifies_both_graphs(tiny_bert, tmp_path):
@@ -44,6 +76,16 @@ def test_export_int8_cls_writes_and_verifies_both_graphs(tiny_bert, tmp_path):
     assert res["model.cls.onnx"]["max_abs_logit_diff"] < 1e-4  # FP32: exact up to float reassociation
     assert res["model.int8.onnx"]["agreement"] >= 0.97
     assert json.loads((tmp_path / "q" / "verify.json").read_text())["int8"] == "cls"
+
+    # Fused Q/K/V: per inner layer 1 projection + 2 attention + 1 output + 2 FFN matmuls; the last
+    # layer Q, KV, 2 attention, output, 2 FFN; then pooler and classifier. The plain graph has 8 per layer.
+    def matmuls(name: str) -> int:
+        graph = onnx.load(str(tmp_path / "q" / name)).graph
+        return sum(n.op_type in ("MatMul", "Gemm") for n in graph.node)
+
+    layers = load_classifier(tiny_bert)[0].config.num_hidden_layers
+    assert matmuls("model.cls.onnx") == 6 * (layers - 1) + 7 + 2
+    assert matmuls("model.onnx") == 8 * layers + 2
     # Dynamic axes: a batch and length other than the traced (2, 16).
     model, _ = load_classifier(tiny_bert)
     ids, mask = _batch(model.config.vocab_size, b=3, t=23, seed=1)
@@ -56,7 +98,9 @@ def test_bench_kinds_match_the_reference(tiny_bert, tmp_path):
     loaded = load_source(Source("s", path=str(tiny_bert)), tmp_path / "work")
     ids, mask = _batch(loaded.vocab_size)
     ref = build_variant(loaded, "torch-fp32", "cpu").predict(ids, mask)
-    np.testing.assert_allclose(build_variant(loaded, "torch-fp32-cls", "cpu").predict(ids, mask), ref, atol=1e-5)
+    np.testing.assert_allclose(
+        build_variant(loaded, "torch-fp32-cls", "cpu").predict(ids, mask), ref, atol=1e-5
+    )
     int8 = build_variant(loaded, "ort-int8-cls", "cpu").predict(ids, mask)
     assert int8.shape == ref.shape
     assert np.abs(int8 - ref).max() < 0.5 * np.abs(ref).max()  # quantised, not garbage
@@ -66,7 +110,7 @@ def test_refuses_a_model_it_cannot_shorten(tiny_bert):
     model, _ = load_classifier(tiny_bert)
     model.bert.pooler = None
     with pytest.raises(ConfigError, match=r"needs a BERT classifier with a pooler"):
-        ClsOnlyLastLayer(model)
+        DeployBert(model)
     model.config.model_type = "distilbert"
     with pytest.raises(ConfigError, match=r"needs a BERT classifier, not model_type 'distilbert'"):
-        ClsOnlyLastLayer(model)
+        DeployBert(model)
