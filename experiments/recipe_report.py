@@ -91,8 +91,12 @@ def machine_line(m: dict[str, Any]) -> str:
 
 
 def machine_short(m: dict[str, Any]) -> str:
+    """CPU, cores, its best INT8 instructions (INT8 speed-ups differ between CPUs with and without VNNI), GPU."""
     gpu = m.get("gpu")
-    return f"{m['cpu']}, {m['cores']} cores" + (f", {gpu['name'] if isinstance(gpu, dict) else gpu}" if gpu else "")
+    flags = m.get("cpu_flags", [])
+    isa = next((f for f in ("amx_int8", "avx512_vnni", "avx_vnni", "avx2") if f in flags), None)
+    return (f"{m['cpu']}, {m['cores']} cores" + (f" ({isa})" if isa else "")
+            + (f", {gpu['name'] if isinstance(gpu, dict) else gpu}" if gpu else ""))  # fmt: skip
 
 
 def _facts(kind: str, f: dict[str, Any]) -> str:
@@ -182,6 +186,9 @@ def render_page(r: dict[str, Any]) -> str:
               "the same device: latency ratio at batch 1, throughput ratio at larger batches.", "",
               "| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]  # fmt: skip
     lines += ["| " + " | ".join(variant_cells(v, batches)) + " |" for v in r["variants"]]
+    if r.get("skipped"):  # pages written before skipped kinds were recorded have no such key
+        lines += ["", "Not measured (the kind does not apply to that model):", ""]
+        lines += [f"- `{x['variant']}`: {x['reason']}" for x in r["skipped"]]
     t = r["target"]
     lines += ["", "## Targets", "", target_line(t), "", targets_text(), "", "## Pareto plot", ""]
     lines.append("![accuracy vs throughput](pareto.png)" if r["pareto"] else "No bench step, so no plot.")

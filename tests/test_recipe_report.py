@@ -149,6 +149,8 @@ def test_bench_page_numbers_are_the_report_numbers(pages):
         assert num(row["speed-up b8 (throughput)"]) == v["speedup_vs_teacher"]["8"]
     student = next(row for row in rows if row["variant"] == "`distill/torch-fp32`")
     assert num(student["Δacc vs FP32 student (points)"]) == 0.0
+    assert r["skipped"] == [{"variant": x["name"], "reason": x["skipped"]} for x in report["skipped"]] == []
+    assert "Not measured" not in page
 
     # Steps table: this recipe's steps only (the shared folder also holds the BiLSTM's distill step).
     steps = table(page, "## Steps")
@@ -175,6 +177,16 @@ def test_bench_page_numbers_are_the_report_numbers(pages):
     assert f"`{t['variant']}` keeps {judged['pct_of_teacher']:.1f}% of the teacher's accuracy" in page
     assert (pages["root"] / "pages" / "bert" / "pareto.png").read_bytes() == (pages["root"] / "out" / bench["outputs"]["report"]).with_name("pareto.png").read_bytes()
     assert page.endswith("![accuracy vs throughput](pareto.png)\n")
+
+
+def test_skipped_kinds_are_listed_under_the_table(pages):
+    """A kind that does not apply to a source (the MPNet teacher's ort-int8-cls) is named with its reason."""
+    r, _ = load(pages, "bert")
+    r["skipped"] = [{"variant": "teacher/ort-int8-cls", "reason": "does not apply to model_type mpnet: why"}]
+    page = recipe_report.render_page(r)
+    table_end = page.index("## Targets")
+    assert page.index("Not measured (the kind does not apply to that model):") < table_end
+    assert "- `teacher/ort-int8-cls`: does not apply to model_type mpnet: why\n" in page[:table_end]
 
 
 def test_bilstm_page_reads_the_distill_metrics(pages):
@@ -281,3 +293,10 @@ def test_output_and_set_flags_are_part_of_the_commands(pages):
     flags = f"--output {out} --set bench.reps=3"
     assert r["commands"] == [f"distill pipeline {path} {flags}", f"python experiments/recipe_report.py {path} {flags} --out {page}"]
     assert [s["key"] for s in r["steps"]] == [s["key"] for s in load(pages, "bert")[0]["steps"]]
+
+
+def test_machine_short_names_the_best_int8_instructions():
+    m = {"cpu": "AMD EPYC", "cores": 2, "cpu_flags": ["avx2", "avx512f", "avx512_vnni"]}
+    assert recipe_report.machine_short(m) == "AMD EPYC, 2 cores (avx512_vnni)"
+    assert recipe_report.machine_short({**m, "cpu_flags": ["avx2"], "gpu": {"name": "H200"}}) == "AMD EPYC, 2 cores (avx2), H200"
+    assert recipe_report.machine_short({"cpu": "arm", "cores": 4}) == "arm, 4 cores"

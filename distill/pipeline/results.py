@@ -156,13 +156,14 @@ def recipe_results(recipe: Recipe, command: str) -> dict[str, Any]:
         machine = report["machine"]
         load = {"start": machine.get("loadavg_1_5_15"), "end": report.get("loadavg_after")}
         pareto = report_path.parent / "pareto.png"
+        skipped = report.get("skipped", [])  # kinds that do not apply to a source's model type, with why
     else:
         student_dir = distill[-1].dir
     metrics_path = student_dir / "model" / "metrics.json"
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     if not bench:
         variants, meta = metrics_variants(metrics, _throughput_batch(student_dir / "student.yaml"))
-        machine, load, pareto, report_path = metrics["machine"], None, None, metrics_path
+        machine, load, pareto, report_path, skipped = metrics["machine"], None, None, metrics_path, []
     return {
         "recipe": recipe.name,
         "recipe_path": str(recipe.path),
@@ -176,5 +177,6 @@ def recipe_results(recipe: Recipe, command: str) -> dict[str, Any]:
         "steps": [{"step": p.step.name, "kind": p.step.kind, "key": p.key, "seconds": d["seconds"], "finished": d["finished"],
                    "facts": step_facts(p.step.kind, d.get("info", {}))} for p, d in done],  # fmt: skip
         "variants": variants,
+        "skipped": [{"variant": x["name"], "reason": x["skipped"]} for x in skipped],
         "pareto_source": str(pareto) if pareto is not None and pareto.is_file() else None,
     }
