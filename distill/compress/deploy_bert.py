@@ -15,11 +15,14 @@ overhead shows):
    instead of three of each, and one division fewer over the (heads, T, T) scores.
 
 Used for export (``distill export --int8 cls``) and as the ``*-cls`` benchmark kinds; training
-always uses the unmodified model. The fused projections are copies made at construction: later
-edits to the wrapped model's Q/K/V weights are not seen.
+always uses the unmodified model. ``DeployBert`` works on its own copy of the model, whose separate
+Q/K/V projections it drops once fused: the caller's model is untouched, and the rewritten one holds
+each weight once (its state dict is as large as the original's).
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
@@ -62,7 +65,7 @@ class DeployBert(nn.Module):
             )
         if model.bert.pooler is None:
             raise ConfigError("the [CLS]-only last layer needs a BERT classifier with a pooler")
-        self.model = model
+        self.model = model = copy.deepcopy(model)
         *inner, last = model.bert.encoder.layer
         self.qkv = nn.ModuleList()
         for layer in inner:
@@ -71,6 +74,8 @@ class DeployBert(nn.Module):
         a = last.attention.self
         self.last_q = fuse_linears([a.query], [a.attention_head_size**-0.5])
         self.last_kv = fuse_linears([a.key, a.value], [1.0, 1.0])
+        for layer in model.bert.encoder.layer:  # fused above; forward never calls them
+            layer.attention.self.query = layer.attention.self.key = layer.attention.self.value = None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         bert = self.model.bert

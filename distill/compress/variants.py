@@ -232,7 +232,7 @@ def build_variant(
         if kind == "torch-int8":
             m = quantize_dynamic_int8(m)
         elif kind == "torch-fp32-cls":
-            m = DeployBert(copy.deepcopy(loaded.model)).to(device)
+            m = DeployBert(loaded.model).to(device)  # its own copy
         elif kind in ("torch-fp16", "torch-compile-fp16"):
             m = m.to(device="cuda", dtype=torch.float16)
         elif kind == "torch-bf16":

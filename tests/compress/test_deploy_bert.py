@@ -43,6 +43,17 @@ def test_same_logits_as_the_full_model_with_padding(tiny_bert):
     torch.testing.assert_close(cls, full, atol=1e-5, rtol=1e-5)
 
 
+def test_holds_each_weight_once_and_leaves_the_model_alone(tiny_bert):
+    model, _ = load_classifier(tiny_bert)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    deploy = DeployBert(model)
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    # Q/K/V live only in the fused projections: as many numbers as the original model.
+    assert sum(p.numel() for p in deploy.parameters()) == sum(p.numel() for p in model.parameters())
+    assert not any(k.endswith(("query.weight", "key.weight", "value.weight")) for k in deploy.state_dict())
+
+
 def test_fuse_linears_concatenates_scaled_outputs():
     a, b = nn.Linear(2, 1), nn.Linear(2, 2)
     with torch.no_grad():
