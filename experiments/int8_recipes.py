@@ -29,7 +29,7 @@ from distill.atomic import write_text
 from distill.compress.deploy_bert import DeployBert
 from distill.compress.evalset import synthetic_batch
 from distill.compress.export import export_module, optimize_bert_onnx, ort_predict, ort_session, torch_predict
-from distill.compress.machine import machine_facts
+from distill.compress.machine import int8_isa, machine_facts
 from distill.compress.models import as_logits_module, random_bert, use_onnx_attention
 from distill.compress.prune import prune
 from distill.compress.quantize import quantize_onnx_dynamic
@@ -113,7 +113,7 @@ def main() -> None:
     for name, ops in prof.items():
         md += ["", f"Where {name} spends its time (ORT profiler, ms per call, top ops):", ""]
         md += [f"- {op}: {ms:.2f}" for op, ms in ops]
-    isa = "avx512vnni" if "avx512_vnni" in facts["cpu_flags"] else "avx2"
+    isa = (int8_isa(facts["cpu_flags"]) or "no-int8-simd").replace("_", "")  # avx2, avx512vnni, ...
     write_text(REPORTS / f"int8-recipes-tinybert4-{isa}.md", "\n".join(md) + "\n")
     print("\n".join(md))
 

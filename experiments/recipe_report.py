@@ -93,8 +93,9 @@ def machine_line(m: dict[str, Any]) -> str:
 def machine_short(m: dict[str, Any]) -> str:
     """CPU, cores, its best INT8 instructions (INT8 speed-ups differ between CPUs with and without VNNI), GPU."""
     gpu = m.get("gpu")
-    flags = m.get("cpu_flags", [])
-    isa = next((f for f in ("amx_int8", "avx512_vnni", "avx_vnni", "avx2") if f in flags), None)
+    from distill.compress.machine import int8_isa  # here: machine.py imports torch, which --readme needs not
+
+    isa = int8_isa(m.get("cpu_flags", []))
     return (f"{m['cpu']}, {m['cores']} cores" + (f" ({isa})" if isa else "")
             + (f", {gpu['name'] if isinstance(gpu, dict) else gpu}" if gpu else ""))  # fmt: skip
 

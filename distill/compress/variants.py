@@ -170,10 +170,8 @@ class Loaded:
             if self.model_type in BERT_TYPES:
                 use_onnx_attention(m)  # the graph shape ORT's optimiser fuses (MPNet's attention is its own)
             export_module(as_logits_module(m), out)
-        elif which == "cls-fp32":
-            m = copy.deepcopy(self.model)
-            use_onnx_attention(m)
-            export_module(DeployBert(m), out)
+        elif which == "cls-fp32":  # DeployBert copies the model and computes attention itself
+            export_module(DeployBert(self.model), out)
         elif which == "opt":
             cfg = self.model.config
             optimize_bert_onnx(self.onnx("fp32"), out, cfg.num_attention_heads, cfg.hidden_size)
