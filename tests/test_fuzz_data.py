@@ -1,5 +1,6 @@
 """Fuzzing the data files: empty, header only, binary, wrong or missing columns, mixed encodings,
-1 MB lines, labels outside the label set, ragged rows, broken JSONL lines, for `distill validate`,
+1 MB lines, labels outside the label set, regression targets and multi-label lists as labels, a GLUE
+folder without a dev file, ragged rows, broken JSONL lines, for `distill validate`,
 `distill run`, `augment run` and the compress commands' data flags.
 
 Every bad file fails with exit code 2 and one stderr line naming the file and the line (or
@@ -71,6 +72,13 @@ BAD_DATA: dict[str, tuple[str, bytes, dict, tuple[str, ...]]] = {
     "unknown format for a folder": ("folder", b"", {}, ("not a `datasets.save_to_disk` folder",)),
     "GLUE ragged row": ("d.tsv", delimited(header=("sentence", "label"), sep="\t").encode() + b'a "quoted\tx\ty\n',
                         {"format": "glue", "glue_task": "sst2"}, ("line 42: 3 fields, the header has 2",)),
+    "regression labels": ("d.csv", delimited([(t, f"{0.37 * i:.2f}") for i, (t, _) in enumerate(ROWS)]).encode(), {},
+                          ("label column 'label' holds 40 distinct numbers, not all integers (0.00, 0.37, 0.74, ...): looks like a regression target",
+                           "regression and multi-label are not supported yet")),
+    "multi-label column": ("d.csv", delimited([(t, '"negative,sports"' if i % 3 else y) for i, (t, y) in enumerate(ROWS)]).encode(), {},
+                           ("label column 'label' holds lists of labels ('negative,sports'): looks like multi-label data",)),
+    "GLUE folder without dev.tsv": ("glue", b"", {"format": "glue", "glue_task": "sst2", "split": {"test": 0.25}},
+                                    ("no dev.tsv in the GLUE folder; add it, or set data.split.dev",)),
     "GLUE wrong columns": ("d.tsv", delimited(sep="\t").encode(), {"format": "glue", "glue_task": "sst2"},
                            ("missing column 'sentence' (the file has: 'text', 'label')",)),
 }  # fmt: skip
@@ -102,6 +110,9 @@ def write_data(folder: Path, name: str, content: bytes) -> Path:
     path = folder / name
     if name == "folder":
         path.mkdir()
+    elif name == "glue":  # a GLUE task folder holding train.tsv alone
+        path.mkdir()
+        (path / "train.tsv").write_text(delimited(header=("sentence", "label"), sep="\t"))
     else:
         path.write_bytes(content)
     return path
@@ -180,7 +191,8 @@ AUGMENT_CONFIGS = {
 }
 AUGMENT_BAD = {
     k: v for k, v in BAD_DATA.items()
-    if k not in ("label outside the label set", "one label only", "unknown format for a folder", "GLUE ragged row", "GLUE wrong columns", "blank texts only")
+    if k not in ("label outside the label set", "one label only", "unknown format for a folder", "GLUE ragged row", "GLUE wrong columns", "blank texts only",
+                 "regression labels", "multi-label column", "GLUE folder without dev.tsv")
 }  # fmt: skip
 AUGMENT_MESSAGES = {"header only": ("has a header but no data rows",), "wrong columns": ("missing text column 'text'",),
                     "missing label column": (), "unterminated quote": ("line 42: ",)}  # fmt: skip

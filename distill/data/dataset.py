@@ -18,6 +18,7 @@ from typing import TextIO
 
 from distill.config import DataConfig
 from distill.data.embedded import embedded_corpus
+from distill.data.labels import check_label_kind
 from distill.data.readers import detect_format, iter_rows, require_columns
 from distill.errors import DataError
 
@@ -97,10 +98,11 @@ class _Raw:
     labels: list[str]
     lines: list[int]
     where: str
+    column: str = "label"  # the label column, for error messages
 
 
 def _read_table(path: Path, fmt: str, encoding: str, text: str, pair: str | None, label: str) -> _Raw:
-    raw = _Raw([], [] if pair else None, [], [], str(path))
+    raw = _Raw([], [] if pair else None, [], [], str(path), label)
     empty: list[int] = []
     checked = False
     for lineno, row in iter_rows(path, fmt, encoding):
@@ -158,6 +160,7 @@ def _read_disk(path: Path, cfg: DataConfig) -> dict[str, _Raw]:
             [labels[i] for i in keep],
             [i + 1 for i in keep],
             where,
+            cfg.label_column,
         )
     return out
 
@@ -187,7 +190,7 @@ def _read_sources(cfg: DataConfig) -> tuple[dict[str, _Raw], list[str] | None]:
         text, pair, label, dev_name = GLUE_TASKS[cfg.glue_task]
         if source.is_dir():
             files["train"] = source / "train.tsv"
-            files["dev"] = files["dev"] or (source / dev_name)
+            files["dev"] = files["dev"] or _glue_dev(source, dev_name, cfg)
     elif fmt == "auto":
         fmt = detect_format(source)
     out = {}
@@ -195,6 +198,20 @@ def _read_sources(cfg: DataConfig) -> tuple[dict[str, _Raw], list[str] | None]:
         if path is not None:
             out[split] = _read_table(Path(path), fmt, cfg.encoding, text, pair, label)
     return out, None
+
+
+def _glue_dev(folder: Path, dev_name: str, cfg: DataConfig) -> Path | None:
+    """The folder's dev file; None (carve dev out of train) when it has none and ``split.dev`` is
+    set explicitly. Without either the run would have no dev split, so both remedies are named."""
+    path = folder / dev_name
+    if path.exists() or not (folder / "train.tsv").exists():  # a missing train.tsv is reported as such
+        return path
+    if "dev" in cfg.split.model_fields_set:
+        log.info("%s: no %s; carving the dev split (split.dev: %g) out of train.tsv", folder, dev_name, cfg.split.dev)
+        return None
+    raise DataError(
+        f"{folder}: no {dev_name} in the GLUE folder; add it, or set data.split.dev (e.g. 0.1) to carve dev out of train.tsv"
+    )
 
 
 def _stratified_split(n_labels: int, labels: list[int], fractions: list[float], seed: int) -> list[list[int]]:
@@ -228,6 +245,9 @@ def _to_ids(raw: _Raw, names: list[str]) -> TextDataset:
 def load_splits(cfg: DataConfig) -> DataSplits:
     """Load train/dev/test as configured; a DataError names the file and line of any bad row."""
     raws, fixed_labels = _read_sources(cfg)
+    if not (cfg.labels or fixed_labels):  # declared labels are class names by definition
+        for raw in raws.values():
+            check_label_kind(raw.labels, raw.where, raw.column)
     names = cfg.labels or fixed_labels or sorted(set(raws["train"].labels))
     if len(names) < 2:
         raise DataError(f"{raws['train'].where}: only one label ({names[0]!r}); a classifier needs two or more")

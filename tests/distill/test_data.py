@@ -194,3 +194,105 @@ def test_length_grouped_batches_cover_everything_once_and_pad_per_batch(tmp_path
     width = max(len(data.input_ids[i]) for i in batches[0])
     assert b["input_ids"].shape == (len(batches[0]), width) and b["attention_mask"].sum(1).tolist() == [len(data.input_ids[i]) for i in batches[0]]
     assert sorted(i for b in eval_batches(data, 7) for i in b) == list(range(300))
+
+
+# --- labels that are not class names (regression targets, multi-label lists) ------------------
+
+def labelled(tmp_path, labels, name="d.csv", header=("text", "label")):
+    rows = [(t, y) for (t, _), y in zip(toy_rows(len(labels)), labels, strict=True)]
+    return write_csv(tmp_path / name, rows, header=header)
+
+
+def test_float_labels_are_refused_as_a_regression_target(tmp_path):
+    rng = random.Random(0)
+    scores = [f"{rng.uniform(0, 5):.2f}" for _ in range(200)]
+    path = labelled(tmp_path, scores, header=("text", "score"))
+    distinct = len(set(scores))
+    msg = error(source=str(path), label_column="score")
+    assert msg.startswith(f"{path}: label column 'score' holds {distinct} distinct numbers, not all integers (")
+    assert "looks like a regression target" in msg
+    assert "supported: classification with class-name or integer labels; regression and multi-label are not supported yet" in msg
+    # few distinct values are refused too: 0.5 is not a class id
+    path = labelled(tmp_path, ["0.5", "1.5"] * 20, name="half.csv")
+    assert "holds 2 distinct numbers, not all integers (0.5, 1.5)" in error(source=str(path))
+
+
+def test_many_scattered_integer_labels_are_refused(tmp_path):
+    rng = random.Random(0)
+    counts = [str(rng.randrange(0, 10_000)) for _ in range(200)]  # like counts: many values, gaps
+    path = labelled(tmp_path, counts)
+    msg = error(source=str(path))
+    assert f"label column 'label' holds {len(set(counts))} distinct integers that are not the class ids 0..k-1 or 1..k" in msg
+    assert "looks like a regression target" in msg
+
+
+@pytest.mark.parametrize(
+    "labels, shown",
+    [
+        (["negative,sports", "positive", "negative", "positive,politics"] * 10, "'negative,sports'"),
+        (["a; b", "b", "c; a"] * 10, "'a; b'"),
+        (["x|y", "y|z"] * 10, "'x|y'"),
+    ],
+)
+def test_delimited_multi_label_column_is_refused(tmp_path, labels, shown):
+    path = labelled(tmp_path, labels)
+    msg = error(source=str(path))
+    assert msg.startswith(f"{path}: label column 'label' holds lists of labels (")
+    assert shown in msg and "looks like multi-label data" in msg
+    assert "regression and multi-label are not supported yet" in msg
+
+
+def test_jsonl_list_labels_are_refused_as_multi_label(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": [y]}) + "\n" for t, y in toy_rows(20)))
+    assert "holds lists of labels" in error(source=str(path))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [str(i % 30) for i in range(120)],  # integer class ids 0..k-1, many of them
+        [str(1 + i % 5) for i in range(40)],  # star ratings 1..5
+        ["-1", "0", "1"] * 10,  # sentiment polarity
+        ["0.0", "1.0"] * 10,  # integers written as floats
+        [str(i) for i in (3, 7, 12) * 10],  # a few integer codes
+        ["not sure", "yes", "no"] * 10,  # names with spaces
+        ["Arts, Culture", "Sports", "Politics"] * 10,  # a name with a comma whose parts are no labels
+        ["4.5 stars?", "bad"] * 10,
+    ],
+)
+def test_class_labels_that_look_odd_are_accepted(tmp_path, labels):
+    path = labelled(tmp_path, labels)
+    s = load_splits(cfg(source=str(path), split={"dev": 0.25, "test": 0.25}))
+    assert set(s.label_names) == set(labels)
+
+
+def test_declared_labels_skip_the_shape_check(tmp_path):
+    path = labelled(tmp_path, ["0.5", "1.5"] * 20)
+    assert load_splits(cfg(source=str(path), labels=["0.5", "1.5"])).label_names == ["0.5", "1.5"]
+
+
+# --- GLUE folders without a dev file ----------------------------------------------------------
+
+def glue_train_only(tmp_path):
+    glue = tmp_path / "SST-2"
+    glue.mkdir()
+    rows = [(t, "1" if y == "positive" else "0") for t, y in toy_rows(50)]
+    (glue / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
+    return glue
+
+
+def test_glue_folder_without_dev_file_carves_dev_when_split_dev_is_set(tmp_path, caplog):
+    glue = glue_train_only(tmp_path)
+    with caplog.at_level(logging.INFO, logger="distill"):
+        s = load_splits(cfg(source=str(glue), format="glue", glue_task="sst2", split={"dev": 0.2, "test": 0.2}))
+    assert (len(s.train), len(s.dev), len(s.test)) == (30, 10, 10)
+    assert f"{glue}: no dev.tsv; carving the dev split (split.dev: 0.2) out of train.tsv" in caplog.text
+
+
+def test_glue_folder_without_dev_file_names_both_remedies(tmp_path):
+    glue = glue_train_only(tmp_path)
+    assert error(source=str(glue), format="glue", glue_task="sst2") == (
+        f"{glue}: no dev.tsv in the GLUE folder; add it, or set data.split.dev (e.g. 0.1) to carve dev out of train.tsv"
+    )
+    assert "no dev_matched.tsv in the GLUE folder" in error(source=str(glue), glue_task="mnli", format="glue")

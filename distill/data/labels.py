@@ -1,0 +1,103 @@
+"""Refuse label columns that hold no class names: regression targets and multi-label lists.
+
+Both would otherwise "work": every distinct float becomes a class (hundreds of classes, a dev split
+of one example, then a confusing majority-class error after the teacher fine-tuned for minutes),
+and "negative,sports" silently becomes a combination class. Until regression and multi-label tasks
+are supported, :func:`check_label_kind` stops them when the splits are loaded, so ``distill
+validate`` and ``distill run`` refuse them the same way, before any model is trained.
+
+The thresholds lean towards accepting: refusing a real classification task is worse than letting
+an odd one through (its labels are still listed in the log and in ``validate``'s output).
+
+- Numbers, not all integers (``0.13``, ``2.5``): a regression target, however few the values.
+  Integers written as floats (``0.0``, ``1.0``) count as integers. A code like ``1.2`` that is a
+  class must be spelled as a name (``c1.2``) or declared in ``data.labels``.
+- Integers: class ids when there are at most :data:`MAX_FREE_INTEGER_CLASSES` of them (star
+  ratings, ``-1/0/1`` polarity, a few codes), or when they start at 0 or 1 and use at least
+  :data:`MIN_ID_COVERAGE` of the ids up to the largest (``0..k-1`` with a few ids absent from a
+  file). Many scattered integers (counts, years, scores out of 100) are a regression target.
+- Lists: a label that is a JSON/Python list literal (``["a", "b"]``), or that a delimiter of
+  :data:`DELIMITERS` splits into parts of which one also occurs in another label
+  (``negative,sports`` beside ``negative``, or ``a|b`` beside ``b|c``). A name that merely holds a
+  comma (``Arts, Culture``) whose parts are no labels elsewhere is a class name.
+
+Labels declared in ``data.labels``, or fixed by the source (the embedded corpora), are not checked.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from distill.errors import DataError
+
+DELIMITERS = (",", ";", "|")
+MAX_FREE_INTEGER_CLASSES = 20
+MIN_ID_COVERAGE = 0.9
+SUPPORTED = "supported: classification with class-name or integer labels; regression and multi-label are not supported yet"
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _shown(values: list[str], quote: bool = False, n: int = 3) -> str:
+    parts = [repr(v) if quote else v for v in values[:n]]
+    return ", ".join(parts) + (", ..." if len(values) > n else "")
+
+
+def _is_list_literal(label: str) -> bool:
+    if not (label.startswith("[") and label.endswith("]")):
+        return False
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return isinstance(parse(label), list)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+    return False
+
+
+def _lists(distinct: list[str]) -> list[str]:
+    """The labels that are lists of labels (see the module docstring), in file order."""
+    lists = [y for y in distinct if _is_list_literal(y)]
+    if lists:
+        return lists
+    for sep in DELIMITERS:
+        split = {y: [p.strip() for p in y.split(sep)] for y in distinct if sep in y}
+        if not split:
+            continue
+        seen_in = Counter(p for y in distinct for p in set(split.get(y, [y])) if p)
+        if any(seen_in[p] > 1 for parts in split.values() for p in parts):
+            return list(split)
+    return []
+
+
+def _regression(distinct: list[str]) -> str | None:
+    """What makes all-numeric labels look like a regression target, or None."""
+    if not distinct or not all(_NUMBER.fullmatch(y) for y in distinct):
+        return None
+    values = [float(y) for y in distinct]
+    if not all(v.is_integer() for v in values):
+        return f"{len(distinct)} distinct numbers, not all integers ({_shown(distinct)})"
+    ints = sorted({int(v) for v in values})
+    if len(ints) <= MAX_FREE_INTEGER_CLASSES:
+        return None
+    low, high = ints[0], ints[-1]
+    if low in (0, 1) and len(ints) >= MIN_ID_COVERAGE * (high - low + 1):
+        return None
+    return f"{len(ints)} distinct integers that are not the class ids 0..k-1 or 1..k ({_shown(distinct)})"
+
+
+def check_label_kind(labels: Iterable[str], where: str, column: str) -> None:
+    """Raise a DataError when the label column holds regression targets or label lists."""
+    distinct = list(dict.fromkeys(labels))  # file order, for the examples in the message
+    lists = _lists(distinct)
+    if lists:
+        raise DataError(
+            f"{where}: label column {column!r} holds lists of labels ({_shown(lists, quote=True)}): "
+            f"looks like multi-label data; {SUPPORTED}"
+        )
+    what = _regression(distinct)
+    if what:
+        raise DataError(f"{where}: label column {column!r} holds {what}: looks like a regression target; {SUPPORTED}")
