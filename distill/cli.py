@@ -42,10 +42,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from distill.data.dataset import load_splits
+    from distill.data.lengths import lengths_line, measure_lengths
     from distill.run import Plan
 
     plan = Plan(args.teacher, args.student)
     splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data is found here, not mid-run
+    lengths = measure_lengths(splits, plan.teacher_cfg, args.teacher, log_summary=False)  # as `run` does; warns
     sizes, arch = plan.sizes, plan.student_cfg.architecture
     shape = (
         f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
@@ -54,6 +56,7 @@ def _validate(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
           f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}")
+    print(lengths_line(lengths))
     return 0
 
 

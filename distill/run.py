@@ -38,6 +38,7 @@ from distill.config import StudentConfig, TeacherConfig, load_student_config, lo
 from distill.data.augmented import augment_train, load_augment_config
 from distill.data.batching import encode_views
 from distill.data.dataset import DataSplits, load_splits
+from distill.data.lengths import measure_lengths
 from distill.distiller import fit_stage
 from distill.distributed import World, close, init_world, main_first
 from distill.errors import ConfigError, DistillError, OutputError
@@ -195,6 +196,7 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
 
     n_labels = len(splits.label_names)
     log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
+    lengths = measure_lengths(splits, t_cfg, plan.teacher_source) if world.is_main else {}  # warns before the teacher trains
     # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).
     # The number of processes is part of it: each holds its own RNG streams (dropout).
     key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": world.size})
@@ -291,6 +293,7 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
         "stages": stages,
         "total_seconds": time.perf_counter() - started,
     }  # fmt: skip
+    metrics["data"]["lengths"] = lengths  # per split: truncated at max_length, p50/p95 tokens
     metrics["student"]["accuracy_vs_teacher"] = student_scores["dev"]["accuracy"] / teacher_scores["dev"]["accuracy"]
     metrics["student"]["speedup_b32"] = speed["student"]["throughput_b32"] / speed["teacher"]["throughput_b32"]
     metrics["student"]["speedup_b1"] = speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
