@@ -121,7 +121,9 @@ def test_validate_command_exit_code_and_one_line(tmp_path, capsys, tiny_encoder_
     assert main(["validate", str(teacher), str(ok)]) == 0
     out = capsys.readouterr().out
     assert "student 2 layers x 16 (2 heads, FFN 64), layer map [2, 4]" in out
-    assert out.strip().endswith("data: train 16, dev 2, test 2, labels negative, positive")  # validate reads the data
+    ok_line, lengths = out.strip().splitlines()  # validate reads the data, and tokenizes it as the teacher would
+    assert ok_line.endswith("data: train 16, dev 2, test 2, labels negative, positive")
+    assert lengths.startswith("tokens per example (teacher tokenizer, max_length 16): train p50 ")
 
 
 def test_max_length_beyond_the_teachers_positions(tmp_path, capsys, tiny_encoder_dir):
