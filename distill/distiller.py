@@ -82,8 +82,8 @@ def feature_requests(objectives: list[Objective], layer_map: list[int]) -> tuple
 
 
 def total_loss(objectives: list[Objective], student: Features, teacher: Features | None, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """``Σ_k w_k L_k``, and each weighted term by objective name (for the progress bar)."""
-    parts = {type(o).__name__: o.weight * o(student, teacher, labels) for o in objectives}
+    """``Σ_k w_k L_k``, and each weighted term by objective name as in YAML (for the progress bar)."""
+    parts = {o.name: o.weight * o(student, teacher, labels) for o in objectives}
     return sum(parts.values()), parts
 
 

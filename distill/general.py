@@ -204,7 +204,7 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     unit_names = [o.unit for o in objectives]
     if world.rank:  # own dropout masks per rank (DDP makes the replicas' weights equal)
         torch.manual_seed(seed + 1_000_003 * world.rank)
-    log.info("general: %s -> %s, objectives %s, layer map %s", t_cfg.model, arch.family, ", ".join(type(o).__name__ for o in objectives), layer_map)
+    log.info("general: %s -> %s, objectives %s, layer map %s", t_cfg.model, arch.family, ", ".join(o.name for o in objectives), layer_map)
 
     n_texts = sum(1 for _ in iter_corpus(corpus))
     if n_texts == 0:
@@ -288,7 +288,7 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     with atomic_dir(out) as tmp:  # replaces the folder, resume checkpoints included
         student.to("cpu").save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        torch.save({type(o).__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
+        torch.save({o.name: o.state_dict() for o in objectives}, tmp / "objectives.pt")
         result = {
             "teacher_model": t_cfg.model, "family": arch.family, "sizes": sizes, "layer_map": layer_map,
             "corpus": str(corpus), "texts": n_texts, "steps": step, "seconds": loop.seconds + time.perf_counter() - start,

@@ -260,7 +260,7 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
             if world.is_main:
                 with atomic_dir(out / "checkpoints" / f"{i}-{stage.name}") as tmp:
                     student.save_pretrained(tmp)
-                    torch.save({o.__class__.__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
+                    torch.save({o.name: o.state_dict() for o in objectives}, tmp / "objectives.pt")
             last = hooks.save(result.steps, {"student": student.state_dict(), "rng": capture_rng()}, stage_done=True)
         if stop_requested():
             raise Interrupted(f"checkpoint saved to {last}; run the same command again to resume")

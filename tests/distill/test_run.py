@@ -74,7 +74,8 @@ def test_run_end_to_end_narrow_student(tmp_path, tiny_encoder_dir, capsys):
     assert model(**enc).logits.shape == (2, 2)
     assert (out / "config.resolved.yaml").is_file() and (out / "run.log").is_file()
     assert (out / "checkpoints" / "1-prediction" / "objectives.pt").is_file()
-    assert "HiddenMSE" in torch.load(out / "checkpoints" / "0-intermediate" / "objectives.pt")
+    # the learned projections, keyed by the YAML names of the stage's objectives
+    assert set(torch.load(out / "checkpoints" / "0-intermediate" / "objectives.pt")) == {"emb", "hidden", "attn"}
     assert not (out / "objectives.pt").exists()  # projections are not part of the exported student
 
 
