@@ -1,7 +1,8 @@
 """The ``distill`` command line: ``run``, ``general``, ``validate``, ``compress``, ``export``, ``bench``, ``pipeline``.
 
 User errors (bad config, bad data, unusable teacher) print one line on stderr and exit with code 2;
-Ctrl-C exits with 130. Anything else is a bug and shows its traceback.
+Ctrl-C exits with 130 and SIGTERM with 143 (training saves a checkpoint first). Anything else is a
+bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -142,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     except DistillError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except Interrupted as e:
-        print(f"interrupted: {e}", file=sys.stderr)
-        return 130
+    except Interrupted as e:  # a checkpoint was saved: 130 for Ctrl-C, 143 for SIGTERM
+        print(f"{e.word}: {e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
