@@ -25,6 +25,7 @@ import transformers
 import yaml
 
 from distill.atomic import atomic_dir, write_text
+from distill.bounds import check_schedules, check_student_steps
 from distill.checkpoint import (
     CheckpointManager,
     StageCheckpoints,
@@ -166,6 +167,7 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     try:
         plan = Plan(teacher_yaml, student_yaml)
         splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
+        check_schedules(plan, splits)  # what the data size makes of the epochs: bounded before any training
         s_cfg = plan.student_cfg
         out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
         created = not out.exists()
@@ -215,6 +217,7 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
     if s_cfg.augment:  # the student distills on augmented text; the teacher was fine-tuned on the original
         with main_first(world):
             splits.train = augment_train(splits.train, splits.label_names, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+        check_student_steps(plan, len(splits.train), "augmented train rows")  # its size is known only now
 
     torch.manual_seed(s_cfg.seed)
     built = build(BuildRequest(
