@@ -1,6 +1,7 @@
 """The ``distill`` command line: ``run``, ``general``, ``validate``, ``compress``, ``export``, ``bench``, ``pipeline``.
 
 User errors (bad config, bad data, unusable teacher) print one line on stderr and exit with code 2;
+a finished run whose student is below student.yaml's ``fail_below`` exits with code 3;
 Ctrl-C exits with 130 and SIGTERM with 143 (training saves a checkpoint first). Anything else is a
 bug and shows its traceback.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from distill.errors import DistillError
+from distill.errors import DistillError, StudentBelowBar
 from distill.interrupt import Interrupted
 
 
@@ -33,7 +34,11 @@ def _add_resume_flags(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from distill.run import run, summary_table
 
-    metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
+    try:
+        metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
+    except StudentBelowBar as e:  # finished and saved, but below fail_below: the summary, then the one line
+        print(summary_table(e.metrics))
+        raise
     if not metrics:  # a rank other than 0 of a torchrun launch: rank 0 reports
         return 0
     print(summary_table(metrics))
@@ -142,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return args.func(args)
+    except StudentBelowBar as e:  # the run finished (student saved), below student.yaml's fail_below
+        print(f"error: {e}", file=sys.stderr)
+        return 3
     except DistillError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

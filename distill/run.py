@@ -41,13 +41,14 @@ from distill.data.batching import encode_views
 from distill.data.dataset import DataSplits, load_splits
 from distill.distiller import fit_stage
 from distill.distributed import World, close, init_world, main_first
-from distill.errors import ConfigError, DistillError, OutputError
+from distill.errors import ConfigError, DistillError, OutputError, StudentBelowBar
 from distill.evaluate import evaluate
 from distill.interrupt import Interrupted, save_on_sigint, stop_requested
 from distill.layer_map import resolve_layer_map
 from distill.objectives import ModelDims, Objective
 from distill.objectives import spec as objective_spec
 from distill.output_dir import check_free_space, prepare_output_dir, run_bytes
+from distill.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
 from distill.speed import measure
 from distill.stepper import DTYPES, check_precision
 from distill.teacher import check_teacher, dims, evaluate_teacher, inspect_teacher, load_teacher
@@ -174,6 +175,8 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
         prepare_output_dir(out, plan.student_source)  # every rank: the same error everywhere, none left waiting
         handler = _attach_log(out) if world.is_main else None
         return _run(plan, splits, out, started, resume, world)
+    except StudentBelowBar:  # a finished run: the student and metrics.json stay
+        raise
     except DistillError:
         failed = True
         raise
@@ -211,6 +214,7 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
     teacher_scores = evaluate_teacher(teacher, splits, t_cfg.max_length, device, world)
     log.info("teacher: dev accuracy %.4f, test accuracy %.4f", teacher_scores["dev"]["accuracy"], teacher_scores["test"]["accuracy"])
     check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
+    bar = Bar(teacher_scores["dev"]["accuracy"], *splits.majority_rate("dev"))  # what the student must beat
     teacher.model.to(DTYPES[s_cfg.train.teacher_precision])  # inference only from here on
 
     n_original = len(splits.train)
@@ -258,6 +262,9 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
             )  # fmt: skip
             ckpt, global_step = None, hooks.global_step
             stages.append(asdict(result))
+            warning = stage_warning(s_cfg, stages, i, bar) if i < len(s_cfg.stages) - 1 else None  # the last: checked at the end
+            if warning and world.is_main:
+                log.warning(warning)
             log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f; teacher forward passes %d (cache: %s)", stage.name, result.steps,
                      result.seconds, result.loss_first, result.loss_last, result.teacher_calls, result.teacher_cache)
             if world.is_main:
@@ -297,8 +304,16 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
     metrics["student"]["accuracy_vs_teacher"] = student_scores["dev"]["accuracy"] / teacher_scores["dev"]["accuracy"]
     metrics["student"]["speedup_b32"] = speed["student"]["throughput_b32"] / speed["teacher"]["throughput_b32"]
     metrics["student"]["speedup_b1"] = speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
+    final = student_scores["dev"]["accuracy"]
+    metrics["warnings"] = student_warnings(s_cfg, stages, final, bar)  # every stage's, also those before a resume
+    if warning := final_warning(s_cfg, stages, final, bar):
+        log.warning(warning)
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     manager.clear()  # finished: the resume checkpoints are no longer needed
+    failure = below_bar(s_cfg, final, bar)
+    if failure:
+        raise StudentBelowBar(f"{plan.student_source}: {failure}; the student was saved to {out} (metrics.json lists the warnings)",
+                              metrics, failure)  # fmt: skip
     return metrics
 
 
@@ -324,4 +339,5 @@ def summary_table(m: dict) -> str:
     machine = m["machine"]
     lines.append(f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; majority-class dev accuracy "
                  f"{pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)")  # fmt: skip
+    lines += [f"warning: {w}" for w in m.get("warnings", [])]
     return "\n".join(lines)

@@ -64,6 +64,9 @@ def test_run_end_to_end_narrow_student(tmp_path, tiny_encoder_dir, capsys):
     assert m["teacher"]["dev"]["accuracy"] > m["data"]["majority_dev_accuracy"]
     assert m["teacher"]["finetune_seconds"] > 0 and m["teacher"]["cached"] is False
     assert m["student"]["params"] < m["teacher"]["params"]
+    # 24 steps at lr 1e-3 leave this narrow student at the majority rate: the run says so (and exits 0)
+    assert m["student"]["dev"]["accuracy"] <= m["data"]["majority_dev_accuracy"]
+    assert len(m["warnings"]) == 1 and "is not above the majority-class rate" in m["warnings"][0]
 
     # The student loads without this library and gives the accuracy the run reported.
     model = AutoModelForSequenceClassification.from_pretrained(out)
