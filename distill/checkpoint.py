@@ -44,6 +44,7 @@ HARMLESS = {
     ("teacher", "cache_dir"), ("teacher", "device"),
     ("student", "name"), ("student", "output_dir"), ("student", "device"), ("student", "eval_batch_size"),
     ("student", "speed"), ("student", "checkpoint"), ("student", "teacher_cache", "dir"),
+    ("student", "fail_below"),  # judges the result, never changes it
 }  # fmt: skip
 
 

@@ -1,7 +1,9 @@
 """The ``distill`` command line: ``run``, ``general``, ``validate``, ``compress``, ``export``, ``bench``, ``pipeline``.
 
 User errors (bad config, bad data, unusable teacher) print one line on stderr and exit with code 2;
-Ctrl-C exits with 130. Anything else is a bug and shows its traceback.
+a finished run whose student is below student.yaml's ``fail_below`` exits with code 3;
+Ctrl-C exits with 130 and SIGTERM with 143 (training saves a checkpoint first). Anything else is a
+bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from distill.errors import DistillError
+from distill.errors import DistillError, StudentBelowBar
 from distill.interrupt import Interrupted
 
 
@@ -32,7 +34,11 @@ def _add_resume_flags(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from distill.run import run, summary_table
 
-    metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
+    try:
+        metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
+    except StudentBelowBar as e:  # finished and saved, but below fail_below: the summary, then the one line
+        print(summary_table(e.metrics))
+        raise
     if not metrics:  # a rank other than 0 of a torchrun launch: rank 0 reports
         return 0
     print(summary_table(metrics))
@@ -41,12 +47,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from distill.bounds import check_schedules
     from distill.data.dataset import load_splits
     from distill.data.lengths import lengths_line, measure_lengths
     from distill.run import Plan
 
     plan = Plan(args.teacher, args.student)
     splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data is found here, not mid-run
+    check_schedules(plan, splits)  # the same bound as `distill run`
     lengths = measure_lengths(splits, plan.teacher_cfg, args.teacher, log_summary=False)  # as `run` does; warns
     sizes, arch = plan.sizes, plan.student_cfg.architecture
     shape = (
@@ -142,12 +150,15 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return args.func(args)
+    except StudentBelowBar as e:  # the run finished (student saved), below student.yaml's fail_below
+        print(f"error: {e}", file=sys.stderr)
+        return 3
     except DistillError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except Interrupted as e:
-        print(f"interrupted: {e}", file=sys.stderr)
-        return 130
+    except Interrupted as e:  # a checkpoint was saved: 130 for Ctrl-C, 143 for SIGTERM
+        print(f"{e.word}: {e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

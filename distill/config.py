@@ -8,6 +8,9 @@ checks its own keys.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +26,7 @@ from distill.schema import (
     PositiveInt,
     Probability,
     Seed,
+    did_you_mean,
     load_yaml,
     validate,
 )
@@ -272,6 +276,26 @@ class StudentConfig(_Strict):
     augment: str | None = Field(
         None, description="an augment.yaml: distill on the training split augmented by it (teacher fine-tuned on the original)"
     )
+    fail_below: Literal["majority"] | float | None = Field(
+        None, description="majority | a fraction (0, 1] of the teacher's dev accuracy: a final student below it is an "
+        "error (exit code 3; the student and metrics.json are still written)"
+    )
+
+    @field_validator("fail_below", mode="before")
+    @classmethod
+    def _fail_below_bar(cls, value: Any) -> Any:
+        expected = "expected majority or a fraction of the teacher's dev accuracy in (0, 1], e.g. 0.9"
+        if value is None or value == "majority":
+            return value
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # YAML 1.1 reads `9e-1` as a string
+                value = float(value)
+        if isinstance(value, str):
+            hint = "did you mean 'majority'? " if did_you_mean(value, ["majority"]) else ""
+            raise ValueError(f"{hint}{expected}, got {json.dumps(value)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not 0 < value <= 1:
+            raise ValueError(f"{expected}, got {json.dumps(value, default=str)}")
+        return float(value)
 
     @model_validator(mode="after")
     def _check_init(self) -> StudentConfig:

@@ -21,7 +21,6 @@ uninterrupted run would have seen.
 from __future__ import annotations
 
 import copy
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -31,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from distill.bounds import steps_per_epoch, total_steps
 from distill.checkpoint import StageCheckpoints, capture_rng, rank_rng, restore_rng
 from distill.config import OptimizerConfig, TeacherCacheConfig, TrainConfig
 from distill.data.batching import Encoded, collate, train_batches
@@ -82,8 +82,8 @@ def feature_requests(objectives: list[Objective], layer_map: list[int]) -> tuple
 
 
 def total_loss(objectives: list[Objective], student: Features, teacher: Features | None, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """``Σ_k w_k L_k``, and each weighted term by objective name (for the progress bar)."""
-    parts = {type(o).__name__: o.weight * o(student, teacher, labels) for o in objectives}
+    """``Σ_k w_k L_k``, and each weighted term by objective name as in YAML (for the progress bar)."""
+    parts = {o.name: o.weight * o(student, teacher, labels) for o in objectives}
     return sum(parts.values()), parts
 
 
@@ -177,8 +177,7 @@ def fit_stage(
     unit_names = [o.unit for o in objectives]
 
     accum = train_cfg.grad_accum_steps
-    per_epoch = math.ceil(math.ceil(len(train) / batch_size) / accum)
-    total = max(1, math.ceil(epochs * per_epoch))
+    total = total_steps(epochs, steps_per_epoch(len(train), batch_size, accum))
     stepper = Stepper([student, *objectives], lr=lr, optim=optim, train=train_cfg, total_steps=total, device=device)
     rng = random.Random(seed)
     loop, best_state = LoopState(teacher_calls=cache_calls, teacher_cache=cache_state), None

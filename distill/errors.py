@@ -1,6 +1,7 @@
-"""The two kinds of error a user can cause, as opposed to bugs.
+"""The kinds of error a user can cause, as opposed to bugs.
 
-Both are caught once, in the CLI, and printed as one line on stderr with exit code 2. Their message
+All are caught once, in the CLI, and printed as one line on stderr, with exit code 2 (3 for
+:class:`StudentBelowBar`, a finished run whose result misses the bar the user set). Their message
 always names the file, and where it can the key path or line, the bad value and what is allowed.
 """
 
@@ -19,3 +20,15 @@ class DataError(DistillError):
 
 class OutputError(DistillError):
     """The output folder cannot be written (unwritable, disk full); what is already there is intact."""
+
+
+class StudentBelowBar(DistillError):
+    """The run finished, but the student's dev accuracy is below student.yaml's ``fail_below``.
+
+    The student was saved and metrics.json written (``metrics``, with its ``warnings``); the CLI
+    prints the summary, then this one line, and exits with code 3."""
+
+    def __init__(self, message: str, metrics: dict | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.metrics = metrics or {}
+        self.reason = reason or message  # the shortfall alone, without where the student was saved

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from distill.atomic import atomic_dir
+from distill.bounds import check_steps, steps_per_epoch, total_steps
 from distill.checkpoint import (
     CheckpointManager,
     StageCheckpoints,
@@ -166,12 +167,33 @@ def general_distill(
         close(world)
 
 
+def _check_flags(epochs: float, lr: float, batch_size: int, max_length: int | None) -> None:
+    """``--epochs nan`` or ``--batch-size 0`` would otherwise train on a poisoned schedule or divide by zero."""
+    for flag, value, integer in (("--epochs", epochs, False), ("--lr", lr, False), ("--batch-size", batch_size, True),
+                                 ("--max-length", max_length, True)):  # fmt: skip
+        if value is None and flag == "--max-length":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int if integer else int | float) or not math.isfinite(value) or value <= 0:
+            kind = "an integer >= 1" if integer else "a finite number > 0"
+            raise ConfigError(f"{flag}: expected {kind}, got {value!r}")
+
+
 def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_size, max_length, chunk_batches, seed, resume, world: World) -> dict:
     from distill.run import pick_device  # run imports the task loop; general needs only this
 
     t_cfg, s_cfg = load_teacher_config(teacher_yaml), load_student_config(student_yaml)
+    _check_flags(epochs, lr, batch_size, max_length)
     device = world.device(pick_device(s_cfg.device))
     check_precision(s_cfg.train, device, str(student_yaml))
+    # The schedule's length needs the corpus size: count it (one streamed pass) before anything is written.
+    n_texts = sum(1 for _ in iter_corpus(corpus))
+    if n_texts == 0:
+        raise DataError(f"{corpus}: the corpus has no text")
+    chunk, accum = batch_size * chunk_batches, s_cfg.train.grad_accum_steps
+    per_epoch = sum(steps_per_epoch(min(chunk, n_texts - k), batch_size, accum) for k in range(0, n_texts, chunk))
+    how = f"ceil({n_texts:,} corpus texts / --batch-size {batch_size}) / train.grad_accum_steps {accum}, chunk by chunk"
+    check_steps(epochs, per_epoch, "--epochs", how)
+    total = total_steps(epochs, per_epoch)
     out = Path(output_dir)
     prepare_output_dir(out, str(student_yaml))
     arch = s_cfg.architecture
@@ -204,14 +226,8 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     unit_names = [o.unit for o in objectives]
     if world.rank:  # own dropout masks per rank (DDP makes the replicas' weights equal)
         torch.manual_seed(seed + 1_000_003 * world.rank)
-    log.info("general: %s -> %s, objectives %s, layer map %s", t_cfg.model, arch.family, ", ".join(type(o).__name__ for o in objectives), layer_map)
+    log.info("general: %s -> %s, objectives %s, layer map %s", t_cfg.model, arch.family, ", ".join(o.name for o in objectives), layer_map)
 
-    n_texts = sum(1 for _ in iter_corpus(corpus))
-    if n_texts == 0:
-        raise DataError(f"{corpus}: the corpus has no text")
-    chunk, accum = batch_size * chunk_batches, s_cfg.train.grad_accum_steps
-    per_epoch = sum(math.ceil(math.ceil(min(chunk, n_texts - k) / batch_size) / accum) for k in range(0, n_texts, chunk))
-    total = max(1, math.ceil(epochs * per_epoch))
     probe = _encode(next(iter_chunks(corpus, batch_size)), tokenizer, max_length)
 
     run_args = {"corpus": str(corpus), "texts": n_texts, "bytes": Path(corpus).stat().st_size, "epochs": epochs, "lr": lr,
@@ -288,7 +304,7 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     with atomic_dir(out) as tmp:  # replaces the folder, resume checkpoints included
         student.to("cpu").save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        torch.save({type(o).__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
+        torch.save({o.name: o.state_dict() for o in objectives}, tmp / "objectives.pt")
         result = {
             "teacher_model": t_cfg.model, "family": arch.family, "sizes": sizes, "layer_map": layer_map,
             "corpus": str(corpus), "texts": n_texts, "steps": step, "seconds": loop.seconds + time.perf_counter() - start,

@@ -29,6 +29,10 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T | None:
         return self._items.get(name)
 
+    def name_of(self, item: object) -> str | None:
+        """The name ``item`` is registered under (each item is registered once), or None."""
+        return next((n for n, i in self._items.items() if i is item), None)
+
     def names(self) -> list[str]:
         return sorted(self._items)
 

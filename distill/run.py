@@ -25,6 +25,7 @@ import transformers
 import yaml
 
 from distill.atomic import atomic_dir, write_text
+from distill.bounds import check_schedules, check_student_steps
 from distill.checkpoint import (
     CheckpointManager,
     StageCheckpoints,
@@ -41,13 +42,14 @@ from distill.data.dataset import DataSplits, load_splits
 from distill.data.lengths import measure_lengths
 from distill.distiller import fit_stage
 from distill.distributed import World, close, init_world, main_first
-from distill.errors import ConfigError, DistillError, OutputError
+from distill.errors import ConfigError, DistillError, OutputError, StudentBelowBar
 from distill.evaluate import evaluate
 from distill.interrupt import Interrupted, save_on_sigint, stop_requested
 from distill.layer_map import resolve_layer_map
 from distill.objectives import ModelDims, Objective
 from distill.objectives import spec as objective_spec
 from distill.output_dir import check_free_space, prepare_output_dir, run_bytes
+from distill.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
 from distill.speed import measure
 from distill.stepper import DTYPES, check_precision
 from distill.teacher import check_teacher, dims, evaluate_teacher, inspect_teacher, load_teacher
@@ -167,12 +169,15 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     try:
         plan = Plan(teacher_yaml, student_yaml)
         splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
+        check_schedules(plan, splits)  # what the data size makes of the epochs: bounded before any training
         s_cfg = plan.student_cfg
         out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
         created = not out.exists()
         prepare_output_dir(out, plan.student_source)  # every rank: the same error everywhere, none left waiting
         handler = _attach_log(out) if world.is_main else None
         return _run(plan, splits, out, started, resume, world)
+    except StudentBelowBar:  # a finished run: the student and metrics.json stay
+        raise
     except DistillError:
         failed = True
         raise
@@ -211,12 +216,14 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
     teacher_scores = evaluate_teacher(teacher, splits, t_cfg.max_length, device, world)
     log.info("teacher: dev accuracy %.4f, test accuracy %.4f", teacher_scores["dev"]["accuracy"], teacher_scores["test"]["accuracy"])
     check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
+    bar = Bar(teacher_scores["dev"]["accuracy"], *splits.majority_rate("dev"))  # what the student must beat
     teacher.model.to(DTYPES[s_cfg.train.teacher_precision])  # inference only from here on
 
     n_original = len(splits.train)
     if s_cfg.augment:  # the student distills on augmented text; the teacher was fine-tuned on the original
         with main_first(world):
             splits.train = augment_train(splits.train, splits.label_names, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+        check_student_steps(plan, len(splits.train), "augmented train rows")  # its size is known only now
 
     torch.manual_seed(s_cfg.seed)
     built = build(BuildRequest(
@@ -257,12 +264,15 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
             )  # fmt: skip
             ckpt, global_step = None, hooks.global_step
             stages.append(asdict(result))
+            warning = stage_warning(s_cfg, stages, i, bar) if i < len(s_cfg.stages) - 1 else None  # the last: checked at the end
+            if warning and world.is_main:
+                log.warning(warning)
             log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f; teacher forward passes %d (cache: %s)", stage.name, result.steps,
                      result.seconds, result.loss_first, result.loss_last, result.teacher_calls, result.teacher_cache)
             if world.is_main:
                 with atomic_dir(out / "checkpoints" / f"{i}-{stage.name}") as tmp:
                     student.save_pretrained(tmp)
-                    torch.save({o.__class__.__name__: o.state_dict() for o in objectives}, tmp / "objectives.pt")
+                    torch.save({o.name: o.state_dict() for o in objectives}, tmp / "objectives.pt")
             last = hooks.save(result.steps, {"student": student.state_dict(), "rng": capture_rng()}, stage_done=True)
         if stop_requested():
             raise Interrupted(f"checkpoint saved to {last}; run the same command again to resume")
@@ -297,8 +307,16 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
     metrics["student"]["accuracy_vs_teacher"] = student_scores["dev"]["accuracy"] / teacher_scores["dev"]["accuracy"]
     metrics["student"]["speedup_b32"] = speed["student"]["throughput_b32"] / speed["teacher"]["throughput_b32"]
     metrics["student"]["speedup_b1"] = speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
+    final = student_scores["dev"]["accuracy"]
+    metrics["warnings"] = student_warnings(s_cfg, stages, final, bar)  # every stage's, also those before a resume
+    if warning := final_warning(s_cfg, stages, final, bar):
+        log.warning(warning)
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     manager.clear()  # finished: the resume checkpoints are no longer needed
+    failure = below_bar(s_cfg, final, bar)
+    if failure:
+        raise StudentBelowBar(f"{plan.student_source}: {failure}; the student was saved to {out} (metrics.json lists the warnings)",
+                              metrics, failure)  # fmt: skip
     return metrics
 
 
@@ -324,4 +342,5 @@ def summary_table(m: dict) -> str:
     machine = m["machine"]
     lines.append(f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; majority-class dev accuracy "
                  f"{pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)")  # fmt: skip
+    lines += [f"warning: {w}" for w in m.get("warnings", [])]
     return "\n".join(lines)

@@ -86,6 +86,11 @@ def _is_classifier(config: PretrainedConfig) -> bool:
     return any(a.endswith("ForSequenceClassification") for a in config.architectures or [])
 
 
+def needs_finetune(cfg: TeacherConfig, config: PretrainedConfig) -> bool:
+    """Whether ``load_teacher`` fine-tunes (a bare encoder, or ``finetune.mode: always``)."""
+    return not (_is_classifier(config) and cfg.finetune.mode != "always")
+
+
 def _align_labels(model, cfg: TeacherConfig, names: list[str], source: str) -> None:
     """Reorder the classifier's rows so that label id i means ``names[i]``, or refuse."""
     model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
@@ -160,7 +165,7 @@ def load_teacher(cfg: TeacherConfig, splits: DataSplits, device: torch.device, s
     """The ready teacher: loaded, or fine-tuned and cached, or taken from the cache."""
     path = resolve_model(cfg.model)
     config = inspect_teacher(cfg, source)
-    ready = _is_classifier(config) and cfg.finetune.mode != "always"
+    ready = not needs_finetune(cfg, config)
     if cfg.finetune.mode == "never" and not ready:
         raise TeacherError(f"{source}: finetune.mode: never, but {cfg.model!r} has no classification head")
     seconds, cached = None, False

@@ -30,7 +30,7 @@ class Trainable(nn.Module):
 
     def forward(self, batch: dict[str, Tensor], teacher: Features | None, shares: list[float]) -> tuple[Tensor, dict[str, Tensor]]:
         student = forward_features(self.student, batch, self.request)
-        parts = {type(o).__name__: s * o.weight * o(student, teacher, batch["labels"]) for o, s in zip(self.objectives, shares, strict=True)}
+        parts = {o.name: s * o.weight * o(student, teacher, batch["labels"]) for o, s in zip(self.objectives, shares, strict=True)}
         return sum(parts.values()), parts
 
 

@@ -31,6 +31,9 @@ BAD = {
     "posint": ["x", 1.5, 0, -1, None, [1], {"a": 1}, True, HUGE, 2**31, "1e999", float("nan")],
     "posint?": ["x", 1.5, 0, -1, [1], {"a": 1}, True, HUGE, 2**31],  # None means "default" here
     "posfloat": ["x", 0, -1e-5, None, [1], {}, True, "nan", float("nan"), float("inf"), "1e999"],
+    # epochs: also finite sizes whose schedule (epochs x steps per epoch) is beyond 10^8 optimizer steps
+    "epochs": ["x", 0, -1e-5, None, [1], True, float("nan"), float("inf"), "1e999", HUGE, 1e40, "1e40", 10**8],
+    "fail_below": ["majorty", "Majority", 1.5, 0, -0.5, "nan", float("nan"), True, [0.9], {"a": 1}, ""],
     "nonnegfloat": ["x", -1, None, [1], {}, "NaN", float("nan"), float("-inf")],
     "nonnegint": ["x", -1, 1.5, None, [0], HUGE],
     "seed": ["x", -1, 1.5, 2**32, HUGE, None, [0], True],
@@ -45,7 +48,7 @@ BAD = {
 TEACHER_KEYS = {
     "name": "name", "model": "str", "max_length": "maxlen", "data": "mapping", "data.source": "name",
     "data.split": "mapping", "data.split.dev": "prob", "data.split.test": "prob", "data.split.seed": "seed",
-    "finetune": "mapping", "finetune.epochs": "posfloat", "finetune.batch_size": "posint", "finetune.lr": "posfloat",
+    "finetune": "mapping", "finetune.epochs": "epochs", "finetune.batch_size": "posint", "finetune.lr": "posfloat",
     "finetune.warmup_ratio": "prob", "finetune.seed": "seed", "cache_dir": "str", "device": "device",
 }  # fmt: skip
 STUDENT_KEYS = {
@@ -54,10 +57,10 @@ STUDENT_KEYS = {
     "init": "init", "batch_size": "posint", "eval_batch_size": "posint", "seed": "seed", "device": "device",
     "speed": "mapping", "speed.latency_runs": "posint", "speed.latency_warmup": "posint",
     "speed.throughput_batches": "posint", "speed.throughput_batch_size": "posint",
-    "stages.0": "mapping", "stages.0.name": "name", "stages.0.epochs": "posfloat", "stages.0.lr": "posfloat",
+    "stages.0": "mapping", "stages.0.name": "name", "stages.0.epochs": "epochs", "stages.0.lr": "posfloat",
     "stages.0.eval": "bool", "stages.0.objectives": "mapping", "stages.0.objectives.emb": "objective",
     "stages.0.objectives.attn.weight": "nonnegfloat", "stages.1.objectives.pred.temperature": "posfloat",
-    "stages.1.objectives.ce.weight": "nonnegfloat", "stages.1.lr": "posfloat",
+    "stages.1.objectives.ce.weight": "nonnegfloat", "stages.1.lr": "posfloat", "fail_below": "fail_below",
 }  # fmt: skip
 TEACHER_REQUIRED = ["name", "model", "data", "data.source"]
 STUDENT_REQUIRED = ["name", "architecture", "stages", "stages.0.name", "stages.1.objectives"]
@@ -168,6 +171,27 @@ def test_random_mutants_fail_validate_and_run_cleanly(tmp_path, valid, capsys, w
         if i % 7 == 0:  # a representative subset also through `run`: it stops before writing anything
             run = ["run", str(teacher), str(student), "--output-dir", str(work / "out")]
             assert assert_clean_failure(distill_main, run, capsys, work, str(path), expected) == line
+
+
+@pytest.mark.parametrize(("which", "key", "kind"), [
+    ("teacher", "finetune.epochs", "epochs"), ("student", "stages.0.epochs", "epochs"), ("student", "fail_below", "fail_below"),
+])  # fmt: skip
+def test_every_bad_schedule_size_and_bar_fails_cleanly(tmp_path, valid, capsys, which, key, kind):
+    """Each bad value of these kinds, not a random pick: huge epochs are refused by the step bound
+    (validate and run alike, before the teacher is fine-tuned), bad bars at load."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for i, value in enumerate(BAD[kind]):
+        config = copy.deepcopy(valid[which])
+        parent, last = _parent(config, key)
+        parent[last] = value
+        teacher, student = write_pair(work, valid, which, config)
+        path = teacher if which == "teacher" else student
+        line = assert_clean_failure(distill_main, ["validate", str(teacher), str(student)], capsys, work, f"{path}: {key}: ")
+        if kind == "epochs" and i >= len(BAD[kind]) - 4:  # the step bound, also through `run`
+            assert "optimizer steps" in line and "more than the bound of 100,000,000" in line
+            run = ["run", str(teacher), str(student), "--output-dir", str(work / "out")]
+            assert assert_clean_failure(distill_main, run, capsys, work, str(path)) == line
 
 
 BROKEN_FILES = {

@@ -218,3 +218,23 @@ def test_bilstm_student_is_exported_and_benchmarked(tmp_path, tiny_encoder_dir, 
         "distill/torch-fp32", "distill/ort-int8-dynamic", "teacher/torch-fp32", "teacher/ort-opt", "teacher/ort-int8-dynamic"]
     assert [s["name"] for s in report["skipped"]] == ["distill/ort-opt"]
     assert all(v["accuracy"] is not None and v["timings"] for v in report["variants"])
+
+
+def test_student_below_fail_below_exits_3_and_is_kept(tmp_path, tiny_encoder_dir, calls, capsys):
+    steps = FAST_STEPS.replace("  - {name: augment, kind: augment, config: CFG/augment.yaml, inputs: {data: data}}\n", "")
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, steps.replace("data: augment", "data: data"))
+    student = tmp_path / "cfg" / "student.yaml"
+    student.write_text(student.read_text() + "fail_below: 0.99\n")  # this 2-step student cannot reach it
+    assert main(["pipeline", str(recipe)]) == 3
+    assert calls == ["data", "teacher", "distill"]  # export never ran on the failed student
+    kept = [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".below-bar")]
+    assert len(kept) == 1 and kept[0].name.startswith("distill-")
+    m = json.loads((kept[0] / "metrics.json").read_text())
+    assert (kept[0] / "model.safetensors").is_file() and m["student_path"] == str(kept[0]) and m["warnings"]
+    acc, teacher = m["student"]["dev"]["accuracy"], m["teacher"]["dev"]["accuracy"]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: pipeline step distill: fail_below: 0.99: the student's dev accuracy {acc:.1%} is {acc / teacher:.0%} of the "
+        f"teacher's {teacher:.1%}, below 99%; the student was kept in {kept[0]} "
+        "(metrics.json lists the warnings; the step is not marked done)"
+    )
+    assert sorted(step_dirs(tmp_path / "out")) == ["data", "teacher"]  # distill is not done: a rerun trains it again

@@ -53,6 +53,11 @@ class Objective(nn.Module):
         self.params = params
         self.weight = float(params.weight)
 
+    @property
+    def name(self) -> str:
+        """The YAML name the user wrote (``ce``, ``kd_kl``): progress bars, logs and checkpoints say this."""
+        return OBJECTIVES.name_of(type(self)) or type(self).__name__
+
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
         raise NotImplementedError
 

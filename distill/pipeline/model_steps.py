@@ -11,10 +11,12 @@ step is an input.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import yaml
 
+from distill.errors import StudentBelowBar
 from distill.pipeline.context import Done, Result, StepContext
 from distill.pipeline.data_steps import LABEL, PAIR, TEXT, derived_teacher
 from distill.schema import load_yaml
@@ -59,7 +61,10 @@ def run_distill(ctx: StepContext) -> Result:
         student["init"] = f"general:{general.outputs['model']}"
     s_yaml.write_text(yaml.safe_dump(student, sort_keys=False))
     out = ctx.tmp / "model"
-    metrics = run(t_yaml, s_yaml, out)
+    try:
+        metrics = run(t_yaml, s_yaml, out)
+    except StudentBelowBar as e:
+        raise _keep_below_bar(ctx, out, e) from None
     # metrics.json names the folder the student was written to; name the one it will be found in.
     metrics["student_path"] = str(ctx.final_path(out))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -67,6 +72,19 @@ def run_distill(ctx: StepContext) -> Result:
     info = {"family": metrics["student_family"], "dev_accuracy": s["dev"]["accuracy"], "test_accuracy": s["test"]["accuracy"],
             "teacher_dev_accuracy": t["dev"]["accuracy"], "params": s["params"], "speedup_b1": s["speedup_b1"]}  # fmt: skip
     return Result({"model": out, "metrics": out / "metrics.json"}, info)
+
+
+def _keep_below_bar(ctx: StepContext, out: Path, e: StudentBelowBar) -> StudentBelowBar:
+    """The step's temporary folder goes when the step fails; the student below ``fail_below`` is
+    moved beside it first (``<step folder>.below-bar``, replacing an older one) for inspection.
+    The step is not marked done, so the next pipeline run trains it again."""
+    kept = ctx.final.with_name(f"{ctx.final.name}.below-bar")
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.move(out, kept)
+    e.metrics["student_path"] = str(kept)
+    (kept / "metrics.json").write_text(json.dumps(e.metrics, indent=2))
+    return StudentBelowBar(f"pipeline step {ctx.step.name}: {e.reason}; the student was kept in {kept} "
+                           "(metrics.json lists the warnings; the step is not marked done)", e.metrics, e.reason)  # fmt: skip
 
 
 def run_compress(ctx: StepContext) -> Result:

@@ -60,3 +60,20 @@ def test_feature_requests_capture_only_what_objectives_need():
     assert (t.embeddings, t.hidden_layers, t.attn_layers) == (False, (), (2, 4))
     s, t = feature_requests(objectives(["kd_kl"], *dims), [2, 4])
     assert (s.embeddings, s.hidden_layers, s.attn_layers) == (False, (), ())
+
+
+def test_progress_bar_and_parts_use_the_yaml_names(tmp_path, capsys):
+    """The bar shows `ce=…`, the names the user wrote in student.yaml, not `HardCrossEntropy=…`."""
+    from distill.distiller import total_loss
+    from distill.features import Features
+
+    teacher, student, data, _ = setup(tmp_path)
+    objs = objectives(["pred", "ce", "kd_kl"], ModelDims(16, 2, 2), ModelDims(32, 4, 4))
+    assert [o.name for o in objs] == ["pred", "ce", "kd_kl"]
+    run(teacher, student, data, objs)
+    bar = capsys.readouterr().err
+    assert "pred=" in bar and "ce=" in bar and "kd_kl=" in bar
+    assert "HardCrossEntropy" not in bar and "SoftCrossEntropy" not in bar
+    logits = torch.zeros(2, 2)
+    _, parts = total_loss(objs, Features(logits, torch.ones(2, 3)), Features(logits, torch.ones(2, 3)), torch.tensor([0, 1]))
+    assert list(parts) == ["pred", "ce", "kd_kl"]

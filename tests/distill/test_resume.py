@@ -139,6 +139,21 @@ def test_sigint_saves_a_checkpoint_and_exits_130_then_resume_completes(setup, mo
     assert_same_result(out, setup["reference"])
 
 
+def test_sigterm_saves_a_checkpoint_and_exits_143_then_resume_completes(setup):
+    # A real SIGTERM (as from `kill`, a scheduler or `docker stop`) to a separate process.
+    out = setup["root"] / "terminated"
+    run = cli(setup, out, fault="sigterm:7")  # stage 1, between the checkpoints at 5 and 10
+    assert run.returncode == 143, run.stderr
+    saved = out / "checkpoints" / "resume" / "00-00000007"
+    assert run.stderr.strip().splitlines()[-1] == f"terminated: checkpoint saved to {saved}; run the same command again to resume"
+    assert "Traceback" not in run.stderr
+    assert checkpoints(out) == ["00-00000005", "00-00000007"]
+    assert not (out / "model.safetensors").exists()
+    assert resume(setup, out) == 0
+    assert "(stage 0, step 7)" in (out / "run.log").read_text()
+    assert_same_result(out, setup["reference"])
+
+
 def test_config_change_that_breaks_resumption_is_refused(setup, killed, capsys):
     out = copy_of(killed, "changed")
     base = setup["student"].read_text()

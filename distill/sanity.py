@@ -1,0 +1,102 @@
+"""Did the student learn anything? Its dev accuracy against the majority class and the teacher.
+
+The teacher must beat the majority-class rate before distillation starts (``teacher.check_teacher``);
+the student is measured after each stage that evaluates on dev and at the end. A student that is
+not above the majority-class rate, or below :data:`TEACHER_FRACTION` of the teacher's dev
+accuracy, gets a warning: in the log, the printed summary and metrics.json's ``warnings``, with the
+likely cause and what to try. The usual cause is a schedule too short for a randomly initialised
+student (a few hundred optimizer steps on a small task), or a learning rate that is off.
+
+``student.yaml: fail_below: majority | <fraction>`` turns the final check into an error
+(:class:`~distill.errors.StudentBelowBar`, exit code 3); the student is still saved and
+metrics.json still written, so the result can be inspected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from distill.config import StudentConfig
+
+TEACHER_FRACTION = 0.9  # below this share of the teacher's dev accuracy, a student gets a warning
+RANDOM_INITS = ("random", "glove")  # nothing learned is copied in (glove: only the word vectors)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """What a student's dev accuracy is compared with."""
+
+    teacher: float  # the teacher's dev accuracy
+    majority: float  # always answering the most frequent dev label
+    label: str  # that label
+
+    def shortfall(self, accuracy: float, fraction: float | None = TEACHER_FRACTION, majority: bool = True) -> str | None:
+        """How ``accuracy`` falls short (the majority class first), or None when it does not."""
+        if majority and accuracy <= self.majority:
+            return f"is not above the majority-class rate {self.majority:.1%} (always {self.label!r})"
+        if fraction is not None and accuracy < fraction * self.teacher:
+            share = accuracy / self.teacher if self.teacher else 0.0
+            return f"is {share:.0%} of the teacher's {self.teacher:.1%}, below {fraction * 100:g}%"
+        return None
+
+
+def warn_fraction(cfg: StudentConfig) -> float:
+    """The warning threshold: 90% of the teacher, or a stricter ``fail_below`` fraction."""
+    return max(TEACHER_FRACTION, cfg.fail_below) if isinstance(cfg.fail_below, float) else TEACHER_FRACTION
+
+
+def _advice(cfg: StudentConfig, stage: int, steps: int) -> str:
+    lr = cfg.stages[stage].lr
+    key = f"stages.{stage}"
+    if cfg.init in RANDOM_INITS:
+        cause = (f"too few optimizer steps ({steps:,}) for a randomly initialised student (init: {cfg.init}), "
+                 f"or the learning rate ({key}.lr {lr:g})")  # fmt: skip
+        copied = "family: distilbert, a student copied from teacher layers" if cfg.architecture.family != "distilbert" else "copied teacher layers"
+        todo = f"more epochs ({key}.epochs), init: teacher ({copied}), or another lr"
+    else:
+        cause = f"too few optimizer steps ({steps:,}) or the learning rate ({key}.lr {lr:g})"
+        todo = f"more epochs ({key}.epochs) or another lr"
+        if cfg.architecture.family == "tinybert":
+            todo += " (or family: distilbert, a student copied from teacher layers)"
+    return f"likely cause: {cause}; try {todo}"
+
+
+def stage_warning(cfg: StudentConfig, stages: list[dict], i: int, bar: Bar) -> str | None:
+    """The warning for stage ``i`` (``stages``: the runs' StageResult dicts so far), or None."""
+    acc = stages[i].get("best_dev_accuracy")
+    if acc is None:  # eval: false
+        return None
+    short = bar.shortfall(acc, warn_fraction(cfg))
+    if short is None:
+        return None
+    steps = sum(s["steps"] for s in stages[: i + 1])
+    return f"stage {stages[i]['name']}: the student's dev accuracy {acc:.1%} after {steps:,} optimizer steps {short}; {_advice(cfg, i, steps)}"
+
+
+def final_warning(cfg: StudentConfig, stages: list[dict], accuracy: float, bar: Bar) -> str | None:
+    short = bar.shortfall(accuracy, warn_fraction(cfg))
+    if short is None:
+        return None
+    steps = sum(s["steps"] for s in stages)
+    last = max((i for i, st in enumerate(cfg.stages) if st.eval), default=len(cfg.stages) - 1)
+    return f"final student: dev accuracy {accuracy:.1%} after {steps:,} optimizer steps {short}; {_advice(cfg, last, steps)}"
+
+
+def student_warnings(cfg: StudentConfig, stages: list[dict], accuracy: float, bar: Bar) -> list[str]:
+    """Every warning of a finished run: each stage that evaluated on dev but the last (the final
+    check measures that one), then the final student. Recomputed from ``stages`` at the end, so a
+    resumed run lists the warnings of the stages an earlier process trained."""
+    found = [stage_warning(cfg, stages, i, bar) for i in range(len(stages) - 1)]
+    found.append(final_warning(cfg, stages, accuracy, bar))
+    return [w for w in found if w]
+
+
+def below_bar(cfg: StudentConfig, accuracy: float, bar: Bar) -> str | None:
+    """Why the final student fails ``fail_below`` (None: it passes, or there is no bar)."""
+    if cfg.fail_below is None:
+        return None
+    if cfg.fail_below == "majority":
+        short = bar.shortfall(accuracy, fraction=None)
+    else:
+        short = bar.shortfall(accuracy, fraction=cfg.fail_below, majority=False)
+    return None if short is None else f"fail_below: {cfg.fail_below}: the student's dev accuracy {accuracy:.1%} {short}"
