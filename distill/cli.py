@@ -41,11 +41,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from distill.data.augmented import check_augment
     from distill.data.dataset import load_splits
     from distill.run import Plan
 
     plan = Plan(args.teacher, args.student)
     splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data is found here, not mid-run
+    check_augment(splits.train, splits.label_names, plan.student_cfg.augment, plan.teacher_cfg.cache_dir, plan.student_source)
     sizes, arch = plan.sizes, plan.student_cfg.architecture
     shape = (
         f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
