@@ -129,8 +129,8 @@ def parse_config(data: dict[str, Any], source: str) -> tuple[AugmentConfig, list
 
 
 def load_config(path: str | Path) -> tuple[AugmentConfig, list[_Strict]]:
-    """Read and validate ``augment.yaml``."""
-    return parse_config(load_yaml(path), Path(path).name)
+    """Read and validate ``augment.yaml``; errors name the file as the user gave it."""
+    return parse_config(load_yaml(path), str(path))
 
 
 def build_pipeline(cfg: AugmentConfig, strategies: list[_Strict], source: str = "augment.yaml") -> Pipeline:

@@ -7,14 +7,16 @@ renamed at the end (:func:`distill.atomic.atomic_file`). Rows are serialised to 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from distill.data.readers import detect_format, iter_rows, read_header, require_columns
-from distill.errors import DataError
+from distill.errors import DataError, OutputError
 
 Row = dict[str, str]
 
@@ -29,10 +31,41 @@ def check_paths(input_path: str | Path, output_path: str | Path) -> None:
         raise DataError(f"{output_path}: --output is the input file; choose another path (the input is never overwritten)")
 
 
+def existing_ancestor(path: str | Path) -> Path:
+    """``path`` itself or the nearest folder above it that exists (where a new file would go)."""
+    path = Path(path).absolute()
+    return next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+
+
+def check_output(output_path: str | Path, flag: str = "--output") -> None:
+    """Refuse, before any work, an output that names a folder or a device, lies under a file, or whose
+    location cannot be written (read-only file system, no permission): a file is created and
+    removed in the nearest existing folder, where the run would create its folders and file."""
+    path = Path(output_path)
+    if path.is_dir():
+        raise OutputError(f"{output_path}: {flag} is a folder; give the path of a file to write")
+    if path.exists() and not path.is_file():  # the finished file is renamed onto it: not onto /dev/null
+        raise OutputError(f"{output_path}: {flag} exists and is not a regular file; give the path of a file to write")
+    where = existing_ancestor(path.parent)
+    if not where.is_dir():
+        raise OutputError(f"{output_path}: {flag}: cannot write there, {where} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=where)
+    except OSError as e:
+        raise OutputError(f"{output_path}: {flag}: cannot write to {where} ({e.strerror or e}); choose another path") from None
+    os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(probe)
+
+
 def open_rows(path: str | Path, fmt: str | None, encoding: str, columns: list[str]):
     """Check that ``path`` has data rows and the text ``columns``; stream ``(line, row)`` pairs."""
     header = read_header(path, fmt, encoding)
-    require_columns(path, header, columns, key="text column")
+    try:
+        require_columns(path, header, columns, key="text column")
+    except DataError as e:
+        flag = "--text-column" if columns[0] not in header else "--pair-column"
+        raise DataError(f"{e}; name it with {flag} or text_columns in the config") from None
     return header, iter_rows(path, fmt, encoding)
 
 

@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from distill.bounds import check_schedules
+    from distill.data.augmented import check_augment
     from distill.data.dataset import load_splits
     from distill.data.lengths import lengths_line, measure_lengths
     from distill.run import Plan
@@ -55,6 +56,7 @@ def _validate(args: argparse.Namespace) -> int:
     plan = Plan(args.teacher, args.student)
     splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data is found here, not mid-run
     check_schedules(plan, splits)  # the same bound as `distill run`
+    check_augment(splits.train, splits.label_names, plan.student_cfg.augment, plan.teacher_cfg.cache_dir, plan.student_source)
     lengths = measure_lengths(splits, plan.teacher_cfg, args.teacher, log_summary=False)  # as `run` does; warns
     sizes, arch = plan.sizes, plan.student_cfg.architecture
     shape = (

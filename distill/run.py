@@ -36,7 +36,7 @@ from distill.checkpoint import (
     resume_key,
 )
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
-from distill.data.augmented import augment_train, load_augment_config
+from distill.data.augmented import augment_train, check_augment, load_augment_config
 from distill.data.batching import encode_views
 from distill.data.dataset import DataSplits, load_splits
 from distill.data.lengths import measure_lengths
@@ -171,6 +171,7 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
         splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
         check_schedules(plan, splits)  # what the data size makes of the epochs: bounded before any training
         s_cfg = plan.student_cfg
+        check_augment(splits.train, splits.label_names, s_cfg.augment, plan.teacher_cfg.cache_dir, plan.student_source)
         out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
         created = not out.exists()
         prepare_output_dir(out, plan.student_source)  # every rank: the same error everywhere, none left waiting

@@ -7,7 +7,10 @@ the same files before and after the call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +42,26 @@ def assert_clean_failure(
     assert out == "", f"{argv}: printed {out!r} on stdout"
     assert files_under(watched) == before, f"{argv}: left {files_under(watched) - before}"
     return lines[0]
+
+
+@contextlib.contextmanager
+def unwritable_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder in which this process cannot create files. chmod does not stop root (tests may run
+    as root in a container), so as root a sysfs folder, which refuses new files to everyone,
+    stands in for a read-only location."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "locked"
+        folder.mkdir()
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    folder = Path("/sys/kernel")
+    try:
+        os.close(tempfile.mkstemp(dir=folder)[0])
+    except OSError:
+        yield folder
+        return
+    pytest.fail(f"{folder} is writable here; no unwritable folder to test with")

@@ -56,6 +56,43 @@ def for_split(cfg, pair: bool, where: str):
     return cfg.model_copy(update={"text_columns": columns, "format": "jsonl", "output_format": "jsonl"})
 
 
+class _ByteCount:
+    """A write-only text sink that counts UTF-8 bytes (the size of a JSONL split, not held in memory)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, text: str) -> None:
+        self.bytes += len(text.encode("utf-8"))
+
+
+def check_augment(
+    train: TextDataset, label_names: list[str], augment_yaml: str | None, cache_dir: str | Path, source: str
+) -> None:
+    """What augmenting ``train`` would do, checked before the teacher loads (``distill run`` and
+    ``distill validate``; :func:`augment_train` checks the same again through the runner): the
+    config fits the data, the cache location is writable, and the output is not too big
+    (:func:`augment.bounds.check_output_size`). Nothing to check when the split is cached."""
+    if not augment_yaml:
+        return
+    from augment.bounds import check_output_size
+    from augment.io import check_output
+
+    cfg, _ = load_augment_config(augment_yaml, source)
+    cfg = for_split(cfg, train.pairs is not None, f"{source}: augment")
+    out = _cache_path(train, label_names, augment_yaml, cache_dir)
+    if out.is_file():
+        return
+    check_output(out, f"{source}: augment: the augmented-split cache")
+    sink = _ByteCount()
+    train.write_jsonl(sink, label_names)  # type: ignore[arg-type]
+    check_output_size(len(train), sink.bytes, cfg, out, f"{source}: augment: {augment_yaml}")
+
+
+def _cache_path(train: TextDataset, label_names: list[str], augment_yaml: str, cache_dir: str | Path) -> Path:
+    return Path(cache_dir) / "augmented" / f"{_key(train, label_names, augment_yaml)}.jsonl"
+
+
 def _key(train: TextDataset, label_names: list[str], augment_yaml: str) -> str:
     h = hashlib.sha256(f"v{AUGMENT_CACHE_VERSION}\x1e{json.dumps(label_names)}\x1e".encode())
     h.update(Path(augment_yaml).read_bytes())
@@ -82,12 +119,12 @@ def augment_train(
 ) -> TextDataset:
     """``train`` augmented by the pipeline of ``augment_yaml`` (cached on disk by content)."""
     from augment.config import build_pipeline
-    from augment.runner import run_file
+    from augment.runner import prepare_run, run_file
 
     cfg, strategies = load_augment_config(augment_yaml, source)
     pair = train.pairs is not None
     cfg = for_split(cfg, pair, f"{source}: augment")
-    out = Path(cache_dir) / "augmented" / f"{_key(train, label_names, augment_yaml)}.jsonl"
+    out = _cache_path(train, label_names, augment_yaml, cache_dir)
     if out.is_file():
         data = _read(out, pair, label_names)
         log.info("augment: %d training examples -> %d (cached: %s)", len(train), len(data), out)
@@ -96,9 +133,11 @@ def augment_train(
     src = out.with_suffix(".input.jsonl")
     with atomic_file(src, encoding="utf-8") as f:
         train.write_jsonl(f, label_names)
+    where = f"{source}: augment: {augment_yaml}"
     try:
-        pipeline = build_pipeline(cfg, strategies, source=f"{source}: augment: {augment_yaml}")
-        stats = run_file(pipeline, cfg, src, out, workers=workers)  # `out` appears only when complete
+        plan = prepare_run(cfg, src, out, where, flag=f"{source}: augment: the augmented-split cache")
+        pipeline = build_pipeline(cfg, strategies, source=where)
+        stats = run_file(pipeline, cfg, src, out, plan=plan, workers=workers)  # `out` appears only when complete
     finally:
         src.unlink(missing_ok=True)
     log.info("augment: %d training examples -> %d with %s (%.1f s, %.0f sentences/s; cached: %s)",

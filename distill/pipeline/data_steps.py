@@ -87,7 +87,7 @@ def run_teacher(ctx: StepContext) -> Result:
 
 def run_augment(ctx: StepContext) -> Result:
     from augment.config import build_pipeline, parse_config
-    from augment.runner import run_file
+    from augment.runner import prepare_run, run_file
     from distill.data.augmented import for_split
     from distill.schema import load_yaml
 
@@ -99,9 +99,10 @@ def run_augment(ctx: StepContext) -> Result:
         raw["n_iter"] = ctx.step.options.n_iter
     cfg, strategies = parse_config(raw, source)
     cfg = for_split(cfg, data.info["pair"], source)
-    pipeline = build_pipeline(cfg, strategies, source=source)
     out = ctx.tmp / "train.jsonl"
-    stats = run_file(pipeline, cfg, data.outputs["train"], out, workers=ctx.step.options.workers, progress=False)
+    plan = prepare_run(cfg, data.outputs["train"], out, source, flag=f"{source}: the augment step's output")  # before models load
+    pipeline = build_pipeline(cfg, strategies, source=source)
+    stats = run_file(pipeline, cfg, data.outputs["train"], out, plan=plan, workers=ctx.step.options.workers, progress=False)
     log.info("augment: %d rows -> %d rows (%.1f s)", stats.rows_in, stats.rows_out, stats.seconds)
     info = {**data.info, "augmented": {"rows_in": stats.rows_in, "rows_out": stats.rows_out, "seconds": stats.seconds}}
     return Result({"train": out, "dev": data.outputs["dev"], "test": data.outputs["test"]}, info)

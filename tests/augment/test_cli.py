@@ -106,21 +106,22 @@ def test_bad_input_errors_are_one_line(tmp_path, data, capsys):
     cfg = str(config(tmp_path))
     missing = write(tmp_path / "nocol.tsv", "text\tlabel\nhello\t1\n")
     assert error_of(capsys, ["run", cfg, "--input", str(missing), "--output", out]) == (
-        f"augment: error: {missing}: missing text column 'sentence' (the file has: 'text', 'label')"
+        f"augment: error: {missing}: missing text column 'sentence' (the file has: 'text', 'label'); "
+        "name it with --text-column or text_columns in the config"
     )
     empty = write(tmp_path / "empty.tsv", "")
     assert error_of(capsys, ["run", cfg, "--input", str(empty), "--output", out]) == f"augment: error: {empty}: file is empty"
     bad = write(tmp_path / "bad.yaml", "strategies:\n  - name: masking\n    p_mask: 1.5\n")
     assert error_of(capsys, ["run", str(bad), "--input", str(data), "--output", out]) == (
-        "augment: error: bad.yaml: strategies.0.p_mask: expected a number in [0, 1], got 1.5"
+        f"augment: error: {bad}: strategies.0.p_mask: expected a number in [0, 1], got 1.5"
     )
     bad = write(tmp_path / "bad.yaml", "strategies:\n  - name: maskin\n")
     assert error_of(capsys, ["run", str(bad), "--input", str(data), "--output", out]) == (
-        "augment: error: bad.yaml: strategies.0.name: unknown strategy 'maskin'; did you mean 'masking'?"
+        f"augment: error: {bad}: strategies.0.name: unknown strategy 'maskin'; did you mean 'masking'?"
     )
     bad = write(tmp_path / "bad.yaml", "n_iters: 3\nstrategies:\n  - name: masking\n")
     assert error_of(capsys, ["run", str(bad), "--input", str(data), "--output", out]) == (
-        "augment: error: bad.yaml: n_iters: unknown key; did you mean 'n_iter'?"
+        f"augment: error: {bad}: n_iters: unknown key; did you mean 'n_iter'?"
     )
     bad = write(tmp_path / "bad.yaml", "strategies:\n  - name: tinybert\n    mlm_model: ./no/such/model\n")
     assert error_of(capsys, ["run", str(bad), "--input", str(data), "--output", out]) == (
@@ -132,7 +133,7 @@ def test_bad_input_errors_are_one_line(tmp_path, data, capsys):
     )
     bad = write(tmp_path / "bad.yaml", "strategies:\n  - name: ngram\n  - name: masking\n")
     assert error_of(capsys, ["run", str(bad), "--input", str(data), "--output", out]) == (
-        "augment: error: bad.yaml: strategies.1: 'masking' changes words in place and must come before 'ngram'"
+        f"augment: error: {bad}: strategies.1: 'masking' changes words in place and must come before 'ngram'"
     )
     bad = write(tmp_path / "bad.yaml", "strategies:\n  - name: nlpaug\n    augmenter: BackTranslationAug\n")
     assert error_of(capsys, ["run", str(bad), "--input", str(data), "--output", out]) == (

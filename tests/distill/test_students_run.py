@@ -146,5 +146,27 @@ def test_augment_key_distills_on_augmented_train_split_cached_teacher_unchanged(
     capsys.readouterr()
     assert main(["validate", str(teacher_yaml), str(student_yaml(tmp_path, body))]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: {tmp_path / 'student.yaml'}: augment: mask.yaml: strategies.0.p_mask: expected a number in [0, 1], got 1.5"
+        f"error: {tmp_path / 'student.yaml'}: augment: {aug}: strategies.0.p_mask: expected a number in [0, 1], got 1.5"
     )
+
+
+def test_augmentation_too_big_is_refused_by_validate_and_run_before_the_teacher(tmp_path, teacher_yaml, capsys, monkeypatch):
+    import distill.run
+
+    vectors = tmp_path / "vec.txt"
+    vectors.write_text("good 1 0\nbad 0 1\n")
+    aug = tmp_path / "huge.yaml"
+    aug.write_text("n_iter: 2147483647\nstrategies:\n  - {name: masking}\n")
+    body = BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc")) + f"    augment: {aug}\n"
+    student = student_yaml(tmp_path, body)
+
+    def no_teacher(*a, **k):
+        raise AssertionError("the teacher was loaded before the size check")
+    monkeypatch.setattr(distill.run, "load_teacher", no_teacher)
+    expected = f"error: {student}: augment: {aug}: n_iter: 2147483647 copies of each of "
+    for argv in (["validate", str(teacher_yaml), str(student)], ["run", str(teacher_yaml), str(student), "--output-dir", str(tmp_path / "o")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(expected), err
+        assert "output rows (about " in err[0] and "the limit is 1,000,000,000 rows" in err[0]
+    assert not (tmp_path / "o").exists()
