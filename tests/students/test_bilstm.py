@@ -86,7 +86,7 @@ def test_tang_loss_a_ce_plus_b_logit_mse():
     ce = math.log(1 + math.e)  # -log softmax(0, 1)[0]
     mse = ((0 - 2) ** 2 + (1 + 1) ** 2) / 2
     assert loss.item() == pytest.approx(0.5 * ce + 2.0 * mse, rel=1e-6)
-    assert set(parts) == {"HardCrossEntropy", "LogitMSE"}
+    assert set(parts) == {"ce", "logit_mse"}  # the YAML names
 
 
 def test_onnx_export_matches_pytorch_at_other_shapes(tmp_path):
