@@ -41,11 +41,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from distill.data.dataset import load_splits
-    from distill.run import Plan
+    from distill.preflight import preflight
 
-    plan = Plan(args.teacher, args.student)
-    splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data is found here, not mid-run
+    # The checks `distill run` makes before it trains, through the same function; writes nothing.
+    checked = preflight(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
+    plan, splits = checked.plan, checked.splits
     sizes, arch = plan.sizes, plan.student_cfg.architecture
     shape = (
         f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
@@ -107,9 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_resume_flags(p)
     p.set_defaults(func=_general)
 
-    p = sub.add_parser("validate", help="check both configs (and the teacher's config.json) without training")
+    p = sub.add_parser("validate", help="check what `distill run` checks before training (configs, the teacher's "
+                       "config.json, data, device, the folders it writes), without loading weights or writing anything")
     p.add_argument("teacher")
     p.add_argument("student")
+    p.add_argument("--output-dir", default=None, help="the output folder `distill run` would get (default as run's)")
+    _add_resume_flags(p)
     p.set_defaults(func=_validate)
 
     from distill.compress.cli import add_subcommands

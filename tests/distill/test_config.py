@@ -143,4 +143,8 @@ def test_head_mismatch_with_per_head_is_a_config_error(tmp_path, capsys, tiny_en
 def test_unloadable_teacher_model(tmp_path, capsys):
     teacher = write(tmp_path, f"name: t\nmodel: {tmp_path / 'missing'}\ndata: {{source: x.csv}}\n", "teacher.yaml")
     assert main(["validate", str(teacher), str(write(tmp_path, STUDENT))]) == 2
-    assert f"error: {teacher}: model: cannot load" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"error: {teacher}: model: no folder {tmp_path / 'missing'}\n"  # an absolute path is no hub id
+    (tmp_path / "empty").mkdir()  # a folder that exists but holds no model
+    teacher.write_text(f"name: t\nmodel: {tmp_path / 'empty'}\ndata: {{source: x.csv}}\n")
+    assert main(["validate", str(teacher), str(write(tmp_path, STUDENT))]) == 2
+    assert f"error: {teacher}: model: cannot load {str(tmp_path / 'empty')!r} as a local folder" in capsys.readouterr().err
