@@ -13,7 +13,8 @@ The checks, in order:
 2. the device and the precision (fp16 needs a GPU);
 3. the data (:func:`load_splits` reads every row), then :func:`check_data`: what needs the splits
    (the teacher's labels against the data's, an augment config's columns against the data);
-4. the output folder: not a finished run (unless ``--fresh``), writable, room for the checkpoints;
+4. the output folder: not a finished run (unless ``--fresh``), resumable as ``--resume``/auto
+   would resume it (a checkpoint of other configs is refused), writable, room for the checkpoints;
 5. every other location the run will write: the fine-tuned teacher's cache, the teacher-output
    cache, the augmented training split (:func:`write_locations`).
 
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from distill.checkpoint import CheckpointManager, resume_key
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
 from distill.data.augmented import for_split, load_augment_config
 from distill.data.dataset import DataSplits, load_splits
@@ -216,8 +218,17 @@ class Preflight:
     facts: dict = field(default_factory=dict)  # figures validate prints and run records (e.g. truncation)
 
 
-def preflight(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Path | None = None, resume: str = "auto") -> Preflight:
-    """Check everything that needs no trained weights (see the module docstring); writes nothing."""
+def check_resumable(plan: Plan, splits: DataSplits, out: Path, resume: str, processes: int) -> None:
+    """The output folder's checkpoints against these configs and data (see :mod:`distill.checkpoint`)."""
+    key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": processes})
+    CheckpointManager(out / "checkpoints" / "resume", plan.student_cfg.checkpoint, key).check(resume, plan.student_source)
+
+
+def preflight(
+    teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Path | None = None, resume: str = "auto", processes: int = 1
+) -> Preflight:
+    """Check everything that needs no trained weights (see the module docstring); writes nothing.
+    ``processes``: the number of data-parallel processes (a checkpoint resumes only on as many)."""
     plan = Plan(teacher_yaml, student_yaml)
     device = pick_device(plan.student_cfg.device)
     check_precision(plan.student_cfg.train, device, plan.student_source)
@@ -225,6 +236,7 @@ def preflight(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: st
     check_data(plan, splits)
     out, out_key = output_key(plan, output_dir)
     check_not_finished(out, resume)
+    check_resumable(plan, splits, out, resume, processes)
     locations = write_locations(plan, splits, out, out_key)
     for loc in locations:
         check_writable(loc.path, loc.key, loc.hint)

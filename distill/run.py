@@ -109,7 +109,7 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     handler, out, created, failed = None, None, False, False
     try:
         # Every rank: the same error everywhere, none left waiting. Nothing is written before it passed.
-        checked = preflight(teacher_yaml, student_yaml, output_dir, resume)
+        checked = preflight(teacher_yaml, student_yaml, output_dir, resume, world.size)
         out = checked.out
         created = not out.exists()
         prepare_output_dir(out, checked.out_key)

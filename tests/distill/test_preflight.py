@@ -221,3 +221,20 @@ def test_a_failed_fresh_run_leaves_no_finished_marker(tmp_path, tiny_classifier_
     assert main(["run", str(teacher), str(student), "--output-dir", str(out), "--fresh"]) == 2  # stopped by the teacher check
     assert "is not above the majority-class rate" in capsys.readouterr().err
     assert not (out / "metrics.json").exists()
+
+
+def test_resume_refusals_come_from_the_pre_flight(tmp_path, tiny_encoder_dir, capsys):
+    root = tmp_path / "work"
+    root.mkdir()
+    teacher, student = write_configs(root, tiny_encoder_dir)
+    out = root / "out"
+    line = same_error_from_validate_and_run(teacher, student, out, capsys, root, "--resume")
+    assert line == f"error: {out / 'checkpoints' / 'resume'}: --resume: no usable checkpoint to resume from"
+    # a checkpoint of another configuration (here: another seed) is refused before the teacher loads
+    folder = out / "checkpoints" / "resume" / "00-00000004"
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text(json.dumps({"format": 1, "stage": 0, "step": 4, "config": {"student": {"seed": 7}}}))
+    line = same_error_from_validate_and_run(teacher, student, out, capsys, root)
+    assert line.startswith(f"error: {student}: cannot resume from {folder}: ")
+    assert line.endswith("this change breaks resumption (run with --fresh to discard the checkpoints, or use another --output-dir)")
+    assert not (root / "cache").exists()  # the teacher was not fine-tuned
