@@ -60,3 +60,19 @@ def test_saved_student_and_metrics_are_readable_by_others(tmp_path, tiny_encoder
     cache = tmp_path / "cache"
     cached = [p for p in cache.rglob("*")]
     assert cached and {p.relative_to(cache).as_posix(): oct(mode(p)) for p in cached if mode(p) not in (0o644, 0o755)} == {}
+
+
+def test_augment_output_is_readable_by_others(tmp_path):
+    import yaml
+
+    from augment.cli import main as augment_main
+
+    src = tmp_path / "train.tsv"
+    src.write_text("sentence\tlabel\nthe flight was late\t0\ni loved the crew\t1\n", encoding="utf-8")
+    config = tmp_path / "aug.yaml"
+    config.write_text(yaml.safe_dump({"n_iter": 2, "text_columns": ["sentence"], "format": "tsv",
+                                      "strategies": [{"name": "masking", "p_mask": 0.3}]}))  # fmt: skip
+    out = tmp_path / "out" / "augmented.tsv"
+    with umask(0o022):
+        assert augment_main(["run", str(config), "--input", str(src), "--output", str(out), "--no-progress"]) == 0
+    assert mode(out) == 0o644
