@@ -139,14 +139,14 @@ def student_bytes(plan: Plan, labels: int) -> int:
         emb = 50 if b.vectors is None else 300  # the packaged GloVe is 50-d; a user's file is at most 300-d, typically
         return 4 * (b.max_vocab * emb + 8 * (emb + b.hidden + 1) * b.hidden + 2 * b.hidden * b.mlp + (b.mlp + 1) * labels)
     hf = plan.teacher_hf
-    return _transformer_bytes(hf.vocab_size, getattr(hf, "max_position_embeddings", 512), s["hidden_size"], s["num_layers"],
+    return _transformer_bytes(getattr(hf, "vocab_size", 30522), getattr(hf, "max_position_embeddings", 512), s["hidden_size"], s["num_layers"],
                               s["intermediate_size"], labels)  # fmt: skip
 
 
 def teacher_bytes(plan: Plan, labels: int) -> int:
     hf = plan.teacher_hf
     ffn = getattr(hf, "intermediate_size", 4 * hf.hidden_size)
-    return _transformer_bytes(hf.vocab_size, getattr(hf, "max_position_embeddings", 512), hf.hidden_size, hf.num_hidden_layers, ffn, labels)
+    return _transformer_bytes(getattr(hf, "vocab_size", 30522), getattr(hf, "max_position_embeddings", 512), hf.hidden_size, hf.num_hidden_layers, ffn, labels)
 
 
 @dataclass
