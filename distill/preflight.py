@@ -8,8 +8,9 @@ lasts: the output folder is created by the run only after every check passed.
 The checks, in order:
 
 1. :class:`Plan`: both configs, the teacher's config.json (sizes, ``max_length``, a classification
-   head for ``finetune.mode: never``), the student's shape and layer map, every stage's objectives
-   against both models' sizes, the devices, the augment config;
+   head for ``finetune.mode: never``), the student's shape and layer map, a saved student given as
+   ``init`` against that shape, every stage's objectives against both models' sizes, the devices,
+   the augment config;
 2. the device and the precision (fp16 needs a GPU);
 3. the data (:func:`load_splits` reads every row), then :func:`check_data`: what needs the splits
    (the teacher's labels against the data's, an augment config's columns against the data);
@@ -93,6 +94,7 @@ class Plan:
             if cfg.device == "cuda" and not torch.cuda.is_available():
                 raise ConfigError(f"{source}: device: cuda was asked for, but no CUDA GPU is available")
         self.augment = load_augment_config(self.student_cfg.augment, self.student_source) if self.student_cfg.augment else None
+        check_init(self)
 
     def resolved(self) -> dict:
         student = self.student_cfg.model_dump()
@@ -114,6 +116,31 @@ class Plan:
             if any(o.uses_teacher for o in objectives) and cacheable(want_t, mode):
                 return True
         return False
+
+
+def check_init(plan: Plan) -> None:
+    """A saved student given as ``init`` (``general:<folder>`` or ``<folder>``) must fit the student's
+    shape, read from its config.json; the run would refuse it only after the teacher is ready.
+    Only what changes a tensor's shape is compared (as :func:`students.family.load_saved_weights` does)."""
+    init, source = plan.student_cfg.init, plan.student_source
+    if init in ("random", "teacher", "glove"):
+        return
+    path = init.removeprefix("general:")
+    if plan.student_cfg.architecture.family == "bilstm":
+        if not (Path(path) / "vocab.json").is_file():
+            raise ConfigError(f"{source}: init: {path!r} is not a saved BiLSTM student folder (no vocab.json)")
+        return
+    try:
+        saved = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{source}: init: {path!r}: config.json cannot be read ({e})") from None
+    s = plan.sizes
+    exact = {"hidden_size": s["hidden_size"], "intermediate_size": s["intermediate_size"], "vocab_size": getattr(plan.teacher_hf, "vocab_size", None)}
+    wrong = [f"{k} {saved[k]} (the student's: {v})" for k, v in exact.items() if v is not None and k in saved and saved[k] != v]
+    if isinstance(saved.get("num_hidden_layers"), int) and saved["num_hidden_layers"] < s["num_layers"]:
+        wrong.append(f"num_hidden_layers {saved['num_hidden_layers']} (the student has {s['num_layers']})")
+    if wrong:
+        raise ConfigError(f"{source}: init: {path!r} does not fit this architecture: its config.json has {', '.join(wrong)}")
 
 
 def check_data(plan: Plan, splits: DataSplits) -> None:

@@ -238,3 +238,19 @@ def test_resume_refusals_come_from_the_pre_flight(tmp_path, tiny_encoder_dir, ca
     assert line.startswith(f"error: {student}: cannot resume from {folder}: ")
     assert line.endswith("this change breaks resumption (run with --fresh to discard the checkpoints, or use another --output-dir)")
     assert not (root / "cache").exists()  # the teacher was not fine-tuned
+
+
+def test_a_saved_student_of_another_shape_is_refused_before_the_teacher(tmp_path, tiny_encoder_dir, capsys):
+    from transformers import BertForSequenceClassification
+
+    from tests.conftest import tiny_config
+
+    root = tmp_path / "work"
+    root.mkdir()
+    saved = tmp_path / "saved-student"
+    BertForSequenceClassification(tiny_config(num_hidden_layers=2, num_labels=2)).save_pretrained(saved)  # 32 wide, not 16
+    teacher, student = write_configs(root, tiny_encoder_dir, {}, {"init": str(saved)})
+    line = same_error_from_validate_and_run(teacher, student, root / "out", capsys, root)
+    assert line == (f"error: {student}: init: {str(saved)!r} does not fit this architecture: its config.json has "
+                    "hidden_size 32 (the student's: 16), intermediate_size 64 (the student's: 32)")  # fmt: skip
+    assert not (root / "cache").exists()  # the teacher was not fine-tuned
