@@ -19,7 +19,7 @@ from distill.errors import ConfigError
 
 if TYPE_CHECKING:
     from distill.data.dataset import DataSplits
-    from distill.run import Plan
+    from distill.preflight import Plan
 
 MAX_STEPS = 10**8
 
@@ -67,10 +67,8 @@ def check_schedules(plan: Plan, splits: DataSplits) -> None:
     """Everything ``distill run`` would train, bounded: the teacher's fine-tuning when it will be
     fine-tuned, and every student stage (on the original train split; an ``augment:`` run checks
     again on the augmented split, the moment its size is known)."""
-    from distill.teacher import needs_finetune
-
     t_cfg, rows = plan.teacher_cfg, len(splits.train)
-    if needs_finetune(t_cfg, plan.teacher_hf):
+    if not plan.teacher_ready:
         ft = t_cfg.finetune
         how = f"ceil({rows:,} train rows / finetune.batch_size {ft.batch_size})"
         check_steps(ft.epochs, steps_per_epoch(rows, ft.batch_size), f"{plan.teacher_source}: finetune.epochs", how)

@@ -161,16 +161,38 @@ class CheckpointManager:
         ckpt = self.latest()
         if ckpt is None:
             if mode == "require":
-                raise ConfigError(f"{self.root}: --resume: no usable checkpoint to resume from")
+                raise self._none_error()
             return None
-        change = config_change(ckpt.meta["config"], self.key)
-        if change:
-            raise ConfigError(
-                f"{source}: cannot resume from {ckpt.path}: {change}; this change breaks resumption "
-                "(run with --fresh to discard the checkpoints, or use another --output-dir)"
-            )
+        self._refuse_change(ckpt.meta, ckpt.path, source)
         log.info("resuming from %s (stage %d, step %d)", ckpt.path, ckpt.meta["stage"], ckpt.meta["step"])
         return ckpt
+
+    def check(self, mode: str, source: str) -> None:
+        """What :meth:`resume_point` would refuse, judged from the newest readable ``meta.json``
+        alone: no state is loaded and nothing is removed (the pre-flight of run and validate)."""
+        if mode == "fresh":
+            return
+        for folder in reversed(self.folders()):
+            try:
+                meta = json.loads((folder / "meta.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict) and meta.get("format") == FORMAT and isinstance(meta.get("config"), dict):
+                self._refuse_change(meta, folder, source)
+                return
+        if mode == "require":
+            raise self._none_error()
+
+    def _none_error(self) -> ConfigError:
+        return ConfigError(f"{self.root}: --resume: no usable checkpoint to resume from")
+
+    def _refuse_change(self, meta: dict, folder: Path, source: str) -> None:
+        change = config_change(meta["config"], self.key)
+        if change:
+            raise ConfigError(
+                f"{source}: cannot resume from {folder}: {change}; this change breaks resumption "
+                "(run with --fresh to discard the checkpoints, or use another --output-dir)"
+            )
 
     @staticmethod
     def name(meta: dict) -> str:

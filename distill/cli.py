@@ -47,17 +47,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from distill.bounds import check_schedules
-    from distill.data.augmented import check_augment
-    from distill.data.dataset import load_splits
-    from distill.data.lengths import lengths_line, measure_lengths
-    from distill.run import Plan
+    from distill.data.lengths import lengths_line, report_lengths
+    from distill.preflight import preflight
 
-    plan = Plan(args.teacher, args.student)
-    splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data is found here, not mid-run
-    check_schedules(plan, splits)  # the same bound as `distill run`
-    check_augment(splits.train, splits.label_names, plan.student_cfg.augment, plan.teacher_cfg.cache_dir, plan.student_source)
-    lengths = measure_lengths(splits, plan.teacher_cfg, args.teacher, log_summary=False)  # as `run` does; warns
+    # The checks `distill run` makes before it trains, through the same function; writes nothing.
+    checked = preflight(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
+    plan, splits = checked.plan, checked.splits
+    report_lengths(checked.facts["lengths"], args.teacher, log_summary=False)  # the warning run would give
     sizes, arch = plan.sizes, plan.student_cfg.architecture
     shape = (
         f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
@@ -66,7 +62,7 @@ def _validate(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
           f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}")
-    print(lengths_line(lengths))
+    print(lengths_line(checked.facts["lengths"]))
     return 0
 
 
@@ -120,9 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_resume_flags(p)
     p.set_defaults(func=_general)
 
-    p = sub.add_parser("validate", help="check both configs (and the teacher's config.json) without training")
+    p = sub.add_parser("validate", help="check what `distill run` checks before training (configs, the teacher's "
+                       "config.json, data, device, the folders it writes), without loading weights or writing anything")
     p.add_argument("teacher")
     p.add_argument("student")
+    p.add_argument("--output-dir", default=None, help="the output folder `distill run` would get (default as run's)")
+    _add_resume_flags(p)
     p.set_defaults(func=_validate)
 
     from distill.compress.cli import add_subcommands

@@ -179,7 +179,7 @@ def _check_flags(epochs: float, lr: float, batch_size: int, max_length: int | No
 
 
 def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_size, max_length, chunk_batches, seed, resume, world: World) -> dict:
-    from distill.run import pick_device  # run imports the task loop; general needs only this
+    from distill.preflight import pick_device
 
     t_cfg, s_cfg = load_teacher_config(teacher_yaml), load_student_config(student_yaml)
     _check_flags(epochs, lr, batch_size, max_length)
@@ -195,7 +195,7 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     check_steps(epochs, per_epoch, "--epochs", how)
     total = total_steps(epochs, per_epoch)
     out = Path(output_dir)
-    prepare_output_dir(out, str(student_yaml))
+    prepare_output_dir(out, "--output-dir")  # the flag (or its default outputs/general-<student>) chose it
     arch = s_cfg.architecture
     if arch.family == "bilstm":
         raise ConfigError(f"{student_yaml}: architecture.family: general distillation needs a Transformer student, got bilstm")

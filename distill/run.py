@@ -25,7 +25,7 @@ import transformers
 import yaml
 
 from distill.atomic import atomic_dir, write_text
-from distill.bounds import check_schedules, check_student_steps
+from distill.bounds import check_student_steps
 from distill.checkpoint import (
     CheckpointManager,
     StageCheckpoints,
@@ -35,83 +35,24 @@ from distill.checkpoint import (
     restore_rng,
     resume_key,
 )
-from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
-from distill.data.augmented import augment_train, check_augment, load_augment_config
+from distill.data.augmented import augment_train
 from distill.data.batching import encode_views
-from distill.data.dataset import DataSplits, load_splits
-from distill.data.lengths import measure_lengths
+from distill.data.lengths import report_lengths
 from distill.distiller import fit_stage
 from distill.distributed import World, close, init_world, main_first
-from distill.errors import ConfigError, DistillError, OutputError, StudentBelowBar
+from distill.errors import DistillError, OutputError, StudentBelowBar
 from distill.evaluate import evaluate
 from distill.interrupt import Interrupted, save_on_sigint, stop_requested
-from distill.layer_map import resolve_layer_map
-from distill.objectives import ModelDims, Objective
-from distill.objectives import spec as objective_spec
-from distill.output_dir import check_free_space, prepare_output_dir, run_bytes
+from distill.output_dir import prepare_output_dir
+from distill.preflight import Plan, Preflight, build_objectives, pick_device, preflight
 from distill.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
 from distill.speed import measure
-from distill.stepper import DTYPES, check_precision
-from distill.teacher import check_teacher, dims, evaluate_teacher, inspect_teacher, load_teacher
+from distill.stepper import DTYPES
+from distill.teacher import check_teacher, evaluate_teacher, load_teacher
 from students import BuildRequest, build
 
 log = logging.getLogger("distill")
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available")
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
-
-
-def build_objectives(cfg: StudentConfig, stage: int, s_dims: ModelDims, t_dims: ModelDims, source: str) -> list[Objective]:
-    """The stage's objective modules; a shape conflict is a ConfigError naming the key."""
-    return objective_spec.build_objectives(cfg.stages[stage].objectives, s_dims, t_dims, source, ("stages", stage, "objectives"))
-
-
-class Plan:
-    """Both configs resolved against the teacher's sizes, before any weights are loaded."""
-
-    def __init__(self, teacher_yaml: str | Path, student_yaml: str | Path) -> None:
-        self.teacher_source, self.student_source = str(teacher_yaml), str(student_yaml)
-        self.teacher_cfg: TeacherConfig = load_teacher_config(teacher_yaml)
-        self.student_cfg: StudentConfig = load_student_config(student_yaml)
-        self.teacher_hf = inspect_teacher(self.teacher_cfg, self.teacher_source)
-        t = dims(self.teacher_hf)
-        arch = self.student_cfg.architecture
-        self.sizes = arch.resolved(t.hidden_size, t.num_heads, t.num_layers, getattr(self.teacher_hf, "intermediate_size", None))
-        self.layer_map: list[int] = []  # a BiLSTM has no layers to map
-        self.init_layers: list[int] | None = None
-        if arch.family != "bilstm":
-            if self.sizes["hidden_size"] % self.sizes["num_heads"]:
-                raise ConfigError(
-                    f"{self.student_source}: architecture: hidden_size {self.sizes['hidden_size']} is not a multiple "
-                    f"of num_heads {self.sizes['num_heads']}"
-                )
-            self.layer_map = resolve_layer_map(
-                self.student_cfg.layer_map, self.sizes["num_layers"], t.num_layers, self.student_source
-            )
-        if arch.init_layers is not None:
-            self.init_layers = resolve_layer_map(
-                arch.init_layers, self.sizes["num_layers"], t.num_layers, self.student_source, "architecture.init_layers"
-            )
-        self.student_dims = ModelDims(self.sizes["hidden_size"], self.sizes["num_heads"], self.sizes["num_layers"])
-        self.teacher_dims = t
-        for i in range(len(self.student_cfg.stages)):  # fail on shape conflicts now, not mid-run
-            build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source)
-        for source, cfg in ((self.teacher_source, self.teacher_cfg), (self.student_source, self.student_cfg)):
-            if cfg.device == "cuda" and not torch.cuda.is_available():
-                raise ConfigError(f"{source}: device: cuda was asked for, but no CUDA GPU is available")
-        if self.student_cfg.augment:
-            load_augment_config(self.student_cfg.augment, self.student_source)
-
-    def resolved(self) -> dict:
-        student = self.student_cfg.model_dump()
-        for stage in student["stages"]:
-            stage["objectives"] = {k: dict(v) for k, v in stage["objectives"].items()}
-        student["architecture"]["resolved"] = self.sizes
-        student["layer_map_resolved"] = self.layer_map
-        return {"teacher": self.teacher_cfg.model_dump(), "student": student}
+__all__ = ["Plan", "build_objectives", "pick_device", "run", "summary_table"]  # Plan & co. live in distill.preflight
 
 
 def _machine(world: World) -> dict:
@@ -157,7 +98,9 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     """Run task distillation end to end; returns the metrics written to ``metrics.json``.
 
     ``resume``: ``auto`` continues from a compatible checkpoint in the output folder when there is
-    one, ``require`` (``--resume``) insists on one, ``fresh`` (``--fresh``) discards them.
+    one, ``require`` (``--resume``) insists on one, ``fresh`` (``--fresh``) discards them (and
+    retrains over a finished run, which the others refuse). Everything that needs no trained
+    weights is checked first, by :func:`distill.preflight.preflight` (as ``distill validate`` does).
     Launched by ``torchrun`` on N processes, rank 0 returns the metrics and the others ``{}``.
     """
     started = time.perf_counter()
@@ -167,16 +110,15 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
         logger.setLevel(logging.WARNING)
     handler, out, created, failed = None, None, False, False
     try:
-        plan = Plan(teacher_yaml, student_yaml)
-        splits = load_splits(plan.teacher_cfg.data)  # bad data fails here, before the output folder exists
-        check_schedules(plan, splits)  # what the data size makes of the epochs: bounded before any training
-        s_cfg = plan.student_cfg
-        check_augment(splits.train, splits.label_names, s_cfg.augment, plan.teacher_cfg.cache_dir, plan.student_source)
-        out = Path(output_dir or s_cfg.output_dir or Path("outputs") / s_cfg.name)
+        # Every rank: the same error everywhere, none left waiting. Nothing is written before it passed.
+        checked = preflight(teacher_yaml, student_yaml, output_dir, resume, world.size)
+        out = checked.out
         created = not out.exists()
-        prepare_output_dir(out, plan.student_source)  # every rank: the same error everywhere, none left waiting
+        prepare_output_dir(out, checked.out_key)
+        if world.is_main and resume == "fresh":  # retraining: the folder no longer holds a finished run
+            (out / "metrics.json").unlink(missing_ok=True)
         handler = _attach_log(out) if world.is_main else None
-        return _run(plan, splits, out, started, resume, world)
+        return _run(checked, out, started, resume, world)
     except StudentBelowBar:  # a finished run: the student and metrics.json stay
         raise
     except DistillError:
@@ -195,14 +137,16 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
         close(world)
 
 
-def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str, world: World) -> dict:
+def _run(checked: Preflight, out: Path, started: float, resume: str, world: World) -> dict:
+    plan, splits = checked.plan, checked.splits
     t_cfg, s_cfg = plan.teacher_cfg, plan.student_cfg
-    device = world.device(pick_device(s_cfg.device))
-    check_precision(s_cfg.train, device, plan.student_source)
+    device = world.device(pick_device(s_cfg.device))  # fp16 on a CPU was refused by the pre-flight
 
     n_labels = len(splits.label_names)
     log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
-    lengths = measure_lengths(splits, t_cfg, plan.teacher_source) if world.is_main else {}  # warns before the teacher trains
+    lengths = checked.facts["lengths"]  # measured by the pre-flight; logged (and warned) before the teacher trains
+    if world.is_main:
+        report_lengths(lengths, plan.teacher_source)
     # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).
     # The number of processes is part of it: each holds its own RNG streams (dropout).
     key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": world.size})
@@ -238,9 +182,6 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
     if world.rank:  # own dropout masks per rank (the replicas' weights are made equal by DDP, not by the RNG)
         torch.manual_seed(s_cfg.seed + 1_000_003 * world.rank)
     train, dev, test = (encode_views(getattr(splits, s), teacher.tokenizer, tokenizer, t_cfg.max_length) for s in ("train", "dev", "test"))
-    model_bytes = sum(t.numel() * t.element_size() for t in student.state_dict().values())
-    best = any(st.eval for st in s_cfg.stages)
-    check_free_space(out, run_bytes(model_bytes, s_cfg.checkpoint.keep_last, len(s_cfg.stages), best), plan.student_source)
 
     stages, first, global_step, last = [], 0, 0, manager.root
     if ckpt is not None:
@@ -249,7 +190,7 @@ def _run(plan: Plan, splits: DataSplits, out: Path, started: float, resume: str,
         if ckpt.meta["stage_done"]:  # continue exactly where the finished stage left the student and RNGs
             student.load_state_dict(ckpt.state["student"])
             restore_rng(rank_rng(ckpt.state, world))
-    cache_cfg = s_cfg.teacher_cache.model_copy(update={"dir": s_cfg.teacher_cache.dir or str(Path(t_cfg.cache_dir) / "outputs")})
+    cache_cfg = s_cfg.teacher_cache.model_copy(update={"dir": str(plan.teacher_outputs_dir())})
     with save_on_sigint():
         for i in range(first, len(s_cfg.stages)):
             stage = s_cfg.stages[i]

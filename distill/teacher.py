@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
@@ -59,14 +60,51 @@ def _position_offset(config: PretrainedConfig) -> int:
     return 2 if config.model_type == "mpnet" else 0
 
 
+def _did_you_mean(path: Path) -> str:
+    """``: did you mean <sibling>?`` for a folder name close to an existing sibling's, else ``""``."""
+    try:
+        siblings = [d.name for d in path.parent.iterdir() if d.is_dir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.6)
+    return f": did you mean {path.parent / close[0]}?" if close else ""
+
+
+def _path_like(model: str) -> bool:
+    """A string that can only be a folder: hub ids are ``name`` or ``org/name``, never ``./x``,
+    ``/x``, ``~/x``, ``x/`` or ``a/b/c``."""
+    return model.startswith(("./", "../", "/", "~", ".\\")) or model.endswith(("/", os.sep)) or model.count("/") > 1 or "\\" in model
+
+
+def _missing_folder(model: str, source: str, load_error: str | None) -> ConfigError | None:
+    """The error for a ``model`` that names a folder which does not exist; None when it may be a hub id.
+
+    ``models/bert-clss`` is both a hub id's shape and a path: when ``models/`` exists here it is
+    reported as a missing folder, and as a hub id that could not be loaded (``load_error``)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return None
+    hint = _did_you_mean(path)
+    if _path_like(model):
+        return ConfigError(f"{source}: model: no folder {model}{hint}")
+    first = model.split("/", 1)[0]
+    if "/" in model and Path(first).expanduser().is_dir() and load_error is not None:
+        return ConfigError(f"{source}: model: no folder {model} ({first}/ exists{hint}) and not loadable as a hub id: {load_error}")
+    return None
+
+
 def inspect_teacher(cfg: TeacherConfig, source: str = "teacher.yaml") -> PretrainedConfig:
     """Read the teacher's config.json only (no weights): sizes for validating the student config."""
     path = resolve_model(cfg.model)
+    if not cfg.model.startswith("packaged:") and (missing := _missing_folder(cfg.model, source, None)):
+        raise missing
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as e:
-        where = "local folder" if os.path.isdir(path) else "hub id (needs the model hub or its local cache)"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if not cfg.model.startswith("packaged:") and (missing := _missing_folder(cfg.model, source, first)):
+            raise missing from None
+        where = "local folder" if os.path.isdir(path) else "hub id (needs the model hub or its local cache)"
         raise ConfigError(f"{source}: model: cannot load {cfg.model!r} as a {where}: {first}") from None
     # A longer max_length would only fail mid-run, on the first text that long (position index out of range).
     positions = getattr(config, "max_position_embeddings", None)
@@ -86,14 +124,10 @@ def _is_classifier(config: PretrainedConfig) -> bool:
     return any(a.endswith("ForSequenceClassification") for a in config.architectures or [])
 
 
-def needs_finetune(cfg: TeacherConfig, config: PretrainedConfig) -> bool:
-    """Whether ``load_teacher`` fine-tunes (a bare encoder, or ``finetune.mode: always``)."""
-    return not (_is_classifier(config) and cfg.finetune.mode != "always")
-
-
-def _align_labels(model, cfg: TeacherConfig, names: list[str], source: str) -> None:
-    """Reorder the classifier's rows so that label id i means ``names[i]``, or refuse."""
-    model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+def label_order(config: PretrainedConfig, cfg: TeacherConfig, names: list[str], source: str) -> list[int]:
+    """The classifier rows in the data's label order (row ``order[i]`` means ``names[i]``), or a
+    TeacherError when the classifier's ``id2label`` (read from config.json) does not name them."""
+    model_names = [config.id2label[i] for i in range(config.num_labels)]
     mapped = [(cfg.label_map or {}).get(n, n) for n in model_names]
     if sorted(mapped) != sorted(names):
         hint = (
@@ -104,15 +138,29 @@ def _align_labels(model, cfg: TeacherConfig, names: list[str], source: str) -> N
         raise TeacherError(
             f"{source}: the teacher's labels {model_names} do not match the data's labels {names}; {hint}"
         )
-    order = [mapped.index(n) for n in names]
+    return [mapped.index(n) for n in names]
+
+
+def _align_labels(model, cfg: TeacherConfig, names: list[str], source: str) -> None:
+    """Reorder the classifier's rows so that label id i means ``names[i]``, or refuse."""
+    order = label_order(model.config, cfg, names, source)
     if order != list(range(len(names))):
-        log.info("teacher: reordering classifier rows %s to match data labels %s", mapped, names)
+        log.info("teacher: reordering classifier rows %s to match data labels %s", [model.config.id2label[i] for i in order], names)
         head = model.classifier.out_proj if hasattr(model.classifier, "out_proj") else model.classifier
         with torch.no_grad():
             head.weight.copy_(head.weight[order].clone())
             head.bias.copy_(head.bias[order].clone())
     model.config.id2label = dict(enumerate(names))
     model.config.label2id = {n: i for i, n in enumerate(names)}
+
+
+def is_ready(cfg: TeacherConfig, config: PretrainedConfig, source: str) -> bool:
+    """Whether the checkpoint is used as is (a classifier, and ``finetune.mode`` is not ``always``);
+    a TeacherError for ``finetune.mode: never`` on a checkpoint without a classification head."""
+    ready = _is_classifier(config) and cfg.finetune.mode != "always"
+    if cfg.finetune.mode == "never" and not ready:
+        raise TeacherError(f"{source}: finetune.mode: never, but {cfg.model!r} has no classification head")
+    return ready
 
 
 def cache_key(cfg: TeacherConfig, splits: DataSplits) -> str:
@@ -122,6 +170,11 @@ def cache_key(cfg: TeacherConfig, splits: DataSplits) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def finetuned_path(cfg: TeacherConfig, splits: DataSplits) -> Path:
+    """Where the fine-tuned teacher for these configs and data is cached (under ``cache_dir``)."""
+    return Path(cfg.cache_dir) / f"{cfg.name}-{cache_key(cfg, splits)}"
 
 
 @dataclass
@@ -165,12 +218,10 @@ def load_teacher(cfg: TeacherConfig, splits: DataSplits, device: torch.device, s
     """The ready teacher: loaded, or fine-tuned and cached, or taken from the cache."""
     path = resolve_model(cfg.model)
     config = inspect_teacher(cfg, source)
-    ready = not needs_finetune(cfg, config)
-    if cfg.finetune.mode == "never" and not ready:
-        raise TeacherError(f"{source}: finetune.mode: never, but {cfg.model!r} has no classification head")
+    ready = is_ready(cfg, config, source)
     seconds, cached = None, False
     if not ready:
-        cached_dir = Path(cfg.cache_dir) / f"{cfg.name}-{cache_key(cfg, splits)}"
+        cached_dir = finetuned_path(cfg, splits)
         if (cached_dir / "config.json").is_file():
             log.info("teacher: using the fine-tuned teacher cached in %s", cached_dir)
             cached = True

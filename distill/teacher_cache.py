@@ -5,6 +5,11 @@ needs, every epoch and every run. The teacher is frozen and in eval mode, so its
 only on its weights and the token ids: they are computed once per (teacher weights, tokenized
 dataset, feature request) fingerprint, saved under the cache folder, and reused across epochs and
 runs. Logits are kept in fp32; embeddings, hidden states and scores (``mode: all``) in fp16.
+
+The cache folder may be shared, so a cache file is loaded with ``weights_only=True`` (tensors,
+lists and dicts only; torch 2.4-2.5 would otherwise unpickle, and so run, any object in it). A file
+that does not load that way (a planted pickle, a truncated write) is logged as a warning and
+recomputed, as a miss would be.
 """
 
 from __future__ import annotations
@@ -116,8 +121,14 @@ def cached_teacher(
     """
     path = Path(cache_dir) / f"teacher-{cache_fingerprint(model, data, request)}.pt"
     if path.is_file():
-        log.info("teacher cache: hit %s (%d examples, no teacher forward pass)", path, len(data))
-        return CachedTeacher(torch.load(path), request), 0
+        try:
+            rows = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # anything but plain tensors, or a damaged file: never trusted
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            log.warning("teacher cache: %s is not a plain tensor file (%s); recomputing it", path, first)
+        else:
+            log.info("teacher cache: hit %s (%d examples, no teacher forward pass)", path, len(data))
+            return CachedTeacher(rows, request), 0
     live = LiveTeacher(model, request)
     rows: list[dict[str, object]] = [{}] * len(data)
     for indices in eval_batches(data, batch_size):

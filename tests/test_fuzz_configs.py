@@ -220,6 +220,45 @@ def test_broken_files_fail_cleanly(tmp_path, valid, capsys, which, case):
         assert line.startswith(f"error: {path}: ")
 
 
+# Every folder a run writes, pointed at places that cannot be written (tests run as root, so a
+# chmod would not stop a write: a regular file on the path does).
+UNWRITABLE = {
+    "parent is a file": lambda root: root / "a-file" / "sub",
+    "is a file": lambda root: root / "a-file",
+    "deep under a file": lambda root: root / "a-file" / "x" / "y" / "z",
+    "under a device": lambda root: Path("/dev/null/sub"),
+}
+LOCATIONS = {  # where -> (config and key, or the flag; the words the error names)
+    "teacher cache_dir": ("teacher", "cache_dir"),
+    "student teacher_cache.dir": ("student", "teacher_cache.dir"),
+    "student output_dir": ("student", "output_dir"),
+    "--output-dir": ("flag", "--output-dir"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(LOCATIONS))
+@pytest.mark.parametrize("kind", sorted(UNWRITABLE))
+def test_every_write_location_is_checked_before_work(tmp_path, valid, capsys, where, kind):
+    which, key = LOCATIONS[where]
+    (tmp_path / "a-file").write_text("not a folder")
+    bad = UNWRITABLE[kind](tmp_path)
+    teacher_cfg, student_cfg = copy.deepcopy(valid["teacher"]), copy.deepcopy(valid["student"])
+    if which != "flag":
+        student_cfg.setdefault("teacher_cache", {})
+        parent, last = _parent(teacher_cfg if which == "teacher" else student_cfg, key)
+        parent[last] = str(bad)
+    teacher, student = write_pair(tmp_path, {"teacher": teacher_cfg, "student": student_cfg}, "teacher", teacher_cfg)
+    path = teacher if which == "teacher" else student
+    flags = ["--output-dir", str(bad)] if which == "flag" else []
+    named = f"error: {key}: " if which == "flag" else f"error: {path}: {key}: "
+    lines = []
+    for command in ("validate", "run"):
+        line = assert_clean_failure(distill_main, [command, str(teacher), str(student), *flags], capsys, tmp_path, f"cannot write to {bad} (")
+        assert line.startswith(named), line
+        lines.append(line)
+    assert lines[0] == lines[1]  # the same check, the same line
+
+
 def test_a_missing_config_file(tmp_path, valid, capsys):
     teacher, _ = write_pair(tmp_path, valid, "teacher", valid["teacher"])
     missing = tmp_path / "nope.yaml"

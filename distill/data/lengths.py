@@ -96,14 +96,23 @@ def load_tokenizer(cfg: TeacherConfig, source: str = "teacher.yaml"):
         raise ConfigError(f"{source}: model: cannot load the tokenizer of {cfg.model!r} ({where}): {first}") from None
 
 
-def measure_lengths(splits: DataSplits, cfg: TeacherConfig, source: str = "teacher.yaml", log_summary: bool = True) -> dict[str, dict]:
-    """Per split :func:`length_figures` with the teacher's tokenizer; logs them (unless
-    ``log_summary`` is off) and warns when a split is cut too often."""
+def split_lengths(splits: DataSplits, cfg: TeacherConfig, source: str = "teacher.yaml") -> dict[str, dict]:
+    """Per split :func:`length_figures` with the teacher's tokenizer; logs nothing."""
     tokenizer = load_tokenizer(cfg, source)
-    figures = {s: length_figures(token_lengths(getattr(splits, s), tokenizer), cfg.max_length) for s in SPLITS}
+    return {s: length_figures(token_lengths(getattr(splits, s), tokenizer), cfg.max_length) for s in SPLITS}
+
+
+def report_lengths(figures: dict[str, dict], source: str = "teacher.yaml", log_summary: bool = True) -> None:
+    """Log the figures (unless ``log_summary`` is off) and warn when a split is cut too often."""
     if log_summary:
         log.info("data: %s", lengths_line(figures))
     warning = truncation_warning(figures, source)
     if warning:
         log.warning("%s", warning)
+
+
+def measure_lengths(splits: DataSplits, cfg: TeacherConfig, source: str = "teacher.yaml", log_summary: bool = True) -> dict[str, dict]:
+    """:func:`split_lengths`, then :func:`report_lengths`."""
+    figures = split_lengths(splits, cfg, source)
+    report_lengths(figures, source, log_summary)
     return figures

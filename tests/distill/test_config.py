@@ -145,4 +145,33 @@ def test_head_mismatch_with_per_head_is_a_config_error(tmp_path, capsys, tiny_en
 def test_unloadable_teacher_model(tmp_path, capsys):
     teacher = write(tmp_path, f"name: t\nmodel: {tmp_path / 'missing'}\ndata: {{source: x.csv}}\n", "teacher.yaml")
     assert main(["validate", str(teacher), str(write(tmp_path, STUDENT))]) == 2
-    assert f"error: {teacher}: model: cannot load" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"error: {teacher}: model: no folder {tmp_path / 'missing'}\n"  # an absolute path is no hub id
+    (tmp_path / "empty").mkdir()  # a folder that exists but holds no model
+    teacher.write_text(f"name: t\nmodel: {tmp_path / 'empty'}\ndata: {{source: x.csv}}\n")
+    assert main(["validate", str(teacher), str(write(tmp_path, STUDENT))]) == 2
+    assert f"error: {teacher}: model: cannot load {str(tmp_path / 'empty')!r} as a local folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        ("models/bert-clss", "model: no folder models/bert-clss (models/ exists: did you mean models/bert-cls?) and not loadable as a hub id: "),
+        ("models/zzz", "model: no folder models/zzz (models/ exists) and not loadable as a hub id: "),
+        ("./models/bert-clss", "model: no folder ./models/bert-clss: did you mean models/bert-cls?"),
+        ("models/bert-clss/", "model: no folder models/bert-clss/: did you mean models/bert-cls?"),
+        ("~/no-such-model-folder-xyz", "model: no folder ~/no-such-model-folder-xyz"),
+        ("some-org/some-model", "model: cannot load 'some-org/some-model' as a hub id (needs the model hub or its local cache): "),
+    ],
+)
+def test_a_misspelled_model_folder_is_named_as_a_folder(tmp_path, capsys, monkeypatch, model, expected):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models" / "bert-cls").mkdir(parents=True)
+    teacher = write(tmp_path, f"name: t\nmodel: {model}\ndata: {{source: x.csv}}\n", "teacher.yaml")
+    assert main(["validate", str(teacher), str(write(tmp_path, STUDENT))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {teacher}: {expected}") and len(err.splitlines()) == 1, err
+    if "hub id:" in expected:
+        assert "offline" in err.lower() or "connect" in err.lower() or "cache" in err.lower(), err

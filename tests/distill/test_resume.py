@@ -205,7 +205,9 @@ def test_unwritable_output_dir_fails_before_training(setup, capsys, tmp_path):
     assert resume(setup, blocker / "out") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith(f"error: {setup['student']}: output_dir: cannot write to {blocker / 'out'} (")
+    # --output-dir gave the folder, so the message names the flag, not student.yaml's output_dir
+    assert err[0] == f"error: --output-dir: cannot write to {blocker / 'out'} ({blocker} is a file, not a folder); " \
+        "choose another folder with output_dir or --output-dir"
     assert sorted(os.listdir(cache)) == before  # nothing was loaded or computed
 
 
@@ -214,5 +216,6 @@ def test_too_little_disk_space_fails_before_training(setup, capsys, tmp_path, mo
     out = tmp_path / "full"
     assert resume(setup, out) == 2
     err = capsys.readouterr().err.strip()
-    assert f"output_dir: {out} has 0.0 MB free, but the run writes about" in err and "lower checkpoint.keep_last" in err
+    assert err.startswith(f"error: --output-dir: {out} has 0.0 MB free, but the run writes about") and len(err.splitlines()) == 1
+    assert "lower checkpoint.keep_last" in err
     assert not (out / "checkpoints").exists()

@@ -40,3 +40,36 @@ def test_cached_features_match_live_and_second_load_runs_no_teacher(tmp_path):
     with torch.no_grad():
         teacher.classifier.bias.add_(1.0)  # other weights: another fingerprint, recomputed
     assert cached_teacher(teacher, data, request, tmp_path, "cpu")[1] > 0
+
+
+class _Planted:
+    """A pickle that runs code when loaded: what a bare torch.load (torch < 2.6) would execute."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_cache_file_holding_a_pickled_object_is_not_executed_but_rebuilt(tmp_path, caplog, monkeypatch):
+    from distill.teacher_cache import cache_fingerprint
+
+    torch.manual_seed(0)
+    teacher = BertForSequenceClassification(tiny_config(num_labels=2)).eval()
+    data = Encoded([[5, 6, 7], [8, 9]], None, [0, 1], 0)
+    request = FeatureRequest()
+    path = tmp_path / f"teacher-{cache_fingerprint(teacher, data, request)}.pt"
+    marker = tmp_path / "executed"
+    torch.save([_Planted(str(marker))], path)
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **kw: loads.append(kw) or real_load(*a, **kw))
+    with caplog.at_level("WARNING", logger="distill"):
+        cache, calls = cached_teacher(teacher, data, request, tmp_path, "cpu")
+    assert not marker.exists()  # the pickle was not run
+    assert loads and all(kw.get("weights_only") is True for kw in loads)
+    assert calls == 1  # recomputed from the teacher
+    assert f"teacher cache: {path} is not a plain tensor file" in caplog.text and "recomputing it" in caplog.text
+    again, calls = cached_teacher(teacher, data, request, tmp_path, "cpu")
+    assert calls == 0 and torch.equal(again([0, 1], collate(data, [0, 1])).logits, cache([0, 1], collate(data, [0, 1])).logits)

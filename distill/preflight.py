@@ -1,0 +1,280 @@
+"""Everything a run can know before it loads a weight, checked in one place.
+
+``distill run`` calls :func:`preflight` and then trains; ``distill validate`` calls the same
+function and prints what it found, so validate refuses exactly what run would refuse before
+training, with the same one line (one path, not two copies). Nothing here writes anything that
+lasts: the output folder is created by the run only after every check passed.
+
+The checks, in order:
+
+1. :class:`Plan`: both configs, the teacher's config.json (sizes, ``max_length``, a classification
+   head for ``finetune.mode: never``), the student's shape and layer map, a saved student given as
+   ``init`` against that shape, every stage's objectives against both models' sizes, the devices,
+   the augment config;
+2. the device and the precision (fp16 needs a GPU);
+3. the data (:func:`load_splits` reads every row), then :func:`check_data`: what needs the splits
+   (the teacher's labels against the data's, an augment config's columns and output size against
+   the data, the optimizer-step bound of every schedule); the token lengths against ``max_length``;
+4. the output folder: not a finished run (unless ``--fresh``), resumable as ``--resume``/auto
+   would resume it (a checkpoint of other configs is refused), writable, room for the checkpoints;
+5. every other location the run will write: the fine-tuned teacher's cache, the teacher-output
+   cache, the augmented training split (:func:`write_locations`).
+
+A new check that needs the splits goes into :func:`check_data` (one call); one that produces
+figures to print (validate) and record (run) puts them in :attr:`Preflight.facts`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from distill.bounds import check_schedules
+from distill.checkpoint import CheckpointManager, resume_key
+from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
+from distill.data.augmented import check_augment, for_split, load_augment_config
+from distill.data.dataset import DataSplits, load_splits
+from distill.data.lengths import split_lengths
+from distill.distiller import feature_requests
+from distill.errors import ConfigError, OutputError
+from distill.layer_map import resolve_layer_map
+from distill.objectives import ModelDims, Objective
+from distill.objectives import spec as objective_spec
+from distill.output_dir import OUTPUT_HINT, check_free_space, check_writable, run_bytes
+from distill.stepper import check_precision
+from distill.teacher import dims, finetuned_path, inspect_teacher, is_ready, label_order
+from distill.teacher_cache import cacheable
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available")
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+def build_objectives(cfg: StudentConfig, stage: int, s_dims: ModelDims, t_dims: ModelDims, source: str) -> list[Objective]:
+    """The stage's objective modules; a shape conflict is a ConfigError naming the key."""
+    return objective_spec.build_objectives(cfg.stages[stage].objectives, s_dims, t_dims, source, ("stages", stage, "objectives"))
+
+
+class Plan:
+    """Both configs resolved against the teacher's sizes, before any weights are loaded."""
+
+    def __init__(self, teacher_yaml: str | Path, student_yaml: str | Path) -> None:
+        self.teacher_source, self.student_source = str(teacher_yaml), str(student_yaml)
+        self.teacher_cfg: TeacherConfig = load_teacher_config(teacher_yaml)
+        self.student_cfg: StudentConfig = load_student_config(student_yaml)
+        self.teacher_hf = inspect_teacher(self.teacher_cfg, self.teacher_source)
+        self.teacher_ready = is_ready(self.teacher_cfg, self.teacher_hf, self.teacher_source)
+        t = dims(self.teacher_hf)
+        arch = self.student_cfg.architecture
+        self.sizes = arch.resolved(t.hidden_size, t.num_heads, t.num_layers, getattr(self.teacher_hf, "intermediate_size", None))
+        self.layer_map: list[int] = []  # a BiLSTM has no layers to map
+        self.init_layers: list[int] | None = None
+        if arch.family != "bilstm":
+            if self.sizes["hidden_size"] % self.sizes["num_heads"]:
+                raise ConfigError(
+                    f"{self.student_source}: architecture: hidden_size {self.sizes['hidden_size']} is not a multiple "
+                    f"of num_heads {self.sizes['num_heads']}"
+                )
+            self.layer_map = resolve_layer_map(
+                self.student_cfg.layer_map, self.sizes["num_layers"], t.num_layers, self.student_source
+            )
+        if arch.init_layers is not None:
+            self.init_layers = resolve_layer_map(
+                arch.init_layers, self.sizes["num_layers"], t.num_layers, self.student_source, "architecture.init_layers"
+            )
+        self.student_dims = ModelDims(self.sizes["hidden_size"], self.sizes["num_heads"], self.sizes["num_layers"])
+        self.teacher_dims = t
+        self.objectives = [  # fail on shape conflicts now, not mid-run
+            build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source) for i in range(len(self.student_cfg.stages))
+        ]
+        for source, cfg in ((self.teacher_source, self.teacher_cfg), (self.student_source, self.student_cfg)):
+            if cfg.device == "cuda" and not torch.cuda.is_available():
+                raise ConfigError(f"{source}: device: cuda was asked for, but no CUDA GPU is available")
+        self.augment = load_augment_config(self.student_cfg.augment, self.student_source) if self.student_cfg.augment else None
+        check_init(self)
+
+    def resolved(self) -> dict:
+        student = self.student_cfg.model_dump()
+        for stage in student["stages"]:
+            stage["objectives"] = {k: dict(v) for k, v in stage["objectives"].items()}
+        student["architecture"]["resolved"] = self.sizes
+        student["layer_map_resolved"] = self.layer_map
+        return {"teacher": self.teacher_cfg.model_dump(), "student": student}
+
+    def teacher_outputs_dir(self) -> Path:
+        """Where the teacher-output cache goes: ``teacher_cache.dir``, else ``<cache_dir>/outputs``."""
+        return Path(self.student_cfg.teacher_cache.dir or Path(self.teacher_cfg.cache_dir) / "outputs")
+
+    def uses_teacher_cache(self) -> bool:
+        """Whether some stage reads the teacher's outputs from the disk cache (see distiller.fit_stage)."""
+        mode = self.student_cfg.teacher_cache.mode
+        for objectives in self.objectives:
+            _, want_t = feature_requests(objectives, self.layer_map)
+            if any(o.uses_teacher for o in objectives) and cacheable(want_t, mode):
+                return True
+        return False
+
+
+def check_init(plan: Plan) -> None:
+    """A saved student given as ``init`` (``general:<folder>`` or ``<folder>``) must fit the student's
+    shape, read from its config.json; the run would refuse it only after the teacher is ready.
+    Only what changes a tensor's shape is compared (as :func:`students.family.load_saved_weights` does)."""
+    init, source = plan.student_cfg.init, plan.student_source
+    if init in ("random", "teacher", "glove"):
+        return
+    path = init.removeprefix("general:")
+    if plan.student_cfg.architecture.family == "bilstm":
+        if not (Path(path) / "vocab.json").is_file():
+            raise ConfigError(f"{source}: init: {path!r} is not a saved BiLSTM student folder (no vocab.json)")
+        return
+    try:
+        saved = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{source}: init: {path!r}: config.json cannot be read ({e})") from None
+    s = plan.sizes
+    exact = {"hidden_size": s["hidden_size"], "intermediate_size": s["intermediate_size"], "vocab_size": getattr(plan.teacher_hf, "vocab_size", None)}
+    wrong = [f"{k} {saved[k]} (the student's: {v})" for k, v in exact.items() if v is not None and k in saved and saved[k] != v]
+    if isinstance(saved.get("num_hidden_layers"), int) and saved["num_hidden_layers"] < s["num_layers"]:
+        wrong.append(f"num_hidden_layers {saved['num_hidden_layers']} (the student has {s['num_layers']})")
+    if wrong:
+        raise ConfigError(f"{source}: init: {path!r} does not fit this architecture: its config.json has {', '.join(wrong)}")
+
+
+def check_data(plan: Plan, splits: DataSplits) -> None:
+    """The checks that need the data (but no weights). Add a new one here, as one call."""
+    t_cfg = plan.teacher_cfg
+    if plan.teacher_ready:  # a ready classifier's id2label is in its config.json
+        label_order(plan.teacher_hf, t_cfg, splits.label_names, plan.teacher_source)
+    if plan.augment is not None:
+        for_split(plan.augment[0], splits.train.pairs is not None, f"{plan.student_source}: augment")
+    check_schedules(plan, splits)  # what the data size makes of the epochs: bounded before any training
+    s_cfg = plan.student_cfg
+    check_augment(splits.train, splits.label_names, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+
+
+def _transformer_bytes(vocab: int, positions: int, hidden: int, layers: int, ffn: int, labels: int) -> int:
+    """fp32 bytes of a BERT-shaped classifier: embeddings, per layer attention + FFN + norms, pooler, head."""
+    per_layer = 4 * (hidden * hidden + hidden) + 2 * hidden * ffn + ffn + hidden + 4 * hidden
+    return 4 * ((vocab + positions + 2) * hidden + 2 * hidden + layers * per_layer + hidden * hidden + hidden + (hidden + 1) * labels)
+
+
+def student_bytes(plan: Plan, labels: int) -> int:
+    """The student's size, estimated from its configured shape before it is built."""
+    arch, s = plan.student_cfg.architecture, plan.sizes
+    if arch.family == "bilstm":
+        b = arch.bilstm
+        emb = 50 if b.vectors is None else 300  # the packaged GloVe is 50-d; a user's file is at most 300-d, typically
+        return 4 * (b.max_vocab * emb + 8 * (emb + b.hidden + 1) * b.hidden + 2 * b.hidden * b.mlp + (b.mlp + 1) * labels)
+    hf = plan.teacher_hf
+    return _transformer_bytes(getattr(hf, "vocab_size", 30522), getattr(hf, "max_position_embeddings", 512), s["hidden_size"], s["num_layers"],
+                              s["intermediate_size"], labels)  # fmt: skip
+
+
+def teacher_bytes(plan: Plan, labels: int) -> int:
+    hf = plan.teacher_hf
+    ffn = getattr(hf, "intermediate_size", 4 * hf.hidden_size)
+    return _transformer_bytes(getattr(hf, "vocab_size", 30522), getattr(hf, "max_position_embeddings", 512), hf.hidden_size, hf.num_hidden_layers, ffn, labels)
+
+
+@dataclass
+class Location:
+    """A folder the run writes: where, under which key, how many bytes, what and what to do if not."""
+
+    path: Path
+    key: str
+    need: int
+    what: str
+    hint: str  # when it cannot be written
+    space_hint: str = ""  # when it is too full (default: ``hint``)
+
+
+def output_key(plan: Plan, output_dir: str | Path | None) -> tuple[Path, str]:
+    """The output folder and the key that chose it (``--output-dir`` or student.yaml's ``output_dir``)."""
+    if output_dir:
+        return Path(output_dir), "--output-dir"
+    s_cfg = plan.student_cfg
+    return Path(s_cfg.output_dir or Path("outputs") / s_cfg.name), f"{plan.student_source}: output_dir"
+
+
+def write_locations(plan: Plan, splits: DataSplits, out: Path, out_key: str) -> list[Location]:
+    """Every folder the run will write, with a rough size of what goes there."""
+    s_cfg, t_cfg = plan.student_cfg, plan.teacher_cfg
+    labels = len(splits.label_names)
+    best = any(st.eval for st in s_cfg.stages)
+    locations = [Location(out, out_key, run_bytes(student_bytes(plan, labels), s_cfg.checkpoint.keep_last, len(s_cfg.stages), best),
+                          "student, stage checkpoints, checkpoint.keep_last resume checkpoints", OUTPUT_HINT,
+                          "free disk space, lower checkpoint.keep_last or choose another folder (output_dir or --output-dir)")]  # fmt: skip
+    cache_key = f"{plan.teacher_source}: cache_dir"
+    if not plan.teacher_ready and not (finetuned_path(t_cfg, splits) / "config.json").is_file():
+        locations.append(Location(Path(t_cfg.cache_dir), cache_key, teacher_bytes(plan, labels), "the fine-tuned teacher",
+                                  "free disk space or choose another cache_dir"))  # fmt: skip
+    if plan.uses_teacher_cache():
+        key = f"{plan.student_source}: teacher_cache.dir"
+        rows = len(splits.train) * (1 + plan.augment[0].n_iter if plan.augment is not None else 1)
+        locations.append(Location(plan.teacher_outputs_dir(), key, rows * labels * 4, "the teacher's logits on the training split",
+                                  "set teacher_cache.dir to another folder, or teacher_cache.mode: off"))  # fmt: skip
+    if plan.augment is not None:
+        locations.append(Location(Path(t_cfg.cache_dir) / "augmented", cache_key, 0, "the augmented training split",
+                                  "choose another cache_dir (the augmented split is cached there)"))  # fmt: skip
+    return locations
+
+
+def check_not_finished(out: Path, resume: str) -> None:
+    """Refuse to retrain over a finished run (metrics.json is written last) unless ``--fresh``."""
+    metrics = out / "metrics.json"
+    if resume == "fresh" or not metrics.is_file():
+        return
+    when = datetime.fromtimestamp(metrics.stat().st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    try:
+        acc = f"{json.loads(metrics.read_text())['student']['dev']['accuracy']:.1%}"
+    except (OSError, ValueError, KeyError, TypeError):
+        acc = "unknown (metrics.json unreadable)"
+    raise OutputError(f"the run in {out} finished on {when} with dev accuracy {acc}; `--fresh` retrains, or choose another `--output-dir`")
+
+
+@dataclass
+class Preflight:
+    """What :func:`preflight` found: the plan, the data, the devices, the output folder."""
+
+    plan: Plan
+    splits: DataSplits
+    device: torch.device
+    out: Path
+    out_key: str  # "--output-dir" or "<student.yaml>: output_dir": what names the folder in messages
+    locations: list[Location]
+    facts: dict = field(default_factory=dict)  # figures validate prints and run records (e.g. truncation)
+
+
+def check_resumable(plan: Plan, splits: DataSplits, out: Path, resume: str, processes: int) -> None:
+    """The output folder's checkpoints against these configs and data (see :mod:`distill.checkpoint`)."""
+    key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": processes})
+    CheckpointManager(out / "checkpoints" / "resume", plan.student_cfg.checkpoint, key).check(resume, plan.student_source)
+
+
+def preflight(
+    teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Path | None = None, resume: str = "auto", processes: int = 1
+) -> Preflight:
+    """Check everything that needs no trained weights (see the module docstring); writes nothing.
+    ``processes``: the number of data-parallel processes (a checkpoint resumes only on as many)."""
+    plan = Plan(teacher_yaml, student_yaml)
+    device = pick_device(plan.student_cfg.device)
+    check_precision(plan.student_cfg.train, device, plan.student_source)
+    splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data fails here
+    check_data(plan, splits)
+    out, out_key = output_key(plan, output_dir)
+    check_not_finished(out, resume)
+    check_resumable(plan, splits, out, resume, processes)
+    locations = write_locations(plan, splits, out, out_key)
+    for loc in locations:
+        check_writable(loc.path, loc.key, loc.hint)
+        check_free_space(loc.path, loc.need, loc.key, loc.what, loc.space_hint or loc.hint)
+    # Token lengths against max_length: validate prints them, run logs them (with the warning when a
+    # split is cut too often, see data.lengths.report_lengths) and records them in metrics.json.
+    facts = {"lengths": split_lengths(splits, plan.teacher_cfg, plan.teacher_source)}
+    return Preflight(plan, splits, device, out, out_key, locations, facts)
