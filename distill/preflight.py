@@ -154,8 +154,9 @@ def check_data(plan: Plan, splits: DataSplits) -> None:
     if plan.augment is not None:
         for_split(plan.augment[0], splits.train.pairs is not None, f"{plan.student_source}: augment")
     check_schedules(plan, splits)  # what the data size makes of the epochs: bounded before any training
-    s_cfg = plan.student_cfg
-    check_augment(splits.train, splits.label_names, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+    # The augmented split's size (rows, copies in memory, bytes against the free disk); its cache
+    # folder's writability is one of the write locations checked below.
+    check_augment(splits.train, splits.label_names, plan.student_cfg.augment, t_cfg.cache_dir, plan.student_source)
 
 
 def _transformer_bytes(vocab: int, positions: int, hidden: int, layers: int, ffn: int, labels: int) -> int:

@@ -70,20 +70,19 @@ def check_augment(
     train: TextDataset, label_names: list[str], augment_yaml: str | None, cache_dir: str | Path, source: str
 ) -> None:
     """What augmenting ``train`` would do, checked before the teacher loads (``distill run`` and
-    ``distill validate``; :func:`augment_train` checks the same again through the runner): the
-    config fits the data, the cache location is writable, and the output is not too big
-    (:func:`augment.bounds.check_output_size`). Nothing to check when the split is cached."""
+    ``distill validate``, through :func:`distill.preflight.check_data`, whose write locations cover
+    the cache folder; :func:`augment_train` checks the same again through the runner): the config
+    fits the data and the output is not too big (:func:`augment.bounds.check_output_size`).
+    Nothing to check when the split is cached."""
     if not augment_yaml:
         return
     from augment.bounds import check_output_size
-    from augment.io import check_output
 
     cfg, _ = load_augment_config(augment_yaml, source)
     cfg = for_split(cfg, train.pairs is not None, f"{source}: augment")
     out = _cache_path(train, label_names, augment_yaml, cache_dir)
     if out.is_file():
         return
-    check_output(out, f"{source}: augment: the augmented-split cache")
     sink = _ByteCount()
     train.write_jsonl(sink, label_names)  # type: ignore[arg-type]
     check_output_size(len(train), sink.bytes, cfg, out, f"{source}: augment: {augment_yaml}")

@@ -82,6 +82,8 @@ def test_the_bound_is_exact_and_counts_gradient_accumulation(tmp_path, tiny_enco
 
 def test_finetune_epochs_of_a_teacher_that_is_not_fine_tuned_are_not_bounded(tmp_path, tiny_classifier_dir, capsys):
     teacher, student = configs(tmp_path, tiny_classifier_dir, ft_epochs="1e40")  # a classifier: used as is
+    with teacher.open("a") as f:  # its id2label names the classes pos/neg; the pre-flight checks them
+        f.write("label_map: {pos: positive, neg: negative}\n")
     assert main(["validate", str(teacher), str(student)]) == 0
 
 
