@@ -218,3 +218,42 @@ def test_bilstm_student_is_exported_and_benchmarked(tmp_path, tiny_encoder_dir, 
         "distill/torch-fp32", "distill/ort-int8-dynamic", "teacher/torch-fp32", "teacher/ort-opt", "teacher/ort-int8-dynamic"]
     assert [s["name"] for s in report["skipped"]] == ["distill/ort-opt"]
     assert all(v["accuracy"] is not None and v["timings"] for v in report["variants"])
+
+
+PAIR_STEPS = """
+  - {name: data, kind: data}
+  - {name: teacher, kind: teacher, inputs: {data: data}}
+  - {name: distill, kind: distill, config: CFG/student.yaml, inputs: {teacher: teacher, data: data}}
+  - {name: export, kind: export, inputs: {model: distill, data: data}, options: {int8: static, calibration_limit: 40, min_agreement_int8: 0.5}}
+  - name: bench
+    kind: bench
+    inputs: {student: distill, teacher: teacher, data: data}
+    options: {kinds: [torch-fp32, ort-opt, ort-int8-cls], batch_sizes: [1], seq_lens: [16], warmup: 1, reps: 2, max_seconds: 1}
+"""
+
+
+def test_pair_task_is_exported_and_benchmarked_on_both_sentences(tmp_path, tiny_encoder_dir, calls):
+    """A sentence-pair task: export verifies on the dev pairs at the teacher's max_length, calibrates
+    on train pairs, and bench's FP32 accuracies are the ones the teacher and distill steps recorded."""
+    from tests.compress.test_pair_export import pair_rows
+
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, PAIR_STEPS)
+    cfg = tmp_path / "cfg"
+    write_csv(cfg / "toy.csv", pair_rows(64), ("premise", "hypothesis", "label"))
+    teacher = (cfg / "teacher.yaml").read_text()
+    (cfg / "teacher.yaml").write_text(teacher.replace("  split:", "  text_column: premise\n  text_pair_column: hypothesis\n  split:"))
+    assert main(["pipeline", str(recipe)]) == 0
+    out = tmp_path / "out"
+    dirs = step_dirs(out)
+    verify = json.loads((out / dirs["export"][0] / "onnx" / "verify.json").read_text())
+    assert verify["inputs"] == ["input_ids", "attention_mask", "token_type_ids"] and verify["pairs"] is True
+    assert verify["max_len"] == 16 and verify["graphs"]["model.onnx"]["max_abs_logit_diff"] < 1e-4
+    info = {name: json.loads((out / d[0] / "done.json").read_text())["info"] for name, d in dirs.items()}
+    assert verify["graphs"]["model.onnx"]["accuracy_reference"] == pytest.approx(info["distill"]["dev_accuracy"])
+    report = json.loads((out / dirs["bench"][0] / "report" / "report.json").read_text())
+    assert report["settings"]["eval_max_len"] == 16
+    acc = {v["name"]: v["accuracy"] for v in report["variants"]}
+    assert acc["distill/torch-fp32"] == pytest.approx(info["distill"]["test_accuracy"])
+    assert acc["distill/ort-opt"] == pytest.approx(info["distill"]["test_accuracy"])
+    assert acc["teacher/torch-fp32"] == pytest.approx(info["teacher"]["scores"]["test"]["accuracy"])
+    assert acc["distill/ort-int8-cls"] is not None
