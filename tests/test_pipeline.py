@@ -224,10 +224,11 @@ PAIR_STEPS = """
   - {name: data, kind: data}
   - {name: teacher, kind: teacher, inputs: {data: data}}
   - {name: distill, kind: distill, config: CFG/student.yaml, inputs: {teacher: teacher, data: data}}
+  - {name: compress, kind: compress, inputs: {model: distill, data: data}, options: {prune_ffn: 0.5, recover_epochs: 1}}
   - {name: export, kind: export, inputs: {model: distill, data: data}, options: {int8: static, calibration_limit: 40, min_agreement_int8: 0.5}}
   - name: bench
     kind: bench
-    inputs: {student: distill, teacher: teacher, data: data}
+    inputs: {student: distill, teacher: teacher, models: [compress], data: data}
     options: {kinds: [torch-fp32, ort-opt, ort-int8-cls], batch_sizes: [1], seq_lens: [16], warmup: 1, reps: 2, max_seconds: 1}
 """
 
@@ -256,4 +257,5 @@ def test_pair_task_is_exported_and_benchmarked_on_both_sentences(tmp_path, tiny_
     assert acc["distill/torch-fp32"] == pytest.approx(info["distill"]["test_accuracy"])
     assert acc["distill/ort-opt"] == pytest.approx(info["distill"]["test_accuracy"])
     assert acc["teacher/torch-fp32"] == pytest.approx(info["teacher"]["scores"]["test"]["accuracy"])
-    assert acc["distill/ort-int8-cls"] is not None
+    assert acc["distill/ort-int8-cls"] is not None and acc["compress/ort-opt"] == pytest.approx(acc["compress/torch-fp32"])
+    assert info["compress"]["verify"]["n"] > 0  # pruned, recovered and verified on the train pairs
