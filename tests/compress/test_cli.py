@@ -174,3 +174,17 @@ def test_compress_keeps_the_runs_config_for_export_and_bench(tiny_bert, tmp_path
     (src / "config.resolved.yaml").write_text("teacher: {max_length: 24, data: {text_pair_column: hypothesis}}\n")
     assert main(["compress", str(src), "--out", str(tmp_path / "p"), "--prune-ffn", "0.5"]) == 0
     assert trained_inputs(tmp_path / "p") == (24, "hypothesis")
+
+
+def test_bench_teacher_flag_with_a_bench_yaml(tiny_bert, tiny_teacher, eval_csv, tmp_path, capsys):
+    cfg = {"sources": [{"name": "s", "path": str(tiny_bert), "role": "student"}], "eval": {"path": str(eval_csv)}}
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["bench", str(tmp_path / "b.yaml"), "--teacher", str(tiny_teacher), *_fast_bench_flags(tmp_path)]) == 0
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [(v["source"], v["role"]) for v in rep["variants"]] == [("s", "student"), ("tiny-teacher", "teacher")]
+    cfg["sources"].append({"name": "t", "path": str(tiny_teacher), "role": "teacher"})
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(cfg))
+    capsys.readouterr()
+    assert main(["bench", str(tmp_path / "b.yaml"), "--teacher", str(tiny_bert), *_fast_bench_flags(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --teacher {tiny_bert}: {tmp_path / 'b.yaml'} already has a source with role: teacher")
