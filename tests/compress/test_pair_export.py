@@ -21,8 +21,6 @@ from distill.data.dataset import load_splits
 from tests.conftest import TINY_TEACHER_YAML, WORDS, toy_rows, write_csv
 from tests.distill.test_run import STUDENT
 
-pytestmark = pytest.mark.slow  # a minute: the teacher and a student that learns (the fast check: test_export.py)
-
 MAX_LEN = 16  # short enough that some pairs are cut: the bench must cut them where the run did
 
 
