@@ -238,3 +238,44 @@ def test_student_below_fail_below_exits_3_and_is_kept(tmp_path, tiny_encoder_dir
         "(metrics.json lists the warnings; the step is not marked done)"
     )
     assert sorted(step_dirs(tmp_path / "out")) == ["data", "teacher"]  # distill is not done: a rerun trains it again
+
+
+PAIR_STEPS = """
+  - {name: data, kind: data}
+  - {name: teacher, kind: teacher, inputs: {data: data}}
+  - {name: distill, kind: distill, config: CFG/student.yaml, inputs: {teacher: teacher, data: data}}
+  - {name: compress, kind: compress, inputs: {model: distill, data: data}, options: {prune_ffn: 0.5, recover_epochs: 1}}
+  - {name: export, kind: export, inputs: {model: distill, data: data}, options: {int8: static, calibration_limit: 40, min_agreement_int8: 0.5}}
+  - name: bench
+    kind: bench
+    inputs: {student: distill, teacher: teacher, models: [compress], data: data}
+    options: {kinds: [torch-fp32, ort-opt, ort-int8-cls], batch_sizes: [1], seq_lens: [16], warmup: 1, reps: 2, max_seconds: 1}
+"""
+
+
+def test_pair_task_is_exported_and_benchmarked_on_both_sentences(tmp_path, tiny_encoder_dir, calls):
+    """A sentence-pair task: export verifies on the dev pairs at the teacher's max_length, calibrates
+    on train pairs, and bench's FP32 accuracies are the ones the teacher and distill steps recorded."""
+    from tests.compress.test_pair_export import pair_rows
+
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, PAIR_STEPS)
+    cfg = tmp_path / "cfg"
+    write_csv(cfg / "toy.csv", pair_rows(64), ("premise", "hypothesis", "label"))
+    teacher = (cfg / "teacher.yaml").read_text()
+    (cfg / "teacher.yaml").write_text(teacher.replace("  split:", "  text_column: premise\n  text_pair_column: hypothesis\n  split:"))
+    assert main(["pipeline", str(recipe)]) == 0
+    out = tmp_path / "out"
+    dirs = step_dirs(out)
+    verify = json.loads((out / dirs["export"][0] / "onnx" / "verify.json").read_text())
+    assert verify["inputs"] == ["input_ids", "attention_mask", "token_type_ids"] and verify["pairs"] is True
+    assert verify["max_len"] == 16 and verify["graphs"]["model.onnx"]["max_abs_logit_diff"] < 1e-4
+    info = {name: json.loads((out / d[0] / "done.json").read_text())["info"] for name, d in dirs.items()}
+    assert verify["graphs"]["model.onnx"]["accuracy_reference"] == pytest.approx(info["distill"]["dev_accuracy"])
+    report = json.loads((out / dirs["bench"][0] / "report" / "report.json").read_text())
+    assert report["settings"]["eval_max_len"] == 16
+    acc = {v["name"]: v["accuracy"] for v in report["variants"]}
+    assert acc["distill/torch-fp32"] == pytest.approx(info["distill"]["test_accuracy"])
+    assert acc["distill/ort-opt"] == pytest.approx(info["distill"]["test_accuracy"])
+    assert acc["teacher/torch-fp32"] == pytest.approx(info["teacher"]["scores"]["test"]["accuracy"])
+    assert acc["distill/ort-int8-cls"] is not None and acc["compress/ort-opt"] == pytest.approx(acc["compress/torch-fp32"])
+    assert info["compress"]["verify"]["n"] > 0  # pruned, recovered and verified on the train pairs

@@ -2,7 +2,7 @@
 
 prune.py (torch-pruning heads/FFN), quantize.py (torch.ao and ORT INT8, FP16/BF16), export.py (ONNX,
 ORT sessions, verification), variants.py (the kinds a benchmark builds), bench.py (timing and
-accuracy), report.py (report.json/md, pareto.png), machine.py (machine facts), cli.py (subcommands),
+accuracy), report.py (report.json/md), pareto.py (pareto.png), machine.py (machine facts), cli.py (subcommands),
 deploy_bert.py (fused Q/K/V, a last layer that computes [CLS] only).
 """
 

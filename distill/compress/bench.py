@@ -144,9 +144,14 @@ def _gpu_peak(kind: str) -> float | None:
 def run_benchmark(
     sources: list[Source], kinds: list[str], settings: BenchSettings, eval_set: EvalSet | None = None,
     calibration_texts: list[str] | None = None, progress: Callable[[str], None] | None = None,
+    calibration_pairs: list[str] | None = None,
 ) -> dict:
     """Every (source, kind, device) that can run, measured in order; returns the report dict
-    (``skipped``: the pairs whose kind does not apply to the source's model type, with the reason)."""
+    (``skipped``: the pairs whose kind does not apply to the source's model type, with the reason).
+
+    Every model is fed the inputs its tokenizer produces (a BERT's token types included) on the eval
+    set's texts and pairs: the model as it was trained and evaluated. A source that `distill run`
+    trained on sentence pairs needs an eval set (and calibration set) of pairs."""
     for d in settings.devices:
         require_device(d)
     unknown = [k for k in kinds if k not in KINDS]
@@ -154,6 +159,8 @@ def run_benchmark(
         raise ConfigError(f"kinds: {unknown} unknown; known: {', '.join(KINDS)}")
     kinds = sorted(kinds, key=lambda k: k != "torch-fp32")  # FP32 first: the agreement reference
     skip = _inapplicable(sources, kinds, settings.devices)  # before anything is loaded or timed
+    _require_pairs(sources, eval_set.pairs is not None if eval_set else None, "eval")
+    _require_pairs(sources, calibration_pairs is not None if calibration_texts else None, "calibration")
     pin_threads(settings.threads)
     started = machine_facts(settings.threads)
     variants = []
@@ -164,7 +171,8 @@ def run_benchmark(
             use_eval = eval_set is not None and labels is not None and not src.random_weights
             calib = None
             if calibration_texts and loaded.tokenizer is not None:
-                calib = list(encode_batches(loaded.tokenizer, calibration_texts, None, settings.eval_max_len, 8))
+                calib = list(encode_batches(loaded.tokenizer, calibration_texts, calibration_pairs, settings.eval_max_len,
+                                            8, loaded.token_types))
             elif src.random_weights:  # speed only: random tokens calibrate ranges as well as any
                 calib = [synthetic_batch(8, 64, loaded.vocab_size, seed=i) for i in range(8)]
             ref_pred = None
@@ -208,6 +216,21 @@ def run_benchmark(
         "skipped": [{"name": f"{name}/{kind}", "source": name, "kind": kind, "skipped": reason}
                     for (name, kind), reason in skip.items()],
     }
+
+
+def _require_pairs(sources: list[Source], has_pairs: bool | None, what: str) -> None:
+    """A model trained on sentence pairs, measured on single texts, would give a figure of a model
+    that was never evaluated: refused (``has_pairs`` None: no such data set)."""
+    from distill.compress.evalset import trained_inputs
+
+    if has_pairs is None or has_pairs:
+        return
+    for src in sources:
+        column = trained_inputs(src.path)[1] if src.path else None
+        if column:
+            raise ConfigError(f"source {src.name!r} ({src.path}) was trained on sentence pairs (config.resolved.yaml: "
+                              f"teacher.data.text_pair_column {column!r}), but the {what} data has no pair column; "
+                              f"set {what}.text_pair_column (or use {what}.teacher)")  # fmt: skip
 
 
 def _inapplicable(sources: list[Source], kinds: list[str], devices: list[str]) -> dict[tuple[str, str], str]:

@@ -12,6 +12,8 @@ from distill.compress.variants import KINDS
 from distill.errors import ConfigError
 from distill.schema import Encoding, load_yaml, validate
 
+DEFAULT_EVAL_MAX_LEN = 128
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -57,7 +59,8 @@ class BenchCfg(_Strict):
     max_seconds: float = Field(10.0, gt=0)
     min_reps: int = Field(3, ge=1)
     threads: int = Field(1, ge=1)
-    eval_max_len: int = Field(128, ge=8)
+    # None: the eval teacher.yaml's max_length (as `distill run` evaluated), else DEFAULT_EVAL_MAX_LEN.
+    eval_max_len: int | None = Field(None, ge=1)
     eval: DataCfg | None = None
     calibration: DataCfg | None = None
     out: str = "reports/bench"
@@ -77,11 +80,22 @@ class BenchCfg(_Strict):
             raise ValueError("must be a non-empty list of positive integers")
         return v
 
+    def resolved_eval_max_len(self) -> int:
+        """``eval_max_len`` if set; else, evaluating on a teacher.yaml's split, its ``max_length`` (the
+        length `distill run` cut that split at, so the accuracies match metrics.json's); else 128."""
+        if self.eval_max_len is not None:
+            return self.eval_max_len
+        if self.eval is not None and self.eval.teacher is not None:
+            from distill.config import load_teacher_config
+
+            return load_teacher_config(self.eval.teacher).max_length
+        return DEFAULT_EVAL_MAX_LEN
+
     def settings(self) -> BenchSettings:
         return BenchSettings(
             devices=self.devices, batch_sizes=self.batch_sizes, seq_lens=self.seq_lens, warmup=self.warmup,
             reps=self.reps, max_seconds=self.max_seconds, min_reps=self.min_reps, threads=self.threads,
-            eval_max_len=self.eval_max_len,
+            eval_max_len=self.resolved_eval_max_len(),
         )
 
 

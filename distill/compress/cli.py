@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -108,6 +109,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         as_logits_module,
         check_model_dir,
         count_parameters,
+        input_names,
         load_classifier,
     )
     from distill.compress.prune import prune
@@ -125,9 +127,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
     data = _read(args, "train", labels=True, label2id=_label2id(args.model))
     taylor = None
     batches = []
+    names = input_names(as_logits_module(model, tok))  # what the tokenizer produces: token types too
     if data is not None:
-        for ids, mask in encode_batches(tok, data.texts, data.pairs, args.max_len, 16):
-            batches.append({"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)})
+        for arrays in encode_batches(tok, data.texts, data.pairs, args.max_len, 16, "token_type_ids" in names):
+            batches.append({n: torch.from_numpy(a) for n, a in zip(names, arrays, strict=True)})
         if data.labels is not None:
             for i, b in enumerate(batches):
                 b["labels"] = torch.tensor(data.labels[i * 16 : i * 16 + len(b["input_ids"])])
@@ -145,12 +148,14 @@ def cmd_compress(args: argparse.Namespace) -> int:
                "intermediate_size": model.config.intermediate_size,
                "recovery": None if recovery is None else dataclasses.asdict(recovery)}
     if data is not None:
-        pairs = [(b["input_ids"].numpy(), b["attention_mask"].numpy()) for b in batches]
-        summary["verify"] = verify(torch_predict(as_logits_module(original)), torch_predict(as_logits_module(model)),
-                                   pairs, data.labels)
+        inputs = [tuple(b[n].numpy() for n in names) for b in batches]
+        summary["verify"] = verify(torch_predict(as_logits_module(original, tok)),
+                                   torch_predict(as_logits_module(model, tok)), inputs, data.labels)
     with atomic_dir(args.out) as tmp:
         model.save_pretrained(str(tmp))
         tok.save_pretrained(str(tmp))
+        for extra in Path(args.model).glob("*.yaml"):  # the run's config: how the model was trained and evaluated
+            shutil.copy(extra, tmp / extra.name)  # (export and bench read its max_length and pair column)
         (tmp / "compress.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(json.dumps(summary))
     return 0
@@ -170,7 +175,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.model, args.out, opset=args.opset, optimize=not args.no_optimize, int8=args.int8,
         calibration_texts=cal.texts if cal else None, verify_texts=ver.texts if ver else None,
         verify_pairs=ver.pairs if ver else None, verify_labels=ver.labels if ver else None, min_agreement=args.min_agreement,
-        min_agreement_int8=args.min_agreement_int8,
+        min_agreement_int8=args.min_agreement_int8, max_len=args.max_len, calibration_pairs=cal.pairs if cal else None,
     )
     for name, rep in res.items():
         acc = "" if rep["accuracy_delta"] is None else f", Δacc {100 * rep['accuracy_delta']:+.2f} pt"
@@ -188,11 +193,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _quiet()
     if args.config:
         raw, where = load_yaml(args.config), args.config
+        if args.teacher and isinstance(raw, dict) and isinstance(raw.get("sources"), list):
+            if any(isinstance(s, dict) and s.get("role") == "teacher" for s in raw["sources"]):
+                raise ConfigError(f"--teacher {args.teacher}: {args.config} already has a source with role: teacher")
+            raw = {**raw, "sources": [dict(s) if isinstance(s, dict) else s for s in raw["sources"]]}
+            _mark_teacher(raw["sources"], args.teacher)
+            where = f"{args.config} (with --teacher)"
     else:
         sources = [{"name": Path(p).name, "path": p, "role": "student" if i == 0 else "other"}
                    for i, p in enumerate(args.model or [])]
         sources += [{"name": s, "shape": s} for s in args.shape or []]
         raw, where = {"sources": sources}, "bench flags"
+        if args.teacher:
+            _mark_teacher(sources, args.teacher)
         if args.eval_teacher:
             raw["eval"] = {"teacher": args.eval_teacher, "split": args.eval_split, "limit": args.eval_limit}
         elif args.eval_data:
@@ -207,8 +220,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         where = f"{args.config} (with --{' --'.join(k.replace('_', '-') for k in overrides)})"
     cfg = parse_bench_config({**raw, **overrides}, where)
     sources = [Source(s.name, s.path, s.shape, s.role) for s in cfg.sources]
-    first_path = next((s.path for s in sources if s.path), None)
-    l2i = _label2id(first_path) if first_path else None
+    l2i = _one_label_order(sources, where)
     ev = cal = None
     if cfg.eval:
         e = cfg.eval
@@ -217,12 +229,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if cfg.calibration:
         c = cfg.calibration
         cal = (teacher_split(c.teacher, c.split, c.limit, None) if c.teacher else
-               read_eval_set(c.path, c.text_column, None, None, c.format, c.encoding, c.limit)).texts
-    result = run_benchmark(sources, cfg.kinds, cfg.settings(), ev, cal,
-                           progress=lambda m: print(m, file=sys.stderr, flush=True))
+               read_eval_set(c.path, c.text_column, None, c.text_pair_column, c.format, c.encoding, c.limit))
+    result = run_benchmark(sources, cfg.kinds, cfg.settings(), ev, cal.texts if cal else None,
+                           progress=lambda m: print(m, file=sys.stderr, flush=True),
+                           calibration_pairs=cal.pairs if cal else None)
     write_report(result, cfg.out)
     print(f"wrote {cfg.out}/report.md, report.json, pareto.png")
     return 0
+
+
+def _one_label_order(sources, where: str) -> dict | None:
+    """The label name -> id every saved source shares: one eval label column is scored against all
+    of them, so a teacher whose ids name other classes (or in another order) would get a wrong
+    accuracy. Refused before anything loads."""
+    maps = [(s, _label2id(s.path)) for s in sources if s.path]
+    maps = [(s, m) for s, m in maps if m]
+    for s, m in maps[1:]:
+        if m != maps[0][1]:
+            first, ref = maps[0]
+            raise ConfigError(f"{where}: source {s.name!r} ({s.path}) labels its classes {sorted(m, key=m.get)}, but "
+                              f"{first.name!r} labels them {sorted(ref, key=ref.get)}: one eval set cannot score both; "
+                              "save the models with the same id2label (distill's teacher step aligns the teacher's)")  # fmt: skip
+    return maps[0][1] if maps else None
+
+
+def _mark_teacher(sources: list[dict], teacher: str) -> None:
+    """``--teacher DIR``: the source at DIR (added when no --model names it) gets role teacher, the
+    reference of the report's vs-teacher columns."""
+    same = next((s for s in sources if isinstance(s, dict) and isinstance(s.get("path"), str)
+                 and Path(s["path"]).resolve() == Path(teacher).resolve()), None)  # fmt: skip
+    if same is not None:
+        same["role"] = "teacher"
+    else:
+        sources.append({"name": Path(teacher).name, "path": teacher, "role": "teacher"})
 
 
 def add_subcommands(subparsers) -> None:
@@ -251,12 +290,17 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--min-agreement", type=float, default=0.99, help="FP32 graphs (default 0.99)")
     p.add_argument("--min-agreement-int8", type=float, default=0.97, help="INT8 graph (default 0.97)")
     _add_data_args(p, "verify", "texts (and labels) to verify on")
-    _add_data_args(p, "calibration", "training texts for static INT8 calibration", pairs=False)
+    _add_data_args(p, "calibration", "training texts for static INT8 calibration")
+    p.add_argument("--max-len", type=_positive_int, default=None,
+                   help="token length of verification and calibration inputs (default: the max_length of the "
+                        "distill run that saved the model, from its config.resolved.yaml, else 128)")
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser("bench", help="speed/accuracy benchmark of variants -> report.md/json, pareto.png")
     p.add_argument("config", nargs="?", help="bench.yaml (flags below override its keys)")
     p.add_argument("--model", nargs="+", help="model folders (first one is the FP32 student reference)")
+    p.add_argument("--teacher", metavar="DIR",
+                   help="a saved classifier folder measured as the teacher: the reference of the vs-teacher columns")
     p.add_argument("--shape", nargs="+", help="paper shapes with random weights (speed only)")
     p.add_argument("--kinds", nargs="+")
     p.add_argument("--devices", nargs="+")
@@ -268,7 +312,8 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--out")
     _add_data_args(p, "eval", "the eval split (text + label)")
-    p.add_argument("--eval-teacher", help="evaluate on a split of this teacher.yaml's data instead of --eval-data")
+    p.add_argument("--eval-teacher", help="evaluate on a split of this teacher.yaml's data instead of --eval-data, "
+                                          "at its max_length (as distill run did)")
     p.add_argument("--eval-split", choices=["train", "dev", "test"], default="dev")
     p.set_defaults(func=cmd_bench)
 

@@ -53,11 +53,14 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, additive_mask: tor
 
 
 class DeployBert(nn.Module):
-    """forward(input_ids, attention_mask) -> the logits of a ``BertForSequenceClassification``,
-    computed with fused Q/K/V projections and a [CLS]-only last layer."""
+    """forward(input_ids, attention_mask[, token_type_ids]) -> the logits of a ``BertForSequenceClassification``,
+    computed with fused Q/K/V projections and a [CLS]-only last layer. ``input_names``: the inputs it
+    takes (those of the model's :class:`~distill.compress.models.LogitsOnly`: with token types when
+    its tokenizer produces them), so its graph has the same inputs as the plain export's."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, input_names: tuple[str, ...] = ("input_ids", "attention_mask")):
         super().__init__()
+        self.input_names = tuple(input_names)
         if getattr(model.config, "model_type", None) != "bert" or not hasattr(model, "bert"):
             raise ConfigError(
                 f"the [CLS]-only last layer needs a BERT classifier, not model_type "
@@ -77,10 +80,14 @@ class DeployBert(nn.Module):
         for layer in model.bert.encoder.layer:  # fused above; forward never calls them
             layer.attention.self.query = layer.attention.self.key = layer.attention.self.value = None
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         bert = self.model.bert
-        # As in LogitsOnly: explicit token types and positions, so an ONNX export keeps both axes dynamic.
-        token_type_ids = torch.zeros_like(input_ids)  # (B, T)
+        # As in LogitsOnly: explicit token types (zeros for one sentence) and positions, so an ONNX
+        # export keeps both axes dynamic.
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)  # (B, T)
         position_ids = (
             torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0).expand_as(input_ids)
         )

@@ -83,11 +83,28 @@ def teacher_split(teacher_yaml: str | Path, split: str, limit: int | None, label
     return EvalSet(texts=data.texts[:n], labels=labels, pairs=data.pairs[:n] if data.pairs else None, label_names=names)
 
 
+def trained_inputs(model_dir: str | Path) -> tuple[int | None, str | None]:
+    """(max_length, text_pair_column) of the `distill run` that saved ``model_dir``, read from the
+    config.resolved.yaml it wrote there; (None, None) for a folder saved otherwise. They say how the
+    model was evaluated: export verifies, and bench evaluates, it the same way."""
+    import yaml
+
+    path = Path(model_dir) / "config.resolved.yaml"
+    try:
+        teacher = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("teacher") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None, None
+    data = teacher.get("data") or {}
+    max_len = teacher.get("max_length")
+    return (max_len if isinstance(max_len, int) else None), data.get("text_pair_column")
+
+
 def encode_batches(
     tokenizer, texts: list[str], pairs: list[str] | None, max_len: int, batch_size: int, types: bool = False
 ) -> Iterator[tuple[np.ndarray, ...]]:
     """(input_ids, attention_mask) int64 [B, T<=max_len] batches, padded to each batch's longest;
-    ``types``: (input_ids, attention_mask, token_type_ids), for models that take them (a pair BiLSTM)."""
+    ``types``: (input_ids, attention_mask, token_type_ids), for models that take them (a BERT whose
+    tokenizer produces them, a pair BiLSTM)."""
     for i in range(0, len(texts), batch_size):
         enc = tokenizer(
             texts[i : i + batch_size],

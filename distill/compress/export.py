@@ -103,11 +103,18 @@ def ort_session(path: str | Path, threads: int = 1, device: str = "cpu", graph_o
 
 
 def ort_predict(session) -> Predict:
+    """The session as a numpy predict function taking (ids, mask[, token_type_ids]) positionally.
+    The arrays given must be exactly the graph's inputs: a graph fed fewer or more inputs than it
+    was exported with would silently compute something else (token types dropped, or zeroed)."""
+    from distill.compress.models import INPUT_ORDER
+
     names = {i.name for i in session.get_inputs()}
 
-    def predict(ids: np.ndarray, mask: np.ndarray, token_types: np.ndarray | None = None) -> np.ndarray:
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": token_types}
-        return session.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]
+    def predict(*arrays: np.ndarray) -> np.ndarray:
+        feed = dict(zip(INPUT_ORDER, arrays, strict=False))
+        if set(feed) != names:
+            raise DataError(f"the ONNX graph takes {sorted(names)}, but was given {sorted(feed)}")
+        return session.run(["logits"], feed)[0]
 
     return predict
 
@@ -171,19 +178,25 @@ def export_onnx(
     verify_labels: list[int] | None = None,
     min_agreement: float = FP32_MIN_AGREEMENT,
     min_agreement_int8: float = INT8_MIN_AGREEMENT,
-    max_len: int = 128,
+    max_len: int | None = None,
     verify_pairs: list[str] | None = None,
+    calibration_pairs: list[str] | None = None,
 ) -> dict:
     """Export a saved HF classifier or BiLSTM student to ``out_dir``: model.onnx, model.opt.onnx
     (fused; BERT-family only), optionally model.int8.onnx (``int8``: one of :data:`INT8_EXPORTS`, ``cls``
     also keeping its FP32 source model.cls.onnx; a BiLSTM takes dynamic, an MPNet dynamic or static),
     tokenizer, config, verify.json.
 
-    The folder appears only when every file is written and every graph agrees with PyTorch on the
-    verification texts (given, with their pairs for a pair model, or a fixed built-in set).
+    Every graph takes exactly the inputs the model's tokenizer produces (a BERT's token types
+    included), and is verified against PyTorch fed the same: the model as it was trained and
+    evaluated. The folder appears only when every file is written and every graph agrees with
+    PyTorch on the verification texts (given, with their pairs for a model trained on pairs, or a
+    fixed built-in set, as pairs where the model takes token types). ``max_len``: the verification
+    and calibration length; default the ``max_length`` of the run that saved the folder (its
+    config.resolved.yaml), else 128.
     """
     from distill.compress.deploy_bert import DeployBert
-    from distill.compress.evalset import encode_batches, pad_id
+    from distill.compress.evalset import encode_batches, pad_id, trained_inputs
     from distill.compress.models import (
         BERT_TYPES,
         BILSTM_TYPE,
@@ -210,10 +223,19 @@ def export_onnx(
         notes.append(f"model.opt.onnx not written (model_type {mt}): {kind_refusal(mt, 'ort-opt')}")
     elif int8 in ("fused", "u8u8"):
         optimize = True
+    run_max_len, pair_column = trained_inputs(model_dir)
+    if pair_column and verify_texts is not None and verify_pairs is None:
+        raise ConfigError(f"{model_dir}: trained on sentence pairs (config.resolved.yaml: teacher.data.text_pair_column "
+                          f"{pair_column!r}): verify it on pairs (--verify-text-pair-column) or on the built-in pairs "
+                          "(no --verify-data)")  # fmt: skip
+    if pair_column and calibration_texts is not None and calibration_pairs is None:
+        raise ConfigError(f"{model_dir}: trained on sentence pairs (config.resolved.yaml: teacher.data.text_pair_column "
+                          f"{pair_column!r}): calibrate it on pairs (--calibration-text-pair-column)")  # fmt: skip
+    max_len = max_len or run_max_len or 128
     model, tokenizer = load_classifier(model_dir)
     if mt in BERT_TYPES:
         use_onnx_attention(model)  # same numbers; the graph ORT's optimiser fuses
-    module = as_logits_module(model)
+    module = as_logits_module(model, tokenizer)
     types = "token_type_ids" in input_names(module)
     texts = verify_texts or _BUILTIN_TEXTS
     if types and verify_pairs is None and verify_texts is None:
@@ -235,10 +257,11 @@ def export_onnx(
             if int8 == "static":
                 if not calibration_texts:
                     raise DataError("static INT8 needs calibration texts (--calibration-data)")
-                calib = list(encode_batches(tokenizer, calibration_texts, None, max_len, batch_size=8))
+                calib = list(encode_batches(tokenizer, calibration_texts, calibration_pairs, max_len, 8, types))
             graph, mode = INT8_GRAPHS[int8]
             if graph == "cls":
-                graphs["model.cls.onnx"] = export_module(DeployBert(model), tmp / "model.cls.onnx", opset)
+                cls = DeployBert(model, input_names(module))
+                graphs["model.cls.onnx"] = export_module(cls, tmp / "model.cls.onnx", opset)
             src = graphs[{"fp32": "model.onnx", "opt": "model.opt.onnx", "cls": "model.cls.onnx"}[graph]]
             graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", mode, calib, pad_id(tokenizer))
         for name, path in graphs.items():
@@ -255,7 +278,7 @@ def export_onnx(
         for extra in Path(model_dir).glob("*.yaml"):  # keep the run's config next to the export
             shutil.copy(extra, tmp / extra.name)
         summary = {"opset": opset, "int8": int8, "model_type": mt, "inputs": list(input_names(module)),
-                   "graphs": results, "notes": notes}  # fmt: skip
+                   "max_len": max_len, "pairs": verify_pairs is not None, "graphs": results, "notes": notes}  # fmt: skip
         (tmp / "verify.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return results
 

@@ -1,10 +1,13 @@
 """Loading saved classifiers, paper-shaped random models, and the one calling convention.
 
 Everything this package compresses, exports or times is a module whose forward takes
-``input_ids`` and ``attention_mask`` (int64, [batch, seq]) and returns logits ([batch, labels]).
-Hugging Face classifiers (BERT, MPNet) are wrapped by :class:`LogitsOnly` to fit it, the BiLSTM
-student by :class:`BiLSTMLogits`. A sentence-pair BiLSTM also takes ``token_type_ids`` (it needs them to split
-the pair); a wrapper's ``input_names`` says which inputs it takes, and its exported graph has those.
+``input_ids``, ``attention_mask`` and, where the model reads them, ``token_type_ids`` (int64,
+[batch, seq], in that order) and returns logits ([batch, labels]). Hugging Face classifiers (BERT,
+MPNet) are wrapped by :class:`LogitsOnly` to fit it, the BiLSTM student by :class:`BiLSTMLogits`.
+A wrapper's ``input_names`` says which inputs it takes, and its exported graph has exactly those:
+for a HF model the ones its tokenizer produces (``model_input_names``; a BERT's include the token
+types, which mark the second sentence of a pair), since those are what training and evaluation fed
+it; a sentence-pair BiLSTM takes token types to split the pair.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ MPNET_TYPE = "mpnet"
 # Architectures whose attention/FFN layout prune.py and the ORT BERT optimiser understand.
 BERT_TYPES = ("bert",)
 SUPPORTED_TYPES = (*BERT_TYPES, MPNET_TYPE, BILSTM_TYPE)
-INPUT_NAMES = ("input_ids", "attention_mask")  # the calling convention; pair BiLSTMs add token_type_ids
+INPUT_NAMES = ("input_ids", "attention_mask")  # the calling convention's first two inputs, always taken
+INPUT_ORDER = (*INPUT_NAMES, "token_type_ids")  # every input a module may take, in its positional order
 
 # name -> (layers, hidden, heads, ffn) of the models in the TinyBERT paper's speed table.
 PAPER_SHAPES: dict[str, tuple[int, int, int, int]] = {
@@ -68,21 +72,40 @@ def use_onnx_attention(model: nn.Module) -> None:
     model.set_attn_implementation(ONNX_ATTENTION)
 
 
+def hf_input_names(model: nn.Module, tokenizer) -> tuple[str, ...]:
+    """The inputs a HF classifier was trained and evaluated on: those its tokenizer produces
+    (``model_input_names``), in :data:`INPUT_ORDER`. No tokenizer (a random-weight paper shape,
+    speed only): input ids and mask."""
+    names = list(getattr(tokenizer, "model_input_names", None) or INPUT_NAMES)
+    unknown = [n for n in names if n not in INPUT_ORDER]
+    if unknown:
+        raise ConfigError(f"the tokenizer produces inputs {unknown} that export and bench do not feed; "
+                          f"they feed {', '.join(INPUT_ORDER)}")  # fmt: skip
+    if "token_type_ids" in names and model.config.model_type == MPNET_TYPE:
+        raise ConfigError("the tokenizer produces token_type_ids, which an MPNet model does not take")
+    return tuple(n for n in INPUT_ORDER if n in INPUT_NAMES or n in names)
+
+
 class LogitsOnly(nn.Module):
-    """Wrap a HF ``*ForSequenceClassification`` so forward(input_ids, attention_mask) -> logits.
+    """Wrap a HF ``*ForSequenceClassification`` so forward(input_ids, attention_mask[, token_type_ids]) -> logits.
 
     BERT: token_type_ids and position_ids are passed explicitly: left to the model, they come from
-    buffers sliced by the traced length, which an ONNX export would freeze. MPNet has no token types
-    and computes its positions from input_ids (a CumSum over non-padding tokens, padding_idx 1), as in
-    training; that graph is dynamic in both axes, so it gets neither.
+    buffers sliced by the traced length, which an ONNX export would freeze. The token types are an
+    input when ``input_names`` has them (the tokenizer produces them: a pair's second sentence is 1),
+    else zeros (one sentence). MPNet has no token types and computes its positions from input_ids (a
+    CumSum over non-padding tokens, padding_idx 1), as in training; that graph is dynamic in both
+    axes, so it gets neither.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, input_names: tuple[str, ...] = INPUT_NAMES):
         super().__init__()
         self.model = model
         self.bert_inputs = model.config.model_type != MPNET_TYPE
+        self.input_names = input_names
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         # Additive mask [B, 1, 1, T]: 0 where attended, -10000 on padding. It is BERT's original form,
         # the one onnxruntime's optimiser recognises and fuses into a single Attention op. MPNet gets it
         # too: transformers' mask builder passes a 4-D mask through, so its graph has no mask-building ops.
@@ -90,7 +113,8 @@ class LogitsOnly(nn.Module):
         additive = (1.0 - attention_mask.unsqueeze(1).unsqueeze(2).to(dtype)) * -10000.0  # [B, 1, 1, T]
         if not self.bert_inputs:
             return self.model(input_ids=input_ids, attention_mask=additive).logits  # [B, labels]
-        token_type_ids = torch.zeros_like(input_ids)  # [B, T]
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)  # [B, T]: one sentence
         position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         position_ids = position_ids.expand_as(input_ids)  # [B, T]
         out = self.model(
@@ -217,12 +241,14 @@ def random_bert(shape: str, num_labels: int = 2, vocab_size: int = 30522, seed: 
     return BertForSequenceClassification(cfg).eval()
 
 
-def as_logits_module(model: nn.Module) -> nn.Module:
-    """HF classifiers and the BiLSTM student get wrapped; modules already returning logits pass through."""
+def as_logits_module(model: nn.Module, tokenizer=None) -> nn.Module:
+    """HF classifiers and the BiLSTM student get wrapped; modules already returning logits pass through.
+    ``tokenizer``: the model's own, whose ``model_input_names`` say which inputs a HF classifier takes
+    (give it whenever the model has one: without it, a BERT's token types are fixed at zero)."""
     if is_bilstm(model):
         return BiLSTMLogits(model).eval()
     if hasattr(model, "config") and hasattr(model.config, "model_type"):
-        return LogitsOnly(model).eval()
+        return LogitsOnly(model, hf_input_names(model, tokenizer)).eval()
     return model.eval()
 
 

@@ -66,22 +66,28 @@ def quantize_onnx_dynamic(
 
 
 class _Calibration:
-    """onnxruntime CalibrationDataReader over pre-tokenised batches."""
+    """onnxruntime CalibrationDataReader over pre-tokenised batches (ids, mask[, token_type_ids]),
+    which must be exactly the graph's inputs (a pair model calibrates on pairs, token types included)."""
 
-    def __init__(self, batches: list[tuple[np.ndarray, np.ndarray]], input_names: set[str]):
+    def __init__(self, batches: list[tuple[np.ndarray, ...]], input_names: set[str]):
+        from distill.compress.models import INPUT_ORDER
+
         self._it = iter(batches)
         self._names = input_names
+        given = set(INPUT_ORDER[: len(batches[0])]) if batches else set()
+        if given != input_names:
+            raise DataError(f"calibration batches hold {sorted(given)}, but the graph takes {sorted(input_names)}")
+        self._order = INPUT_ORDER
 
     def get_next(self) -> dict | None:
         nxt = next(self._it, None)
         if nxt is None:
             return None
-        feed = {"input_ids": nxt[0], "attention_mask": nxt[1]}
-        return {k: v for k, v in feed.items() if k in self._names}
+        return dict(zip(self._order, nxt, strict=False))
 
 
 def quantize_onnx_static(
-    src: str | Path, dst: str | Path, calibration: Iterable[tuple[np.ndarray, np.ndarray]],
+    src: str | Path, dst: str | Path, calibration: Iterable[tuple[np.ndarray, ...]],
     per_channel: bool = True, keep_classifier_fp32: bool = True, pad_id: int = 0,
 ) -> Path:
     """ORT static INT8 (QDQ): activation ranges fixed from calibration batches drawn from training data.
@@ -97,10 +103,10 @@ def quantize_onnx_static(
     # single rows padded to the longest calibration text.
     width = max(b[0].shape[1] for b in batches)
     rows = []
-    for ids, mask in batches:
+    for ids, *rest in batches:  # rest: the mask[, token types], both padded with 0
         pad = ((0, 0), (0, width - ids.shape[1]))
-        ids, mask = np.pad(ids, pad, constant_values=pad_id), np.pad(mask, pad)
-        rows += [(ids[i : i + 1], mask[i : i + 1]) for i in range(len(ids))]
+        arrays = [np.pad(ids, pad, constant_values=pad_id), *(np.pad(a, pad) for a in rest)]
+        rows += [tuple(a[i : i + 1] for a in arrays) for i in range(len(ids))]
     batches = rows
     names = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
     quantize_static(
@@ -134,7 +140,7 @@ INT8_GRAPHS = {
 
 def quantize_onnx(
     src: str | Path, dst: str | Path, mode: str = "dynamic",
-    calibration: Iterable[tuple[np.ndarray, np.ndarray]] | None = None, pad_id: int = 0,
+    calibration: Iterable[tuple[np.ndarray, ...]] | None = None, pad_id: int = 0,
 ) -> Path:
     """One entry point: mode is a dynamic recipe name or "static" (needs calibration batches padded with ``pad_id``)."""
     if mode == "static":

@@ -118,51 +118,10 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
 
 
 def render_pareto(result: dict, path: Path) -> None:
-    """Accuracy vs throughput (log x), one labelled point per variant; random-weight models get a
-    second, speed-only panel (size vs throughput), since they have no accuracy to plot."""
-    import matplotlib
+    """pareto.png: numbered points, the Pareto frontier, a table naming each number (see pareto.py)."""
+    from distill.compress.pareto import render_pareto as render
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    s = result["settings"]
-    batch = max(s["batch_sizes"])
-    seq = s["seq_lens"][0]
-    pts = [(v, _timing(v, seq, batch)) for v in result["variants"]]
-    trained = [(v, t) for v, t in pts if t and v["accuracy"] is not None]
-    speed_only = [(v, t) for v, t in pts if t and v["accuracy"] is None]
-    panels = [p for p in (trained, speed_only) if p]
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(8 * max(len(panels), 1), 6.5), squeeze=False)
-    sources = list(dict.fromkeys(v["source"] for v, _ in pts))
-    kinds = list(dict.fromkeys(v["kind"] for v, _ in pts))
-    colors = {src: plt.cm.tab10(i % 10) for i, src in enumerate(sources)}
-    markers = {k: "os^vDP*Xhp<>"[i % 12] for i, k in enumerate(kinds)}
-    for ax, group in zip(axes[0], panels, strict=False):
-        acc = group is trained
-        for i, (v, t) in enumerate(group):
-            x = t["throughput_seq_s"]
-            y = 100 * v["accuracy"] if acc else v["size_mb"]
-            ax.scatter(x, y, s=45, color=colors[v["source"]], marker=markers[v["kind"]], zorder=3)
-            # Labels fan out (alternating offsets) so variants of one model at similar speed stay legible.
-            dy = (-1) ** i * (4 + 7 * ((i // 2) % 3))
-            ax.annotate(f"{v['source']}/{v['kind']}" + ("" if v["device"] == "cpu" else f" ({v['device']})"),
-                        (x, y), fontsize=6.5, xytext=(5, dy), textcoords="offset points",
-                        arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"})
-        ax.set_xscale("log")
-        if not acc:
-            ax.set_yscale("log")
-        ax.set_xlabel(f"throughput, sequences/s (batch {batch}, seq {seq}, log scale)")
-        ax.set_ylabel("accuracy %" if acc else "size on disk, MB (log scale)")
-        ax.set_title("accuracy vs throughput" if acc else "random weights, speed only: size vs throughput")
-        ax.grid(True, which="both", alpha=0.3)
-    handles = [plt.Line2D([], [], ls="", marker=markers[k], color="0.3", label=k) for k in kinds]
-    handles += [plt.Line2D([], [], ls="", marker="o", color=colors[s], label=s) for s in sources]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
-    if not panels:
-        axes[0][0].text(0.5, 0.5, "no timings", ha="center")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))  # room for the legend
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    render(result, path, _timing)
 
 
 def write_report(result: dict, out_dir: str | Path, title: str = "Benchmark report") -> Path:

@@ -145,7 +145,7 @@ class Loaded:
 
     @property
     def module(self) -> nn.Module:
-        return as_logits_module(self.model)
+        return as_logits_module(self.model, self.tokenizer)
 
     @property
     def model_type(self) -> str:
@@ -153,7 +153,8 @@ class Loaded:
 
     @property
     def token_types(self) -> bool:
-        """Whether batches for this model carry token_type_ids (a pair BiLSTM)."""
+        """Whether batches for this model carry token_type_ids (a BERT whose tokenizer produces them,
+        a pair BiLSTM)."""
         return "token_type_ids" in input_names(self.module)
 
     @property
@@ -169,9 +170,9 @@ class Loaded:
             m = copy.deepcopy(self.model)
             if self.model_type in BERT_TYPES:
                 use_onnx_attention(m)  # the graph shape ORT's optimiser fuses (MPNet's attention is its own)
-            export_module(as_logits_module(m), out)
+            export_module(as_logits_module(m, self.tokenizer), out)
         elif which == "cls-fp32":  # DeployBert copies the model and computes attention itself
-            export_module(DeployBert(self.model), out)
+            export_module(DeployBert(self.model, input_names(self.module)), out)
         elif which == "opt":
             cfg = self.model.config
             optimize_bert_onnx(self.onnx("fp32"), out, cfg.num_attention_heads, cfg.hidden_size)
@@ -230,7 +231,7 @@ def build_variant(
         if kind == "torch-int8":
             m = quantize_dynamic_int8(m)
         elif kind == "torch-fp32-cls":
-            m = DeployBert(loaded.model).to(device)  # its own copy
+            m = DeployBert(loaded.model, input_names(loaded.module)).to(device)  # its own copy
         elif kind in ("torch-fp16", "torch-compile-fp16"):
             m = m.to(device="cuda", dtype=torch.float16)
         elif kind == "torch-bf16":

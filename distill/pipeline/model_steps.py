@@ -36,6 +36,14 @@ def _data_flags(prefix: str, path: Path, limit: int, pair: bool = False) -> list
     return flags + [f"--{prefix}-text-pair-column", PAIR] if pair else flags
 
 
+def _max_length(ctx: StepContext) -> int:
+    """teacher.yaml's max_length: the length `distill run` cut every split at, so export verifies,
+    and bench evaluates, each model as it was evaluated."""
+    from distill.config import TeacherConfig
+
+    return ctx.teacher_raw.get("max_length") or TeacherConfig.model_fields["max_length"].default
+
+
 def run_general(ctx: StepContext) -> Result:
     from distill.general import general_distill
 
@@ -95,8 +103,8 @@ def run_compress(ctx: StepContext) -> Result:
             "--recover-lr", str(o.recover_lr), "--max-len", str(o.max_len)]  # fmt: skip
     if o.recover_objectives is not None:
         argv += ["--recover-objectives", json.dumps(o.recover_objectives)]  # JSON is YAML text
-    if data is not None and not data.info["pair"]:  # compress reads single texts only
-        argv += _data_flags("train", data.outputs["train"], o.train_limit)
+    if data is not None:  # pairs too: a pair model is scored, recovered and verified on real pairs
+        argv += _data_flags("train", data.outputs["train"], o.train_limit, pair=data.info["pair"])
     _call(argv)
     return Result({"model": out}, json.loads((out / "compress.json").read_text()))
 
@@ -105,15 +113,16 @@ def run_export(ctx: StepContext) -> Result:
     o, model, data = ctx.step.options, ctx.one("model"), ctx.one("data")
     out = ctx.tmp / "onnx"
     argv = ["export", str(model.outputs["model"]), "--out", str(out), "--opset", str(o.opset),
-            "--min-agreement", str(o.min_agreement), "--min-agreement-int8", str(o.min_agreement_int8)]  # fmt: skip
+            "--min-agreement", str(o.min_agreement), "--min-agreement-int8", str(o.min_agreement_int8),
+            "--max-len", str(_max_length(ctx))]  # fmt: skip
     if not o.optimize:
         argv.append("--no-optimize")
     if o.int8:
         argv += ["--int8", o.int8]
     if data is not None:  # pairs too: a pair model is verified on real pairs
         argv += _data_flags("verify", data.outputs["dev"], o.verify_limit, pair=data.info["pair"])
-        if o.int8 == "static" and not data.info["pair"]:  # calibration reads single texts
-            argv += _data_flags("calibration", data.outputs["train"], o.calibration_limit)
+        if o.int8 == "static":
+            argv += _data_flags("calibration", data.outputs["train"], o.calibration_limit, pair=data.info["pair"])
     _call(argv)
     return Result({"onnx": out}, json.loads((out / "verify.json").read_text()))
 
@@ -129,13 +138,14 @@ def run_bench(ctx: StepContext) -> Result:
         sources.append(_source(ctx.one("teacher"), "teacher"))
     sources += [_source(d, "other") for d in ctx.inputs.get("models", [])]
     out = ctx.tmp / "report"
-    cfg = {"sources": sources, **o.model_dump(exclude={"eval_split", "eval_limit", "calibration_limit"}), "out": str(out)}
-    if data is not None:
+    cfg = {"sources": sources, **o.model_dump(exclude={"eval_split", "eval_limit", "calibration_limit"}),
+           "eval_max_len": _max_length(ctx), "out": str(out)}  # fmt: skip
+    if data is not None:  # pairs for a pair task: every model is fed both sentences, as in training
         pair = PAIR if data.info["pair"] else None
         cfg["eval"] = {"path": str(data.outputs[o.eval_split]), "text_column": TEXT, "text_pair_column": pair,
                        "label_column": LABEL, "format": "jsonl", "limit": o.eval_limit}  # fmt: skip
-        cfg["calibration"] = {"path": str(data.outputs["train"]), "text_column": TEXT, "label_column": None,
-                              "format": "jsonl", "limit": o.calibration_limit}  # fmt: skip
+        cfg["calibration"] = {"path": str(data.outputs["train"]), "text_column": TEXT, "text_pair_column": pair,
+                              "label_column": None, "format": "jsonl", "limit": o.calibration_limit}  # fmt: skip
     bench_yaml = ctx.tmp / "bench.yaml"
     bench_yaml.write_text(yaml.safe_dump(cfg, sort_keys=False))
     _call(["bench", str(bench_yaml)])

@@ -22,6 +22,14 @@ from distill.errors import ConfigError
 from .conftest import TEXTS
 
 
+def _types(mask: np.ndarray) -> np.ndarray:
+    """Token types of a pair: the second half of each row's real tokens is sentence two."""
+    types = np.zeros_like(mask)
+    for i, n in enumerate(mask.sum(1)):
+        types[i, n // 2 : n] = 1
+    return types
+
+
 def _batch(vocab: int, b: int = 5, t: int = 11, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Random ids with ragged lengths: row i has t - i real tokens, the rest padding."""
     rng = np.random.default_rng(seed)
@@ -41,6 +49,20 @@ def test_same_logits_as_the_full_model_with_padding(tiny_bert):
         cls = DeployBert(model).eval()(torch.from_numpy(ids), torch.from_numpy(mask))
     assert cls.shape == (5, 2)
     torch.testing.assert_close(cls, full, atol=1e-5, rtol=1e-5)
+
+
+def test_same_logits_as_the_model_fed_a_pairs_token_types(tiny_bert):
+    """A pair's token types reach the embeddings: the logits are the HF model's on the same inputs."""
+    model, tok = load_classifier(tiny_bert)
+    ids, mask = _batch(model.config.vocab_size)
+    types = _types(mask)
+    names = ("input_ids", "attention_mask", "token_type_ids")
+    with torch.inference_mode():
+        hf = model(**{n: torch.from_numpy(a) for n, a in zip(names, (ids, mask, types), strict=True)}).logits
+        cls = DeployBert(model, names).eval()(*(torch.from_numpy(a) for a in (ids, mask, types)))
+        zeros = DeployBert(model, names).eval()(torch.from_numpy(ids), torch.from_numpy(mask))
+    torch.testing.assert_close(cls, hf, atol=1e-5, rtol=1e-5)
+    assert (cls - zeros).abs().max() > 1e-3  # the token types are read, not dropped
 
 
 def test_holds_each_weight_once_and_leaves_the_model_alone(tiny_bert):
@@ -98,21 +120,24 @@ def test_export_int8_cls_writes_and_verifies_both_graphs(tiny_bert, tmp_path):
     assert matmuls("model.cls.onnx") == 6 * (layers - 1) + 7 + 2
     assert matmuls("model.onnx") == 8 * layers + 2
     # Dynamic axes: a batch and length other than the traced (2, 16).
-    model, _ = load_classifier(tiny_bert)
+    model, tok = load_classifier(tiny_bert)
     ids, mask = _batch(model.config.vocab_size, b=3, t=23, seed=1)
-    ref = torch_predict(as_logits_module(model))(ids, mask)
-    got = ort_predict(ort_session(tmp_path / "q" / "model.cls.onnx"))(ids, mask)
+    types = _types(mask)  # the graph takes the tokenizer's inputs, a BERT's token types included
+    ref = torch_predict(as_logits_module(model, tok))(ids, mask, types)
+    got = ort_predict(ort_session(tmp_path / "q" / "model.cls.onnx"))(ids, mask, types)
     np.testing.assert_allclose(got, ref, atol=1e-4)
 
 
 def test_bench_kinds_match_the_reference(tiny_bert, tmp_path):
     loaded = load_source(Source("s", path=str(tiny_bert)), tmp_path / "work")
+    assert loaded.token_types  # a BERT tokenizer produces token types: every kind takes them
     ids, mask = _batch(loaded.vocab_size)
-    ref = build_variant(loaded, "torch-fp32", "cpu").predict(ids, mask)
+    inputs = (ids, mask, _types(mask))
+    ref = build_variant(loaded, "torch-fp32", "cpu").predict(*inputs)
     np.testing.assert_allclose(
-        build_variant(loaded, "torch-fp32-cls", "cpu").predict(ids, mask), ref, atol=1e-5
+        build_variant(loaded, "torch-fp32-cls", "cpu").predict(*inputs), ref, atol=1e-5
     )
-    int8 = build_variant(loaded, "ort-int8-cls", "cpu").predict(ids, mask)
+    int8 = build_variant(loaded, "ort-int8-cls", "cpu").predict(*inputs)
     assert int8.shape == ref.shape
     assert np.abs(int8 - ref).max() < 0.5 * np.abs(ref).max()  # quantised, not garbage
 
