@@ -18,16 +18,21 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-from gensim.models import KeyedVectors
 
 from augment.base import is_word
 from augment.copies import Copies
+from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from augment.vocab import Vocab
 from distill.atomic import atomic_file
+from distill.errors import ConfigError
+from distill.schema import PositiveInt, Probability
 from distill.vectors import load_vectors, lookup_key
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 
 def default_cache_dir() -> Path:
@@ -46,6 +51,8 @@ def top_k_columns(sims: np.ndarray, k: int) -> np.ndarray:
     largest chunk maximum ``tau`` is a lower bound of the ``k``-th largest value (``k`` chunks
     reach it), so only the few values ``>= tau`` are sorted. Both passes over ``sims`` are
     vectorised reductions and comparisons."""
+    import torch
+
     m, n = sims.shape
     size = max(1, n // (4 * k))
     full = n // size * size
@@ -256,3 +263,22 @@ class GloveReplace:
 
     def apply(self, copies: Copies, state: Candidates, u: np.ndarray) -> None:
         replace_candidates(copies, state, u, self.p_glove)
+
+
+def check_vectors_file(vectors: str | None, context: BuildContext) -> None:
+    """Before anything is loaded: a ``vectors:`` path names a file."""
+    if vectors is not None and not Path(vectors).expanduser().is_file():
+        raise ConfigError(f"{context.key('vectors')}: no such vectors file: {vectors}")
+
+
+@AUGMENTERS.register("glove")
+class GloveConfig(StrategyConfig):
+    name: Literal["glove"]
+    p_glove: Probability = 0.4
+    K: PositiveInt = 15
+    vectors: str | None = None
+    candidates: PositiveInt = 50_000
+
+    def build(self, context: BuildContext) -> GloveReplace:
+        check_vectors_file(self.vectors, context)
+        return GloveReplace(self.p_glove, self.K, self.vectors, self.candidates, context.cache_dir)
