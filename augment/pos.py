@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
 from augment.copies import Copies
-from augment.masking import MASK
+from augment.masking import MASK, MaskingConfig
+from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from augment.vocab import Vocab
 from distill.errors import ConfigError
+from distill.schema import Probability
 
 Tagger = Callable[[list[str]], list[str]]
 
@@ -226,3 +229,24 @@ class PosReplace:
     def apply(self, copies: Copies, state: np.ndarray, u: np.ndarray) -> None:
         tags = state[copies.token]  # per entry, its word's tag number
         mask_or_pos_ids(copies.ids, tags, u, self.table, self.word_ids, self.p_mask, self.p_pos, self.mask_id)
+
+
+@AUGMENTERS.register("pos")
+class PosConfig(StrategyConfig):
+    name: Literal["pos"]
+    p_pos: Probability = 0.1
+    tagger: Literal["textblob", "spacy"] = "textblob"
+    spacy_model: str = "en_core_web_sm"
+
+    def build(self, context: BuildContext) -> PosReplace:
+        """The pos step, with the pipeline's masking folded in (one draw per word decides both)."""
+        m = context.configs.get("masking")
+        tagger = spacy_tagger(self.spacy_model, context.key("")) if self.tagger == "spacy" else textblob_tagger()
+        p_mask = m.p_mask if isinstance(m, MaskingConfig) else 0.0
+        if p_mask + self.p_pos > 1.0:
+            raise ConfigError(
+                f"{context.key('p_pos')}: p_mask + p_pos must be at most 1 "
+                f"(they are exclusive per word), got {p_mask:g} + {self.p_pos:g}"
+            )
+        token = m.mask_token if isinstance(m, MaskingConfig) else MASK
+        return PosReplace(self.p_pos, p_mask, tagger, token)

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from augment.copies import Copies
-from augment.glove import Candidates, NeighbourIds, load_vectors, neighbour_ids, replace_candidates
-from augment.mlm import MaskedLM, mlm_candidates
+from augment.glove import Candidates, NeighbourIds, check_vectors_file, neighbour_ids, replace_candidates
+from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from augment.vocab import Vocab
+from distill.schema import PositiveInt, Probability
+from distill.vectors import load_vectors
+
+if TYPE_CHECKING:
+    from augment.mlm import MaskedLM  # torch: imported when a masked LM is loaded
 
 log = logging.getLogger("augment")
 
@@ -72,6 +78,8 @@ class TinyBertDA:
         assert self.neighbours is not None, "fit() comes before prepare()"
         if self.mlm is None:
             return self.neighbours.candidates([w for words in sentences for w in words])
+        from augment.mlm import mlm_candidates
+
         from_mlm = mlm_candidates(self.mlm, sentences, self.K, self.batch_size, self.max_length)
         merged = []
         for words, cands in zip(sentences, from_mlm, strict=True):
@@ -81,3 +89,27 @@ class TinyBertDA:
 
     def apply(self, copies: Copies, state: Candidates, u: np.ndarray) -> None:
         replace_candidates(copies, state, u, self.p_t)
+
+
+@AUGMENTERS.register("tinybert")
+class TinyBertConfig(StrategyConfig):
+    name: Literal["tinybert"]
+    p_t: Probability = 0.4
+    K: PositiveInt = 15
+    mlm_model: str | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: PositiveInt = 64
+    max_length: PositiveInt = 128
+    vectors: str | None = None
+    candidates: PositiveInt = 50_000
+
+    def build(self, context: BuildContext) -> TinyBertDA:
+        check_vectors_file(self.vectors, context)
+        mlm = None
+        if self.mlm_model:
+            from augment.mlm import load_mlm
+
+            mlm = load_mlm(self.mlm_model, self.device, key=context.key("mlm_model"))
+        return TinyBertDA(
+            self.p_t, self.K, mlm, self.vectors, self.candidates, context.cache_dir, self.batch_size, self.max_length
+        )

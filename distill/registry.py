@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -11,11 +12,17 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A name -> class map filled by a ``@registry.register("name")`` decorator."""
+    """A name -> class map filled by a ``@registry.register("name")`` decorator.
 
-    def __init__(self, kind: str) -> None:
+    ``listing`` and ``prefix_match`` shape :meth:`suggest`: the words before the list of names, and
+    whether a shared prefix (``lr_rate`` -> ``lr``) counts as close when the spelling is not.
+    """
+
+    def __init__(self, kind: str, *, listing: str = "allowed: ", prefix_match: bool = True) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._listing = listing
+        self._prefix_match = prefix_match
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(item: T) -> T:
@@ -38,8 +45,12 @@ class Registry(Generic[T]):
 
     def suggest(self, name: str) -> str:
         """A did-you-mean hint, or the list of allowed names."""
-        close = did_you_mean(name, self.names())
-        return f"did you mean {close!r}?" if close else f"allowed: {', '.join(self.names())}"
+        names = self.names()
+        if self._prefix_match:
+            close = did_you_mean(name, names)
+        else:
+            close = next(iter(difflib.get_close_matches(name, names, n=1)), None)
+        return f"did you mean {close!r}?" if close else f"{self._listing}{', '.join(names)}"
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

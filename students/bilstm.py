@@ -127,7 +127,7 @@ def build(req: BuildRequest) -> BuiltStudent:
             raise ConfigError(f"{req.source}: init: {path!r} is not a saved BiLSTM student folder (no vocab.json)")
         model, tok = BiLSTMClassifier.from_pretrained(path), WordTokenizer.from_pretrained(path)
         return BuiltStudent(model.train(), tok, own_tokenizer=True, notes=[f"weights and vocabulary from {path}"])
-    from augment.glove import load_vectors
+    from distill.vectors import load_vectors
 
     tok = WordTokenizer.build(req.texts, cfg.max_vocab, cfg.min_freq)
     kv, identity = load_vectors(cfg.vectors, key=f"{req.source}: architecture.bilstm.vectors")
