@@ -10,6 +10,7 @@ the file, the key path, what is allowed and the bad value, e.g.::
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import difflib
 import json
@@ -91,9 +92,19 @@ def _number(low: float | None, high: float | None, *, integer: bool, strict_low:
     return BeforeValidator(check)
 
 
-def _codec(value: Any) -> Any:
-    from distill.data.readers import encoding_problem
+def encoding_problem(encoding: str) -> str | None:
+    """Why files in ``encoding`` cannot be read line by line, or None when they can."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return "expected a Python codec name such as utf-8, latin-1 or cp1252"
+    # Lines are split on the byte b"\n" before decoding, which only works for ASCII-compatible codecs.
+    if not "a\n".encode(encoding).endswith(b"a\n"):
+        return "expected an ASCII-compatible codec (utf-16/32 files: convert them to utf-8)"
+    return None
 
+
+def _codec(value: Any) -> Any:
     problem = encoding_problem(value) if isinstance(value, str) else None
     if problem:
         raise PydanticCustomError("encoding", problem)

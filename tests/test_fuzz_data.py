@@ -24,7 +24,7 @@ from transformers import BertModel
 
 from augment.cli import main as augment_main
 from distill.cli import main as distill_main
-from distill.config import DataConfig
+from distill.data.config import DataConfig
 from distill.data.dataset import load_splits
 from tests.conftest import TINY_TEACHER_YAML, tiny_config, tiny_tokenizer, toy_rows
 from tests.fuzz_helpers import assert_clean_failure

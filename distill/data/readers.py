@@ -7,7 +7,6 @@ report the exact line of a bad row. Problems become a :class:`DataError` naming 
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import sys
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from distill.errors import DataError
+from distill.schema import encoding_problem
 
 FORMATS = ("csv", "tsv", "glue", "jsonl")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
@@ -34,18 +34,6 @@ def detect_format(path: str | Path) -> str:
             f"set `format:` to one of {', '.join(FORMATS)}"
         )
     return _EXTENSIONS[suffix]
-
-
-def encoding_problem(encoding: str) -> str | None:
-    """Why files in ``encoding`` cannot be read line by line, or None when they can."""
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        return "expected a Python codec name such as utf-8, latin-1 or cp1252"
-    # Lines are split on the byte b"\n" before decoding, which only works for ASCII-compatible codecs.
-    if not "a\n".encode(encoding).endswith(b"a\n"):
-        return "expected an ASCII-compatible codec (utf-16/32 files: convert them to utf-8)"
-    return None
 
 
 def _decoded_lines(path: Path, encoding: str) -> Iterator[str]:
