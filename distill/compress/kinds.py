@@ -144,6 +144,7 @@ for _k in (
          "classifier FP32", recipe="static", requires=("matmul",), export="static"),
 ):  # fmt: skip
     register(_k)
+del _k
 
 
 def names() -> tuple[str, ...]:

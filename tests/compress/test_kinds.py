@@ -160,6 +160,10 @@ def test_registry_tables():
     assert kinds.INT8_EXPORTS == ("dynamic", "fused", "u8u8", "cls", "static")
     assert [kinds.int8_kind(e).name for e in kinds.INT8_EXPORTS] == [
         "ort-int8-dynamic", "ort-int8-fused", "ort-int8-u8u8", "ort-int8-cls", "ort-int8-static"]  # fmt: skip
+    # the graph each model.int8.onnx quantises, and how (the table export and bench shared before the registry)
+    assert {e: (kinds.int8_kind(e).graph, kinds.int8_kind(e).recipe) for e in kinds.INT8_EXPORTS} == {
+        "dynamic": ("fp32", "dynamic"), "fused": ("opt", "dynamic-pc"), "u8u8": ("opt", "dynamic-pc-u8"),
+        "cls": ("cls", "dynamic-pc"), "static": ("fp32", "static")}  # fmt: skip
     assert set(kinds.LACKS) == set(SUPPORTED_TYPES) - set(BERT_TYPES)
     assert all(set(lacks) <= set(kinds.REQUIREMENTS) for lacks in kinds.LACKS.values())
     assert {g.name: g.file for g in kinds.GRAPHS.values()} == {
