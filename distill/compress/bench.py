@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from distill.compress import kinds as registry
 from distill.compress.evalset import EvalSet, encode_batches, synthetic_batch
 from distill.compress.export import Predict
 from distill.compress.machine import machine_facts, pin_threads, require_device
-from distill.compress.variants import KINDS, Source, build_variant, kind_refusal, kinds_for, load_source
+from distill.compress.variants import Source, build_variant, load_source
 from distill.errors import ConfigError
 from distill.evaluate import accuracy_f1
 from distill.speed import time_calls
@@ -134,7 +135,8 @@ def _measure(
 
 def _gpu_peak(kind: str) -> float | None:
     name = torch.cuda.get_device_name(0)
-    dtype = "fp16" if "fp16" in kind else "bf16" if "bf16" in kind else "fp32"
+    recipe = registry.get(kind).recipe
+    dtype = recipe if recipe in ("fp16", "bf16") else "fp32"
     for key, peaks in GPU_PEAK_FLOPS.items():
         if key in name:
             return peaks[dtype] / 1e12 if peaks[dtype] else None
@@ -154,9 +156,9 @@ def run_benchmark(
     trained on sentence pairs needs an eval set (and calibration set) of pairs."""
     for d in settings.devices:
         require_device(d)
-    unknown = [k for k in kinds if k not in KINDS]
+    unknown = registry.unknown(kinds)
     if unknown:
-        raise ConfigError(f"kinds: {unknown} unknown; known: {', '.join(KINDS)}")
+        raise ConfigError(f"kinds: {unknown} unknown; known: {', '.join(registry.names())}")
     kinds = sorted(kinds, key=lambda k: k != "torch-fp32")  # FP32 first: the agreement reference
     skip = _inapplicable(sources, kinds, settings.devices)  # before anything is loaded or timed
     _require_pairs(sources, eval_set.pairs is not None if eval_set else None, "eval")
@@ -178,7 +180,7 @@ def run_benchmark(
             ref_pred = None
             for device in settings.devices:
                 for kind in kinds:
-                    if device not in KINDS[kind][0] or (src.name, kind) in skip:
+                    if device not in registry.get(kind).devices or (src.name, kind) in skip:
                         continue
                     if progress:
                         progress(f"{src.name} / {kind} / {device}")
@@ -211,7 +213,7 @@ def run_benchmark(
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "settings": asdict(settings),
         "eval": {"n": len(eval_set) if eval_set else 0},
-        "kinds": {k: KINDS[k][1] for k in kinds},
+        "kinds": {k: registry.get(k).description for k in kinds},
         "variants": variants,
         "skipped": [{"name": f"{name}/{kind}", "source": name, "kind": kind, "skipped": reason}
                     for (name, kind), reason in skip.items()],
@@ -239,12 +241,12 @@ def _inapplicable(sources: list[Source], kinds: list[str], devices: list[str]) -
     skip = {}
     for src in sources:
         mt = src.model_type()
-        wanted = [k for k in kinds if any(d in KINDS[k][0] for d in devices)]
+        wanted = [k for k in kinds if any(d in registry.get(k).devices for d in devices)]
         for k in wanted:
-            reason = kind_refusal(mt, k)
+            reason = registry.refusal(k, mt)
             if reason:
                 skip[(src.name, k)] = f"does not apply to model_type {mt}: {reason}"
         if wanted and all((src.name, k) in skip for k in wanted):
             raise ConfigError(f"source {src.name!r} (model_type {mt}): none of kinds {wanted} apply to it; "
-                              f"kinds for {mt}: {', '.join(kinds_for(mt))}")  # fmt: skip
+                              f"kinds for {mt}: {', '.join(registry.kinds_for(mt))}")  # fmt: skip
     return skip

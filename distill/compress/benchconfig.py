@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from distill.compress import kinds as registry
 from distill.compress.bench import BenchSettings
-from distill.compress.variants import KINDS
 from distill.errors import ConfigError
 from distill.schema import Encoding, load_yaml, validate
 
@@ -68,9 +68,9 @@ class BenchCfg(_Strict):
     @field_validator("kinds")
     @classmethod
     def _known_kinds(cls, v: list[str]) -> list[str]:
-        bad = [k for k in v if k not in KINDS]
+        bad = registry.unknown(v)
         if bad:
-            raise ValueError(f"unknown kinds {bad}; known: {', '.join(KINDS)}")
+            raise ValueError(f"unknown kinds {bad}; known: {', '.join(registry.names())}")
         return v
 
     @field_validator("batch_sizes", "seq_lens")

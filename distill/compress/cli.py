@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from distill.compress import INT8_EXPORTS
+from distill.compress.kinds import INT8_EXPORTS
 from distill.errors import ConfigError, DistillError
 from distill.schema import load_yaml
 

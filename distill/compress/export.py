@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from distill.atomic import atomic_dir
-from distill.compress import INT8_EXPORTS
+from distill.compress import kinds
 from distill.errors import ConfigError, DataError
 
 MIN_OPSET = 17
@@ -183,7 +183,7 @@ def export_onnx(
     calibration_pairs: list[str] | None = None,
 ) -> dict:
     """Export a saved HF classifier or BiLSTM student to ``out_dir``: model.onnx, model.opt.onnx
-    (fused; BERT-family only), optionally model.int8.onnx (``int8``: one of :data:`INT8_EXPORTS`, ``cls``
+    (fused; BERT-family only), optionally model.int8.onnx (``int8``: one of kinds.INT8_EXPORTS, ``cls``
     also keeping its FP32 source model.cls.onnx; a BiLSTM takes dynamic, an MPNet dynamic or static),
     tokenizer, config, verify.json.
 
@@ -206,22 +206,20 @@ def export_onnx(
         load_classifier,
         use_onnx_attention,
     )
-    from distill.compress.quantize import INT8_GRAPHS, quantize_onnx
-    from distill.compress.variants import INT8_KINDS, kind_refusal
+    from distill.compress.quantize import quantize_onnx
 
     check_opset(opset)
-    if int8 not in (None, *INT8_EXPORTS):
-        raise ConfigError(f"int8 {int8!r} is unknown; use {', '.join(INT8_EXPORTS)}")
+    kind = kinds.int8_kind(int8) if int8 is not None else None  # the bench kind with the same graph
     mt = check_model_dir(model_dir)["model_type"]
-    if int8 and kind_refusal(mt, INT8_KINDS[int8]):
-        usable = [m for m, k in INT8_KINDS.items() if kind_refusal(mt, k) is None]
-        raise ConfigError(f"{model_dir}: int8 {int8!r} (kind {INT8_KINDS[int8]}) does not apply to model_type {mt}: "
-                          f"{kind_refusal(mt, INT8_KINDS[int8])}; int8 for {mt}: {', '.join(usable)}")  # fmt: skip
+    if kind and kinds.refusal(kind.name, mt):
+        raise ConfigError(f"{model_dir}: int8 {int8!r} (kind {kind.name}) does not apply to model_type {mt}: "
+                          f"{kinds.refusal(kind.name, mt)}; int8 for {mt}: {', '.join(kinds.int8_for(mt))}")  # fmt: skip
     notes = []
-    if mt not in BERT_TYPES and optimize:
+    no_opt = kinds.refusal("ort-opt", mt)
+    if no_opt and optimize:
         optimize = False
-        notes.append(f"model.opt.onnx not written (model_type {mt}): {kind_refusal(mt, 'ort-opt')}")
-    elif int8 in ("fused", "u8u8"):
+        notes.append(f"model.opt.onnx not written (model_type {mt}): {no_opt}")
+    elif kind and kind.graph == "opt":
         optimize = True
     run_max_len, pair_column = trained_inputs(model_dir)
     if pair_column and verify_texts is not None and verify_pairs is None:
@@ -252,18 +250,17 @@ def export_onnx(
             graphs["model.opt.onnx"] = optimize_bert_onnx(
                 tmp / "model.onnx", tmp / "model.opt.onnx", cfg.num_attention_heads, cfg.hidden_size
             )
-        if int8:
+        if kind:
             calib = None
-            if int8 == "static":
+            if kind.calibrated:
                 if not calibration_texts:
                     raise DataError("static INT8 needs calibration texts (--calibration-data)")
                 calib = list(encode_batches(tokenizer, calibration_texts, calibration_pairs, max_len, 8, types))
-            graph, mode = INT8_GRAPHS[int8]
-            if graph == "cls":
+            if kind.graph == "cls":
                 cls = DeployBert(model, input_names(module))
                 graphs["model.cls.onnx"] = export_module(cls, tmp / "model.cls.onnx", opset)
-            src = graphs[{"fp32": "model.onnx", "opt": "model.opt.onnx", "cls": "model.cls.onnx"}[graph]]
-            graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", mode, calib, pad_id(tokenizer))
+            src = graphs[kinds.GRAPHS[kind.graph].file]
+            graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", kind.recipe, calib, pad_id(tokenizer))
         for name, path in graphs.items():
             threshold = min_agreement_int8 if "int8" in name else min_agreement
             rep = verify(reference, ort_predict(ort_session(path)), batches, verify_labels)

@@ -24,7 +24,7 @@ from distill.speed import parameter_count
 # students.bilstm.MODEL_TYPE, written out: importing `students` pulls in every family's model classes.
 BILSTM_TYPE = "distill-bilstm"
 # MPNet (e.g. a fine-tuned all-mpnet-base-v2 teacher): exported, quantised and timed like a BERT, but
-# neither pruned nor given ORT's BERT optimiser (see variants.REFUSALS).
+# neither pruned nor given ORT's BERT optimiser (see kinds.LACKS).
 MPNET_TYPE = "mpnet"
 # Architectures whose attention/FFN layout prune.py and the ORT BERT optimiser understand.
 BERT_TYPES = ("bert",)

@@ -121,21 +121,12 @@ def quantize_onnx_static(
     return Path(dst)
 
 
-# name -> how quantize_onnx builds it; the names are the variant kinds users write in bench.yaml.
+# dynamic mode -> how quantize_onnx builds it; an ORT kind's recipe (kinds.py) names one of these, or static.
 ONNX_INT8_RECIPES = {
     "dynamic": {"per_channel": False, "u8u8": False, "keep_classifier_fp32": False},
     "dynamic-pc": {"per_channel": True, "u8u8": False, "keep_classifier_fp32": True},
     "dynamic-pc-u8": {"per_channel": True, "u8u8": True, "keep_classifier_fp32": True},
 }
-
-
-# `distill export --int8 NAME` (and its bench kind, variants.INT8_KINDS) -> (the FP32 graph it quantises:
-# fp32 = the plain export, opt = after ORT's BERT optimiser, cls = the [CLS]-only last layer; the mode
-# quantize_onnx takes). One table, so an exported model.int8.onnx and the benchmarked kind are one graph.
-INT8_GRAPHS = {
-    "dynamic": ("fp32", "dynamic"), "fused": ("opt", "dynamic-pc"), "u8u8": ("opt", "dynamic-pc-u8"),
-    "cls": ("cls", "dynamic-pc"), "static": ("fp32", "static"),
-}  # fmt: skip
 
 
 def quantize_onnx(

@@ -1,22 +1,26 @@
-"""Variant kinds: how each compressed form of a model is built, and the predictor it yields.
+"""How each variant kind is built, and the predictor it yields.
 
 A variant is (source, kind, device). A source is a saved model folder (a BERT or MPNet classifier,
-or a BiLSTM student) or a paper shape with random weights; a kind is one of :data:`KINDS`, built for
-a BERT in every kind and for the other model types in all but their :data:`REFUSALS`.
-``build_variant`` returns a :class:`Built` holding the numpy predictor the benchmark times and
-evaluates, plus its parameters and size on disk.
+or a BiLSTM student) or a paper shape with random weights; a kind is one registered in kinds.py,
+built for a source whose model type it applies to (``kinds.refusal``). The builders are looked up
+from the kind's description: one per runtime (:data:`BUILDERS`), a torch kind's module by its graph
+and recipe (:data:`TORCH_GRAPHS`, :data:`TORCH_RECIPES`), an ORT kind's ONNX file by its graph
+(:data:`ONNX_GRAPHS`) quantised with its recipe. ``build_variant`` returns a :class:`Built` holding
+the numpy predictor the benchmark times and evaluates, plus its parameters and size on disk.
 """
 
 from __future__ import annotations
 
 import copy
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from distill.compress import kinds
 from distill.compress.deploy_bert import DeployBert
 from distill.compress.evalset import pad_id
 from distill.compress.export import (
@@ -30,8 +34,6 @@ from distill.compress.export import (
 from distill.compress.machine import require_device
 from distill.compress.models import (
     BERT_TYPES,
-    BILSTM_TYPE,
-    MPNET_TYPE,
     PAPER_SHAPES,
     as_logits_module,
     check_model_dir,
@@ -43,68 +45,8 @@ from distill.compress.models import (
     use_onnx_attention,
     vocab_size,
 )
-from distill.compress.quantize import INT8_GRAPHS, quantize_dynamic_int8, quantize_onnx
+from distill.compress.quantize import quantize_dynamic_int8, quantize_onnx
 from distill.errors import ConfigError
-
-# kind -> (devices it runs on, one-line description used in reports and docs)
-KINDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "torch-fp32": (("cpu", "cuda"), "PyTorch eager, FP32 (the reference)"),
-    "torch-fp32-cls": (("cpu", "cuda"), "PyTorch eager, FP32, fused Q/K/V, last layer for [CLS] only (same logits)"),
-    "torch-int8": (("cpu",), "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear/LSTM)"),
-    "torch-fp16": (("cuda",), "PyTorch, weights and activations FP16"),
-    "torch-bf16": (("cuda",), "PyTorch, weights and activations BF16"),
-    "torch-compile-fp16": (("cuda",), "torch.compile (inductor) of the FP16 model"),
-    "ort-fp32": (("cpu", "cuda"), "ONNX Runtime FP32, ORT's default graph optimisations"),
-    "ort-opt": (("cpu", "cuda"), "ONNX Runtime FP32 after the BERT optimiser (fused Attention/LayerNorm/GELU)"),
-    "ort-int8-dynamic": (("cpu",), "ORT dynamic INT8 with ORT's defaults (per-tensor S8 weights, unfused graph)"),
-    "ort-int8-fused": (("cpu",), "ORT dynamic INT8 of the fused graph, per-channel weights, classifier in FP32"),
-    "ort-int8-u8u8": (("cpu",), "as ort-int8-fused with U8 weights (no vpmaddubsw saturation on non-VNNI CPUs)"),
-    "ort-int8-cls": (("cpu",), "ORT dynamic INT8, per-channel, classifier FP32, fused Q/K/V, last layer for [CLS] only"),
-    "ort-int8-static": (("cpu",), "ORT static INT8 (QDQ), per-channel, calibrated on training texts, classifier FP32"),
-}
-
-_FUSED = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"
-_CLS = "the [CLS]-only last layer rewrites a BERT layer; this model has none"
-_CLS_MPNET = ("the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) "
-              "and classification head differ")
-# model_type -> {kind: why the kind does not apply}; a BERT builds every kind, and a kind not listed
-# for a model type builds for it. Each reason names what the kind needs that this model type lacks.
-REFUSALS: dict[str, dict[str, str]] = {
-    BILSTM_TYPE: {
-        "ort-opt": "ORT's BERT optimiser fuses BERT attention, LayerNorm and GELU, which this model does not have",
-        "ort-int8-fused": _FUSED,
-        "ort-int8-u8u8": _FUSED,
-        "torch-fp32-cls": _CLS,
-        "ort-int8-cls": _CLS,
-        "ort-int8-static": "its QDQ recipe quantises only MatMul/Gemm outside the classifier, and a BiLSTM has none "
-        "(its LSTM would stay FP32)",
-    },
-    # ORT's optimiser has no MPNet model type; its BERT one, run on MPNet (tried on a tiny one), fuses
-    # no attention (MPNet adds its relative-position bias to the scores, outside BERT's pattern) and
-    # only folds residual adds into LayerNorm, ORT's session having fused bias+GELU already.
-    MPNET_TYPE: {
-        "ort-opt": "ORT's BERT optimiser does not fuse MPNet's attention (its relative-position bias is outside "
-        "BERT's pattern), so it would add only LayerNorm fusions to ort-fp32",
-        "ort-int8-fused": _FUSED,
-        "ort-int8-u8u8": _FUSED,
-        "torch-fp32-cls": _CLS_MPNET,
-        "ort-int8-cls": _CLS_MPNET,
-    },
-}
-# Kinds some model type other than BERT cannot build.
-BERT_ONLY_KINDS = tuple(k for k in KINDS if any(k in refused for refused in REFUSALS.values()))
-# `distill export --int8 NAME` -> the benchmark kind with the same graph (keys: distill.compress.INT8_EXPORTS).
-INT8_KINDS = {"dynamic": "ort-int8-dynamic", "fused": "ort-int8-fused", "u8u8": "ort-int8-u8u8", "cls": "ort-int8-cls",
-              "static": "ort-int8-static"}  # fmt: skip
-
-
-def kind_refusal(model_type: str, kind: str) -> str | None:
-    """Why ``kind`` cannot be built for a model of ``model_type`` (None: it can)."""
-    return None if model_type in BERT_TYPES else REFUSALS.get(model_type, {}).get(kind)
-
-
-def kinds_for(model_type: str) -> list[str]:
-    return [k for k in KINDS if kind_refusal(model_type, k) is None]
 
 
 @dataclass
@@ -162,30 +104,44 @@ class Loaded:
         return vocab_size(self.model)
 
     def onnx(self, which: str, calibration: list | None = None) -> Path:
-        """Path of the source's ONNX graph ``which`` (fp32, opt, or an INT8 kind), built on first use."""
+        """Path of the source's ONNX graph ``which`` (a graph of kinds.GRAPHS: fp32, opt, cls; or an
+        ORT kind: its graph, quantised with its recipe), built on first use."""
         if which in self._files:
             return self._files[which]
         out = self.workdir / f"{which}.onnx"
-        if which == "fp32":
-            m = copy.deepcopy(self.model)
-            if self.model_type in BERT_TYPES:
-                use_onnx_attention(m)  # the graph shape ORT's optimiser fuses (MPNet's attention is its own)
-            export_module(as_logits_module(m, self.tokenizer), out)
-        elif which == "cls-fp32":  # DeployBert copies the model and computes attention itself
-            export_module(DeployBert(self.model, input_names(self.module)), out)
-        elif which == "opt":
-            cfg = self.model.config
-            optimize_bert_onnx(self.onnx("fp32"), out, cfg.num_attention_heads, cfg.hidden_size)
-        elif which in INT8_KINDS.values():
-            if which == "ort-int8-static" and calibration is None:
-                raise ConfigError("ort-int8-static needs calibration data (bench.yaml `calibration:`)")
-            graph, mode = INT8_GRAPHS[next(name for name, kind in INT8_KINDS.items() if kind == which)]
-            src = self.onnx({"fp32": "fp32", "opt": "opt", "cls": "cls-fp32"}[graph])
-            quantize_onnx(src, out, mode, calibration, pad_id(self.tokenizer))
+        if which in ONNX_GRAPHS:
+            ONNX_GRAPHS[which](self, out)
+        elif which in kinds.names() and kinds.get(which).runtime == "ort":
+            kind = kinds.get(which)
+            if kind.recipe is None:
+                return self.onnx(kind.graph)
+            if kind.calibrated and calibration is None:
+                raise ConfigError(f"{which} needs calibration data (bench.yaml `calibration:`)")
+            quantize_onnx(self.onnx(kind.graph), out, kind.recipe, calibration, pad_id(self.tokenizer))
         else:
             raise ConfigError(f"no ONNX graph {which!r}")
         self._files[which] = out
         return out
+
+
+def _export_fp32(loaded: Loaded, out: Path) -> None:
+    m = copy.deepcopy(loaded.model)
+    if loaded.model_type in BERT_TYPES:
+        use_onnx_attention(m)  # the graph shape ORT's optimiser fuses (MPNet's attention is its own)
+    export_module(as_logits_module(m, loaded.tokenizer), out)
+
+
+def _export_cls(loaded: Loaded, out: Path) -> None:
+    export_module(DeployBert(loaded.model, input_names(loaded.module)), out)  # it copies the model
+
+
+def _optimise(loaded: Loaded, out: Path) -> None:
+    cfg = loaded.model.config
+    optimize_bert_onnx(loaded.onnx("fp32"), out, cfg.num_attention_heads, cfg.hidden_size)
+
+
+# kinds.GRAPHS name -> how a source's ONNX file of that graph is written.
+ONNX_GRAPHS: dict[str, Callable[[Loaded, Path], None]] = {"fp32": _export_fp32, "opt": _optimise, "cls": _export_cls}
 
 
 def load_source(source: Source, workdir: Path) -> Loaded:
@@ -210,38 +166,51 @@ def _state_dict_bytes(module: nn.Module) -> int:
     return buf.getbuffer().nbytes
 
 
+# kinds.GRAPHS name -> a torch kind's FP32 module of that graph (its own copy of the weights).
+TORCH_GRAPHS: dict[str, Callable[[Loaded], nn.Module]] = {
+    "fp32": lambda loaded: copy.deepcopy(loaded.module),
+    "cls": lambda loaded: DeployBert(loaded.model, input_names(loaded.module)),  # it copies the model
+}
+# a torch kind's recipe -> (module, device) -> the module the kind runs.
+TORCH_RECIPES: dict[str | None, Callable[[nn.Module, str], nn.Module]] = {
+    None: lambda m, device: m.to(device),
+    "int8": lambda m, device: quantize_dynamic_int8(m),  # CPU only
+    "fp16": lambda m, device: m.to(device="cuda", dtype=torch.float16),
+    "bf16": lambda m, device: m.to(device="cuda", dtype=torch.bfloat16),
+}
+
+
+def _build_torch(loaded: Loaded, kind: kinds.Kind, device: str, threads: int, calibration: list | None) -> Built:
+    m = TORCH_RECIPES[kind.recipe](TORCH_GRAPHS[kind.graph](loaded), device)
+    size = _state_dict_bytes(m)
+    if kind.compiled:
+        m = torch.compile(m, dynamic=True)
+    return Built(torch_predict(m.eval(), device), count_parameters(loaded.model), size)
+
+
+def _build_ort(loaded: Loaded, kind: kinds.Kind, device: str, threads: int, calibration: list | None) -> Built:
+    path = loaded.onnx(kind.name, calibration)
+    session = ort_session(path, threads=threads, device=device)
+    return Built(ort_predict(session), count_parameters(loaded.model), path.stat().st_size)
+
+
+# a kind's runtime -> its builder.
+BUILDERS: dict[str, Callable[[Loaded, kinds.Kind, str, int, list | None], Built]] = {
+    "torch": _build_torch, "ort": _build_ort,
+}  # fmt: skip
+
+
 def build_variant(
     loaded: Loaded, kind: str, device: str, threads: int = 1, calibration: list | None = None
 ) -> Built:
     """The predictor for one (source, kind, device); raises ConfigError for impossible combinations."""
-    if kind not in KINDS:
-        raise ConfigError(f"variant kind {kind!r} is unknown; known: {', '.join(KINDS)}")
-    devices, _ = KINDS[kind]
-    if device not in devices:
-        raise ConfigError(f"variant kind {kind} runs on {', '.join(devices)}, not {device}")
+    spec = kinds.get(kind)
+    if device not in spec.devices:
+        raise ConfigError(f"variant kind {kind} runs on {', '.join(spec.devices)}, not {device}")
     mt = loaded.model_type
-    reason = kind_refusal(mt, kind)
+    reason = kinds.refusal(kind, mt)
     if reason:
         raise ConfigError(f"variant kind {kind} does not apply to {loaded.source.name} (model_type {mt}): {reason}; "
-                          f"kinds for {mt}: {', '.join(kinds_for(mt))}")  # fmt: skip
+                          f"kinds for {mt}: {', '.join(kinds.kinds_for(mt))}")  # fmt: skip
     require_device(device)
-    params = count_parameters(loaded.model)
-    if kind.startswith("torch-"):
-        m = copy.deepcopy(loaded.module)
-        if kind == "torch-int8":
-            m = quantize_dynamic_int8(m)
-        elif kind == "torch-fp32-cls":
-            m = DeployBert(loaded.model, input_names(loaded.module)).to(device)  # its own copy
-        elif kind in ("torch-fp16", "torch-compile-fp16"):
-            m = m.to(device="cuda", dtype=torch.float16)
-        elif kind == "torch-bf16":
-            m = m.to(device="cuda", dtype=torch.bfloat16)
-        else:
-            m = m.to(device)
-        size = _state_dict_bytes(m)
-        if kind == "torch-compile-fp16":
-            m = torch.compile(m, dynamic=True)
-        return Built(torch_predict(m.eval(), device), params, size)
-    which = {"ort-fp32": "fp32", "ort-opt": "opt"}.get(kind, kind)
-    path = loaded.onnx(which, calibration)
-    return Built(ort_predict(ort_session(path, threads=threads, device=device)), params, path.stat().st_size)
+    return BUILDERS[spec.runtime](loaded, spec, device, threads, calibration)

@@ -60,19 +60,19 @@ def _check_config(recipe: Recipe, step: Step, families: dict[str, str]) -> None:
 def _check_bilstm_input(step: Step, where: str, ref: str) -> None:
     """What compress/export/bench can do with a BiLSTM student, refused here rather than after training it:
     no pruning; export without the BERT-only INT8 recipes; bench with at least one kind that applies."""
+    from distill.compress import kinds
     from distill.compress.models import BILSTM_TYPE
-    from distill.compress.variants import INT8_KINDS, kind_refusal, kinds_for
 
     mt, o = BILSTM_TYPE, step.options
     if step.kind == "compress":
         raise ConfigError(f"{where}: step {ref!r} makes a BiLSTM student; compress (pruning) supports BERT-family models only")
-    if step.kind == "export" and o.int8 and kind_refusal(mt, INT8_KINDS[o.int8]):
-        usable = [m for m, k in INT8_KINDS.items() if kind_refusal(mt, k) is None]
+    reason = kinds.refusal(kinds.int8_kind(o.int8).name, mt) if step.kind == "export" and o.int8 else None
+    if reason:
         raise ConfigError(f"{where}: step {ref!r} makes a BiLSTM student; options.int8 {o.int8!r} does not apply to it "
-                          f"({kind_refusal(mt, INT8_KINDS[o.int8])}); int8 for a BiLSTM: {', '.join(usable)}")  # fmt: skip
-    if step.kind == "bench" and all(kind_refusal(mt, k) for k in o.kinds):
+                          f"({reason}); int8 for a BiLSTM: {', '.join(kinds.int8_for(mt))}")  # fmt: skip
+    if step.kind == "bench" and all(kinds.refusal(k, mt) for k in o.kinds):
         raise ConfigError(f"{where}: step {ref!r} makes a BiLSTM student; none of options.kinds {o.kinds} apply to it; "
-                          f"kinds for a BiLSTM: {', '.join(kinds_for(mt))}")  # fmt: skip
+                          f"kinds for a BiLSTM: {', '.join(kinds.kinds_for(mt))}")  # fmt: skip
 
 
 def _parts(recipe: Recipe, step: Step, teacher_raw: dict[str, Any], keys: dict[str, str]) -> tuple[dict[str, Any], str | None]:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from distill.compress import INT8_EXPORTS
+from distill.compress.kinds import INT8_EXPORTS
 from distill.errors import ConfigError
 from distill.schema import (
     NonNegInt,
@@ -266,11 +266,12 @@ def parse_recipe(data: dict[str, Any], where: str, overrides: list[str] | None =
         _check_inputs(s, i, spec, earlier, later, kinds, where)
         options = validate(spec.options, {**s.options, **sets.get(s.name, {})}, where, prefix=("steps", i, "options"))
         if isinstance(options, BenchOptions):
-            from distill.compress.variants import KINDS as BENCH_KINDS
+            from distill.compress import kinds as bench_kinds
 
-            bad = [k for k in options.kinds if k not in BENCH_KINDS]
+            bad = bench_kinds.unknown(options.kinds)
             if bad:
-                raise ConfigError(f"{where}: steps.{i}.options.kinds: unknown kinds {bad}; known: {', '.join(BENCH_KINDS)}")
+                raise ConfigError(f"{where}: steps.{i}.options.kinds: unknown kinds {bad}; "
+                                  f"known: {', '.join(bench_kinds.names())}")
         if isinstance(options, CompressOptions) and options.recover_objectives is not None:
             _check_recover_objectives(options, where, ("steps", i, "options"))
         if s.kind == "general" and options.corpus is None and "data" not in s.inputs:

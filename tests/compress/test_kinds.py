@@ -1,0 +1,198 @@
+"""Contract of the registry of export/bench kinds (distill/compress/kinds.py), over every registered kind.
+
+For a tiny BERT, BiLSTM and MPNet each kind either builds and gives the torch model's logits on the
+same inputs (FP32 within 1e-4, INT8 and FP16/BF16 by agreement), or is refused with its reason: the
+same reason from build_variant, `distill export --int8` and bench's pre-flight. A CUDA-only kind on
+a machine without CUDA is asserted refused for lack of CUDA. Each description's facts (devices,
+graph, recipe, export name) are checked against what it builds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from distill.compress import kinds
+from distill.compress.bench import _inapplicable
+from distill.compress.evalset import encode_batches
+from distill.compress.export import export_onnx, torch_predict
+from distill.compress.models import BERT_TYPES, SUPPORTED_TYPES
+from distill.compress.quantize import ONNX_INT8_RECIPES
+from distill.compress.variants import (
+    BUILDERS,
+    ONNX_GRAPHS,
+    TORCH_GRAPHS,
+    TORCH_RECIPES,
+    Loaded,
+    Source,
+    build_variant,
+    load_source,
+)
+from distill.errors import ConfigError
+from tests.compress.conftest import TEXTS
+from tests.mpnet_helpers import save_tiny_mpnet_classifier
+
+MODELS = ("bert", "bilstm", "mpnet")
+CUDA = torch.cuda.is_available()
+NO_CUDA = "devices: cuda asked for, but no CUDA GPU is visible to torch on this machine"
+# ops an ONNX graph has only once it is quantised (dynamic: integer matmuls; static: QDQ pairs)
+QUANTISED_OPS = {"MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLinear", "DynamicQuantizeLSTM",
+                 "QuantizeLinear", "DequantizeLinear", "QAttention", "QLinearMatMul"}  # fmt: skip
+INT8_MIN_AGREEMENT = 0.85  # 14 inputs: at most two flips near the boundary of a tiny random model
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory, tiny_bert, tiny_bilstm) -> dict[str, tuple[str, Loaded]]:
+    """model -> (its folder, its source loaded once: the ONNX graphs are shared by its kinds)."""
+    mpnet = save_tiny_mpnet_classifier(tmp_path_factory.mktemp("models") / "tiny-mpnet")
+    work = tmp_path_factory.mktemp("kinds")
+    paths = {"bert": str(tiny_bert), "bilstm": str(tiny_bilstm), "mpnet": str(mpnet)}
+    return {m: (p, load_source(Source(m, path=p), work / m)) for m, p in paths.items()}
+
+
+def _batches(loaded: Loaded, n: int, batch_size: int) -> list[tuple[np.ndarray, ...]]:
+    """``n`` texts (as pairs where the model takes token types) encoded as the model was trained."""
+    texts = TEXTS[:n]
+    pairs = TEXTS[1 : n + 1] if loaded.token_types else None
+    return list(encode_batches(loaded.tokenizer, texts, pairs, 32, batch_size, loaded.token_types))
+
+
+def _ops(path) -> list[str]:
+    return [n.op_type for n in onnx.load(str(path)).graph.node]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("name", kinds.names())
+def test_every_kind_builds_with_the_torch_logits_or_is_refused_with_its_reason(sources, tmp_path, name, model):
+    path, loaded = sources[model]
+    kind, mt = kinds.get(name), loaded.model_type
+    reason = kinds.refusal(name, mt)
+    for other in ("cpu", "cuda"):  # the devices are checked first, for every model
+        if other not in kind.devices:
+            with pytest.raises(ConfigError) as e:
+                build_variant(loaded, name, other)
+            assert str(e.value) == f"variant kind {name} runs on {', '.join(kind.devices)}, not {other}"
+    if reason:
+        _assert_refused_everywhere(kind, loaded, path, reason, tmp_path)
+        return
+    device = "cpu" if "cpu" in kind.devices else "cuda"
+    if device == "cuda" and not CUDA:
+        with pytest.raises(ConfigError) as e:
+            build_variant(loaded, name, "cuda")
+        assert str(e.value) == NO_CUDA
+        return
+    calib = _batches(loaded, 40, 8) if kind.calibrated else None
+    built = build_variant(loaded, name, device, calibration=calib)
+    reference = torch_predict(loaded.module)
+    batches = _batches(loaded, 14, 7)
+    ref = np.concatenate([reference(*b) for b in batches])  # [14, 2]
+    got = np.concatenate([built.predict(*b) for b in batches])
+    assert got.shape == ref.shape == (14, 2)
+    if kind.recipe is None:  # FP32: the same function up to float reassociation
+        assert np.abs(got - ref).max() < 1e-4, name
+    else:
+        assert (got.argmax(-1) == ref.argmax(-1)).mean() >= INT8_MIN_AGREEMENT, (name, got, ref)
+        assert np.abs(got - ref).max() < 0.5 * np.abs(ref).max(), name  # quantisation noise, not another model
+    assert built.params == sum(p.numel() for p in loaded.model.parameters())
+    if kind.runtime == "ort":
+        ops = _ops(loaded.onnx(name, calib))
+        assert bool(QUANTISED_OPS & set(ops)) == (kind.recipe is not None), (name, sorted(set(ops)))
+        if kind.calibrated:
+            assert "QuantizeLinear" in ops and "DequantizeLinear" in ops  # QDQ
+        if kind.graph == "opt":
+            assert {"Attention", "QAttention"} & set(ops), name  # the optimiser's fused attention
+    if kind.int8 and not kind.calibrated:  # (a tiny model's QDQ nodes outweigh what its INT8 weights save)
+        fp32 = build_variant(loaded, "torch-fp32" if kind.runtime == "torch" else "ort-fp32", "cpu")
+        assert built.size_bytes < fp32.size_bytes, name
+
+
+def _assert_refused_everywhere(kind: kinds.Kind, loaded: Loaded, path: str, reason: str, tmp_path) -> None:
+    """build_variant, bench's pre-flight and export --int8 all refuse with the registry's reason."""
+    mt = loaded.model_type
+    with pytest.raises(ConfigError) as e:
+        build_variant(loaded, kind.name, kind.devices[0])
+    assert str(e.value) == (f"variant kind {kind.name} does not apply to {loaded.source.name} (model_type {mt}): "
+                            f"{reason}; kinds for {mt}: {', '.join(kinds.kinds_for(mt))}")  # fmt: skip
+    skip = _inapplicable([loaded.source], ["torch-fp32", kind.name], list(kind.devices))
+    assert skip == {(loaded.source.name, kind.name): f"does not apply to model_type {mt}: {reason}"}
+    if kind.export:
+        with pytest.raises(ConfigError) as e:
+            export_onnx(path, tmp_path / "out", int8=kind.export)
+        assert str(e.value) == (f"{path}: int8 {kind.export!r} (kind {kind.name}) does not apply to model_type {mt}: "
+                                f"{reason}; int8 for {mt}: {', '.join(kinds.int8_for(mt))}")  # fmt: skip
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", kinds.names())
+def test_description_facts(name):
+    kind = kinds.get(name)
+    assert kind.name == name and kind.description and "\n" not in kind.description
+    assert kind.devices and set(kind.devices) <= {"cpu", "cuda"} and list(kind.devices) == sorted(kind.devices)
+    if kind.int8:  # INT8 runs on the CPU only; half precision on CUDA only
+        assert kind.devices == ("cpu",)
+    if kind.recipe in ("fp16", "bf16") or kind.compiled:
+        assert kind.devices == ("cuda",) and kind.runtime == "torch"
+    assert kind.runtime in BUILDERS
+    if kind.runtime == "torch":
+        assert kind.graph in TORCH_GRAPHS and kind.recipe in TORCH_RECIPES and kind.export is None
+    else:
+        assert kind.graph in ONNX_GRAPHS and kind.recipe in (None, "static", *ONNX_INT8_RECIPES)
+        assert (kind.export is not None) == (kind.recipe is not None)  # every ORT INT8 graph can be exported
+    assert kind.calibrated == (kind.recipe == "static")
+    # what the graph and recipe need of the model is declared, and only that
+    needs = {"bert-optimiser" if kind.recipe is None else "bert-optimised-graph"} if kind.graph == "opt" else set()
+    needs |= {"bert-layer"} if kind.graph == "cls" else set()
+    needs |= {"matmul"} if kind.calibrated else set()
+    assert set(kind.requires) == needs
+    if kind.export:
+        assert kinds.int8_kind(kind.export) is kind and kind.export in kinds.INT8_EXPORTS
+    assert all(kinds.refusal(name, mt) is None for mt in BERT_TYPES)  # a BERT builds every kind
+
+
+def test_registry_tables():
+    assert kinds.INT8_EXPORTS == ("dynamic", "fused", "u8u8", "cls", "static")
+    assert [kinds.int8_kind(e).name for e in kinds.INT8_EXPORTS] == [
+        "ort-int8-dynamic", "ort-int8-fused", "ort-int8-u8u8", "ort-int8-cls", "ort-int8-static"]  # fmt: skip
+    # the graph each model.int8.onnx quantises, and how (the table export and bench shared before the registry)
+    assert {e: (kinds.int8_kind(e).graph, kinds.int8_kind(e).recipe) for e in kinds.INT8_EXPORTS} == {
+        "dynamic": ("fp32", "dynamic"), "fused": ("opt", "dynamic-pc"), "u8u8": ("opt", "dynamic-pc-u8"),
+        "cls": ("cls", "dynamic-pc"), "static": ("fp32", "static")}  # fmt: skip
+    assert set(kinds.LACKS) == set(SUPPORTED_TYPES) - set(BERT_TYPES)
+    assert all(set(lacks) <= set(kinds.REQUIREMENTS) for lacks in kinds.LACKS.values())
+    assert {g.name: g.file for g in kinds.GRAPHS.values()} == {
+        "fp32": "model.onnx", "opt": "model.opt.onnx", "cls": "model.cls.onnx"}  # fmt: skip
+    with pytest.raises(ConfigError) as e:
+        kinds.get("ort-int4")
+    assert str(e.value) == f"variant kind 'ort-int4' is unknown; known: {', '.join(kinds.names())}"
+    with pytest.raises(ConfigError) as e:
+        kinds.int8_kind("int4")
+    assert str(e.value) == "int8 'int4' is unknown; use dynamic, fused, u8u8, cls, static"
+    assert kinds.unknown(["torch-fp32", "fp128"]) == ["fp128"]
+
+
+def test_the_cls_graph_fuses_qkv(sources):
+    """The cls graph (deploy_bert.py): one Q/K/V projection per layer, so fewer matmuls than fp32."""
+    _, loaded = sources["bert"]
+
+    def matmuls(graph: str) -> int:
+        return sum(op in ("MatMul", "Gemm") for op in _ops(loaded.onnx(graph)))
+
+    assert matmuls("cls") < matmuls("fp32")
+    assert "Attention" not in _ops(loaded.onnx("fp32")) and "Attention" in _ops(loaded.onnx("opt"))
+
+
+def test_kinds_module_imports_neither_torch_nor_the_builders():
+    """The CLI and config validation read the registry without torch; export and variants import it."""
+    code = ("import sys, distill.compress.kinds; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('distill.compress.') "
+            "and m != 'distill.compress.kinds'))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = "import sys, distill.compress.export; print('distill.compress.variants' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # export -> kinds, variants -> export: no cycle
