@@ -2,8 +2,9 @@
 
 prune.py (torch-pruning heads/FFN), quantize.py (torch.ao and ORT INT8, FP16/BF16), export.py (ONNX,
 ORT sessions, verification), variants.py (the kinds a benchmark builds), bench.py (timing and
-accuracy), report.py (report.json/md), pareto.py (pareto.png), machine.py (machine facts), cli.py (subcommands),
-deploy_bert.py (fused Q/K/V, a last layer that computes [CLS] only).
+accuracy), report.py (report.json/md), pareto.py (pareto.png), machine.py (machine facts),
+deploy_bert.py (fused Q/K/V, a last layer that computes [CLS] only); api.py (compress_model,
+export_model, benchmark: the three commands as functions) and cli.py (their subcommands: argv only).
 """
 
 # `distill export --int8 NAME` (here, not in export.py, so the CLI and recipe.yaml validate without
