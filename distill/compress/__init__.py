@@ -3,6 +3,7 @@
 prune.py (torch-pruning heads/FFN), quantize.py (torch.ao and ORT INT8, FP16/BF16), export.py (ONNX,
 ORT sessions, verification), kinds.py (the registry of export/bench kinds, torch-free), variants.py
 (how each kind is built), bench.py (timing and accuracy), report.py (report.json/md), pareto.py
-(pareto.png), machine.py (machine facts), cli.py (subcommands), deploy_bert.py (fused Q/K/V, a last
-layer that computes [CLS] only).
+(pareto.png), machine.py (machine facts), deploy_bert.py (fused Q/K/V, a last layer that computes
+[CLS] only); api.py (compress_model, export_model, benchmark: the three commands as functions) and
+cli.py (their subcommands: argv only).
 """

@@ -1,11 +1,12 @@
 """The ``general``, ``distill``, ``compress``, ``export`` and ``bench`` steps.
 
-Each calls the existing command (``distill general``, ``distill run``, ``distill compress``,
-``distill export``, ``distill bench``) on its inputs' outputs, writing into the step's temporary
-folder. ``distill`` gets derived configs, kept beside its result for reproducibility:
-``teacher.yaml`` whose model is the teacher step's ready classifier and whose data are the data
-(or augment) step's files, and ``student.yaml`` with ``init: general:<general step>`` when a general
-step is an input.
+Each calls the library function behind the command of its name (``general_distill``, ``run``,
+``compress_model``, ``export_model``, ``benchmark``: the work, checks and errors of ``distill
+general``, ``distill run``, ``distill compress``, ``distill export``, ``distill bench``; no argv,
+no parser) on its inputs' outputs, writing into the step's temporary folder. ``distill`` gets
+derived configs, kept beside its result for reproducibility: ``teacher.yaml`` whose model is the
+teacher step's ready classifier and whose data are the data (or augment) step's files, and
+``student.yaml`` with ``init: general:<general step>`` when a general step is an input.
 """
 
 from __future__ import annotations
@@ -16,24 +17,16 @@ from pathlib import Path
 
 import yaml
 
+from distill.compress.api import DataFile
 from distill.errors import StudentBelowBar
 from distill.pipeline.context import Done, Result, StepContext
 from distill.pipeline.data_steps import LABEL, PAIR, TEXT, derived_teacher
 from distill.schema import load_yaml
 
 
-def _call(argv: list[str]) -> None:
-    """Run a `distill` subcommand's handler in this process (errors propagate as exceptions)."""
-    from distill.cli import build_parser
-
-    args = build_parser().parse_args(argv)
-    args.func(args)
-
-
-def _data_flags(prefix: str, path: Path, limit: int, pair: bool = False) -> list[str]:
-    flags = [f"--{prefix}-data", str(path), f"--{prefix}-text-column", TEXT, f"--{prefix}-label-column", LABEL,
-             f"--{prefix}-format", "jsonl", f"--{prefix}-limit", str(limit)]  # fmt: skip
-    return flags + [f"--{prefix}-text-pair-column", PAIR] if pair else flags
+def _data_file(path: Path, limit: int, pair: bool = False) -> DataFile:
+    """A data step's exported .jsonl (text, label as its name, text_pair for pairs)."""
+    return DataFile(str(path), TEXT, PAIR if pair else None, LABEL, "jsonl", "utf-8", limit)
 
 
 def _max_length(ctx: StepContext) -> int:
@@ -96,34 +89,31 @@ def _keep_below_bar(ctx: StepContext, out: Path, e: StudentBelowBar) -> StudentB
 
 
 def run_compress(ctx: StepContext) -> Result:
+    from distill.compress.api import compress_model
+
     o, model, data = ctx.step.options, ctx.one("model"), ctx.one("data")
     out = ctx.tmp / "model"
-    argv = ["compress", str(model.outputs["model"]), "--out", str(out), "--prune-heads", str(o.prune_heads),
-            "--prune-ffn", str(o.prune_ffn), "--importance", o.importance, "--recover-epochs", str(o.recover_epochs),
-            "--recover-lr", str(o.recover_lr), "--max-len", str(o.max_len)]  # fmt: skip
-    if o.recover_objectives is not None:
-        argv += ["--recover-objectives", json.dumps(o.recover_objectives)]  # JSON is YAML text
-    if data is not None:  # pairs too: a pair model is scored, recovered and verified on real pairs
-        argv += _data_flags("train", data.outputs["train"], o.train_limit, pair=data.info["pair"])
-    _call(argv)
+    # pairs too: a pair model is scored, recovered and verified on real pairs
+    train = _data_file(data.outputs["train"], o.train_limit, pair=data.info["pair"]) if data is not None else None
+    compress_model(str(model.outputs["model"]), str(out), prune_heads=o.prune_heads, prune_ffn=o.prune_ffn,
+                   importance=o.importance, recover_epochs=o.recover_epochs, recover_lr=o.recover_lr,
+                   recover_objectives=o.recover_objectives, max_len=o.max_len, train_data=train)  # fmt: skip
     return Result({"model": out}, json.loads((out / "compress.json").read_text()))
 
 
 def run_export(ctx: StepContext) -> Result:
+    from distill.compress.api import export_model
+
     o, model, data = ctx.step.options, ctx.one("model"), ctx.one("data")
     out = ctx.tmp / "onnx"
-    argv = ["export", str(model.outputs["model"]), "--out", str(out), "--opset", str(o.opset),
-            "--min-agreement", str(o.min_agreement), "--min-agreement-int8", str(o.min_agreement_int8),
-            "--max-len", str(_max_length(ctx))]  # fmt: skip
-    if not o.optimize:
-        argv.append("--no-optimize")
-    if o.int8:
-        argv += ["--int8", o.int8]
+    verify = calibration = None
     if data is not None:  # pairs too: a pair model is verified on real pairs
-        argv += _data_flags("verify", data.outputs["dev"], o.verify_limit, pair=data.info["pair"])
+        verify = _data_file(data.outputs["dev"], o.verify_limit, pair=data.info["pair"])
         if o.int8 == "static":
-            argv += _data_flags("calibration", data.outputs["train"], o.calibration_limit, pair=data.info["pair"])
-    _call(argv)
+            calibration = _data_file(data.outputs["train"], o.calibration_limit, pair=data.info["pair"])
+    export_model(str(model.outputs["model"]), str(out), opset=o.opset, optimize=o.optimize, int8=o.int8,
+                 min_agreement=o.min_agreement, min_agreement_int8=o.min_agreement_int8, max_len=_max_length(ctx),
+                 verify_data=verify, calibration_data=calibration)  # fmt: skip
     return Result({"onnx": out}, json.loads((out / "verify.json").read_text()))
 
 
@@ -132,6 +122,8 @@ def _source(done: Done, role: str) -> dict:
 
 
 def run_bench(ctx: StepContext) -> Result:
+    from distill.compress.api import benchmark, progress_to_stderr
+
     o, data = ctx.step.options, ctx.one("data")
     sources = [_source(ctx.one("student"), "student")]
     if ctx.one("teacher") is not None:
@@ -148,5 +140,5 @@ def run_bench(ctx: StepContext) -> Result:
                               "label_column": None, "format": "jsonl", "limit": o.calibration_limit}  # fmt: skip
     bench_yaml = ctx.tmp / "bench.yaml"
     bench_yaml.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    _call(["bench", str(bench_yaml)])
+    benchmark(str(bench_yaml), progress=progress_to_stderr)  # the file is kept: the step's bench.yaml
     return Result({"report": out / "report.md", "report_json": out / "report.json"}, {"sources": [s["name"] for s in sources]})
