@@ -153,6 +153,7 @@ class StudentFamily:
     # The encoder general distillation trains, (arch, shape, teacher config) -> nn.Module; None: not supported.
     build_encoder: Callable[[ArchitectureBase, StudentShape, object], nn.Module] | None = None
     model_type: str | None = None  # the config.json model_type of its own saved format; None: a Hugging Face model
+    minimal: dict[str, Any] = field(default_factory=dict)  # the smallest `architecture:` block it takes (docs, contract tests)
     inits: tuple[str, ...] = ("random", "teacher")  # the word inits it takes besides a saved folder
     owns: dict[str, str] = field(default_factory=dict)  # its own keys of the shared block -> the message for another family
 
