@@ -132,7 +132,7 @@ def _family_tag(value: Any) -> str:
 # `architecture:`, one schema per registered family, chosen by `family` (errors name the keys
 # without the family: distill.schema drops the union's tag from their path).
 ArchitectureSchema = Annotated[
-    Union[tuple(Annotated[STUDENTS.get(n).schema, Tag(n)] for n in family_names())],  # noqa: UP007  (built at run time)
+    Union[tuple(Annotated[STUDENTS.get(n).schema, Tag(n)] for n in family_names())],  # noqa: UP007  (a Union of a run-time tuple)
     Discriminator(_family_tag),
 ]
 

@@ -13,9 +13,11 @@ import torch
 from transformers import BertForSequenceClassification
 
 import students
-from distill.config import ArchitectureConfig
+from distill.config import ArchitectureConfig, StudentConfig
+from distill.errors import ConfigError
 from distill.layer_map import resolve_layer_map
 from distill.objectives import ModelDims
+from distill.schema import validate
 from students import STUDENTS, BuildRequest, StudentShape
 from students.family import saved_family
 from tests.conftest import WORDS, tiny_config, tiny_tokenizer
@@ -88,3 +90,24 @@ def test_shape_order_is_only_for_the_resolved_yaml():
     b = StudentShape(2, 32, 4, 64)
     assert a == b and list(a.as_dict()) == ["num_layers", "intermediate_size", "hidden_size", "num_heads"]
     assert list(b.as_dict()) == ["num_layers", "hidden_size", "num_heads", "intermediate_size"]
+
+
+def _error(architecture) -> str:
+    raw = {"name": "s", "architecture": architecture, "stages": [{"name": "a", "objectives": {"kd_kl": {}}}]}
+    with pytest.raises(ConfigError) as e:
+        validate(StudentConfig, raw, "s.yaml")
+    return str(e.value)
+
+
+@pytest.mark.parametrize("name", STUDENTS.names())
+def test_errors_name_the_key_as_written_whatever_the_family(name):
+    # Each family's block is its own schema, chosen by `family`; the path shows no trace of that choice.
+    minimal = STUDENTS.get(name).minimal
+    assert _error({**minimal, "num_layerz": 2}) == "s.yaml: architecture.num_layerz: unknown key; did you mean 'num_layers'?"
+    assert _error({**minimal, "init_layers": ["x"]}).startswith("s.yaml: architecture.init_layers.0: expected an integer >= 1")
+    assert _error(7) == "s.yaml: architecture: expected a mapping of keys to values, got 7"
+
+
+def test_an_unknown_family_lists_the_registered_ones():
+    assert _error({"family": "lstm"}) == "s.yaml: architecture.family: expected one of 'tinybert', 'distilbert', 'bilstm', got \"lstm\""
+    assert _error({"family": ["x"]}) == "s.yaml: architecture.family: expected one of 'tinybert', 'distilbert', 'bilstm', got [\"x\"]"
