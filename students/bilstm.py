@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import model_validator
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -28,7 +28,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from distill.atomic import write_text
 from distill.errors import ConfigError
 from distill.objectives.base import ModelDims
-from distill.schema import PositiveInt, Probability
+from students.bilstm_block import BiLSTMConfig
 from students.family import (
     ArchitectureBase,
     BuildRequest,
@@ -43,31 +43,8 @@ from students.word_tokenizer import WordTokenizer
 MODEL_TYPE = "distill-bilstm"
 
 
-class BiLSTMConfig(BaseModel):
-    """The BiLSTM student (Tang et al. 2019): GloVe embeddings -> 1-layer BiLSTM -> max-pool -> ReLU MLP."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    hidden: PositiveInt = Field(300, description="LSTM units per direction")
-    mlp: PositiveInt = Field(400, description="units of the ReLU layer before the logits")
-    dropout: Probability = 0.1
-    vectors: str | None = Field(None, description="word2vec/GloVe file; default: the packaged GloVe 6B 50-d")
-    max_vocab: PositiveInt = Field(50_000, description="most frequent training words kept; others map to [UNK]")
-    min_freq: PositiveInt = 1
-    freeze_embeddings: bool = False
-
-    @field_validator("vectors")
-    @classmethod
-    def _vectors_exist(cls, vectors: str | None) -> str | None:
-        if vectors is not None and not Path(vectors).expanduser().is_file():
-            raise ValueError("no such vectors file")
-        return vectors
-
-
 class BiLSTMArchitecture(ArchitectureBase):
     """``family: bilstm``: word-level BiLSTM with its own tokenizer; sized by the ``bilstm`` block."""
-
-    bilstm: BiLSTMConfig | None = None
 
     @model_validator(mode="after")
     def _sized_by_its_block(self) -> BiLSTMArchitecture:

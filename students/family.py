@@ -27,6 +27,7 @@ from distill.errors import ConfigError
 from distill.objectives.base import ModelDims
 from distill.registry import Registry
 from distill.schema import PositiveInt, Probability
+from students.bilstm_block import BiLSTMConfig
 
 SHAPE_KEYS = ("num_layers", "hidden_size", "num_heads", "intermediate_size")
 DEFAULT_FAMILY = "tinybert"  # an `architecture:` block without `family`
@@ -80,7 +81,7 @@ class ArchitectureBase(BaseModel):
     intermediate_size: PositiveInt | None = Field(None, description="default: 4 x hidden_size")
     init_layers: list[PositiveInt] | None = Field(None, description="distilbert: teacher layers to copy; default: the layer map")
     dropout: Probability | None = Field(None, description="tinybert: hidden and attention dropout; default: BERT's 0.1")
-    bilstm: dict | None = None  # the BiLSTM's block; its schema types it
+    bilstm: BiLSTMConfig | None = None
 
     @field_validator("family", mode="before")
     @classmethod
