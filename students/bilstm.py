@@ -194,7 +194,7 @@ def weight_bytes(arch: BiLSTMArchitecture, shape: StudentShape, teacher: object,
 
 FAMILY = register(StudentFamily(
     name="bilstm", title="BiLSTM", schema=BiLSTMArchitecture, resolve=resolve, describe=describe, build=build, load=load,
-    check_init=check_init, weight_bytes=weight_bytes, features=frozenset({"logits"}), is_transformer=False,
+    check_init=check_init, weight_bytes=weight_bytes, features=frozenset({"logits"}), is_transformer=False, copies_teacher_layers=False,
     model_type=MODEL_TYPE, inits=("random", "teacher", "glove"), minimal={"family": "bilstm"},
     owns={"bilstm": "the `bilstm:` block needs family: bilstm, got family {family}"},
 ))  # fmt: skip

@@ -110,7 +110,7 @@ def build_encoder(arch: ArchitectureBase, shape: StudentShape, teacher: Pretrain
 FAMILY = register(StudentFamily(
     name="distilbert", title="DistilBERT", schema=DistilBERTArchitecture, resolve=resolve, describe=describe_transformer,
     build=build, load=load_hf, check_init=check_hf_init, weight_bytes=hf_weight_bytes,
-    features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}), is_transformer=True, build_encoder=build_encoder,
+    features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}), is_transformer=True, copies_teacher_layers=True, build_encoder=build_encoder,
     minimal={"family": "distilbert"},
     owns={"init_layers": "`init_layers` is for family: distilbert"},
 ))  # fmt: skip

@@ -151,6 +151,7 @@ class StudentFamily:
     weight_bytes: Callable[[ArchitectureBase, StudentShape, object, int], int]  # (arch, shape, teacher config, labels)
     features: frozenset[str]  # what it exposes in `Features` (checked against the objectives' `needs`)
     is_transformer: bool  # layers, heads, a layer map; prunable, BERT-optimisable
+    copies_teacher_layers: bool  # `init: teacher` copies whole teacher layers (the sanity advice suggests such a family)
     # The encoder general distillation trains, (arch, shape, teacher config) -> nn.Module; None: not supported.
     build_encoder: Callable[[ArchitectureBase, StudentShape, object], nn.Module] | None = None
     model_type: str | None = None  # the config.json model_type of its own saved format; None: a Hugging Face model

@@ -108,7 +108,7 @@ def build_encoder(arch: ArchitectureBase, shape: StudentShape, teacher: Pretrain
 FAMILY = register(StudentFamily(
     name="tinybert", title="TinyBERT", schema=TinyBERTArchitecture, resolve=resolve, describe=describe_transformer,
     build=build, load=load_hf, check_init=check_hf_init, weight_bytes=hf_weight_bytes,
-    features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}), is_transformer=True, build_encoder=build_encoder,
+    features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}), is_transformer=True, copies_teacher_layers=False, build_encoder=build_encoder,
     minimal={"family": "tinybert", "preset": "tinybert4"},
     owns={"dropout": "`dropout` is for family: tinybert (distilbert keeps the teacher's, bilstm has `bilstm.dropout`)"},
 ))  # fmt: skip
