@@ -54,12 +54,7 @@ def _validate(args: argparse.Namespace) -> int:
     checked = preflight(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
     plan, splits = checked.plan, checked.splits
     report_lengths(checked.facts["lengths"], args.teacher, log_summary=False)  # the warning run would give
-    sizes, arch = plan.sizes, plan.student_cfg.architecture
-    shape = (
-        f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}" if arch.family == "bilstm" else
-        f"{sizes['num_layers']} layers x {sizes['hidden_size']} ({sizes['num_heads']} heads, FFN {sizes['intermediate_size']}), "
-        f"layer map {plan.layer_map}"
-    )  # fmt: skip
+    shape = plan.family.describe(plan.student_cfg.architecture, plan.shape, plan.layer_map)
     print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
           f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}")
     print(lengths_line(checked.facts["lengths"]))

@@ -12,10 +12,20 @@ import contextlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
+import students
 from distill.data.config import DataConfig, SplitConfig  # noqa: F401  (the data: block; SplitConfig re-exported)
 from distill.errors import ConfigError
 from distill.schema import (
@@ -30,6 +40,10 @@ from distill.schema import (
     load_yaml,
     validate,
 )
+from students.family import DEFAULT_FAMILY, STUDENTS, ArchitectureBase, family_names
+
+# The word values of `init` (anything else is a saved student folder, `general:<folder>` or `<folder>`).
+_WORD_INITS = ("random", "teacher", "glove")
 
 
 class _Strict(BaseModel):
@@ -68,96 +82,29 @@ class TeacherConfig(_Strict):
 # ---------------------------------------------------------------------------------------------
 # student.yaml
 
-PRESETS: dict[str, dict[str, int]] = {
-    # Jiao et al. 2020, TinyBERT: 4 layers x 312 and 6 layers x 768.
-    "tinybert4": {"num_layers": 4, "hidden_size": 312, "num_heads": 12, "intermediate_size": 1200},
-    "tinybert6": {"num_layers": 6, "hidden_size": 768, "num_heads": 12, "intermediate_size": 3072},
-}
+# The families' schemas: each family module registers its own (see students.family).
+PRESETS = students.tinybert.PRESETS
+BiLSTMConfig = students.bilstm.BiLSTMConfig
 
 
-class BiLSTMConfig(_Strict):
-    """The BiLSTM student (Tang et al. 2019): GloVe embeddings -> 1-layer BiLSTM -> max-pool -> ReLU MLP."""
-
-    hidden: PositiveInt = Field(300, description="LSTM units per direction")
-    mlp: PositiveInt = Field(400, description="units of the ReLU layer before the logits")
-    dropout: Probability = 0.1
-    vectors: str | None = Field(None, description="word2vec/GloVe file; default: the packaged GloVe 6B 50-d")
-    max_vocab: PositiveInt = Field(50_000, description="most frequent training words kept; others map to [UNK]")
-    min_freq: PositiveInt = 1
-    freeze_embeddings: bool = False
-
-    @field_validator("vectors")
-    @classmethod
-    def _vectors_exist(cls, vectors: str | None) -> str | None:
-        if vectors is not None and not Path(vectors).expanduser().is_file():
-            raise ValueError("no such vectors file")
-        return vectors
+def _family_tag(value: Any) -> str:
+    """Which family's schema reads this block: its ``family``, the default one when absent; an unknown
+    name goes to the default's schema, whose ``family`` check names the allowed ones."""
+    family = value.get("family", DEFAULT_FAMILY) if isinstance(value, dict) else getattr(value, "family", DEFAULT_FAMILY)
+    return family if isinstance(family, str) and family in STUDENTS else DEFAULT_FAMILY
 
 
-# What each student family exposes in `Features` (checked against the objectives' `needs`).
-FEATURES_OF: dict[str, frozenset[str]] = {
-    "tinybert": frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}),
-    "distilbert": frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}),
-    "bilstm": frozenset({"logits"}),
-}
+# `architecture:`, one schema per registered family, chosen by `family` (errors name the keys
+# without the family: distill.schema drops the union's tag from their path).
+ArchitectureSchema = Annotated[
+    Union[tuple(Annotated[STUDENTS.get(n).schema, Tag(n)] for n in family_names())],  # noqa: UP007  (a Union of a run-time tuple)
+    Discriminator(_family_tag),
+]
 
 
-class ArchitectureConfig(_Strict):
-    """The student's shape: a family, then a preset or explicit sizes (which override the preset's).
-
-    - ``tinybert``: any BERT shape; ``preset`` or ``num_layers`` required.
-    - ``distilbert``: the teacher's own architecture with ``num_layers`` (default: half the teacher's)
-      layers, initialised from the teacher layers ``init_layers`` (default: the layer map).
-    - ``bilstm``: word-level BiLSTM with its own tokenizer; sized by the ``bilstm`` block.
-    """
-
-    family: Literal["tinybert", "distilbert", "bilstm"] = "tinybert"
-    preset: Literal["tinybert4", "tinybert6"] | None = None
-    num_layers: PositiveInt | None = None
-    hidden_size: PositiveInt | None = Field(None, description="default: the teacher's")
-    num_heads: PositiveInt | None = Field(None, description="default: the teacher's")
-    intermediate_size: PositiveInt | None = Field(None, description="default: 4 x hidden_size")
-    init_layers: list[PositiveInt] | None = Field(None, description="distilbert: teacher layers to copy; default: the layer map")
-    dropout: Probability | None = Field(None, description="tinybert: hidden and attention dropout; default: BERT's 0.1")
-    bilstm: BiLSTMConfig | None = None
-
-    @model_validator(mode="after")
-    def _shape_given(self) -> ArchitectureConfig:
-        if self.family == "tinybert" and self.preset is None and self.num_layers is None:
-            raise ValueError("set `preset` (tinybert4, tinybert6) or `num_layers`")
-        given = [k for k in ("preset", "hidden_size", "num_heads", "intermediate_size") if getattr(self, k) is not None]
-        if self.family == "distilbert" and given:
-            raise ValueError(f"family distilbert keeps the teacher's width, heads and FFN; remove {', '.join(given)}")
-        if self.family == "bilstm" and (given or self.num_layers or self.init_layers):
-            raise ValueError("family bilstm is sized by the `bilstm:` block (hidden, mlp), not by Transformer sizes")
-        if self.family != "bilstm" and self.bilstm is not None:
-            raise ValueError(f"the `bilstm:` block needs family: bilstm, got family {self.family}")
-        if self.family != "distilbert" and self.init_layers is not None:
-            raise ValueError("`init_layers` is for family: distilbert")
-        if self.family != "tinybert" and self.dropout is not None:
-            raise ValueError("`dropout` is for family: tinybert (distilbert keeps the teacher's, bilstm has `bilstm.dropout`)")
-        if self.family == "bilstm" and self.bilstm is None:
-            self.bilstm = BiLSTMConfig()
-        return self
-
-    def resolved(
-        self, teacher_hidden: int, teacher_heads: int, teacher_layers: int = 0, teacher_ffn: int | None = None
-    ) -> dict[str, int]:
-        """Concrete sizes: explicit keys, then the preset, then the teacher's width, heads (and, for
-        distilbert, half its layers). A BiLSTM reports its pooled width as ``hidden_size``."""
-        if self.family == "bilstm":
-            return {"num_layers": 0, "hidden_size": 2 * self.bilstm.hidden, "num_heads": 0, "intermediate_size": self.bilstm.mlp}
-        sizes = dict(PRESETS[self.preset]) if self.preset else {}
-        if self.family == "distilbert":
-            sizes["num_layers"] = max(1, teacher_layers // 2)
-            sizes["intermediate_size"] = teacher_ffn or 4 * teacher_hidden
-        for key in ("num_layers", "hidden_size", "num_heads", "intermediate_size"):
-            if getattr(self, key) is not None:
-                sizes[key] = getattr(self, key)
-        sizes.setdefault("hidden_size", teacher_hidden)
-        sizes.setdefault("num_heads", teacher_heads)
-        sizes.setdefault("intermediate_size", 4 * sizes["hidden_size"])
-        return sizes
+def ArchitectureConfig(**keys: Any) -> ArchitectureBase:
+    """The validated ``architecture:`` block of these keys, as its family's schema."""
+    return TypeAdapter(ArchitectureSchema).validate_python(keys)
 
 
 class StageConfig(_Strict):
@@ -224,7 +171,7 @@ class TeacherCacheConfig(_Strict):
 
 class StudentConfig(_Strict):
     name: NonEmptyStr
-    architecture: ArchitectureConfig
+    architecture: ArchitectureSchema
     init: str = Field("teacher", description="random | teacher | general:<path> | <path of a saved student>")
     layer_map: Literal["uniform", "last"] | list[int] = "uniform"
     stages: list[StageConfig] = Field(min_length=1)
@@ -266,8 +213,9 @@ class StudentConfig(_Strict):
     def _check_init(self) -> StudentConfig:
         if self.init.startswith("general:") and not self.init.removeprefix("general:"):
             raise ValueError("init: `general:` needs a path, e.g. general:outputs/general-tinybert4")
-        if self.init == "glove" and self.architecture.family != "bilstm":
-            raise ValueError("init: glove is for family: bilstm; expected random, teacher, general:<folder> or <folder>")
+        if self.init in _WORD_INITS and self.init not in self.architecture.student_family.inits:
+            takers = [n for n in family_names() if self.init in STUDENTS.get(n).inits]
+            raise ValueError(f"init: {self.init} is for family: {', '.join(takers)}; expected random, teacher, general:<folder> or <folder>")
         return self
 
     @field_validator("init")
@@ -275,7 +223,7 @@ class StudentConfig(_Strict):
     def _saved_folder_exists(cls, init: str) -> str:
         # A missing folder would otherwise surface only after the teacher is fine-tuned (minutes in).
         path = init.removeprefix("general:")
-        if init not in ("random", "teacher", "glove") and path and not (Path(path) / "config.json").is_file():
+        if init not in _WORD_INITS and path and not (Path(path) / "config.json").is_file():
             raise ValueError(
                 f"{path!r} is not a saved student folder (no config.json); "
                 "expected random, teacher, glove (bilstm), general:<folder> or <folder>"
@@ -294,11 +242,12 @@ def _check_objectives(cfg: StudentConfig, source: str) -> None:
         stage.objectives = parse_objectives(stage.objectives, source, ("stages", i, "objectives"))
         for name in stage.objectives:
             loc = ("stages", i, "objectives", name)
-            missing = OBJECTIVES.get(name).needs - {"labels"} - FEATURES_OF[cfg.architecture.family]
+            features = cfg.architecture.student_family.features
+            missing = OBJECTIVES.get(name).needs - {"labels"} - features
             if missing:
                 raise ConfigError(
                     f"{source}: {'.'.join(map(str, loc))}: a {cfg.architecture.family} student exposes only "
-                    f"{', '.join(sorted(FEATURES_OF[cfg.architecture.family]))}, but {name} needs {', '.join(sorted(missing))}; "
+                    f"{', '.join(sorted(features))}, but {name} needs {', '.join(sorted(missing))}; "
                     "use logits objectives (kd_kl, logit_mse, pred, ce)"
                 )
 

@@ -60,9 +60,7 @@ from distill.output_dir import prepare_output_dir
 from distill.stepper import DTYPES, Stepper, check_precision
 from distill.teacher import dims, resolve_model
 from distill.trainable import Trainable, replicate, sync_unless
-from students.distilbert import distilbert_config
 from students.init import init_from_teacher
-from students.tinybert import tinybert_config
 
 log = logging.getLogger("distill")
 INTERMEDIATE = {"embeddings", "hidden", "attn", "qkv"}
@@ -197,14 +195,15 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     out = Path(output_dir)
     prepare_output_dir(out, "--output-dir")  # the flag (or its default outputs/general-<student>) chose it
     arch = s_cfg.architecture
-    if arch.family == "bilstm":
-        raise ConfigError(f"{student_yaml}: architecture.family: general distillation needs a Transformer student, got bilstm")
+    family = arch.student_family
+    if not family.general:
+        raise ConfigError(f"{student_yaml}: architecture.family: general distillation needs a Transformer student, got {arch.family}")
     path = resolve_model(t_cfg.model)
     t_hf = AutoConfig.from_pretrained(path)
     t = dims(t_hf)
-    sizes = arch.resolved(t.hidden_size, t.num_heads, t.num_layers, getattr(t_hf, "intermediate_size", None))
-    layer_map = resolve_layer_map(s_cfg.layer_map, sizes["num_layers"], t.num_layers, str(student_yaml))
-    s = ModelDims(sizes["hidden_size"], sizes["num_heads"], sizes["num_layers"])
+    shape = arch.shape(t.hidden_size, t.num_heads, t.num_layers, getattr(t_hf, "intermediate_size", None))
+    layer_map = resolve_layer_map(s_cfg.layer_map, shape.num_layers, t.num_layers, str(student_yaml))
+    s = shape.dims()
     torch.manual_seed(seed)  # before the objectives: their projections W are drawn at random
     objectives = _objectives(str(student_yaml), s_cfg.stages[0].objectives, s, t)
     max_length = max_length or t_cfg.max_length
@@ -213,8 +212,7 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     tokenizer = AutoTokenizer.from_pretrained(path)
     for p in teacher.parameters():
         p.requires_grad_(False)
-    s_hf = distilbert_config(t_hf, sizes["num_layers"], ["0", "1"]) if arch.family == "distilbert" else tinybert_config(sizes, t_hf, ["0", "1"], arch.dropout)
-    student = AutoModel.from_config(s_hf)
+    student = family.build_encoder(arch, shape, t_hf)  # through the students registry
     if s_cfg.init == "teacher":
         log.info("general: student init from teacher: %s", ", ".join(init_from_teacher(student, teacher, layer_map)) or "nothing")
     want_s, want_t = feature_requests(objectives, layer_map)
@@ -306,7 +304,7 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
         tokenizer.save_pretrained(tmp)
         torch.save({o.name: o.state_dict() for o in objectives}, tmp / "objectives.pt")
         result = {
-            "teacher_model": t_cfg.model, "family": arch.family, "sizes": sizes, "layer_map": layer_map,
+            "teacher_model": t_cfg.model, "family": arch.family, "sizes": shape.as_dict(), "layer_map": layer_map,
             "corpus": str(corpus), "texts": n_texts, "steps": step, "seconds": loop.seconds + time.perf_counter() - start,
             "probe_loss_before": before, "probe_loss_after": after,
         }  # fmt: skip

@@ -48,6 +48,7 @@ from distill.output_dir import OUTPUT_HINT, check_free_space, check_writable, ru
 from distill.stepper import check_precision
 from distill.teacher import dims, finetuned_path, inspect_teacher, is_ready, label_order
 from distill.teacher_cache import cacheable
+from students.family import StudentShape, transformer_bytes
 
 
 def pick_device(name: str) -> torch.device:
@@ -72,23 +73,22 @@ class Plan:
         self.teacher_ready = is_ready(self.teacher_cfg, self.teacher_hf, self.teacher_source)
         t = dims(self.teacher_hf)
         arch = self.student_cfg.architecture
-        self.sizes = arch.resolved(t.hidden_size, t.num_heads, t.num_layers, getattr(self.teacher_hf, "intermediate_size", None))
-        self.layer_map: list[int] = []  # a BiLSTM has no layers to map
+        self.family = arch.student_family
+        self.shape: StudentShape = arch.shape(t.hidden_size, t.num_heads, t.num_layers, getattr(self.teacher_hf, "intermediate_size", None))
+        self.layer_map: list[int] = []  # a student without Transformer layers has none to map
         self.init_layers: list[int] | None = None
-        if arch.family != "bilstm":
-            if self.sizes["hidden_size"] % self.sizes["num_heads"]:
+        if self.family.is_transformer:
+            if self.shape.hidden_size % self.shape.num_heads:
                 raise ConfigError(
-                    f"{self.student_source}: architecture: hidden_size {self.sizes['hidden_size']} is not a multiple "
-                    f"of num_heads {self.sizes['num_heads']}"
+                    f"{self.student_source}: architecture: hidden_size {self.shape.hidden_size} is not a multiple "
+                    f"of num_heads {self.shape.num_heads}"
                 )
-            self.layer_map = resolve_layer_map(
-                self.student_cfg.layer_map, self.sizes["num_layers"], t.num_layers, self.student_source
-            )
+            self.layer_map = resolve_layer_map(self.student_cfg.layer_map, self.shape.num_layers, t.num_layers, self.student_source)
         if arch.init_layers is not None:
             self.init_layers = resolve_layer_map(
-                arch.init_layers, self.sizes["num_layers"], t.num_layers, self.student_source, "architecture.init_layers"
+                arch.init_layers, self.shape.num_layers, t.num_layers, self.student_source, "architecture.init_layers"
             )
-        self.student_dims = ModelDims(self.sizes["hidden_size"], self.sizes["num_heads"], self.sizes["num_layers"])
+        self.student_dims = self.shape.dims()
         self.teacher_dims = t
         self.objectives = [  # fail on shape conflicts now, not mid-run
             build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source) for i in range(len(self.student_cfg.stages))
@@ -103,7 +103,7 @@ class Plan:
         student = self.student_cfg.model_dump()
         for stage in student["stages"]:
             stage["objectives"] = {k: dict(v) for k, v in stage["objectives"].items()}
-        student["architecture"]["resolved"] = self.sizes
+        student["architecture"]["resolved"] = self.shape.as_dict()
         student["layer_map_resolved"] = self.layer_map
         return {"teacher": self.teacher_cfg.model_dump(), "student": student}
 
@@ -123,27 +123,11 @@ class Plan:
 
 def check_init(plan: Plan) -> None:
     """A saved student given as ``init`` (``general:<folder>`` or ``<folder>``) must fit the student's
-    shape, read from its config.json; the run would refuse it only after the teacher is ready.
-    Only what changes a tensor's shape is compared (as :func:`students.family.load_saved_weights` does)."""
-    init, source = plan.student_cfg.init, plan.student_source
-    if init in ("random", "teacher", "glove"):
-        return
-    path = init.removeprefix("general:")
-    if plan.student_cfg.architecture.family == "bilstm":
-        if not (Path(path) / "vocab.json").is_file():
-            raise ConfigError(f"{source}: init: {path!r} is not a saved BiLSTM student folder (no vocab.json)")
-        return
-    try:
-        saved = json.loads((Path(path) / "config.json").read_text())
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{source}: init: {path!r}: config.json cannot be read ({e})") from None
-    s = plan.sizes
-    exact = {"hidden_size": s["hidden_size"], "intermediate_size": s["intermediate_size"], "vocab_size": getattr(plan.teacher_hf, "vocab_size", None)}
-    wrong = [f"{k} {saved[k]} (the student's: {v})" for k, v in exact.items() if v is not None and k in saved and saved[k] != v]
-    if isinstance(saved.get("num_hidden_layers"), int) and saved["num_hidden_layers"] < s["num_layers"]:
-        wrong.append(f"num_hidden_layers {saved['num_hidden_layers']} (the student has {s['num_layers']})")
-    if wrong:
-        raise ConfigError(f"{source}: init: {path!r} does not fit this architecture: its config.json has {', '.join(wrong)}")
+    shape (its family says how: a Transformer's config.json, a BiLSTM's vocabulary); the run would
+    refuse it only after the teacher is ready."""
+    init = plan.student_cfg.init
+    if init not in ("random", "teacher", "glove"):
+        plan.family.check_init(init.removeprefix("general:"), plan.shape, plan.teacher_hf, plan.student_source)
 
 
 def check_data(plan: Plan, splits: DataSplits) -> None:
@@ -159,28 +143,15 @@ def check_data(plan: Plan, splits: DataSplits) -> None:
     check_augment(splits.train, splits.label_names, plan.student_cfg.augment, t_cfg.cache_dir, plan.student_source)
 
 
-def _transformer_bytes(vocab: int, positions: int, hidden: int, layers: int, ffn: int, labels: int) -> int:
-    """fp32 bytes of a BERT-shaped classifier: embeddings, per layer attention + FFN + norms, pooler, head."""
-    per_layer = 4 * (hidden * hidden + hidden) + 2 * hidden * ffn + ffn + hidden + 4 * hidden
-    return 4 * ((vocab + positions + 2) * hidden + 2 * hidden + layers * per_layer + hidden * hidden + hidden + (hidden + 1) * labels)
-
-
 def student_bytes(plan: Plan, labels: int) -> int:
     """The student's size, estimated from its configured shape before it is built."""
-    arch, s = plan.student_cfg.architecture, plan.sizes
-    if arch.family == "bilstm":
-        b = arch.bilstm
-        emb = 50 if b.vectors is None else 300  # the packaged GloVe is 50-d; a user's file is at most 300-d, typically
-        return 4 * (b.max_vocab * emb + 8 * (emb + b.hidden + 1) * b.hidden + 2 * b.hidden * b.mlp + (b.mlp + 1) * labels)
-    hf = plan.teacher_hf
-    return _transformer_bytes(getattr(hf, "vocab_size", 30522), getattr(hf, "max_position_embeddings", 512), s["hidden_size"], s["num_layers"],
-                              s["intermediate_size"], labels)  # fmt: skip
+    return plan.family.weight_bytes(plan.student_cfg.architecture, plan.shape, plan.teacher_hf, labels)
 
 
 def teacher_bytes(plan: Plan, labels: int) -> int:
     hf = plan.teacher_hf
     ffn = getattr(hf, "intermediate_size", 4 * hf.hidden_size)
-    return _transformer_bytes(getattr(hf, "vocab_size", 30522), getattr(hf, "max_position_embeddings", 512), hf.hidden_size, hf.num_hidden_layers, ffn, labels)
+    return transformer_bytes(getattr(hf, "vocab_size", 30522), getattr(hf, "max_position_embeddings", 512), hf.hidden_size, hf.num_hidden_layers, ffn, labels)
 
 
 @dataclass

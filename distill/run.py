@@ -172,7 +172,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
 
     torch.manual_seed(s_cfg.seed)
     built = build(BuildRequest(
-        arch=s_cfg.architecture, sizes=plan.sizes, teacher=teacher.model, teacher_tokenizer=teacher.tokenizer,
+        arch=s_cfg.architecture, shape=plan.shape, teacher=teacher.model, teacher_tokenizer=teacher.tokenizer,
         label_names=splits.label_names, texts=splits.train.texts + (splits.train.pairs or []),
         pair=splits.train.pairs is not None, init=s_cfg.init, layer_map=plan.layer_map,
         init_layers=plan.init_layers, source=plan.student_source,

@@ -51,12 +51,14 @@ def _advice(cfg: StudentConfig, stage: int, steps: int) -> str:
     if cfg.init in RANDOM_INITS:
         cause = (f"too few optimizer steps ({steps:,}) for a randomly initialised student (init: {cfg.init}), "
                  f"or the learning rate ({key}.lr {lr:g})")  # fmt: skip
-        copied = "family: distilbert, a student copied from teacher layers" if cfg.architecture.family != "distilbert" else "copied teacher layers"
+        family = cfg.architecture.student_family
+        copied = "copied teacher layers" if family.copies_teacher_layers else "family: distilbert, a student copied from teacher layers"
         todo = f"more epochs ({key}.epochs), init: teacher ({copied}), or another lr"
     else:
         cause = f"too few optimizer steps ({steps:,}) or the learning rate ({key}.lr {lr:g})"
         todo = f"more epochs ({key}.epochs) or another lr"
-        if cfg.architecture.family == "tinybert":
+        family = cfg.architecture.student_family
+        if family.is_transformer and not family.copies_teacher_layers:
             todo += " (or family: distilbert, a student copied from teacher layers)"
     return f"likely cause: {cause}; try {todo}"
 

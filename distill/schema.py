@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import BaseModel, BeforeValidator, Tag, ValidationError
 from pydantic_core import PydanticCustomError
 
 from distill.errors import ConfigError
@@ -168,12 +168,37 @@ def _step(annotation: Any, key: str | int) -> Any:
     return None
 
 
-def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+def _tagged(annotation: Any, key: str | int) -> Any:
+    """The member that tag ``key`` selects when ``annotation`` is a discriminated union (whose error
+    locations carry the tag, e.g. ``architecture.tinybert.num_layers``), else None."""
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return None
+    for member in typing.get_args(annotation):
+        if typing.get_origin(member) is Annotated and any(isinstance(m, Tag) and m.tag == key for m in typing.get_args(member)[1:]):
+            return typing.get_args(member)[0]
+    return None
+
+
+def _walk(model: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], Any]:
+    """``loc`` as the user's key path (union tags dropped) and the annotation it reaches (None: unknown)."""
     annotation: Any = model
+    keys: list[str | int] = []
     for key in loc:
-        annotation = _step(annotation, key)
-        if annotation is None:
-            return None
+        member = _tagged(annotation, key) if annotation is not None else None
+        if member is not None:
+            annotation = member
+            continue
+        keys.append(key)
+        annotation = _step(annotation, key) if annotation is not None else None
+    return tuple(keys), annotation
+
+
+def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    _, annotation = _walk(model, loc)
+    if annotation is None:
+        return None
     while typing.get_origin(annotation) in (Annotated, typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
         annotation = args[0] if args else None
@@ -213,7 +238,7 @@ def format_errors(err: ValidationError, model: type[BaseModel], source: str, pre
     parts = []
     seen = set()
     for e in err.errors():
-        loc = tuple(k for k in e["loc"] if not (isinstance(k, str) and k.startswith("function-")))
+        loc, _ = _walk(model, tuple(k for k in e["loc"] if not (isinstance(k, str) and k.startswith("function-"))))
         # A union reports each member's failure; the first per location is the useful one.
         key = ".".join(str(k) for k in (*prefix, *loc))
         if key in seen:

@@ -63,7 +63,7 @@ def worker(args: argparse.Namespace) -> None:
         raise SystemExit("the teacher was not cached: run the embedded default once first")
     torch.manual_seed(s_cfg.seed)
     built = build(BuildRequest(
-        arch=s_cfg.architecture, sizes=plan.sizes, teacher=teacher.model, teacher_tokenizer=teacher.tokenizer,
+        arch=s_cfg.architecture, shape=plan.shape, teacher=teacher.model, teacher_tokenizer=teacher.tokenizer,
         label_names=splits.label_names, texts=splits.train.texts, pair=False, init=s_cfg.init, layer_map=plan.layer_map,
         init_layers=None, source=plan.student_source,
     ))  # fmt: skip

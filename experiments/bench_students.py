@@ -75,7 +75,7 @@ def scaled_configs(tmp: Path, args) -> tuple[Path, dict[str, Path]]:
 def step_time_ratio(plan: Plan, teacher, tokenizer, splits, steps: int) -> dict:
     """Mean step time, all TinyBERT objectives vs logits KD only, same models and batches."""
     built = students.build(students.BuildRequest(
-        arch=plan.student_cfg.architecture, sizes=plan.sizes, teacher=teacher, teacher_tokenizer=tokenizer,
+        arch=plan.student_cfg.architecture, shape=plan.shape, teacher=teacher, teacher_tokenizer=tokenizer,
         label_names=splits.label_names, texts=[], pair=False, init="teacher", layer_map=plan.layer_map,
     ))  # fmt: skip
     student, s_dims = built.model.train(), plan.student_dims

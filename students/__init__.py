@@ -1,25 +1,43 @@
 """Student models: a registry of families (TinyBERT, DistilBERT-style, BiLSTM), build one from
-student.yaml, load a saved one without the training code."""
+student.yaml, load a saved one without the training code.
+
+``FAMILIES`` names the family modules, in the order messages list them; each registers one
+:class:`StudentFamily` on ``STUDENTS`` when imported.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 from distill.errors import ConfigError
-from students import bilstm, distilbert, tinybert  # noqa: F401  (register the families)
-from students.family import STUDENTS, BuildRequest, BuiltStudent
+from students.family import (
+    STUDENTS,
+    BuildRequest,
+    BuiltStudent,
+    StudentFamily,
+    StudentShape,
+    family_names,
+    load_hf,
+    saved_family,
+)
 from students.init import init_from_teacher
 from students.tinybert import build_tinybert, tinybert_config
 
+FAMILIES = ("tinybert", "distilbert", "bilstm")
+for _name in FAMILIES:
+    importlib.import_module(f"students.{_name}")
+
 __all__ = [
-    "STUDENTS", "BuildRequest", "BuiltStudent", "build", "build_tinybert", "init_from_teacher", "load", "tinybert_config",
+    "FAMILIES", "STUDENTS", "BuildRequest", "BuiltStudent", "StudentFamily", "StudentShape", "build", "build_tinybert",
+    "family_names", "init_from_teacher", "load", "tinybert_config",
 ]  # fmt: skip
 
 
 def build(req: BuildRequest) -> BuiltStudent:
     """Build the student of family ``req.arch.family`` and initialise it as ``req.init`` says."""
-    return STUDENTS.get(req.arch.family)(req)
+    return STUDENTS.get(req.arch.family).build(req)
 
 
 def load(path: str | Path):
@@ -27,8 +45,5 @@ def load(path: str | Path):
     path = Path(path)
     if not (path / "config.json").is_file():
         raise ConfigError(f"{path}: not a saved model folder (no config.json)")
-    if json.loads((path / "config.json").read_text()).get("model_type") == bilstm.MODEL_TYPE:
-        return bilstm.BiLSTMClassifier.from_pretrained(path), bilstm.WordTokenizer.from_pretrained(path)
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    return AutoModelForSequenceClassification.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    own = saved_family(json.loads((path / "config.json").read_text()).get("model_type"))
+    return own.load(path) if own else load_hf(path)

@@ -20,17 +20,40 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from pydantic import model_validator
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from distill.atomic import write_text
 from distill.errors import ConfigError
-from students.family import STUDENTS, BuildRequest, BuiltStudent
+from distill.objectives.base import ModelDims
+from students.bilstm_block import BiLSTMConfig
+from students.family import (
+    ArchitectureBase,
+    BuildRequest,
+    BuiltStudent,
+    StudentFamily,
+    StudentShape,
+    register,
+)
 from students.init import init_embeddings
 from students.word_tokenizer import WordTokenizer
 
 MODEL_TYPE = "distill-bilstm"
+
+
+class BiLSTMArchitecture(ArchitectureBase):
+    """``family: bilstm``: word-level BiLSTM with its own tokenizer; sized by the ``bilstm`` block."""
+
+    @model_validator(mode="after")
+    def _sized_by_its_block(self) -> BiLSTMArchitecture:
+        if self.given("preset", "hidden_size", "num_heads", "intermediate_size") or self.num_layers or self.init_layers:
+            raise ValueError("family bilstm is sized by the `bilstm:` block (hidden, mlp), not by Transformer sizes")
+        self.foreign_checks()
+        if self.bilstm is None:
+            self.bilstm = BiLSTMConfig()
+        return self
 
 
 @dataclass
@@ -116,7 +139,6 @@ class BiLSTMClassifier(nn.Module):
         return model.eval()
 
 
-@STUDENTS.register("bilstm")
 def build(req: BuildRequest) -> BuiltStudent:
     """Word vocabulary from the training texts, embeddings from GloVe (``init: teacher``/``glove``;
     a BiLSTM has no teacher layers to copy), ``random``, or a saved BiLSTM folder."""
@@ -143,3 +165,36 @@ def build(req: BuildRequest) -> BuiltStudent:
                      f"{found}/{len(tok) - 2} words found, the rest random, [UNK] zero")  # fmt: skip
     model.embedding.weight.requires_grad_(not cfg.freeze_embeddings)
     return BuiltStudent(model, tok, own_tokenizer=True, notes=notes)
+
+
+def resolve(arch: BiLSTMArchitecture, teacher: ModelDims, teacher_ffn: int | None) -> StudentShape:
+    """No layers or heads; the pooled width (both directions) as ``hidden_size``, the ReLU layer as the FFN."""
+    return StudentShape(num_layers=0, hidden_size=2 * arch.bilstm.hidden, num_heads=0, intermediate_size=arch.bilstm.mlp)
+
+
+def describe(arch: BiLSTMArchitecture, shape: StudentShape, layer_map: list[int]) -> str:
+    return f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}"
+
+
+def load(path: Path) -> tuple[BiLSTMClassifier, WordTokenizer]:
+    return BiLSTMClassifier.from_pretrained(path), WordTokenizer.from_pretrained(path)
+
+
+def check_init(path: str, shape: StudentShape, teacher: object, source: str) -> None:
+    if not (Path(path) / "vocab.json").is_file():
+        raise ConfigError(f"{source}: init: {path!r} is not a saved BiLSTM student folder (no vocab.json)")
+
+
+def weight_bytes(arch: BiLSTMArchitecture, shape: StudentShape, teacher: object, labels: int) -> int:
+    """Its size before it is built (the vocabulary at its cap)."""
+    b = arch.bilstm
+    emb = 50 if b.vectors is None else 300  # the packaged GloVe is 50-d; a user's file is at most 300-d, typically
+    return 4 * (b.max_vocab * emb + 8 * (emb + b.hidden + 1) * b.hidden + 2 * b.hidden * b.mlp + (b.mlp + 1) * labels)
+
+
+FAMILY = register(StudentFamily(
+    name="bilstm", title="BiLSTM", schema=BiLSTMArchitecture, resolve=resolve, describe=describe, build=build, load=load,
+    check_init=check_init, weight_bytes=weight_bytes, features=frozenset({"logits"}), is_transformer=False, copies_teacher_layers=False,
+    model_type=MODEL_TYPE, inits=("random", "teacher", "glove"), minimal={"family": "bilstm"},
+    owns={"bilstm": "the `bilstm:` block needs family: bilstm, got family {family}"},
+))  # fmt: skip

@@ -13,9 +13,23 @@ from __future__ import annotations
 import copy
 
 import torch
+from pydantic import model_validator
 from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
-from students.family import STUDENTS, BuildRequest, BuiltStudent, load_saved_weights
+from distill.objectives.base import ModelDims
+from students.family import (
+    ArchitectureBase,
+    BuildRequest,
+    BuiltStudent,
+    StudentFamily,
+    StudentShape,
+    check_hf_init,
+    describe_transformer,
+    hf_weight_bytes,
+    load_hf,
+    load_saved_weights,
+    register,
+)
 from students.init import _bert_parts, copy_relative_bias
 
 
@@ -52,9 +66,31 @@ def build_distilbert(teacher: PretrainedConfig, num_layers: int, label_names: li
     return AutoModelForSequenceClassification.from_config(distilbert_config(teacher, num_layers, label_names))
 
 
-@STUDENTS.register("distilbert")
+class DistilBERTArchitecture(ArchitectureBase):
+    """``family: distilbert``: the teacher's own architecture with ``num_layers`` (default: half the
+    teacher's) layers, initialised from the teacher layers ``init_layers`` (default: the layer map)."""
+
+    @model_validator(mode="after")
+    def _keeps_teacher_width(self) -> DistilBERTArchitecture:
+        given = self.given("preset", "hidden_size", "num_heads", "intermediate_size")
+        if given:
+            raise ValueError(f"family distilbert keeps the teacher's width, heads and FFN; remove {', '.join(given)}")
+        self.foreign_checks()
+        return self
+
+
+def resolve(arch: ArchitectureBase, teacher: ModelDims, teacher_ffn: int | None) -> StudentShape:
+    """Half the teacher's layers (or ``num_layers``), its width, heads and FFN."""
+    sizes = {"num_layers": max(1, teacher.num_layers // 2), "intermediate_size": teacher_ffn or 4 * teacher.hidden_size}
+    if arch.num_layers is not None:
+        sizes["num_layers"] = arch.num_layers
+    sizes.setdefault("hidden_size", teacher.hidden_size)
+    sizes.setdefault("num_heads", teacher.num_heads)
+    return StudentShape.of(sizes)
+
+
 def build(req: BuildRequest) -> BuiltStudent:
-    model = build_distilbert(req.teacher.config, req.sizes["num_layers"], req.label_names)
+    model = build_distilbert(req.teacher.config, req.shape.num_layers, req.label_names)
     if req.init in ("teacher", "glove"):
         notes = copy_teacher_layers(model, req.teacher, req.init_layers or req.layer_map)
     elif req.init == "random":
@@ -62,3 +98,19 @@ def build(req: BuildRequest) -> BuiltStudent:
     else:
         notes = [load_saved_weights(model, req.init, len(req.label_names), req.source)]
     return BuiltStudent(model, req.teacher_tokenizer, notes=notes)
+
+
+def build_encoder(arch: ArchitectureBase, shape: StudentShape, teacher: PretrainedConfig) -> torch.nn.Module:
+    """The teacher's bare encoder with the student's layers, for general distillation."""
+    from transformers import AutoModel
+
+    return AutoModel.from_config(distilbert_config(teacher, shape.num_layers, ["0", "1"]))
+
+
+FAMILY = register(StudentFamily(
+    name="distilbert", title="DistilBERT", schema=DistilBERTArchitecture, resolve=resolve, describe=describe_transformer,
+    build=build, load=load_hf, check_init=check_hf_init, weight_bytes=hf_weight_bytes,
+    features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}), is_transformer=True, copies_teacher_layers=True, build_encoder=build_encoder,
+    minimal={"family": "distilbert"},
+    owns={"init_layers": "`init_layers` is for family: distilbert"},
+))  # fmt: skip

@@ -8,15 +8,37 @@ loads with ``from_pretrained`` without this library.
 
 from __future__ import annotations
 
+from pydantic import model_validator
 from transformers import BertConfig, BertForSequenceClassification, PretrainedConfig
 
-from students.family import STUDENTS, BuildRequest, BuiltStudent, load_saved_weights
+from distill.objectives.base import ModelDims
+from students.family import (
+    ArchitectureBase,
+    BuildRequest,
+    BuiltStudent,
+    StudentFamily,
+    StudentShape,
+    check_hf_init,
+    describe_transformer,
+    hf_weight_bytes,
+    load_hf,
+    load_saved_weights,
+    register,
+)
 from students.init import init_from_teacher
 
+PRESETS: dict[str, dict[str, int]] = {
+    # Jiao et al. 2020, TinyBERT: 4 layers x 312 and 6 layers x 768.
+    "tinybert4": {"num_layers": 4, "hidden_size": 312, "num_heads": 12, "intermediate_size": 1200},
+    "tinybert6": {"num_layers": 6, "hidden_size": 768, "num_heads": 12, "intermediate_size": 3072},
+}
 
-def tinybert_config(sizes: dict[str, int], teacher: PretrainedConfig, label_names: list[str], dropout: float | None = None) -> BertConfig:
+
+def tinybert_config(sizes: dict[str, int] | StudentShape, teacher: PretrainedConfig, label_names: list[str], dropout: float | None = None) -> BertConfig:
     """A BertConfig of the given ``sizes`` that reads the teacher's token ids; ``dropout`` (hidden
     and attention) defaults to BERT's 0.1."""
+    if isinstance(sizes, StudentShape):
+        sizes = sizes.as_dict()
     extra = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
     if sizes["hidden_size"] % sizes["num_heads"]:
         raise ValueError(f"hidden_size {sizes['hidden_size']} is not a multiple of num_heads {sizes['num_heads']}")
@@ -36,15 +58,37 @@ def tinybert_config(sizes: dict[str, int], teacher: PretrainedConfig, label_name
     )
 
 
-def build_tinybert(sizes: dict[str, int], teacher: PretrainedConfig, label_names: list[str], dropout: float | None = None) -> BertForSequenceClassification:
+def build_tinybert(sizes: dict[str, int] | StudentShape, teacher: PretrainedConfig, label_names: list[str], dropout: float | None = None) -> BertForSequenceClassification:
     """A randomly initialised TinyBERT-shaped classifier (BERT's own initialisation)."""
     return BertForSequenceClassification(tinybert_config(sizes, teacher, label_names, dropout))
 
 
-@STUDENTS.register("tinybert")
+class TinyBERTArchitecture(ArchitectureBase):
+    """``family: tinybert``: any BERT shape; ``preset`` or ``num_layers`` required."""
+
+    @model_validator(mode="after")
+    def _shape_given(self) -> TinyBERTArchitecture:
+        if self.preset is None and self.num_layers is None:
+            raise ValueError("set `preset` (tinybert4, tinybert6) or `num_layers`")
+        self.foreign_checks()
+        return self
+
+
+def resolve(arch: ArchitectureBase, teacher: ModelDims, teacher_ffn: int | None) -> StudentShape:
+    """Explicit keys, then the preset, then the teacher's width and heads; FFN 4 x hidden."""
+    sizes = dict(PRESETS[arch.preset]) if arch.preset else {}
+    for key in ("num_layers", "hidden_size", "num_heads", "intermediate_size"):
+        if getattr(arch, key) is not None:
+            sizes[key] = getattr(arch, key)
+    sizes.setdefault("hidden_size", teacher.hidden_size)
+    sizes.setdefault("num_heads", teacher.num_heads)
+    sizes.setdefault("intermediate_size", 4 * sizes["hidden_size"])
+    return StudentShape.of(sizes)
+
+
 def build(req: BuildRequest) -> BuiltStudent:
-    """TinyBERT family: BERT of ``req.sizes``; ``init: teacher`` copies or PCA-projects (see init.py)."""
-    model = build_tinybert(req.sizes, req.teacher.config, req.label_names, req.arch.dropout)
+    """TinyBERT family: BERT of ``req.shape``; ``init: teacher`` copies or PCA-projects (see init.py)."""
+    model = build_tinybert(req.shape, req.teacher.config, req.label_names, req.arch.dropout)
     if req.init == "teacher":
         notes = init_from_teacher(model, req.teacher, req.layer_map) or ["nothing"]
     elif req.init == "random":
@@ -52,3 +96,19 @@ def build(req: BuildRequest) -> BuiltStudent:
     else:
         notes = [load_saved_weights(model, req.init, len(req.label_names), req.source)]
     return BuiltStudent(model, req.teacher_tokenizer, notes=notes)
+
+
+def build_encoder(arch: ArchitectureBase, shape: StudentShape, teacher: PretrainedConfig):
+    """The bare BERT encoder general distillation trains (no classifier)."""
+    from transformers import AutoModel
+
+    return AutoModel.from_config(tinybert_config(shape, teacher, ["0", "1"], arch.dropout))
+
+
+FAMILY = register(StudentFamily(
+    name="tinybert", title="TinyBERT", schema=TinyBERTArchitecture, resolve=resolve, describe=describe_transformer,
+    build=build, load=load_hf, check_init=check_hf_init, weight_bytes=hf_weight_bytes,
+    features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}), is_transformer=True, copies_teacher_layers=False, build_encoder=build_encoder,
+    minimal={"family": "tinybert", "preset": "tinybert4"},
+    owns={"dropout": "`dropout` is for family: tinybert (distilbert keeps the teacher's, bilstm has `bilstm.dropout`)"},
+))  # fmt: skip

@@ -205,16 +205,18 @@ def check_model_dir(model_dir: str | Path) -> dict:
 
 def load_classifier(model_dir: str | Path) -> tuple[nn.Module, object]:
     """(model in eval mode, its tokenizer) from a saved folder: a HF classifier (``save_pretrained``)
-    or a BiLSTM student (``students.load``, tokenizer a WordTokenizer)."""
+    or a student family's own format (its ``load``: the BiLSTM's, tokenizer a WordTokenizer)."""
     cfg = check_model_dir(model_dir)
-    if cfg["model_type"] == BILSTM_TYPE:
-        import students
+    import students  # noqa: F401  (registers the families)
+    from students.family import saved_family
 
+    family = saved_family(cfg["model_type"])  # a student family's own format (the BiLSTM's), or None
+    if family is not None:
         try:
-            model, tokenizer = students.load(model_dir)
+            model, tokenizer = family.load(Path(model_dir))
         except (TypeError, ValueError, KeyError, RuntimeError, OSError) as e:  # a hand-edited or truncated folder
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ConfigError(f"{model_dir}: not a loadable BiLSTM student ({type(e).__name__}: {first})") from None
+            raise ConfigError(f"{model_dir}: not a loadable {family.title} student ({type(e).__name__}: {first})") from None
         return model.eval(), tokenizer
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

@@ -25,6 +25,7 @@ from distill.pipeline.keys import (
 )
 from distill.pipeline.recipe import UNKEYED, Recipe, Step
 from distill.schema import load_yaml
+from students.family import StudentFamily
 
 
 @dataclass
@@ -37,14 +38,14 @@ class Planned:
     reason: str
 
 
-def _check_config(recipe: Recipe, step: Step, families: dict[str, str]) -> None:
+def _check_config(recipe: Recipe, step: Step, families: dict[str, StudentFamily]) -> None:
     """Validate the step's own config file with its loader (its errors name that file)."""
     where = f"{recipe.path}: steps.{step.index}"
     if step.kind in ("general", "distill"):
-        family = load_student_config(step.config).architecture.family
+        family = load_student_config(step.config).architecture.student_family
         families[step.name] = family
-        if step.kind == "general" and family == "bilstm":
-            raise ConfigError(f"{where}.config: general distillation needs a Transformer student; {step.config} is a bilstm")
+        if step.kind == "general" and not family.general:
+            raise ConfigError(f"{where}.config: general distillation needs a Transformer student; {step.config} is a {family.name}")
     elif step.kind == "augment":
         from augment.config import load_config
 
@@ -53,26 +54,27 @@ def _check_config(recipe: Recipe, step: Step, families: dict[str, str]) -> None:
         for slot in ("model", "student", "teacher", "models"):
             refs = step.inputs.get(slot, [])
             for ref in refs if isinstance(refs, list) else [refs]:
-                if families.get(ref) == "bilstm":
-                    _check_bilstm_input(step, f"{where}.inputs.{slot}", ref)
+                family = families.get(ref)
+                if family is not None and not family.is_transformer:
+                    _check_student_input(step, f"{where}.inputs.{slot}", ref, family)
 
 
-def _check_bilstm_input(step: Step, where: str, ref: str) -> None:
-    """What compress/export/bench can do with a BiLSTM student, refused here rather than after training it:
-    no pruning; export without the BERT-only INT8 recipes; bench with at least one kind that applies."""
+def _check_student_input(step: Step, where: str, ref: str, family: StudentFamily) -> None:
+    """What compress/export/bench can do with a non-Transformer student (the BiLSTM), refused here rather
+    than after training it: no pruning; export without the BERT-only INT8 recipes; bench with at least
+    one kind that applies."""
     from distill.compress import kinds
-    from distill.compress.models import BILSTM_TYPE
 
-    mt, o = BILSTM_TYPE, step.options
+    mt, o, title = family.model_type, step.options, family.title
     if step.kind == "compress":
-        raise ConfigError(f"{where}: step {ref!r} makes a BiLSTM student; compress (pruning) supports BERT-family models only")
+        raise ConfigError(f"{where}: step {ref!r} makes a {title} student; compress (pruning) supports BERT-family models only")
     reason = kinds.refusal(kinds.int8_kind(o.int8).name, mt) if step.kind == "export" and o.int8 else None
     if reason:
-        raise ConfigError(f"{where}: step {ref!r} makes a BiLSTM student; options.int8 {o.int8!r} does not apply to it "
-                          f"({reason}); int8 for a BiLSTM: {', '.join(kinds.int8_for(mt))}")  # fmt: skip
+        raise ConfigError(f"{where}: step {ref!r} makes a {title} student; options.int8 {o.int8!r} does not apply to it "
+                          f"({reason}); int8 for a {title}: {', '.join(kinds.int8_for(mt))}")  # fmt: skip
     if step.kind == "bench" and all(kinds.refusal(k, mt) for k in o.kinds):
-        raise ConfigError(f"{where}: step {ref!r} makes a BiLSTM student; none of options.kinds {o.kinds} apply to it; "
-                          f"kinds for a BiLSTM: {', '.join(kinds.kinds_for(mt))}")  # fmt: skip
+        raise ConfigError(f"{where}: step {ref!r} makes a {title} student; none of options.kinds {o.kinds} apply to it; "
+                          f"kinds for a {title}: {', '.join(kinds.kinds_for(mt))}")  # fmt: skip
 
 
 def _parts(recipe: Recipe, step: Step, teacher_raw: dict[str, Any], keys: dict[str, str]) -> tuple[dict[str, Any], str | None]:
@@ -124,7 +126,7 @@ def make_plan(recipe: Recipe) -> list[Planned]:
     teacher_raw = load_yaml(recipe.teacher)
     load_teacher_config(recipe.teacher)  # a bad teacher.yaml fails here, naming its key
     keys: dict[str, str] = {}
-    families: dict[str, str] = {}
+    families: dict[str, StudentFamily] = {}
     plan = []
     for step in recipe.steps:
         _check_config(recipe, step, families)
