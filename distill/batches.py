@@ -25,6 +25,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from distill.bounds import steps_per_epoch
 from distill.data.batching import Encoded, train_batches
@@ -39,6 +40,22 @@ class Step:
     data: Encoded
     group: list[list[int]]
     epoch_end: bool  # the last step of a pass over the data (when dev is evaluated)
+
+
+class BatchSource(Protocol):
+    """What :func:`distill.distiller.fit` needs of a batch source (see the module docstring)."""
+
+    @property
+    def steps_per_epoch(self) -> int: ...
+
+    @property
+    def whole(self) -> Encoded | None: ...
+
+    def __iter__(self) -> Iterator[Step]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 def _as_tuple(x):

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from distill.batches import CorpusBatches, SplitBatches, Step
+from distill.batches import BatchSource, SplitBatches, Step
 from distill.bounds import total_steps
 from distill.checkpoint import StageCheckpoints, restore_training, training_state
 from distill.config import OptimizerConfig, TeacherCacheConfig, TrainConfig
@@ -110,7 +110,7 @@ class LoopState:
 
 
 def teacher_features(
-    teacher: nn.Module | None, want_t: FeatureRequest, objectives: list[Objective], source: SplitBatches | CorpusBatches,
+    teacher: nn.Module | None, want_t: FeatureRequest, objectives: list[Objective], source: BatchSource,
     teacher_cache: TeacherCacheConfig | None, world: World, device: torch.device,
 ) -> tuple[LiveTeacher | CachedTeacher | None, str, int]:  # fmt: skip
     """Where the teacher's features come from: None (no objective reads them), the teacher-output
@@ -163,7 +163,7 @@ def fit(
     teacher: nn.Module | None,
     objectives: list[Objective],
     layer_map: list[int],
-    source: SplitBatches | CorpusBatches,
+    source: BatchSource,
     dev: Encoded | None,
     *,
     epochs: float,
@@ -182,8 +182,8 @@ def fit(
     """Train ``student`` on ``objectives`` for ``epochs`` passes over ``source``; keep the best dev
     weights when ``dev``.
 
-    ``source`` (:mod:`distill.batches`) draws the batches and holds the position in the data; its
-    ``data`` carries the teacher's tokens and, when the student has its own tokenizer, the
+    ``source`` (:mod:`distill.batches`) draws the batches and holds the position in the data; each
+    step's ``data`` carries the teacher's tokens and, when the student has its own tokenizer, the
     student's (``student_view``); ``dev`` is evaluated in the student's stream after each pass.
     ``checkpoints`` (optional) resumes from its state and saves when due after each step; ``keep``:
     the job's own plain values, saved with every checkpoint (back in ``checkpoints.resume["loop"]``).
@@ -211,12 +211,14 @@ def fit(
     calls_before = loop.teacher_calls  # teacher passes counted by the run(s) before this process
 
     def snapshot(seconds: float) -> dict:
+        """The checkpoint's state: the loop's values beside the source's position and the job's own."""
         values = asdict(loop) | {"seconds": seconds} | source.state_dict() | (keep or {})
         return training_state(values, student, objectives, stepper, best_state)
 
     start = time.perf_counter()
     # `with`: the bar is closed (its line ended) before an Interrupted message is printed.
     with tqdm(total=total, initial=loop.step, desc=name, unit="step", dynamic_ncols=True, disable=not world.is_main) as bar:
+        # A resumed stage whose last step was already done draws no batch at all.
         for step in source if loop.step < total else ():
             step_loss, parts = optimizer_step(model, stepper, step, teacher_feats, unit_names, world, device)
             loop.step += 1
