@@ -116,6 +116,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def training_state(loop: dict, student: torch.nn.Module, objectives: list, stepper, best: dict | None) -> dict:
+    """The whole state of a training loop in progress: ``loop`` (its plain values: step, losses,
+    the batch source's position, ...), the student, the objectives' projections, the stepper
+    (optimizer, schedule, grad scaler), the best weights so far and every RNG."""
+    return {
+        "loop": loop, "student": student.state_dict(), "objectives": [o.state_dict() for o in objectives],
+        "stepper": stepper.state_dict(), "best": best, "rng": capture_rng(),
+    }  # fmt: skip
+
+
+def restore_training(state: dict, student: torch.nn.Module, objectives: list, stepper, world: World = SINGLE) -> tuple[dict, dict | None]:
+    """Load :func:`training_state`'s ``state`` into the models, the stepper and this rank's RNGs;
+    returns its ``loop`` values and best weights (None when it kept none)."""
+    student.load_state_dict(state["student"])
+    for o, s in zip(objectives, state["objectives"], strict=True):
+        o.load_state_dict(s)
+    stepper.load_state_dict(state["stepper"])
+    restore_rng(rank_rng(state, world))
+    return state["loop"], state.get("best")
+
+
 @dataclass
 class Checkpoint:
     path: Path
@@ -252,7 +273,7 @@ class StageCheckpoints:
         self, manager: CheckpointManager, stage: int, global_step: int, done: list[dict], resume: dict | None, world: World = SINGLE
     ) -> None:  # fmt: skip
         self.manager, self.stage, self.global_step, self.done, self.world = manager, stage, global_step, done, world
-        self.resume = resume  # the loop's snapshot (see distiller.snapshot), or None for a fresh start
+        self.resume = resume  # the loop's state (see training_state), or None for a fresh start
 
     def save(self, step: int, state: dict, stage_done: bool = False) -> Path:
         """Write ``state`` (rank 0); returns the checkpoint's folder (the one rank 0 writes, on every rank)."""

@@ -26,79 +26,33 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
-import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from distill.atomic import atomic_dir
-from distill.bounds import check_steps, steps_per_epoch, total_steps
-from distill.checkpoint import (
-    CheckpointManager,
-    StageCheckpoints,
-    agreed_resume_point,
-    capture_rng,
-    rank_rng,
-    restore_rng,
-    resume_key,
-)
+from distill.batches import CorpusBatches, corpus_steps_per_epoch, iter_chunks, iter_corpus
+from distill.bounds import check_steps
+from distill.checkpoint import CheckpointManager, StageCheckpoints, agreed_resume_point, resume_key
 from distill.config import load_student_config, load_teacher_config
-from distill.data.batching import Encoded, collate, train_batches
-from distill.distiller import _as_tuple, feature_requests, total_loss
-from distill.distributed import World, all_sum, close, init_world, shard, unit_shares
+from distill.data.batching import Encoded, collate
+from distill.distiller import feature_requests, fit, total_loss
+from distill.distributed import World, close, init_world
 from distill.errors import ConfigError, DataError
 from distill.features import enable_capture, forward_features
 from distill.interrupt import save_on_sigint
 from distill.layer_map import resolve_layer_map
 from distill.objectives import OBJECTIVES, ModelDims, Objective
+from distill.objectives.spec import build_objectives, parse_objectives
 from distill.output_dir import prepare_output_dir
-from distill.stepper import DTYPES, Stepper, check_precision
+from distill.stepper import DTYPES, check_precision
 from distill.teacher import dims, resolve_model
-from distill.trainable import Trainable, replicate, sync_unless
 from students.init import init_from_teacher
 
 log = logging.getLogger("distill")
 INTERMEDIATE = {"embeddings", "hidden", "attn", "qkv"}
-
-
-def iter_corpus(path: str | Path) -> Iterator[str]:
-    """Texts of a corpus file, one at a time: ``.txt`` one per non-blank line, ``.jsonl`` the
-    ``text`` field of each line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such corpus file (--corpus)")
-    jsonl = path.suffix == ".jsonl"
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if not jsonl:
-                yield line.rstrip("\n")
-                continue
-            try:
-                text = json.loads(line).get("text")
-            except (json.JSONDecodeError, AttributeError):
-                raise DataError(f"{path}: line {lineno}: not a JSON object") from None
-            if not isinstance(text, str):
-                raise DataError(f"{path}: line {lineno}: no string field `text`")
-            if text.strip():
-                yield text
-
-
-def iter_chunks(path: str | Path, size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for text in iter_corpus(path):
-        chunk.append(text)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+DEFAULT_OBJECTIVES = ("emb", "hidden", "attn")
 
 
 def _encode(texts: list[str], tokenizer, max_length: int) -> Encoded:
@@ -107,13 +61,12 @@ def _encode(texts: list[str], tokenizer, max_length: int) -> Encoded:
 
 
 def _objectives(student_yaml: str, stage_objectives: dict, s: ModelDims, t: ModelDims) -> list[Objective]:
-    chosen = stage_objectives if all(OBJECTIVES.get(n).needs <= INTERMEDIATE for n in stage_objectives) else None
-    if chosen is None:
-        chosen = {n: OBJECTIVES.get(n).Params() for n in ("emb", "hidden", "attn")}
-    try:
-        return [OBJECTIVES.get(name)(params, s, t) for name, params in chosen.items()]
-    except ValueError as e:
-        raise ConfigError(f"{student_yaml}: general distillation objectives: {e}") from None
+    """The first stage's objectives when they are all intermediate ones, else ``emb + hidden + attn``
+    at their defaults; built as ``distill run`` builds a stage's (:mod:`distill.objectives.spec`)."""
+    source = f"{student_yaml}: general distillation objectives"
+    if all(OBJECTIVES.get(n).needs <= INTERMEDIATE for n in stage_objectives):  # validated by the config
+        return build_objectives(stage_objectives, s, t, source, ("stages", 0, "objectives"))
+    return build_objectives(parse_objectives(dict.fromkeys(DEFAULT_OBJECTIVES), source), s, t, source)
 
 
 def intermediate_loss(student, teacher, objectives, layer_map, data: Encoded, batch_size: int, device=None) -> float:
@@ -128,20 +81,6 @@ def intermediate_loss(student, teacher, objectives, layer_map, data: Encoded, ba
             total, n = total + loss.item(), n + 1
     student.train()
     return total / max(n, 1)
-
-
-@dataclass
-class CorpusLoop:
-    """Where general distillation is in the corpus, in plain values a checkpoint can hold."""
-
-    step: int = 0
-    epoch: int = 0
-    chunk: int = 0  # chunks done in this epoch
-    position: int = 0  # optimizer steps done in this chunk
-    chunk_rng: tuple | None = None  # the data-order RNG's state at this chunk's start
-    seconds: float = 0.0
-    before: float = 0.0  # probe loss of the student before any step
-    losses: list[float] = field(default_factory=list)
 
 
 def general_distill(
@@ -187,11 +126,10 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     n_texts = sum(1 for _ in iter_corpus(corpus))
     if n_texts == 0:
         raise DataError(f"{corpus}: the corpus has no text")
-    chunk, accum = batch_size * chunk_batches, s_cfg.train.grad_accum_steps
-    per_epoch = sum(steps_per_epoch(min(chunk, n_texts - k), batch_size, accum) for k in range(0, n_texts, chunk))
+    accum = s_cfg.train.grad_accum_steps
+    per_epoch = corpus_steps_per_epoch(n_texts, batch_size * chunk_batches, batch_size, accum)
     how = f"ceil({n_texts:,} corpus texts / --batch-size {batch_size}) / train.grad_accum_steps {accum}, chunk by chunk"
     check_steps(epochs, per_epoch, "--epochs", how)
-    total = total_steps(epochs, per_epoch)
     out = Path(output_dir)
     prepare_output_dir(out, "--output-dir")  # the flag (or its default outputs/general-<student>) chose it
     arch = s_cfg.architecture
@@ -215,13 +153,9 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     student = family.build_encoder(arch, shape, t_hf)  # through the students registry
     if s_cfg.init == "teacher":
         log.info("general: student init from teacher: %s", ", ".join(init_from_teacher(student, teacher, layer_map)) or "nothing")
-    want_s, want_t = feature_requests(objectives, layer_map)
     enable_capture(teacher)
     enable_capture(student)
     student.to(device)
-    objectives = [o.to(device) for o in objectives]
-    model = replicate(Trainable(student, objectives, want_s), world, device)
-    unit_names = [o.unit for o in objectives]
     if world.rank:  # own dropout masks per rank (DDP makes the replicas' weights equal)
         torch.manual_seed(seed + 1_000_003 * world.rank)
     log.info("general: %s -> %s, objectives %s, layer map %s", t_cfg.model, arch.family, ", ".join(o.name for o in objectives), layer_map)
@@ -233,69 +167,20 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     key = resume_key({"teacher": {"model": t_cfg.model}, "student": s_cfg.model_dump(), "general": run_args})
     manager = CheckpointManager(out / "checkpoints" / "resume", s_cfg.checkpoint, key)
     ckpt = agreed_resume_point(manager, resume, str(student_yaml), world)
-    stepper = Stepper([student, *objectives], lr=lr, optim=s_cfg.optimizer, train=s_cfg.train, total_steps=total, device=device)
-    rng, loop = random.Random(seed), CorpusLoop()
-    if ckpt is None:
-        loop.before = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size, device)
-    else:
-        student.load_state_dict(ckpt.state["student"])
-        for o, state in zip(objectives, ckpt.state["objectives"], strict=True):
-            o.load_state_dict(state)
-        stepper.load_state_dict(ckpt.state["stepper"])
-        restore_rng(rank_rng(ckpt.state, world))
-        loop = CorpusLoop(**ckpt.state["loop"])
-        rng.setstate(_as_tuple(loop.chunk_rng))
-    hooks = StageCheckpoints(manager, 0, loop.step, [], None, world)
-
-    def lengths(data: Encoded, indices: list[int]) -> list[int]:
-        return [len(data.input_ids[i]) for i in indices]
-
-    start = time.perf_counter()
-    student.train()
-    bar = tqdm(total=total, initial=loop.step, desc="general distillation", unit="step", dynamic_ncols=True, disable=not world.is_main)
-    with save_on_sigint(), bar:
-        while loop.step < total:
-            for c, texts in enumerate(iter_chunks(corpus, chunk)):
-                if c < loop.chunk:  # done before a resume: skipped without tokenizing
-                    continue
-                loop.chunk_rng = rng.getstate()
-                data = _encode(texts, tokenizer, max_length)
-                batches = train_batches(data, batch_size, rng)
-                groups = [batches[k : k + accum] for k in range(0, len(batches), accum)]
-                for group in groups[loop.position :]:
-                    step_loss = 0.0
-                    for m, global_indices in enumerate(group):  # micro-batches of the global batch
-                        indices = shard(global_indices, world)
-                        shares = unit_shares(lengths(data, indices), lengths(data, global_indices), unit_names, world)
-                        if not indices:  # fewer examples than ranks: join the all-reduce with a zero-weighted loss
-                            indices, shares = global_indices[:1], [0.0] * len(shares)
-                        batch = {k: v.to(device) for k, v in collate(data, indices).items()}
-                        with torch.inference_mode():
-                            t_feats = forward_features(teacher, batch, want_t)
-                        with sync_unless(model, skip=m < len(group) - 1):
-                            with stepper.autocast():
-                                loss, _ = model(batch, t_feats.detached(), shares)
-                            stepper.backward(loss, len(group))
-                        step_loss += loss.item() / len(group)
-                    stepper.step()
-                    step_loss = all_sum([step_loss], world)[0] / world.size
-                    loop.step, loop.position = loop.step + 1, loop.position + 1
-                    loop.losses.append(step_loss)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{step_loss:.4f}")
-                    elapsed = loop.seconds + time.perf_counter() - start
-                    hooks.after_step(loop.step, False, lambda e=elapsed: {
-                        "loop": asdict(loop) | {"seconds": e}, "student": student.state_dict(),
-                        "objectives": [o.state_dict() for o in objectives], "stepper": stepper.state_dict(), "rng": capture_rng(),
-                    })  # fmt: skip
-                    if loop.step == total:
-                        break
-                if loop.step == total:
-                    break
-                loop.chunk, loop.position = loop.chunk + 1, 0
-            else:
-                loop.epoch, loop.chunk = loop.epoch + 1, 0
-    step, before = loop.step, loop.before
+    # The probe loss before any step: measured on the fresh student, or kept by the checkpoint.
+    before = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size, device) if ckpt is None else ckpt.state["loop"]["before"]
+    hooks = StageCheckpoints(manager, 0, 0 if ckpt is None else ckpt.state["loop"]["step"], [], None if ckpt is None else ckpt.state, world)
+    source = CorpusBatches(
+        lambda: iter_chunks(corpus, batch_size * chunk_batches), n_texts, lambda texts: _encode(texts, tokenizer, max_length),
+        batch_size, chunk_batches, accum, seed,
+    )  # fmt: skip
+    with save_on_sigint():
+        stage = fit(
+            "general distillation", student, teacher, objectives, layer_map, source, None, epochs=epochs, lr=lr,
+            optim=s_cfg.optimizer, device=device, train_cfg=s_cfg.train, checkpoints=hooks, world=world,
+            keep={"before": before}, saves_last_step=True,
+        )  # fmt: skip
+    step = stage.steps
     after = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size, device)
     if not world.is_main:
         return {}
@@ -305,7 +190,7 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
         torch.save({o.name: o.state_dict() for o in objectives}, tmp / "objectives.pt")
         result = {
             "teacher_model": t_cfg.model, "family": arch.family, "sizes": shape.as_dict(), "layer_map": layer_map,
-            "corpus": str(corpus), "texts": n_texts, "steps": step, "seconds": loop.seconds + time.perf_counter() - start,
+            "corpus": str(corpus), "texts": n_texts, "steps": step, "seconds": stage.seconds,
             "probe_loss_before": before, "probe_loss_after": after,
         }  # fmt: skip
         (tmp / "general.json").write_text(json.dumps(result, indent=2))

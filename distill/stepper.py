@@ -1,8 +1,8 @@
 """Everything between a loss and updated weights: AdamW, the learning-rate schedule, mixed
 precision, gradient accumulation and clipping.
 
-Both training loops (task distillation in :mod:`distill.distiller`, general distillation in
-:mod:`distill.general`) drive one :class:`Stepper` per stage, and checkpoint it with
+The training loop (:func:`distill.distiller.fit`: teacher fine-tuning, task distillation and
+general distillation) drives one :class:`Stepper` per stage, and checkpoints it with
 :meth:`Stepper.state_dict`, so precision and accumulation behave the same everywhere.
 """
 

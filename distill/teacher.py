@@ -31,8 +31,7 @@ from distill.distributed import SINGLE, World
 from distill.errors import ConfigError, DistillError
 from distill.evaluate import evaluate
 from distill.objectives import ModelDims
-from distill.objectives.base import WeightOnly
-from distill.objectives.prediction import HardCrossEntropy
+from distill.objectives.spec import build_objectives, parse_objectives
 
 log = logging.getLogger("distill")
 
@@ -199,9 +198,10 @@ def _finetune(cfg: TeacherConfig, path: str, splits: DataSplits, device: torch.d
     ft = cfg.finetune
     torch.manual_seed(ft.seed)
     d = dims(model.config)
-    ce = HardCrossEntropy(WeightOnly(weight=1.0), d, d)
+    # one stage of the hard-label `ce`, built as a student.yaml stage's objectives are; no teacher
+    ce = build_objectives(parse_objectives({"ce": {"weight": 1.0}}, "teacher fine-tuning"), d, d, "teacher fine-tuning")
     result = fit_stage(
-        "teacher fine-tuning", model, None, [ce], [], train, dev,
+        "teacher fine-tuning", model, None, ce, [], train, dev,
         epochs=ft.epochs, lr=ft.lr, optim=OptimizerConfig(weight_decay=ft.weight_decay, warmup_ratio=ft.warmup_ratio),
         batch_size=ft.batch_size, eval_batch_size=64, seed=ft.seed, device=device, num_labels=len(names),
     )  # fmt: skip
