@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from distill.bounds import steps_per_epoch
 from distill.data.batching import Encoded, train_batches
 from distill.errors import DataError
+from distill.schedule import steps_per_epoch
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from distill.batches import BatchSource, SplitBatches, Step
-from distill.bounds import total_steps
 from distill.checkpoint import StageCheckpoints, restore_training, training_state
 from distill.config import OptimizerConfig, TeacherCacheConfig, TrainConfig
 from distill.data.batching import Encoded, collate
@@ -41,6 +40,7 @@ from distill.distributed import SINGLE, World, all_sum, main_first, shard, unit_
 from distill.evaluate import evaluate
 from distill.features import FeatureRequest, Features, enable_capture
 from distill.objectives import Objective
+from distill.schedule import total_steps
 from distill.stepper import Stepper
 from distill.teacher_cache import CachedTeacher, LiveTeacher, cacheable, cached_teacher
 from distill.trainable import Trainable, replicate, sync_unless

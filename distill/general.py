@@ -33,7 +33,6 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from distill.atomic import atomic_dir
 from distill.batches import CorpusBatches, corpus_steps_per_epoch, iter_chunks, iter_corpus
-from distill.bounds import check_steps
 from distill.checkpoint import CheckpointManager, StageCheckpoints, agreed_resume_point, resume_key
 from distill.config import load_student_config, load_teacher_config
 from distill.data.batching import Encoded, collate
@@ -46,6 +45,7 @@ from distill.layer_map import resolve_layer_map
 from distill.objectives import OBJECTIVES, ModelDims, Objective
 from distill.objectives.spec import build_objectives, parse_objectives
 from distill.output_dir import prepare_output_dir
+from distill.schedule import check_steps
 from distill.stepper import DTYPES, check_precision
 from distill.teacher import dims, resolve_model
 from students.init import init_from_teacher

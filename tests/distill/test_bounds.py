@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from distill.bounds import MAX_STEPS
 from distill.cli import main
+from distill.schedule import MAX_STEPS
 from tests.conftest import toy_rows, write_csv
 
 STUDENT = """
