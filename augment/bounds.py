@@ -17,7 +17,7 @@ from pathlib import Path
 
 from augment.config import AugmentConfig
 from augment.io import existing_ancestor
-from distill.errors import ConfigError, OutputError
+from distill.core.errors import ConfigError, OutputError
 
 MAX_ROWS = 10**9
 # Copies of one chunk held at once (word ids, random draws, strings): ~10^6 copies of a 20-word

@@ -17,7 +17,7 @@ import signal
 import sys
 
 from augment.signals import EXIT_CODES, Terminated, stop_on_sigterm
-from distill.errors import DistillError
+from distill.core.errors import DistillError
 
 
 def _parser() -> argparse.ArgumentParser:

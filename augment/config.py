@@ -17,8 +17,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from augment import glove, masking, ngram, nlpaug_adapter, pos, tinybert  # noqa: F401
 from augment.base import Pipeline, Strategy
 from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
-from distill.errors import ConfigError
-from distill.schema import Encoding, NonNegInt, PositiveInt, load_yaml, validate
+from distill.core.errors import ConfigError
+from distill.core.schema import Encoding, NonNegInt, PositiveInt, load_yaml, validate
 
 Format = Literal["csv", "tsv", "glue", "jsonl"]
 

@@ -26,10 +26,10 @@ from augment.base import is_word
 from augment.copies import Copies
 from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from augment.vocab import Vocab
-from distill.atomic import atomic_file
-from distill.errors import ConfigError
-from distill.schema import PositiveInt, Probability
-from distill.vectors import load_vectors, lookup_key
+from distill.core.atomic import atomic_file
+from distill.core.errors import ConfigError
+from distill.core.schema import PositiveInt, Probability
+from distill.core.vectors import load_vectors, lookup_key
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors

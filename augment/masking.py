@@ -15,7 +15,7 @@ from augment.base import Stateless
 from augment.copies import Copies
 from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from augment.vocab import Vocab
-from distill.schema import Probability
+from distill.core.schema import Probability
 
 MASK = "[MASK]"
 

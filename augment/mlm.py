@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from augment.base import is_word
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 
 @dataclass

@@ -12,7 +12,7 @@ import numpy as np
 from augment.base import Stateless
 from augment.copies import Copies
 from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
-from distill.schema import PositiveInt, Probability
+from distill.core.schema import PositiveInt, Probability
 
 
 def random_ngram(

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from augment.base import Stateless, detokenize, tokenize
 from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 REFUSED = {
     "ContextualWordEmbsForSentenceAug": "it generates with hub models (GPT-2, XLNet) and is untested with transformers 5",

@@ -23,8 +23,8 @@ from augment.copies import Copies
 from augment.masking import MASK, MaskingConfig
 from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from augment.vocab import Vocab
-from distill.errors import ConfigError
-from distill.schema import Probability
+from distill.core.errors import ConfigError
+from distill.core.schema import Probability
 
 Tagger = Callable[[list[str]], list[str]]
 

@@ -17,7 +17,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from augment.base import Strategy
-from distill.registry import Registry
+from distill.core.registry import Registry
 
 
 class StrategyConfig(BaseModel):

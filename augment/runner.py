@@ -34,7 +34,7 @@ from augment.io import (
     output_format,
 )
 from augment.signals import fault_hook, init_worker
-from distill.atomic import atomic_file
+from distill.core.atomic import atomic_file
 from distill.data.readers import detect_format
 
 # Set in the parent before forking workers, inherited by them (no pickling of models or tables).

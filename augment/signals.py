@@ -1,9 +1,9 @@
 """SIGINT and SIGTERM during ``augment``: stop at once, leave nothing behind, exit 130 / 143.
 
 Augmenting has no state worth saving (a rerun gives the same bytes), so unlike ``distill run``
-(:mod:`distill.interrupt`, which checkpoints first) a signal stops the run where it is: SIGINT
+(:mod:`distill.core.interrupt`, which checkpoints first) a signal stops the run where it is: SIGINT
 raises ``KeyboardInterrupt`` as usual and, inside :func:`stop_on_sigterm`, SIGTERM raises
-:class:`Terminated`. Both unwind through :func:`distill.atomic.atomic_file`, which deletes the
+:class:`Terminated`. Both unwind through :func:`distill.core.atomic.atomic_file`, which deletes the
 temporary output; the CLI prints one line.
 
 Worker processes (``--workers N``) ignore SIGINT (Ctrl-C in a terminal reaches the whole process

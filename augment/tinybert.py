@@ -20,8 +20,8 @@ from augment.copies import Copies
 from augment.glove import Candidates, NeighbourIds, check_vectors_file, neighbour_ids, replace_candidates
 from augment.registry import AUGMENTERS, BuildContext, StrategyConfig
 from augment.vocab import Vocab
-from distill.schema import PositiveInt, Probability
-from distill.vectors import load_vectors
+from distill.core.schema import PositiveInt, Probability
+from distill.core.vectors import load_vectors
 
 if TYPE_CHECKING:
     from augment.mlm import MaskedLM  # torch: imported when a masked LM is loaded

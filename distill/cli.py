@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 import transformers
 
-from distill.errors import DistillError, StudentBelowBar
-from distill.interrupt import Interrupted
+from distill.core.errors import DistillError, StudentBelowBar
+from distill.core.interrupt import Interrupted
 
 
 def _resume_mode(args: argparse.Namespace) -> str:
@@ -32,7 +32,7 @@ def _add_resume_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from distill.run import run, summary_table
+    from distill.distillation.run import run, summary_table
 
     try:
         metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
@@ -47,8 +47,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from distill.data.lengths import lengths_line, report_lengths
-    from distill.preflight import preflight
+    from distill.distillation.lengths import lengths_line, report_lengths
+    from distill.distillation.preflight import preflight
 
     # The checks `distill run` makes before it trains, through the same function; writes nothing.
     checked = preflight(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
@@ -62,7 +62,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _general(args: argparse.Namespace) -> int:
-    from distill.general import general_distill
+    from distill.distillation.general import general_distill
 
     out = args.output_dir or f"outputs/general-{Path(args.student).stem}"
     r = general_distill(

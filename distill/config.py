@@ -1,7 +1,7 @@
 """Typed configs for ``teacher.yaml`` and ``student.yaml``, validated on load.
 
 A bad config fails here, before any model loads, with one line naming the file, the key path, the
-bad value and what is allowed (see :mod:`distill.schema`). Objective parameters are validated
+bad value and what is allowed (see :mod:`distill.core.schema`). Objective parameters are validated
 against the objective's own ``Params`` model from the registry, so each objective documents and
 checks its own keys.
 """
@@ -26,9 +26,8 @@ from pydantic import (
 )
 
 import students
-from distill.data.config import DataConfig, SplitConfig  # noqa: F401  (the data: block; SplitConfig re-exported)
-from distill.errors import ConfigError
-from distill.schema import (
+from distill.core.errors import ConfigError
+from distill.core.schema import (
     NonEmptyStr,
     NonNegFloat,
     NonNegInt,
@@ -40,6 +39,7 @@ from distill.schema import (
     load_yaml,
     validate,
 )
+from distill.data.config import DataConfig, SplitConfig  # noqa: F401  (the data: block; SplitConfig re-exported)
 from students.family import DEFAULT_FAMILY, STUDENTS, ArchitectureBase, family_names
 
 # The word values of `init` (anything else is a saved student folder, `general:<folder>` or `<folder>`).
@@ -95,7 +95,7 @@ def _family_tag(value: Any) -> str:
 
 
 # `architecture:`, one schema per registered family, chosen by `family` (errors name the keys
-# without the family: distill.schema drops the union's tag from their path).
+# without the family: distill.core.schema drops the union's tag from their path).
 ArchitectureSchema = Annotated[
     Union[tuple(Annotated[STUDENTS.get(n).schema, Tag(n)] for n in family_names())],  # noqa: UP007  (a Union of a run-time tuple)
     Discriminator(_family_tag),

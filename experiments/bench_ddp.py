@@ -47,10 +47,10 @@ def worker(args: argparse.Namespace) -> None:
 
     from distill.data.batching import Encoded, encode_views
     from distill.data.dataset import load_splits
-    from distill.distiller import fit_stage
-    from distill.distributed import close, init_world
-    from distill.run import Plan, build_objectives
-    from distill.teacher import load_teacher
+    from distill.distillation.run import Plan, build_objectives
+    from distill.train.distiller import fit_stage
+    from distill.train.distributed import close, init_world
+    from distill.train.teacher import load_teacher
     from students import BuildRequest, build
 
     torch.set_num_threads(1)
@@ -107,7 +107,7 @@ def rss_worker(args: argparse.Namespace) -> None:
 
 def corpus(lines: int) -> Path:
     from distill.data.dataset import load_splits
-    from distill.run import Plan
+    from distill.distillation.run import Plan
 
     path = WORK / f"corpus-{lines // 1000}k.txt"
     if not path.is_file():

@@ -2,7 +2,7 @@
 
     python experiments/bench_students.py [--train 6000 --eval 2000 --epochs-scale 1.0] [--threads 1]
 
-1. Task-distills each student with ``distill.run.run`` (teacher fine-tuned once and cached).
+1. Task-distills each student with ``distill.distillation.run.run`` (teacher fine-tuned once and cached).
 2. Reloads every model with ``students.load`` and measures them one after the other on the same
    dev examples: dev/test accuracy, parameters, disk size, CPU latency (batch 1, p50/p90) and
    throughput (batch 32), with the thread count stated.
@@ -34,15 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import students  # noqa: E402
 from distill.data.batching import collate, encode, encode_views, train_batches  # noqa: E402
 from distill.data.dataset import load_splits  # noqa: E402
-from distill.distiller import feature_requests, total_loss  # noqa: E402
-from distill.distributed import SINGLE  # noqa: E402
-from distill.evaluate import evaluate  # noqa: E402
-from distill.features import FeatureRequest, enable_capture, forward_features  # noqa: E402
+from distill.distillation.run import Plan, _machine, run  # noqa: E402
+from distill.models.features import FeatureRequest, enable_capture, forward_features  # noqa: E402
 from distill.objectives import OBJECTIVES  # noqa: E402
-from distill.run import Plan, _machine, run  # noqa: E402
-from distill.speed import measure  # noqa: E402
-from distill.stepper import param_groups  # noqa: E402
-from distill.teacher_cache import LiveTeacher, cached_teacher  # noqa: E402
+from distill.train.distiller import feature_requests, total_loss  # noqa: E402
+from distill.train.distributed import SINGLE  # noqa: E402
+from distill.train.evaluate import evaluate  # noqa: E402
+from distill.train.speed import measure  # noqa: E402
+from distill.train.stepper import param_groups  # noqa: E402
+from distill.train.teacher_cache import LiveTeacher, cached_teacher  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDENTS = {

@@ -26,13 +26,13 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer, BertModel
 
-from distill.atomic import write_text
 from distill.compress.evalset import encode_batches, synthetic_batch
 from distill.compress.export import export_module, optimize_bert_onnx, ort_predict, ort_session, torch_predict
 from distill.compress.machine import machine_facts
 from distill.compress.models import use_onnx_attention
 from distill.compress.quantize import quantize_dynamic_int8, quantize_onnx_dynamic, quantize_onnx_static
-from distill.speed import time_calls
+from distill.core.atomic import write_text
+from distill.train.speed import time_calls
 
 OUT = Path(__file__).parent / "reports"
 MAX_LEN = 64

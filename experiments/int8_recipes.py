@@ -25,7 +25,6 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from distill.atomic import write_text
 from distill.compress.deploy_bert import DeployBert
 from distill.compress.evalset import synthetic_batch
 from distill.compress.export import export_module, optimize_bert_onnx, ort_predict, ort_session, torch_predict
@@ -33,6 +32,7 @@ from distill.compress.machine import int8_isa, machine_facts
 from distill.compress.models import as_logits_module, random_bert, use_onnx_attention
 from distill.compress.prune import prune
 from distill.compress.quantize import quantize_onnx_dynamic
+from distill.core.atomic import write_text
 
 REPORTS = Path(__file__).parent / "reports"
 ROUNDS, WARMUP = 40, 3

@@ -24,12 +24,12 @@ import torch
 from int8_agreement import fit_logreg, tweets  # same folder: same data split and head fitting
 from transformers import AutoTokenizer, BertForSequenceClassification
 
-from distill.atomic import write_text
 from distill.compress.evalset import encode_batches, synthetic_batch
 from distill.compress.machine import machine_facts
 from distill.compress.models import count_parameters
 from distill.compress.prune import prune
 from distill.compress.recover import recover
+from distill.core.atomic import write_text
 
 OUT = Path(__file__).parent / "reports" / "prune-recover.md"
 HEADS, FFN, DISTIL_TEXTS, EPOCHS, LR = 0.25, 0.5, 4000, 2, 1e-4

@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distill.atomic import atomic_dir, write_text  # noqa: E402
-from distill.errors import DistillError  # noqa: E402
+from distill.core.atomic import atomic_dir, write_text  # noqa: E402
+from distill.core.errors import DistillError  # noqa: E402
 
 BEGIN, END = "<!-- recipe-results:begin -->", "<!-- recipe-results:end -->"
 PAGES = Path("experiments/reports/recipes")

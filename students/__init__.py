@@ -11,7 +11,7 @@ import importlib
 import json
 from pathlib import Path
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 from students.family import (
     STUDENTS,
     BuildRequest,

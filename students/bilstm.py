@@ -25,8 +25,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from distill.atomic import write_text
-from distill.errors import ConfigError
+from distill.core.atomic import write_text
+from distill.core.errors import ConfigError
 from distill.objectives.base import ModelDims
 from students.bilstm_block import BiLSTMConfig
 from students.family import (
@@ -149,7 +149,7 @@ def build(req: BuildRequest) -> BuiltStudent:
             raise ConfigError(f"{req.source}: init: {path!r} is not a saved BiLSTM student folder (no vocab.json)")
         model, tok = BiLSTMClassifier.from_pretrained(path), WordTokenizer.from_pretrained(path)
         return BuiltStudent(model.train(), tok, own_tokenizer=True, notes=[f"weights and vocabulary from {path}"])
-    from distill.vectors import load_vectors
+    from distill.core.vectors import load_vectors
 
     tok = WordTokenizer.build(req.texts, cfg.max_vocab, cfg.min_freq)
     kv, identity = load_vectors(cfg.vectors, key=f"{req.source}: architecture.bilstm.vectors")

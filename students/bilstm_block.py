@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from distill.schema import PositiveInt, Probability
+from distill.core.schema import PositiveInt, Probability
 
 
 class BiLSTMConfig(BaseModel):

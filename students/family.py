@@ -23,10 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 from torch import nn
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
+from distill.core.registry import Registry
+from distill.core.schema import PositiveInt, Probability
 from distill.objectives.base import ModelDims
-from distill.registry import Registry
-from distill.schema import PositiveInt, Probability
 from students.bilstm_block import BiLSTMConfig
 
 SHAPE_KEYS = ("num_layers", "hidden_size", "num_heads", "intermediate_size")

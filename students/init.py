@@ -125,7 +125,7 @@ def init_embeddings(weight: torch.Tensor, words: list[str], kv) -> int:
     lower-cased) keep their random rows, rescaled to the vectors' standard deviation. Returns how
     many words were found.
     """
-    from distill.vectors import lookup_key
+    from distill.core.vectors import lookup_key
 
     if weight.size(1) != kv.vector_size:
         raise ValueError(f"embedding width {weight.size(1)} differs from the vectors' {kv.vector_size}")

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.atomic import write_text
+from distill.core.atomic import write_text
 
 PAD, UNK = "[PAD]", "[UNK]"
 _WORD = re.compile(r"\w+|[^\w\s]")

@@ -21,7 +21,7 @@ import augment.config
 from augment.bounds import MAX_CHUNK_COPIES, MAX_ROWS, check_output_size, check_size
 from augment.cli import main as augment_main
 from augment.config import parse_config
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 from tests.fuzz_helpers import assert_clean_failure, files_under, unwritable_folder
 
 REPO = Path(__file__).resolve().parent.parent

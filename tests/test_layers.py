@@ -1,5 +1,12 @@
 """The project's import layering, read from the source with ``ast`` (nothing is imported).
 
+Each package imports only its own layer and those below it, and no module imports another in a
+cycle (bottom to top; the README's "Development" section draws the same picture)::
+
+    core  <-  data  <-  models  <-  parts  <-  config  <-  train  <-  jobs  <-  cli
+
+``python tests/test_layers.py`` prints the import graph, one ``module -> imports`` line each.
+
 ``import_graph`` maps every module of the project's packages to the project modules it imports,
 imports inside functions included (the project imports heavy modules lazily, so those are most of
 its edges). The rules are tests over that graph; a new rule is one more test using it.
@@ -18,6 +25,19 @@ PACKAGES = ("distill", "students", "augment")
 # The command lines: argv parsing and printing only. Nothing else may import them, so the library
 # (and the pipeline, which runs the library's functions) never depends on a parser.
 CLI_MODULES = frozenset({"distill.cli", "distill.compress.cli", "augment.cli"})
+
+# Bottom to top. A module belongs to the layer of the longest prefix that names it or its package.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("core", ("distill.core",)),  # errors, registry, schema, atomic writes, output folders, signals, word vectors
+    ("data", ("distill.data",)),  # readers, datasets and splits, the data: block, batching
+    ("models", ("distill.models",)),  # architecture code: feature capture, score recording, layer maps
+    ("parts", ("distill.objectives", "students", "augment")),  # registered parts: objectives, student families, augmenters
+    ("config", ("distill.config",)),  # teacher.yaml / student.yaml, built from the parts' schemas
+    ("train", ("distill.train",)),  # the one loop, batch sources, checkpoints, distributed, evaluation, the teacher
+    ("jobs", ("distill.distillation", "distill.compress", "distill.pipeline")),  # run, general, compress, export, bench, pipeline
+    ("cli", tuple(sorted(CLI_MODULES))),
+]
+PACKAGE_ROOT = "distill"  # the top package's __init__: a version string, no imports
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -104,3 +124,82 @@ def test_every_cli_module_exists(graph):
 def test_no_library_module_imports_a_cli_module(graph):
     offenders = {m: sorted(deps & CLI_MODULES) for m, deps in graph.items() if m not in CLI_MODULES and deps & CLI_MODULES}
     assert offenders == {}, f"library modules importing a command-line module: {offenders}"
+
+
+def layer_of(module: str) -> int | None:
+    """Index into :data:`LAYERS` of the layer ``module`` belongs to, or None."""
+    best, found = -1, None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > best:
+                best, found = len(p), i
+    return found
+
+
+def test_every_module_has_a_layer(graph):
+    assert [m for m in graph if layer_of(m) is None and m != PACKAGE_ROOT] == []
+    assert graph[PACKAGE_ROOT] == set()
+
+
+def test_no_module_imports_a_layer_above_its_own(graph):
+    upward = sorted(
+        f"{m} ({LAYERS[layer_of(m)][0]}) -> {t} ({LAYERS[layer_of(t)][0]})"
+        for m, targets in graph.items()
+        for t in targets
+        if m != PACKAGE_ROOT and t != PACKAGE_ROOT and layer_of(t) > layer_of(m)
+    )
+    assert upward == []
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a", "e"}, "e": {"d"}}) == [["a", "b", "c"], ["d", "e"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles(graph):
+    assert cycles(graph) == []
+
+
+def test_the_layers_are_the_readmes_picture():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "  <-  ".join(name for name, _ in LAYERS) in readme
+
+
+if __name__ == "__main__":
+    for name, deps in sorted(import_graph().items()):
+        print(name, "->", ", ".join(sorted(deps)))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from distill.cli import main
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 from distill.pipeline import load_recipe, parse_recipe
 from distill.pipeline.plan import make_plan
 

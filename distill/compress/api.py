@@ -1,7 +1,7 @@
 """`distill compress`, `distill export` and `distill bench` as library functions.
 
 Each takes typed options and does everything the command does: the same checks, in the same order,
-the same defaults and the same one-line errors (:class:`~distill.errors.DistillError`). The command
+the same defaults and the same one-line errors (:class:`~distill.core.errors.DistillError`). The command
 line (distill/compress/cli.py) only turns argv into these calls and prints their results; the
 pipeline's compress, export and bench steps call them directly. Error messages name the options by
 their command-line flags (``--recover-epochs needs --train-data``), the spelling users read in the
@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from distill.errors import ConfigError
-from distill.schema import load_yaml
+from distill.core.errors import ConfigError
+from distill.core.schema import load_yaml
 
 
 def _positive(value: Any, what: str) -> None:
@@ -116,7 +116,6 @@ def compress_model(
 
     import torch
 
-    from distill.atomic import atomic_dir
     from distill.compress.evalset import encode_batches
     from distill.compress.export import torch_predict, verify
     from distill.compress.models import (
@@ -129,6 +128,7 @@ def compress_model(
     )
     from distill.compress.prune import prune
     from distill.compress.recover import recover
+    from distill.core.atomic import atomic_dir
 
     quiet_transformers()
     _positive(max_len, "--max-len")

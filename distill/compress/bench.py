@@ -28,9 +28,9 @@ from distill.compress.evalset import EvalSet, encode_batches, synthetic_batch
 from distill.compress.export import Predict
 from distill.compress.machine import machine_facts, pin_threads, require_device
 from distill.compress.variants import Source, build_variant, load_source
-from distill.errors import ConfigError
-from distill.evaluate import accuracy_f1
-from distill.speed import time_calls
+from distill.core.errors import ConfigError
+from distill.train.evaluate import accuracy_f1
+from distill.train.speed import time_calls
 
 # Dense tensor-core peaks (FLOP/s) for the GPUs we expect; FP32 is the non-tensor-core peak.
 GPU_PEAK_FLOPS = {

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from distill.compress import kinds as registry
 from distill.compress.bench import BenchSettings
-from distill.errors import ConfigError
-from distill.schema import Encoding, load_yaml, validate
+from distill.core.errors import ConfigError
+from distill.core.schema import Encoding, load_yaml, validate
 
 DEFAULT_EVAL_MAX_LEN = 128
 

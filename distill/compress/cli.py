@@ -13,7 +13,7 @@ import sys
 
 from distill.compress.api import DataFile, benchmark, compress_model, export_model, progress_to_stderr
 from distill.compress.kinds import INT8_EXPORTS
-from distill.errors import DistillError
+from distill.core.errors import DistillError
 
 
 def _positive_int(text: str) -> int:

@@ -27,7 +27,7 @@ import copy
 import torch
 from torch import nn
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 
 def fuse_linears(linears: list[nn.Linear], scales: list[float]) -> nn.Linear:

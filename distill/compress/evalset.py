@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.core.errors import DataError
 from distill.data.readers import iter_rows
-from distill.errors import DataError
 
 
 @dataclass

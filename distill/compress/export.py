@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from distill.atomic import atomic_dir
 from distill.compress import kinds
-from distill.errors import ConfigError, DataError
+from distill.core.atomic import atomic_dir
+from distill.core.errors import ConfigError, DataError
 
 MIN_OPSET = 17
 # Default for `distill export`: an FP32 export (or its ORT-optimised graph) differs from PyTorch only

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from distill.errors import ConfigError
-from distill.registry import Registry
+from distill.core.errors import ConfigError
+from distill.core.registry import Registry
 
 
 @dataclass(frozen=True)

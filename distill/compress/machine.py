@@ -13,7 +13,7 @@ import subprocess
 
 import torch
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 
 def cpu_model() -> str:

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distill.errors import ConfigError
-from distill.speed import parameter_count
+from distill.core.errors import ConfigError
+from distill.train.speed import parameter_count
 
 # students.bilstm.MODEL_TYPE, written out: importing `students` pulls in every family's model classes.
 BILSTM_TYPE = "distill-bilstm"

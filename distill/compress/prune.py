@@ -21,7 +21,7 @@ import torch.nn.functional as F
 import torch_pruning as tp
 from torch import nn
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 IMPORTANCES = ("magnitude", "taylor")
 

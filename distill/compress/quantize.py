@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from distill.errors import DataError
+from distill.core.errors import DataError
 
 MIN_CALIBRATION = 32  # fewer texts give activation ranges that hinge on a handful of outliers
 

@@ -25,14 +25,14 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
-from distill.distiller import feature_requests
-from distill.errors import ConfigError
-from distill.features import enable_capture
-from distill.layer_map import resolve_layer_map
+from distill.core.errors import ConfigError
+from distill.models.features import enable_capture
+from distill.models.layer_map import resolve_layer_map
 from distill.objectives.spec import build_objectives, parse_objectives
-from distill.teacher import dims
-from distill.teacher_cache import LiveTeacher
-from distill.trainable import Trainable
+from distill.train.distiller import feature_requests
+from distill.train.teacher import dims
+from distill.train.teacher_cache import LiveTeacher
+from distill.train.trainable import Trainable
 
 DEFAULT_OBJECTIVES: dict[str, dict[str, Any]] = {"kd_kl": {"temperature": 2.0}}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from distill.atomic import atomic_dir
+from distill.core.atomic import atomic_dir
 
 
 def _timing(v: dict, seq: int, batch: int) -> dict | None:

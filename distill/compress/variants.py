@@ -46,7 +46,7 @@ from distill.compress.models import (
     vocab_size,
 )
 from distill.compress.quantize import quantize_dynamic_int8, quantize_onnx
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from distill.schema import Encoding, NonEmptyStr, PositiveInt, Probability, Seed
+from distill.core.schema import Encoding, NonEmptyStr, PositiveInt, Probability, Seed
 
 
 class _Strict(BaseModel):

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from distill.core.errors import DataError
 from distill.data.config import DataConfig
 from distill.data.embedded import embedded_corpus
 from distill.data.labels import check_label_kind
 from distill.data.readers import detect_format, iter_rows, require_columns
-from distill.errors import DataError
 
 log = logging.getLogger("distill")
 

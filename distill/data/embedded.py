@@ -11,7 +11,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill.errors import DataError
+from distill.core.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from distill.errors import DataError
+from distill.core.errors import DataError
 
 DELIMITERS = (",", ";", "|")
 MAX_FREE_INTEGER_CLASSES = 20

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from distill.errors import DataError
-from distill.schema import encoding_problem
+from distill.core.errors import DataError
+from distill.core.schema import encoding_problem
 
 FORMATS = ("csv", "tsv", "glue", "jsonl")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from distill.features import Features
+from distill.models.features import Features
 from distill.objectives.base import OBJECTIVES, ModelDims, Objective, WeightOnly
 
 log = logging.getLogger("distill")

@@ -9,9 +9,9 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
-from distill.features import Features
-from distill.registry import Registry
-from distill.schema import NonNegFloat
+from distill.core.registry import Registry
+from distill.core.schema import NonNegFloat
+from distill.models.features import Features
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Objective(nn.Module):
     last_layer_only: bool = False  # True: reads only the last mapped layer pair, so only that one is captured
     # What the loss is a mean over: `example`, `token` (real tokens) or `token_pair` (real query-key
     # pairs). Data-parallel training weights each rank's loss by its share of these units in the
-    # global batch, so that the ranks' average is the loss of the whole batch (distill.distributed).
+    # global batch, so that the ranks' average is the loss of the whole batch (distill.train.distributed).
     unit: ClassVar[str] = "example"
     Params: ClassVar[type[BaseModel]] = WeightOnly
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from distill.features import Features
+from distill.models.features import Features
 from distill.objectives.base import OBJECTIVES, ModelDims, Objective, WeightOnly, masked_mse, projection
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from distill.features import Features
+from distill.core.schema import PositiveFloat
+from distill.models.features import Features
 from distill.objectives.base import OBJECTIVES, ModelDims, Objective, WeightOnly
-from distill.schema import PositiveFloat
 
 
 def soft_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0) -> Tensor:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
-from distill.features import Features
+from distill.models.features import Features
 from distill.objectives.base import OBJECTIVES, ModelDims, Objective, WeightOnly
 
 log = logging.getLogger("distill")

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
+from distill.core.schema import validate
 from distill.objectives.base import OBJECTIVES, ModelDims, Objective
-from distill.schema import validate
 
 
 def _key(source: str, prefix: tuple) -> str:

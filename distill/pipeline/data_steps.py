@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from distill.config import TeacherConfig
+from distill.core.schema import validate
 from distill.data.dataset import JSONL_LABEL, JSONL_PAIR, JSONL_TEXT
 from distill.pipeline.context import Done, Result, StepContext
-from distill.schema import validate
 
 log = logging.getLogger("distill")
 
@@ -67,8 +67,8 @@ def run_data(ctx: StepContext) -> Result:
 
 def run_teacher(ctx: StepContext) -> Result:
     from distill.data.dataset import load_splits
-    from distill.run import pick_device
-    from distill.teacher import check_teacher, evaluate_teacher, load_teacher
+    from distill.distillation.run import pick_device
+    from distill.train.teacher import check_teacher, evaluate_teacher, load_teacher
 
     data = ctx.one("data")
     source = str(ctx.recipe.teacher)
@@ -88,8 +88,8 @@ def run_teacher(ctx: StepContext) -> Result:
 def run_augment(ctx: StepContext) -> Result:
     from augment.config import build_pipeline, parse_config
     from augment.runner import prepare_run, run_file
-    from distill.data.augmented import for_split
-    from distill.schema import load_yaml
+    from distill.core.schema import load_yaml
+    from distill.distillation.augmented import for_split
 
     data = ctx.one("data")
     source = str(ctx.step.config)

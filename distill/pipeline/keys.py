@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from distill.errors import DistillError
-from distill.schema import load_yaml
+from distill.core.errors import DistillError
+from distill.core.schema import load_yaml
 
 KEY_LENGTH = 12
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import yaml
 
 from distill.compress.api import DataFile
-from distill.errors import StudentBelowBar
+from distill.core.errors import StudentBelowBar
+from distill.core.schema import load_yaml
 from distill.pipeline.context import Done, Result, StepContext
 from distill.pipeline.data_steps import LABEL, PAIR, TEXT, derived_teacher
-from distill.schema import load_yaml
 
 
 def _data_file(path: Path, limit: int, pair: bool = False) -> DataFile:
@@ -38,7 +38,7 @@ def _max_length(ctx: StepContext) -> int:
 
 
 def run_general(ctx: StepContext) -> Result:
-    from distill.general import general_distill
+    from distill.distillation.general import general_distill
 
     opts = ctx.step.options
     data = ctx.one("data")
@@ -51,7 +51,7 @@ def run_general(ctx: StepContext) -> Result:
 
 
 def run_distill(ctx: StepContext) -> Result:
-    from distill.run import run
+    from distill.distillation.run import run
 
     teacher, data, general = ctx.one("teacher"), ctx.one("data"), ctx.one("general")
     t_yaml, s_yaml = ctx.tmp / "teacher.yaml", ctx.tmp / "student.yaml"

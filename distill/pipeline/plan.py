@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from distill.config import load_student_config, load_teacher_config
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
+from distill.core.schema import load_yaml
 from distill.pipeline.context import DONE
 from distill.pipeline.keys import (
     Missing,
@@ -24,7 +25,6 @@ from distill.pipeline.keys import (
     toolkit_version,
 )
 from distill.pipeline.recipe import UNKEYED, Recipe, Step
-from distill.schema import load_yaml
 from students.family import StudentFamily
 
 

@@ -22,8 +22,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from distill.compress.kinds import INT8_EXPORTS
-from distill.errors import ConfigError
-from distill.schema import (
+from distill.core.errors import ConfigError
+from distill.core.schema import (
     NonNegInt,
     PositiveFloat,
     PositiveInt,

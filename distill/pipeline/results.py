@@ -17,11 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from distill.errors import DataError
+from distill.core.errors import DataError
+from distill.core.schema import load_yaml
 from distill.pipeline.context import DONE
 from distill.pipeline.plan import Planned, make_plan
 from distill.pipeline.recipe import Recipe
-from distill.schema import load_yaml
 
 
 def finished(recipe: Recipe, command: str) -> list[tuple[Planned, dict[str, Any]]]:

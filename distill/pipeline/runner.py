@@ -1,6 +1,6 @@
 """Running a plan: each step in order, skipped when finished, written atomically with done.json.
 
-A step writes into a temporary folder beside its final one (:func:`distill.atomic.atomic_dir`);
+A step writes into a temporary folder beside its final one (:func:`distill.core.atomic.atomic_dir`);
 ``done.json`` is the last file written, and the rename makes the whole folder appear at once. A
 crash or Ctrl-C leaves no ``<name>-<key>/``, so the next invocation runs that step again and skips
 every step before it.
@@ -15,14 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from distill.atomic import atomic_dir
+from distill.core.atomic import atomic_dir
+from distill.core.schema import load_yaml
 from distill.pipeline.context import DONE, Done, Result, StepContext
 from distill.pipeline.data_steps import run_augment, run_data, run_teacher
 from distill.pipeline.keys import toolkit_version
 from distill.pipeline.model_steps import run_bench, run_compress, run_distill, run_export, run_general
 from distill.pipeline.plan import Planned, make_plan, plan_table
 from distill.pipeline.recipe import Recipe
-from distill.schema import load_yaml
 
 log = logging.getLogger("distill")
 

@@ -11,7 +11,7 @@ from augment.copies import Copies
 from augment.mlm import load_mlm, mlm_candidates, mlm_candidates_loop
 from augment.tinybert import TinyBertDA
 from augment.vocab import Vocab
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 SENTENCES = [["the", "flight", "was", "late", "."], ["airplanes", "and", "unknown", "food"], ["Cat", "dog"]]
 

@@ -14,7 +14,7 @@ import pytest
 from augment.base import Stateless
 from augment.config import build_pipeline, parse_config
 from augment.registry import AUGMENTERS
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 # The fields without a default, per strategy: a strategy registered with required fields must be added here.
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from textblob.en import tag as textblob_tag
 from augment.base import tokenize
 from augment.config import build_pipeline, parse_config
 from augment.pos import spacy_tagger, textblob_tagger
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 HAND = [
     "The flight was late, wasn't it? http://x.co/a/b",

@@ -12,7 +12,7 @@ from distill.compress import api
 from distill.compress import cli as compress_cli
 from distill.compress.api import BenchRun, DataFile, benchmark, compress_model, export_model
 from distill.compress.cli import main
-from distill.errors import ConfigError, DistillError
+from distill.core.errors import ConfigError, DistillError
 
 FAST = {"kinds": ["torch-fp32"], "batch_sizes": [1], "seq_lens": [8], "warmup": 1, "reps": 2, "max_seconds": 0.2}
 

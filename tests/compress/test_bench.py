@@ -9,9 +9,9 @@ from distill.compress.evalset import read_eval_set
 from distill.compress.machine import require_device
 from distill.compress.report import write_report
 from distill.compress.variants import Source
-from distill.errors import ConfigError
-from distill.evaluate import accuracy_f1
-from distill.speed import time_calls
+from distill.core.errors import ConfigError
+from distill.train.evaluate import accuracy_f1
+from distill.train.speed import time_calls
 
 FAST = BenchSettings(devices=["cpu"], batch_sizes=[1, 4], seq_lens=[8, 16], warmup=2, reps=5, max_seconds=1,
                      min_reps=2, threads=1, eval_max_len=32)
@@ -61,7 +61,7 @@ def test_random_weight_sources_have_no_accuracy(tiny_bert, eval_csv, tmp_path, m
 
 def test_time_calls_stops_at_the_budget_but_keeps_min_reps(monkeypatch):
     clock = [0.0]  # a fake clock: each call takes exactly 1 s, whatever the machine's load
-    monkeypatch.setattr("distill.speed.time.perf_counter", lambda: clock[0])
+    monkeypatch.setattr("distill.train.speed.time.perf_counter", lambda: clock[0])
 
     def call() -> None:
         clock[0] += 1.0

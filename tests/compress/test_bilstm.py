@@ -23,7 +23,7 @@ from distill.compress.models import (
 )
 from distill.compress.quantize import quantize_dynamic_int8
 from distill.compress.variants import Source, build_variant, load_source
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 from students.bilstm import MODEL_TYPE, BiLSTMClassifier
 from students.word_tokenizer import WordTokenizer
 

@@ -17,7 +17,7 @@ from distill.compress.export import export_onnx, ort_predict, ort_session, torch
 from distill.compress.models import as_logits_module, load_classifier
 from distill.compress.prune import prune
 from distill.compress.variants import Source, build_variant, load_source
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 from .conftest import TEXTS
 

@@ -9,7 +9,7 @@ from torch import nn
 from distill.compress.evalset import encode_batches
 from distill.compress.export import export_module, export_onnx, ort_predict, ort_session, torch_predict
 from distill.compress.models import as_logits_module, load_classifier
-from distill.errors import ConfigError, DataError
+from distill.core.errors import ConfigError, DataError
 
 from .conftest import TEXTS
 

@@ -33,7 +33,7 @@ from distill.compress.variants import (
     build_variant,
     load_source,
 )
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 from tests.compress.conftest import TEXTS
 from tests.mpnet_helpers import save_tiny_mpnet_classifier
 

@@ -22,7 +22,7 @@ from distill.compress.models import (
     load_classifier,
 )
 from distill.compress.variants import Source, build_variant, load_source
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 from tests.mpnet_helpers import save_tiny_mpnet, save_tiny_mpnet_classifier
 
 from .conftest import TEXTS, run_fast_bench

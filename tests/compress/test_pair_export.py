@@ -116,7 +116,7 @@ def test_pair_student_exports_verifies_and_benches_as_it_was_evaluated(pair_run,
 def test_pair_student_verified_on_single_texts_is_refused(pair_run):
     """Verifying a pair model on single texts would compare it on inputs it never saw: refused."""
     from distill.compress.export import export_onnx
-    from distill.errors import ConfigError
+    from distill.core.errors import ConfigError
 
     never = pair_run["tmp"] / "never"
     with pytest.raises(ConfigError) as e:

@@ -5,7 +5,7 @@ from transformers import BertForSequenceClassification
 from distill.compress.models import load_classifier
 from distill.compress.prune import prune
 from distill.compress.recover import recover
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 
 def _batch(n=3, t=11):

@@ -8,7 +8,7 @@ from distill.compress.evalset import encode_batches
 from distill.compress.export import export_module, ort_predict, ort_session, torch_predict, verify
 from distill.compress.models import as_logits_module, load_classifier, use_onnx_attention
 from distill.compress.quantize import quantize_dynamic_int8, quantize_onnx
-from distill.errors import DataError
+from distill.core.errors import DataError
 
 from .conftest import TEXTS
 

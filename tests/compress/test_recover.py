@@ -15,7 +15,7 @@ from distill.compress.cli import main
 from distill.compress.models import load_classifier
 from distill.compress.prune import prune
 from distill.compress.recover import recover
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 from distill.pipeline import parse_recipe
 from distill.pipeline.context import Done, StepContext
 from distill.pipeline.model_steps import run_compress

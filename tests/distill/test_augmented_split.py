@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from augment.config import parse_config
-from distill.data.augmented import for_split
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
+from distill.distillation.augmented import for_split
 
 STRATEGIES = [{"name": "masking", "p_mask": 0.1}]
 

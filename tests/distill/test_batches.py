@@ -10,8 +10,8 @@ from itertools import islice
 import pytest
 import torch
 
-from distill.batches import CorpusBatches, SplitBatches, iter_chunks
 from distill.data.batching import Encoded
+from distill.train.batches import CorpusBatches, SplitBatches, iter_chunks
 from tests.conftest import toy_rows
 
 TEXTS = [t for t, _ in toy_rows(45, seed=3)]

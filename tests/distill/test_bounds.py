@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from distill.cli import main
-from distill.schedule import MAX_STEPS
+from distill.train.schedule import MAX_STEPS
 from tests.conftest import toy_rows, write_csv
 
 STUDENT = """

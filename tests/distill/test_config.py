@@ -9,7 +9,7 @@ import pytest
 
 from distill.cli import main
 from distill.config import load_student_config, load_teacher_config
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 from tests.conftest import toy_rows, write_csv
 
 STUDENT = """

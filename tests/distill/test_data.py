@@ -8,10 +8,10 @@ import random
 
 import pytest
 
+from distill.core.errors import DataError
 from distill.data.batching import collate, encode, eval_batches, train_batches
 from distill.data.config import DataConfig
 from distill.data.dataset import TextDataset, load_splits
-from distill.errors import DataError
 from tests.conftest import tiny_tokenizer, toy_rows, write_csv
 
 

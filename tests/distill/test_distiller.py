@@ -10,8 +10,8 @@ from transformers import BertForSequenceClassification
 from distill.config import OptimizerConfig
 from distill.data.batching import encode
 from distill.data.dataset import TextDataset
-from distill.distiller import feature_requests, fit_stage
 from distill.objectives import OBJECTIVES, ModelDims
+from distill.train.distiller import feature_requests, fit_stage
 from tests.conftest import tiny_config, tiny_tokenizer, toy_rows
 
 
@@ -64,8 +64,8 @@ def test_feature_requests_capture_only_what_objectives_need():
 
 def test_progress_bar_and_parts_use_the_yaml_names(tmp_path, capsys):
     """The bar shows `ce=…`, the names the user wrote in student.yaml, not `HardCrossEntropy=…`."""
-    from distill.distiller import total_loss
-    from distill.features import Features
+    from distill.models.features import Features
+    from distill.train.distiller import total_loss
 
     teacher, student, data, _ = setup(tmp_path)
     objs = objectives(["pred", "ce", "kd_kl"], ModelDims(16, 2, 2), ModelDims(32, 4, 4))

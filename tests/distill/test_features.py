@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from distill.errors import ConfigError
-from distill.features import FeatureRequest, enable_capture, forward_features
-from distill.layer_map import last_map, resolve_layer_map, uniform_map
+from distill.core.errors import ConfigError
+from distill.models.features import FeatureRequest, enable_capture, forward_features
+from distill.models.layer_map import last_map, resolve_layer_map, uniform_map
 from tests.conftest import tiny_config
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.atomic import atomic_dir, atomic_file, write_text
+from distill.core.atomic import atomic_dir, atomic_file, write_text
 
 
 @contextlib.contextmanager

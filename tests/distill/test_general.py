@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from distill.cli import main
-from distill.general import iter_chunks
+from distill.distillation.general import iter_chunks
 from tests.conftest import toy_rows, write_csv
 
 STUDENT = """
@@ -64,8 +64,8 @@ def test_general_lowers_intermediate_loss_and_is_a_task_init(tmp_path, tiny_enco
 def test_general_interrupted_and_resumed_is_bit_identical(tmp_path, tiny_encoder_dir, monkeypatch):
     """Ctrl-C saves a checkpoint; a resume from an older one (step 10, mid-corpus: chunks of 16
     texts, 2 batches each, 6 chunks per epoch) replays the same batches and ends bit-identical."""
-    from distill.general import general_distill
-    from distill.interrupt import Interrupted
+    from distill.core.interrupt import Interrupted
+    from distill.distillation.general import general_distill
 
     corpus = tmp_path / "texts.txt"
     corpus.write_text("".join(t + "\n" for t, _ in toy_rows(96, seed=1)))

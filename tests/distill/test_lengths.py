@@ -11,9 +11,9 @@ import pytest
 
 from distill.cli import main
 from distill.config import TeacherConfig
+from distill.core.errors import ConfigError
 from distill.data.dataset import DataSplits, TextDataset
-from distill.data.lengths import length_figures, lengths_line, measure_lengths, token_lengths
-from distill.errors import ConfigError
+from distill.distillation.lengths import length_figures, lengths_line, measure_lengths, token_lengths
 from tests.conftest import TINY_TEACHER_YAML, tiny_tokenizer, toy_rows, write_csv
 from tests.test_fuzz_configs import STUDENT_YAML
 

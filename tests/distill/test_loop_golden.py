@@ -1,7 +1,7 @@
 """The training loop draws the same batches in the same order, and computes the same losses, as
 the code before the loops were unified (teacher fine-tuning, task distillation, general distillation).
 
-The golden values below were RECORDED FROM THE OLD CODE (commit 365e04a, before `distill.batches`
+The golden values below were RECORDED FROM THE OLD CODE (commit 365e04a, before `distill.train.batches`
 and the one `fit` existed, with two loops in distiller.fit_stage and general._general), by running
 this file with ``GOLDEN_PRINT=1``. Each micro-batch the loop feeds the student is fingerprinted by
 integers only (rows, width, sum of token ids: machine-independent), and its loss is compared with a
@@ -18,7 +18,7 @@ import textwrap
 import pytest
 
 from distill.cli import main
-from distill.trainable import Trainable
+from distill.train.trainable import Trainable
 from tests.conftest import TINY_TEACHER_YAML, toy_rows, write_csv
 
 STUDENT = """
@@ -107,7 +107,7 @@ def test_distill_run_batches_and_losses_are_unchanged(tmp_path, tiny_encoder_dir
 
 def test_general_distillation_batches_and_losses_are_unchanged(tmp_path, tiny_encoder_dir, recorded):
     """Chunks of 14 texts (the last one shorter), 1.5 epochs: a partial epoch ending mid-corpus."""
-    from distill.general import general_distill
+    from distill.distillation.general import general_distill
 
     corpus = tmp_path / "texts.txt"
     corpus.write_text("".join(t + "\n" for t, _ in toy_rows(96, seed=1)))

@@ -9,11 +9,11 @@ import torch
 from transformers import BertForSequenceClassification, MPNetForSequenceClassification
 
 from distill.config import TeacherConfig
+from distill.core.errors import ConfigError
 from distill.data.batching import Encoded, collate
-from distill.errors import ConfigError
-from distill.features import FeatureRequest, enable_capture, forward_features
-from distill.teacher import inspect_teacher
-from distill.teacher_cache import LiveTeacher, cached_teacher
+from distill.models.features import FeatureRequest, enable_capture, forward_features
+from distill.train.teacher import inspect_teacher
+from distill.train.teacher_cache import LiveTeacher, cached_teacher
 from students import build_tinybert
 from students.distilbert import build_distilbert, copy_teacher_layers
 from students.init import init_from_teacher, pca_projection

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from distill.features import Features
+from distill.models.features import Features
 from distill.objectives import OBJECTIVES, ModelDims
 from distill.objectives.attention import attention_score_mse
 from distill.objectives.embedding import embedding_mse

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distill.features import Features
+from distill.models.features import Features
 from distill.objectives import OBJECTIVES, ModelDims
 from distill.objectives.spec import build_objectives, parse_objectives
 

@@ -9,16 +9,16 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from distill.checkpoint import CheckpointManager
 from distill.config import CheckpointConfig, OptimizerConfig, TrainConfig, load_student_config
+from distill.core.errors import ConfigError, OutputError
 from distill.data.batching import collate, encode
 from distill.data.dataset import TextDataset
-from distill.distiller import fit_stage, total_loss
-from distill.errors import ConfigError, OutputError
-from distill.features import FeatureRequest, forward_features
+from distill.models.features import FeatureRequest, forward_features
 from distill.objectives import OBJECTIVES, ModelDims
-from distill.stepper import Stepper, check_precision
-from distill.teacher_cache import LiveTeacher
+from distill.train.checkpoint import CheckpointManager
+from distill.train.distiller import fit_stage, total_loss
+from distill.train.stepper import Stepper, check_precision
+from distill.train.teacher_cache import LiveTeacher
 from tests.conftest import tiny_config, tiny_tokenizer, toy_rows
 
 DIMS = ModelDims(16, 2, 2), ModelDims(32, 4, 4)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from distill.features import FeatureRequest, Features, enable_capture, forward_features
+from distill.models.features import FeatureRequest, Features, enable_capture, forward_features
 from distill.objectives import OBJECTIVES, ModelDims
 from distill.objectives.relation import auto_relation_heads, relation_kl, split_relation_heads
 from tests.conftest import tiny_config
@@ -68,7 +68,7 @@ def test_qkv_capture_is_the_layers_projected_queries_keys_values():
 
 
 def test_layers_last_captures_only_the_last_mapped_pair_and_gives_the_same_loss():
-    from distill.distiller import feature_requests
+    from distill.train.distiller import feature_requests
 
     cls = OBJECTIVES.get("relation")
     last = cls(cls.Params(relation_heads=1, layers="last"), ModelDims(32, 2, 2), ModelDims(32, 2, 2))

@@ -148,7 +148,7 @@ def test_bad_input_fails_before_training_with_one_line(tmp_path, tiny_encoder_di
 
 def test_label_map_reorders_the_classifier_rows(tiny_classifier_dir):
     from distill.config import TeacherConfig
-    from distill.teacher import _align_labels
+    from distill.train.teacher import _align_labels
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier_dir).eval()  # labels: pos, neg
     ids = torch.randint(5, 30, (3, 6))
@@ -164,7 +164,7 @@ def test_teacher_finetuning_is_reproducible(tmp_path, tiny_encoder_dir):
     """Same seed, same data: two fine-tunings (separate caches) give identical teachers."""
     from distill.config import load_teacher_config
     from distill.data.dataset import load_splits
-    from distill.teacher import load_teacher
+    from distill.train.teacher import load_teacher
 
     teacher, _ = configs(tmp_path, tiny_encoder_dir)
     cfg = load_teacher_config(teacher)

@@ -11,8 +11,8 @@ import pytest
 
 from distill.cli import main
 from distill.config import load_student_config
-from distill.errors import ConfigError
-from distill.sanity import Bar, below_bar, final_warning, stage_warning
+from distill.core.errors import ConfigError
+from distill.distillation.sanity import Bar, below_bar, final_warning, stage_warning
 from tests.conftest import TINY_TEACHER_YAML, save_tiny_encoder, toy_rows, write_csv
 
 # A randomly initialised student trained for 4 + 4 steps at lr 1e-6: it learns nothing.

@@ -151,7 +151,7 @@ def test_augment_key_distills_on_augmented_train_split_cached_teacher_unchanged(
 
 
 def test_augmentation_too_big_is_refused_by_validate_and_run_before_the_teacher(tmp_path, teacher_yaml, capsys, monkeypatch):
-    import distill.run
+    import distill.distillation.run
 
     vectors = tmp_path / "vec.txt"
     vectors.write_text("good 1 0\nbad 0 1\n")
@@ -162,7 +162,7 @@ def test_augmentation_too_big_is_refused_by_validate_and_run_before_the_teacher(
 
     def no_teacher(*a, **k):
         raise AssertionError("the teacher was loaded before the size check")
-    monkeypatch.setattr(distill.run, "load_teacher", no_teacher)
+    monkeypatch.setattr(distill.distillation.run, "load_teacher", no_teacher)
     expected = f"error: {student}: augment: {aug}: n_iter: 2147483647 copies of each of "
     for argv in (["validate", str(teacher_yaml), str(student)], ["run", str(teacher_yaml), str(student), "--output-dir", str(tmp_path / "o")]):
         assert main(argv) == 2

@@ -6,8 +6,8 @@ import torch
 from transformers import BertForSequenceClassification
 
 from distill.data.batching import Encoded, collate
-from distill.features import FeatureRequest
-from distill.teacher_cache import LiveTeacher, cacheable, cached_teacher
+from distill.models.features import FeatureRequest
+from distill.train.teacher_cache import LiveTeacher, cacheable, cached_teacher
 from tests.conftest import tiny_config
 
 
@@ -53,7 +53,7 @@ class _Planted:
 
 
 def test_a_cache_file_holding_a_pickled_object_is_not_executed_but_rebuilt(tmp_path, caplog, monkeypatch):
-    from distill.teacher_cache import cache_fingerprint
+    from distill.train.teacher_cache import cache_fingerprint
 
     torch.manual_seed(0)
     teacher = BertForSequenceClassification(tiny_config(num_labels=2)).eval()

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import students
-from distill.distiller import total_loss
-from distill.features import Features
+from distill.core.vectors import load_vectors
+from distill.models.features import Features
 from distill.objectives import OBJECTIVES, ModelDims
-from distill.vectors import load_vectors
+from distill.train.distiller import total_loss
 from students.bilstm import BiLSTMClassifier, BiLSTMSettings, second_sentence
 from students.init import init_embeddings
 from students.word_tokenizer import WordTokenizer

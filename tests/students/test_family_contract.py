@@ -14,10 +14,10 @@ from transformers import BertForSequenceClassification
 
 import students
 from distill.config import ArchitectureConfig, StudentConfig
-from distill.errors import ConfigError
-from distill.layer_map import resolve_layer_map
+from distill.core.errors import ConfigError
+from distill.core.schema import validate
+from distill.models.layer_map import resolve_layer_map
 from distill.objectives import ModelDims
-from distill.schema import validate
 from students import STUDENTS, BuildRequest, StudentShape
 from students.family import saved_family
 from tests.conftest import WORDS, tiny_config, tiny_tokenizer

@@ -16,9 +16,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from distill.distributed import World
-from distill.features import FeatureRequest, Features, forward_features
+from distill.models.features import FeatureRequest, Features, forward_features
 from distill.objectives import Objective
+from distill.train.distributed import World
 
 
 class Trainable(nn.Module):

@@ -9,7 +9,7 @@ Hugging Face models (transformers 5.x) through its attention-function
 registry: we register an attention function named ``"kd"`` that computes ``Q Kᵀ · scaling`` by
 hand on layers asked to record (and hands the rest to PyTorch SDPA), plus the eager mask function
 under the same name so the padding mask arrives as an additive float tensor. MPNet's attention
-does not go through that registry; :mod:`distill.mpnet_scores` records its scores instead (relative
+does not go through that registry; :mod:`distill.models.mpnet_scores` records its scores instead (relative
 position bias included).
 """
 
@@ -25,7 +25,7 @@ from transformers import AttentionInterface, AttentionMaskInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import eager_mask
 
-from distill import mpnet_scores
+from distill.models import mpnet_scores
 
 ATTN_IMPLEMENTATION = "kd"
 

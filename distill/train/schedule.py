@@ -1,14 +1,15 @@
 """How many optimizer steps a schedule makes, and the bound on it (:data:`MAX_STEPS`).
 
-The training loop counts its steps with these functions, and the pre-flight checks of
-:mod:`distill.bounds` estimate a run's schedule with the same ones, so the estimate is what would run.
+The training loop counts its steps with these functions, and the pre-flight
+(:func:`distill.distillation.preflight.check_schedules`) estimates a run's schedule with the same
+ones, so the estimate is what would run.
 """
 
 from __future__ import annotations
 
 import math
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 MAX_STEPS = 10**8
 

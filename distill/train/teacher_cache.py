@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from distill.atomic import atomic_file
+from distill.core.atomic import atomic_file
 from distill.data.batching import Encoded, collate, eval_batches
-from distill.features import FeatureRequest, Features, enable_capture, forward_features
+from distill.models.features import FeatureRequest, Features, enable_capture, forward_features
 
 log = logging.getLogger("distill")
 

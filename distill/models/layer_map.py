@@ -6,7 +6,7 @@ layers. A map is a list ``teacher_layer[m-1]`` for student layers ``m = 1..M``.
 
 from __future__ import annotations
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 
 def uniform_map(student_layers: int, teacher_layers: int) -> list[int]:

@@ -20,8 +20,8 @@ import math
 import os
 
 from distill.config import TeacherConfig
+from distill.core.errors import ConfigError
 from distill.data.dataset import DataSplits, TextDataset
-from distill.errors import ConfigError
 
 log = logging.getLogger("distill")
 
@@ -85,7 +85,7 @@ def load_tokenizer(cfg: TeacherConfig, source: str = "teacher.yaml"):
     """The teacher's tokenizer (the fine-tuned teacher's cache holds a copy of the same one)."""
     from transformers import AutoTokenizer
 
-    from distill.teacher import resolve_model  # here: distill.teacher imports this package
+    from distill.train.teacher import resolve_model  # here: distill.train.teacher imports this package
 
     path = resolve_model(cfg.model)
     try:

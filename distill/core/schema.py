@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, Tag, ValidationError
 from pydantic_core import PydanticCustomError
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

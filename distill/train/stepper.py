@@ -1,7 +1,7 @@
 """Everything between a loss and updated weights: AdamW, the learning-rate schedule, mixed
 precision, gradient accumulation and clipping.
 
-The training loop (:func:`distill.distiller.fit`: teacher fine-tuning, task distillation and
+The training loop (:func:`distill.train.distiller.fit`: teacher fine-tuning, task distillation and
 general distillation) drives one :class:`Stepper` per stage, and checkpoints it with
 :meth:`Stepper.state_dict`, so precision and accumulation behave the same everywhere.
 """
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from distill.config import OptimizerConfig, TrainConfig
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -33,21 +33,21 @@ from pathlib import Path
 
 import torch
 
-from distill.bounds import check_schedules
-from distill.checkpoint import CheckpointManager, resume_key
 from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
-from distill.data.augmented import check_augment, for_split, load_augment_config
+from distill.core.errors import ConfigError, OutputError
+from distill.core.output_dir import OUTPUT_HINT, check_free_space, check_writable, run_bytes
 from distill.data.dataset import DataSplits, load_splits
-from distill.data.lengths import split_lengths
-from distill.distiller import feature_requests
-from distill.errors import ConfigError, OutputError
-from distill.layer_map import resolve_layer_map
+from distill.distillation.augmented import check_augment, for_split, load_augment_config
+from distill.distillation.lengths import split_lengths
+from distill.models.layer_map import resolve_layer_map
 from distill.objectives import ModelDims, Objective
 from distill.objectives import spec as objective_spec
-from distill.output_dir import OUTPUT_HINT, check_free_space, check_writable, run_bytes
-from distill.stepper import check_precision
-from distill.teacher import dims, finetuned_path, inspect_teacher, is_ready, label_order
-from distill.teacher_cache import cacheable
+from distill.train.checkpoint import CheckpointManager, resume_key
+from distill.train.distiller import feature_requests
+from distill.train.schedule import check_steps, steps_per_epoch
+from distill.train.stepper import check_precision
+from distill.train.teacher import dims, finetuned_path, inspect_teacher, is_ready, label_order
+from distill.train.teacher_cache import cacheable
 from students.family import StudentShape, transformer_bytes
 
 
@@ -128,6 +128,33 @@ def check_init(plan: Plan) -> None:
     init = plan.student_cfg.init
     if init not in ("random", "teacher", "glove"):
         plan.family.check_init(init.removeprefix("general:"), plan.shape, plan.teacher_hf, plan.student_source)
+
+
+# The schedule: ``epochs: 1e40`` is a valid positive number, but a run that schedules 10^41 optimizer
+# steps never ends (its warm-up alone keeps the learning rate at zero). A schedule above
+# distill.train.schedule.MAX_STEPS is refused with the estimate, counted by the loop's own arithmetic.
+
+
+def check_student_steps(plan: Plan, train_rows: int, rows: str = "train rows") -> None:
+    """Each student stage of ``plan`` on ``train_rows`` examples (the augmented count, once known)."""
+    cfg = plan.student_cfg
+    accum = cfg.train.grad_accum_steps
+    per_epoch = steps_per_epoch(train_rows, cfg.batch_size, accum)
+    how = f"ceil({train_rows:,} {rows} / batch_size {cfg.batch_size}) / train.grad_accum_steps {accum}"
+    for i, stage in enumerate(cfg.stages):
+        check_steps(stage.epochs, per_epoch, f"{plan.student_source}: stages.{i}.epochs", how)
+
+
+def check_schedules(plan: Plan, splits: DataSplits) -> None:
+    """Everything ``distill run`` would train, bounded: the teacher's fine-tuning when it will be
+    fine-tuned, and every student stage (on the original train split; an ``augment:`` run checks
+    again on the augmented split, the moment its size is known)."""
+    t_cfg, rows = plan.teacher_cfg, len(splits.train)
+    if not plan.teacher_ready:
+        ft = t_cfg.finetune
+        how = f"ceil({rows:,} train rows / finetune.batch_size {ft.batch_size})"
+        check_steps(ft.epochs, steps_per_epoch(rows, ft.batch_size), f"{plan.teacher_source}: finetune.epochs", how)
+    check_student_steps(plan, rows)
 
 
 def check_data(plan: Plan, splits: DataSplits) -> None:
@@ -224,7 +251,7 @@ class Preflight:
 
 
 def check_resumable(plan: Plan, splits: DataSplits, out: Path, resume: str, processes: int) -> None:
-    """The output folder's checkpoints against these configs and data (see :mod:`distill.checkpoint`)."""
+    """The output folder's checkpoints against these configs and data (see :mod:`distill.train.checkpoint`)."""
     key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": processes})
     CheckpointManager(out / "checkpoints" / "resume", plan.student_cfg.checkpoint, key).check(resume, plan.student_source)
 

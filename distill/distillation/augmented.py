@@ -23,9 +23,9 @@ import json
 import logging
 from pathlib import Path
 
-from distill.atomic import atomic_file
+from distill.core.atomic import atomic_file
+from distill.core.errors import ConfigError, DistillError
 from distill.data.dataset import JSONL_LABEL, JSONL_PAIR, JSONL_TEXT, TextDataset
-from distill.errors import ConfigError, DistillError
 
 log = logging.getLogger("distill")
 
@@ -70,7 +70,7 @@ def check_augment(
     train: TextDataset, label_names: list[str], augment_yaml: str | None, cache_dir: str | Path, source: str
 ) -> None:
     """What augmenting ``train`` would do, checked before the teacher loads (``distill run`` and
-    ``distill validate``, through :func:`distill.preflight.check_data`, whose write locations cover
+    ``distill validate``, through :func:`distill.distillation.preflight.check_data`, whose write locations cover
     the cache folder; :func:`augment_train` checks the same again through the runner): the config
     fits the data and the output is not too big (:func:`augment.bounds.check_output_size`).
     Nothing to check when the split is cached."""

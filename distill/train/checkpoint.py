@@ -8,7 +8,7 @@ A checkpoint is a folder ``<output>/checkpoints/resume/<stage>-<step>[-end]/`` h
 - ``meta.json``: stage, steps, the SHA-256 of ``state.pt``, the config it was made with (minus the
   keys that cannot change a result, see :data:`HARMLESS`) and the results of finished stages.
 
-Each is written into a temporary folder and renamed into place (:func:`distill.atomic.atomic_dir`),
+Each is written into a temporary folder and renamed into place (:func:`distill.core.atomic.atomic_dir`),
 so a checkpoint is complete or absent. On resume the newest one whose checksum and load succeed is
 used; a corrupt or truncated one is skipped with a warning. Only ``keep_last`` are kept.
 """
@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.atomic import atomic_dir
 from distill.config import CheckpointConfig
-from distill.distributed import SINGLE, World, any_rank, from_main, gather
-from distill.errors import ConfigError, OutputError
-from distill.interrupt import Interrupted, fault_hook, stop_requested
+from distill.core.atomic import atomic_dir
+from distill.core.errors import ConfigError, OutputError
+from distill.core.interrupt import Interrupted, fault_hook, stop_requested
+from distill.train.distributed import SINGLE, World, any_rank, from_main, gather
 
 log = logging.getLogger("distill")
 FORMAT = 1

@@ -17,7 +17,7 @@ Checkpoints, resume, Ctrl-C, precision and gradient accumulation work as in ``di
 index inside it and the data-order RNG at the chunk's start.
 
 Under ``torchrun`` every rank streams the same corpus and draws the same global batches (of
-``batch_size``); each trains on its slice (see :mod:`distill.distributed`). Rank 0 alone writes.
+``batch_size``); each trains on its slice (see :mod:`distill.train.distributed`). Rank 0 alone writes.
 Memory: one chunk of texts and their token ids per process, whatever the corpus size.
 """
 
@@ -31,23 +31,23 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from distill.atomic import atomic_dir
-from distill.batches import CorpusBatches, corpus_steps_per_epoch, iter_chunks, iter_corpus
-from distill.checkpoint import CheckpointManager, StageCheckpoints, agreed_resume_point, resume_key
 from distill.config import load_student_config, load_teacher_config
+from distill.core.atomic import atomic_dir
+from distill.core.errors import ConfigError, DataError
+from distill.core.interrupt import save_on_sigint
+from distill.core.output_dir import prepare_output_dir
 from distill.data.batching import Encoded, collate
-from distill.distiller import feature_requests, fit, total_loss
-from distill.distributed import World, close, init_world
-from distill.errors import ConfigError, DataError
-from distill.features import enable_capture, forward_features
-from distill.interrupt import save_on_sigint
-from distill.layer_map import resolve_layer_map
+from distill.models.features import enable_capture, forward_features
+from distill.models.layer_map import resolve_layer_map
 from distill.objectives import OBJECTIVES, ModelDims, Objective
 from distill.objectives.spec import build_objectives, parse_objectives
-from distill.output_dir import prepare_output_dir
-from distill.schedule import check_steps
-from distill.stepper import DTYPES, check_precision
-from distill.teacher import dims, resolve_model
+from distill.train.batches import CorpusBatches, corpus_steps_per_epoch, iter_chunks, iter_corpus
+from distill.train.checkpoint import CheckpointManager, StageCheckpoints, agreed_resume_point, resume_key
+from distill.train.distiller import feature_requests, fit, total_loss
+from distill.train.distributed import World, close, init_world
+from distill.train.schedule import check_steps
+from distill.train.stepper import DTYPES, check_precision
+from distill.train.teacher import dims, resolve_model
 from students.init import init_from_teacher
 
 log = logging.getLogger("distill")
@@ -90,7 +90,7 @@ def general_distill(
 ) -> dict:  # fmt: skip
     """Distill the pre-trained encoder of teacher.yaml into student.yaml's architecture on ``corpus``.
 
-    ``resume``: ``auto``, ``require`` or ``fresh``, as for :func:`distill.run.run`. Launched by
+    ``resume``: ``auto``, ``require`` or ``fresh``, as for :func:`distill.distillation.run.run`. Launched by
     ``torchrun``, rank 0 returns the result and the others ``{}``.
     """
     world = init_world()
@@ -116,7 +116,7 @@ def _check_flags(epochs: float, lr: float, batch_size: int, max_length: int | No
 
 
 def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_size, max_length, chunk_batches, seed, resume, world: World) -> dict:
-    from distill.preflight import pick_device
+    from distill.distillation.preflight import pick_device
 
     t_cfg, s_cfg = load_teacher_config(teacher_yaml), load_student_config(student_yaml)
     _check_flags(epochs, lr, batch_size, max_length)

@@ -8,7 +8,7 @@ likely cause and what to try. The usual cause is a schedule too short for a rand
 student (a few hundred optimizer steps on a small task), or a learning rate that is off.
 
 ``student.yaml: fail_below: majority | <fraction>`` turns the final check into an error
-(:class:`~distill.errors.StudentBelowBar`, exit code 3); the student is still saved and
+(:class:`~distill.core.errors.StudentBelowBar`, exit code 3); the student is still saved and
 metrics.json still written, so the result can be inspected.
 """
 

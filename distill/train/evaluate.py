@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from distill.data.batching import Encoded, eval_batches, iterate
-from distill.distributed import SINGLE, World, all_sum, shard
+from distill.train.distributed import SINGLE, World, all_sum, shard
 
 
 @torch.inference_mode()

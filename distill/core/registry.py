@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from distill.schema import did_you_mean
+from distill.core.schema import did_you_mean
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """Where a training loop's batches come from: a split's epochs, or a streamed corpus's chunks.
 
-Both are objects with their own position, so one loop (:func:`distill.distiller.fit`) trains
+Both are objects with their own position, so one loop (:func:`distill.train.distiller.fit`) trains
 teacher fine-tuning, task distillation and general distillation alike, and one checkpoint holds
 where any of them is. The interface:
 
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from distill.core.errors import DataError
 from distill.data.batching import Encoded, train_batches
-from distill.errors import DataError
-from distill.schedule import steps_per_epoch
+from distill.train.schedule import steps_per_epoch
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Step:
 
 
 class BatchSource(Protocol):
-    """What :func:`distill.distiller.fit` needs of a batch source (see the module docstring)."""
+    """What :func:`distill.train.distiller.fit` needs of a batch source (see the module docstring)."""
 
     @property
     def steps_per_epoch(self) -> int: ...

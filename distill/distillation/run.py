@@ -4,7 +4,7 @@ config.load -> data.load -> teacher (load or fine-tune, cached, checked) -> stud
 from teacher) -> stages (TinyBERT: intermediate layers, then predictions) -> evaluate both ->
 save the student (``from_pretrained``-loadable) -> metrics.json + a summary table.
 
-Under ``torchrun`` (see :mod:`distill.distributed`) every process runs this same sequence; rank 0
+Under ``torchrun`` (see :mod:`distill.train.distributed`) every process runs this same sequence; rank 0
 alone fine-tunes the teacher and fills the caches (the others wait, then read them) and alone
 writes the output folder, checkpoints and logs; training and evaluation are split across ranks.
 """
@@ -24,9 +24,23 @@ import torch
 import transformers
 import yaml
 
-from distill.atomic import atomic_dir, write_text
-from distill.bounds import check_student_steps
-from distill.checkpoint import (
+from distill.core.atomic import atomic_dir, write_text
+from distill.core.errors import DistillError, OutputError, StudentBelowBar
+from distill.core.interrupt import Interrupted, save_on_sigint, stop_requested
+from distill.core.output_dir import prepare_output_dir
+from distill.data.batching import encode_views
+from distill.distillation.augmented import augment_train
+from distill.distillation.lengths import report_lengths
+from distill.distillation.preflight import (
+    Plan,
+    Preflight,
+    build_objectives,
+    check_student_steps,
+    pick_device,
+    preflight,
+)
+from distill.distillation.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
+from distill.train.checkpoint import (
     CheckpointManager,
     StageCheckpoints,
     agreed_resume_point,
@@ -35,24 +49,16 @@ from distill.checkpoint import (
     restore_rng,
     resume_key,
 )
-from distill.data.augmented import augment_train
-from distill.data.batching import encode_views
-from distill.data.lengths import report_lengths
-from distill.distiller import fit_stage
-from distill.distributed import World, close, init_world, main_first
-from distill.errors import DistillError, OutputError, StudentBelowBar
-from distill.evaluate import evaluate
-from distill.interrupt import Interrupted, save_on_sigint, stop_requested
-from distill.output_dir import prepare_output_dir
-from distill.preflight import Plan, Preflight, build_objectives, pick_device, preflight
-from distill.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
-from distill.speed import measure
-from distill.stepper import DTYPES
-from distill.teacher import check_teacher, evaluate_teacher, load_teacher
+from distill.train.distiller import fit_stage
+from distill.train.distributed import World, close, init_world, main_first
+from distill.train.evaluate import evaluate
+from distill.train.speed import measure
+from distill.train.stepper import DTYPES
+from distill.train.teacher import check_teacher, evaluate_teacher, load_teacher
 from students import BuildRequest, build
 
 log = logging.getLogger("distill")
-__all__ = ["Plan", "build_objectives", "pick_device", "run", "summary_table"]  # Plan & co. live in distill.preflight
+__all__ = ["Plan", "build_objectives", "pick_device", "run", "summary_table"]  # Plan & co. live in distill.distillation.preflight
 
 
 def _machine(world: World) -> dict:
@@ -100,7 +106,7 @@ def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Pa
     ``resume``: ``auto`` continues from a compatible checkpoint in the output folder when there is
     one, ``require`` (``--resume``) insists on one, ``fresh`` (``--fresh``) discards them (and
     retrains over a finished run, which the others refuse). Everything that needs no trained
-    weights is checked first, by :func:`distill.preflight.preflight` (as ``distill validate`` does).
+    weights is checked first, by :func:`distill.distillation.preflight.preflight` (as ``distill validate`` does).
     Launched by ``torchrun`` on N processes, rank 0 returns the metrics and the others ``{}``.
     """
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """Pre-softmax attention capture for MPNet, whose attention bypasses transformers' AttentionInterface.
 
 transformers' ``MPNetSelfAttention.forward`` computes its scores inline (eager only, no attention
-registry), so the ``kd`` attention function of :mod:`distill.features` never sees them. While a
+registry), so the ``kd`` attention function of :mod:`distill.models.features` never sees them. While a
 layer records, :func:`patched` replaces that module's ``forward`` (on the instance, not the class)
 with :func:`_recording_forward`: the same operations in the same order, so outputs are bit-identical,
 plus recording into the module's ``_kd_sink``.

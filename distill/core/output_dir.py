@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 OUTPUT_HINT = "choose another folder with output_dir or --output-dir"
 

@@ -11,7 +11,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from distill.errors import ConfigError
+from distill.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors

@@ -22,16 +22,16 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
 
-from distill.atomic import atomic_dir
 from distill.config import OptimizerConfig, TeacherConfig
+from distill.core.atomic import atomic_dir
+from distill.core.errors import ConfigError, DistillError
 from distill.data.batching import encode
 from distill.data.dataset import DataSplits
-from distill.distiller import fit_stage
-from distill.distributed import SINGLE, World
-from distill.errors import ConfigError, DistillError
-from distill.evaluate import evaluate
 from distill.objectives import ModelDims
 from distill.objectives.spec import build_objectives, parse_objectives
+from distill.train.distiller import fit_stage
+from distill.train.distributed import SINGLE, World
+from distill.train.evaluate import evaluate
 
 log = logging.getLogger("distill")
 

@@ -4,7 +4,7 @@ A stage is a set of weighted objectives trained for some epochs at one learning 
 task distillation is two stages (intermediate layers, then predictions); fine-tuning a teacher is
 one stage whose only objective is the hard-label ``ce`` and which has no teacher at all; general
 distillation is one stage of intermediate objectives on a streamed corpus. All three are
-:func:`fit`; only the batch source differs (:mod:`distill.batches`: a split's epochs, or a
+:func:`fit`; only the batch source differs (:mod:`distill.train.batches`: a split's epochs, or a
 corpus's chunks), and it carries its own position, so one loop state and one checkpoint serve all.
 
 Per step: the teacher's features (if any objective needs them) come from a live pass under
@@ -14,7 +14,7 @@ ids for the same examples); the weighted sum of the objectives is back-propagate
 and the objectives' projections.
 
 An optimizer step averages ``grad_accum_steps`` micro-batches of ``batch_size`` (see
-:class:`distill.stepper.Stepper`). On several processes (``torchrun``, see :mod:`distill.distributed`)
+:class:`distill.train.stepper.Stepper`). On several processes (``torchrun``, see :mod:`distill.train.distributed`)
 each micro-batch of ``batch_size`` is the global one: every rank trains on its slice, with its loss
 weighted by its share of the batch, under ``DistributedDataParallel``. The loop's progress lives in
 a :class:`LoopState` and its position in the batch source, so that a checkpoint taken after any
@@ -32,18 +32,18 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from distill.batches import BatchSource, SplitBatches, Step
-from distill.checkpoint import StageCheckpoints, restore_training, training_state
 from distill.config import OptimizerConfig, TeacherCacheConfig, TrainConfig
 from distill.data.batching import Encoded, collate
-from distill.distributed import SINGLE, World, all_sum, main_first, shard, unit_shares
-from distill.evaluate import evaluate
-from distill.features import FeatureRequest, Features, enable_capture
+from distill.models.features import FeatureRequest, Features, enable_capture
 from distill.objectives import Objective
-from distill.schedule import total_steps
-from distill.stepper import Stepper
-from distill.teacher_cache import CachedTeacher, LiveTeacher, cacheable, cached_teacher
-from distill.trainable import Trainable, replicate, sync_unless
+from distill.train.batches import BatchSource, SplitBatches, Step
+from distill.train.checkpoint import StageCheckpoints, restore_training, training_state
+from distill.train.distributed import SINGLE, World, all_sum, main_first, shard, unit_shares
+from distill.train.evaluate import evaluate
+from distill.train.schedule import total_steps
+from distill.train.stepper import Stepper
+from distill.train.teacher_cache import CachedTeacher, LiveTeacher, cacheable, cached_teacher
+from distill.train.trainable import Trainable, replicate, sync_unless
 
 
 @dataclass
@@ -182,7 +182,7 @@ def fit(
     """Train ``student`` on ``objectives`` for ``epochs`` passes over ``source``; keep the best dev
     weights when ``dev``.
 
-    ``source`` (:mod:`distill.batches`) draws the batches and holds the position in the data; each
+    ``source`` (:mod:`distill.train.batches`) draws the batches and holds the position in the data; each
     step's ``data`` carries the teacher's tokens and, when the student has its own tokenizer, the
     student's (``student_view``); ``dev`` is evaluated in the student's stream after each pass.
     ``checkpoints`` (optional) resumes from its state and saves when due after each step; ``keep``:
