@@ -191,7 +191,10 @@ class Pipeline:
             return [joined[r * n : (r + 1) * n] for r in range(len(batch.lengths))]
         out = []
         for r in range(len(batch.lengths)):
-            row = [words[a:b] for a, b in zip(starts[r * n : (r + 1) * n], stops[r * n : (r + 1) * n], strict=True)]
+            row = [
+                words[a:b]
+                for a, b in zip(starts[r * n : (r + 1) * n], stops[r * n : (r + 1) * n], strict=True)
+            ]
             rng = row_rng(seed, start + r, stream)
             for strategy, states in steps[on_copies:]:
                 row = strategy.apply(row, states[r], rng)
@@ -203,7 +206,10 @@ class Pipeline:
         the original), see :func:`finish`."""
         sentences = [tokenize(t) for t in texts]
         outputs = self.outputs(self.prepare(sentences), seed, start)
-        return [finish(detokenize(words), new, dedup=self.dedup) for words, new in zip(sentences, outputs, strict=True)]
+        return [
+            finish(detokenize(words), new, dedup=self.dedup)
+            for words, new in zip(sentences, outputs, strict=True)
+        ]
 
 
 def finish(unchanged: Any, new: Iterable[Any], *, dedup: bool) -> list[Any]:

@@ -50,7 +50,9 @@ def check_size(rows_in: int, cfg: AugmentConfig, source: str, bytes_per_row: flo
     return rows
 
 
-def check_output_size(rows_in: int, bytes_in: int, cfg: AugmentConfig, output: str | Path, source: str) -> int:
+def check_output_size(
+    rows_in: int, bytes_in: int, cfg: AugmentConfig, output: str | Path, source: str
+) -> int:
     """:func:`check_size`, and refuse more bytes than the disk at ``output`` has free; ``bytes_in``
     is the size of the ``rows_in`` input rows. Returns the most rows written."""
     per_row = bytes_in / max(rows_in, 1)

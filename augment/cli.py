@@ -29,19 +29,31 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", required=True, help="output file (written atomically)")
     run.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     run.add_argument("--seed", type=int, default=None, help="overrides `seed:` of the config")
-    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="progress bar with sentences/s (default: when stderr is a terminal)")
-    run.add_argument("--text-column", default=None, help="the text column (overrides the first of `text_columns:`)")
-    run.add_argument("--pair-column", default=None,
-                     help="the second text of a sentence pair (overrides or adds the second of `text_columns:`)")
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar with sentences/s (default: when stderr is a terminal)",
+    )
+    run.add_argument(
+        "--text-column", default=None, help="the text column (overrides the first of `text_columns:`)"
+    )
+    run.add_argument(
+        "--pair-column",
+        default=None,
+        help="the second text of a sentence pair (overrides or adds the second of `text_columns:`)",
+    )
     text = sub.add_parser("text", help="print the augmentations of one sentence")
     text.add_argument("config", help="augment.yaml")
     text.add_argument("sentence")
     text.add_argument("-n", type=int, default=None, help="copies (overrides n_iter)")
     text.add_argument("--seed", type=int, default=None)
-    text.add_argument("--corpus", default=None,
-                      help="file to fit POS/neighbour tables on (default: the sentence itself)")
-    text.add_argument("--text-column", default=None, help="the --corpus file's text column (overrides `text_columns:`)")
+    text.add_argument(
+        "--corpus", default=None, help="file to fit POS/neighbour tables on (default: the sentence itself)"
+    )
+    text.add_argument(
+        "--text-column", default=None, help="the --corpus file's text column (overrides `text_columns:`)"
+    )
     return p
 
 
@@ -53,7 +65,9 @@ def _columns(cfg, args: argparse.Namespace) -> None:
     if getattr(args, "pair_column", None) is not None:
         cols[1:] = [args.pair_column]
     if len(cols) > 1 and cols[0] == cols[1]:
-        raise DistillError(f"--text-column and --pair-column: two different columns are needed, got {cols[0]!r} twice")
+        raise DistillError(
+            f"--text-column and --pair-column: two different columns are needed, got {cols[0]!r} twice"
+        )
     cfg.text_columns = cols
 
 
@@ -67,10 +81,22 @@ def _run(args: argparse.Namespace) -> int:
     _columns(cfg, args)
     plan = prepare_run(cfg, args.input, args.output, args.config)  # before loading models or tables
     pipeline = config.build_pipeline(cfg, strategies, source=args.config)
-    stats = run_file(pipeline, cfg, args.input, args.output, plan=plan, source=args.config, workers=args.workers,
-                     seed=args.seed, progress=args.progress)  # fmt: skip
-    print(f"augment: {stats.rows_in} rows -> {stats.rows_out} rows in {args.output} "
-          f"({stats.seconds:.1f} s, {stats.sentences_per_s:,.0f} sentences/s)", file=sys.stderr)
+    stats = run_file(
+        pipeline,
+        cfg,
+        args.input,
+        args.output,
+        plan=plan,
+        source=args.config,
+        workers=args.workers,
+        seed=args.seed,
+        progress=args.progress,
+    )
+    print(
+        f"augment: {stats.rows_in} rows -> {stats.rows_out} rows in {args.output} "
+        f"({stats.seconds:.1f} s, {stats.sentences_per_s:,.0f} sentences/s)",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -47,7 +47,9 @@ def _check_strategies(items: list[Any], source: str) -> list[StrategyConfig]:
     seen_span = None
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            raise ConfigError(f"{source}: strategies.{i}: expected a mapping with a `name:` key, got {item!r}")
+            raise ConfigError(
+                f"{source}: strategies.{i}: expected a mapping with a `name:` key, got {item!r}"
+            )
         name = item.get("name")
         model = AUGMENTERS.get(name) if isinstance(name, str) else None  # a list or mapping is not hashable
         if model is None:
@@ -71,7 +73,9 @@ def parse_config(data: dict[str, Any], source: str) -> tuple[AugmentConfig, list
     """The validated top level and its strategies (in order)."""
     cfg = validate(AugmentConfig, data, source)
     if cfg.pair_mode != "first" and len(cfg.text_columns) != 2:
-        raise ConfigError(f"{source}: pair_mode: {cfg.pair_mode!r} needs two text_columns, got {cfg.text_columns}")
+        raise ConfigError(
+            f"{source}: pair_mode: {cfg.pair_mode!r} needs two text_columns, got {cfg.text_columns}"
+        )
     return cfg, _check_strategies(cfg.strategies, source)
 
 
@@ -80,7 +84,9 @@ def load_config(path: str | Path) -> tuple[AugmentConfig, list[StrategyConfig]]:
     return parse_config(load_yaml(path), str(path))
 
 
-def build_pipeline(cfg: AugmentConfig, strategies: list[StrategyConfig], source: str = "augment.yaml") -> Pipeline:
+def build_pipeline(
+    cfg: AugmentConfig, strategies: list[StrategyConfig], source: str = "augment.yaml"
+) -> Pipeline:
     """Instantiate the strategies in order (loading models) and chain them; masking + pos become one step."""
     cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else glove.default_cache_dir()
     by_name = {s.name: s for s in strategies}

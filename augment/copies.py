@@ -36,9 +36,13 @@ class Copies:
         lengths = np.asarray(lengths, dtype=np.int64)
         sizes = n * lengths
         sent = np.repeat(np.arange(len(lengths)), sizes)  # (T,) sentence of each entry
-        k = np.arange(int(sizes.sum())) - (np.cumsum(sizes) - sizes)[sent]  # position within the sentence's block
+        k = (
+            np.arange(int(sizes.sum())) - (np.cumsum(sizes) - sizes)[sent]
+        )  # position within the sentence's block
         token = (np.cumsum(lengths) - lengths)[sent] + k % np.maximum(lengths[sent], 1)
-        return Copies(words[token], token, lengths, n, np.zeros(n * len(lengths), np.int64), np.repeat(lengths, n))
+        return Copies(
+            words[token], token, lengths, n, np.zeros(n * len(lengths), np.int64), np.repeat(lengths, n)
+        )
 
     def spans(self) -> tuple[list[int], list[int]]:
         """Per copy (B * n), the start and stop in ``ids`` of its kept words."""

@@ -106,7 +106,9 @@ def neighbour_ids(
     keys = sorted({key for w in words if is_word(w) and (key := lookup_key(kv, w)) is not None})
     if not keys:
         return [], np.zeros((0, k), dtype=np.int32)
-    digest = hashlib.sha256(f"{identity}\n{k}\n{candidates}\n".encode() + "\n".join(keys).encode()).hexdigest()
+    digest = hashlib.sha256(
+        f"{identity}\n{k}\n{candidates}\n".encode() + "\n".join(keys).encode()
+    ).hexdigest()
     path = cache_dir / f"neighbour-ids-{digest[:32]}.npy" if cache_dir is not None else None
     if path is not None and path.is_file():
         return keys, np.load(path, allow_pickle=False)
@@ -177,7 +179,9 @@ class NeighbourIds:
         if len(keys):
             unique, inverse = np.unique(idx, return_inverse=True)  # each neighbour word added once
             words = kv.index_to_key
-            self.table[:-1, : idx.shape[1]] = vocab.ids(words[j] for j in unique.tolist())[inverse].reshape(idx.shape)
+            self.table[:-1, : idx.shape[1]] = vocab.ids(words[j] for j in unique.tolist())[inverse].reshape(
+                idx.shape
+            )
         self._memo: dict[str, int] = {}
 
     def _lookup(self, word: str) -> int:

@@ -28,7 +28,9 @@ def check_paths(input_path: str | Path, output_path: str | Path) -> None:
     if not same and src.exists() and dst.exists():
         same = os.path.samefile(src, dst)
     if same:
-        raise DataError(f"{output_path}: --output is the input file; choose another path (the input is never overwritten)")
+        raise DataError(
+            f"{output_path}: --output is the input file; choose another path (the input is never overwritten)"
+        )
 
 
 def existing_ancestor(path: str | Path) -> Path:
@@ -45,14 +47,18 @@ def check_output(output_path: str | Path, flag: str = "--output") -> None:
     if path.is_dir():
         raise OutputError(f"{output_path}: {flag} is a folder; give the path of a file to write")
     if path.exists() and not path.is_file():  # the finished file is renamed onto it: not onto /dev/null
-        raise OutputError(f"{output_path}: {flag} exists and is not a regular file; give the path of a file to write")
+        raise OutputError(
+            f"{output_path}: {flag} exists and is not a regular file; give the path of a file to write"
+        )
     where = existing_ancestor(path.parent)
     if not where.is_dir():
         raise OutputError(f"{output_path}: {flag}: cannot write there, {where} is a file, not a folder")
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=where)
     except OSError as e:
-        raise OutputError(f"{output_path}: {flag}: cannot write to {where} ({e.strerror or e}); choose another path") from None
+        raise OutputError(
+            f"{output_path}: {flag}: cannot write to {where} ({e.strerror or e}); choose another path"
+        ) from None
     os.close(fd)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(probe)
@@ -84,7 +90,9 @@ def format_rows(rows: list[Row], columns: list[str], fmt: str) -> str:
         for r in rows:
             values = [r[c] for c in columns]
             if any(("\t" in v or "\n" in v) for v in values):
-                raise DataError(f"a GLUE TSV field cannot hold a tab or newline: {values!r}; write csv/tsv/jsonl")
+                raise DataError(
+                    f"a GLUE TSV field cannot hold a tab or newline: {values!r}; write csv/tsv/jsonl"
+                )
             writer.writerow(values)
     else:
         writer = csv.writer(buf, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")

@@ -76,7 +76,9 @@ def load_mlm(name: str, device: str = "auto", key: str = "mlm_model") -> MaskedL
     return MaskedLM(model, tokenizer, dev, banned)
 
 
-def _encode(mlm: MaskedLM, sentences: list[list[str]], max_length: int) -> list[tuple[list[int], list[int | None]]]:
+def _encode(
+    mlm: MaskedLM, sentences: list[list[str]], max_length: int
+) -> list[tuple[list[int], list[int | None]]]:
     """Per sentence: its input ids and, per word, the position of its single piece (None otherwise)."""
     if not sentences:
         return []
@@ -115,7 +117,12 @@ def mlm_candidates(
     """
     encoded = _encode(mlm, sentences, max_length)
     result: list[list[list[str] | None]] = [[None] * len(s) for s in sentences]
-    rows = [(b, i, pos) for b, (_, single) in enumerate(encoded) for i, pos in enumerate(single) if pos is not None]
+    rows = [
+        (b, i, pos)
+        for b, (_, single) in enumerate(encoded)
+        for i, pos in enumerate(single)
+        if pos is not None
+    ]
     rows.sort(key=lambda row: len(encoded[row[0]][0]))  # similar lengths together: little padding
     pad = mlm.tokenizer.pad_token_id or 0
     for start in range(0, len(rows), batch_size):

@@ -102,7 +102,9 @@ def spacy_tagger(model: str = "en_core_web_sm", prefix: str = "") -> Tagger:
             f"models are not on PyPI: python -m spacy download {model})"
         ) from None
     if not nlp.pipe_names:
-        raise ConfigError(f"{prefix}spacy_model: spaCy model {model!r} has no pipeline components, so no POS tags")
+        raise ConfigError(
+            f"{prefix}spacy_model: spaCy model {model!r} has no pipeline components, so no POS tags"
+        )
 
     def run(words: list[str]) -> list[str]:
         if not words:
@@ -203,7 +205,9 @@ class PosReplace:
         self, p_pos: float = 0.1, p_mask: float = 0.0, tagger: Tagger | None = None, mask_token: str = MASK
     ) -> None:
         if p_mask + p_pos > 1.0 + 1e-9:
-            raise ConfigError(f"p_mask + p_pos must be at most 1 (they are exclusive), got {p_mask + p_pos:g}")
+            raise ConfigError(
+                f"p_mask + p_pos must be at most 1 (they are exclusive), got {p_mask + p_pos:g}"
+            )
         self.p_pos = p_pos
         self.p_mask = p_mask
         self.tagger = tagger or textblob_tagger()
@@ -215,7 +219,9 @@ class PosReplace:
 
     def observe(self, sentences: list[list[str]]) -> None:
         tags = tag_batch(self.tagger, sentences)
-        self.counts.update(zip([t for ts in tags for t in ts], [w for ws in sentences for w in ws], strict=True))
+        self.counts.update(
+            zip([t for ts in tags for t in ts], [w for ws in sentences for w in ws], strict=True)
+        )
 
     def fit(self, vocab: Vocab) -> None:
         self.table = PosTable(self.counts)
@@ -224,7 +230,9 @@ class PosReplace:
 
     def prepare(self, sentences: list[list[str]], vocab: Vocab) -> np.ndarray:
         get = self.table.tag_index.get
-        return np.array([get(t, -1) for tags in tag_batch(self.tagger, sentences) for t in tags], dtype=np.int64)
+        return np.array(
+            [get(t, -1) for tags in tag_batch(self.tagger, sentences) for t in tags], dtype=np.int64
+        )
 
     def apply(self, copies: Copies, state: np.ndarray, u: np.ndarray) -> None:
         tags = state[copies.token]  # per entry, its word's tag number
@@ -241,7 +249,9 @@ class PosConfig(StrategyConfig):
     def build(self, context: BuildContext) -> PosReplace:
         """The pos step, with the pipeline's masking folded in (one draw per word decides both)."""
         m = context.configs.get("masking")
-        tagger = spacy_tagger(self.spacy_model, context.key("")) if self.tagger == "spacy" else textblob_tagger()
+        tagger = (
+            spacy_tagger(self.spacy_model, context.key("")) if self.tagger == "spacy" else textblob_tagger()
+        )
         p_mask = m.p_mask if isinstance(m, MaskingConfig) else 0.0
         if p_mask + self.p_pos > 1.0:
             raise ConfigError(

@@ -47,4 +47,6 @@ class BuildContext:
         return f"{self.source}: strategies.{self.index}.{field}"
 
 
-AUGMENTERS: Registry[type[StrategyConfig]] = Registry("augmenter", listing="expected one of ", prefix_match=False)
+AUGMENTERS: Registry[type[StrategyConfig]] = Registry(
+    "augmenter", listing="expected one of ", prefix_match=False
+)

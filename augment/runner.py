@@ -64,7 +64,10 @@ def augment_rows(pipeline: Pipeline, cfg: AugmentConfig, seed: int, start: int, 
     """The output rows for input rows ``start, start+1, ...``: each original (if kept) then its copies."""
     targets = target_columns(cfg)
     words = {c: [tokenize(r[c]) for r in rows] for c in targets}
-    new = {c: pipeline.outputs(pipeline.prepare(words[c]), seed, start, stream) for stream, c in enumerate(targets)}
+    new = {
+        c: pipeline.outputs(pipeline.prepare(words[c]), seed, start, stream)
+        for stream, c in enumerate(targets)
+    }
     out: list[Row] = []
     for r, row in enumerate(rows):
         if cfg.keep_original:
@@ -171,11 +174,15 @@ def run_file(
     return stats
 
 
-def _write(pipeline, cfg, input_path, output_path, plan: RunPlan, seed, workers, progress, stats: RunStats) -> None:
+def _write(
+    pipeline, cfg, input_path, output_path, plan: RunPlan, seed, workers, progress, stats: RunStats
+) -> None:
     _STATE.update(pipeline=pipeline, cfg=cfg, seed=seed, columns=plan.header, fmt=plan.out_fmt)
     _, rows = open_rows(input_path, cfg.format, cfg.encoding, cfg.text_columns)
     jobs = _chunks(rows, cfg.chunk_size)
-    bar = tqdm(unit=" sent", unit_scale=True, desc="augment", disable=None if progress is None else not progress)
+    bar = tqdm(
+        unit=" sent", unit_scale=True, desc="augment", disable=None if progress is None else not progress
+    )
     pool = multiprocessing.get_context("fork").Pool(workers, initializer=init_worker) if workers > 1 else None
     try:
         with atomic_file(output_path, encoding="utf-8") as f:

@@ -111,5 +111,12 @@ class TinyBertConfig(StrategyConfig):
 
             mlm = load_mlm(self.mlm_model, self.device, key=context.key("mlm_model"))
         return TinyBertDA(
-            self.p_t, self.K, mlm, self.vectors, self.candidates, context.cache_dir, self.batch_size, self.max_length
+            self.p_t,
+            self.K,
+            mlm,
+            self.vectors,
+            self.candidates,
+            context.cache_dir,
+            self.batch_size,
+            self.max_length,
         )

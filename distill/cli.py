@@ -26,9 +26,15 @@ def _resume_mode(args: argparse.Namespace) -> str:
 
 def _add_resume_flags(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="continue from the output folder's newest checkpoint "
-                       "(an error when there is none; without a flag, a compatible checkpoint is resumed anyway)")
-    group.add_argument("--fresh", action="store_true", help="discard the output folder's checkpoints and start over")
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the output folder's newest checkpoint "
+        "(an error when there is none; without a flag, a compatible checkpoint is resumed anyway)",
+    )
+    group.add_argument(
+        "--fresh", action="store_true", help="discard the output folder's checkpoints and start over"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -42,7 +48,9 @@ def _run(args: argparse.Namespace) -> int:
     if not metrics:  # a rank other than 0 of a torchrun launch: rank 0 reports
         return 0
     print(summary_table(metrics))
-    print(f"student saved to {metrics['student_path']} (metrics.json, run.log, config.resolved.yaml beside it)")
+    print(
+        f"student saved to {metrics['student_path']} (metrics.json, run.log, config.resolved.yaml beside it)"
+    )
     return 0
 
 
@@ -55,8 +63,10 @@ def _validate(args: argparse.Namespace) -> int:
     plan, splits = checked.plan, checked.splits
     report_lengths(checked.facts["lengths"], args.teacher, log_summary=False)  # the warning run would give
     shape = plan.family.describe(plan.student_cfg.architecture, plan.shape, plan.layer_map)
-    print(f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
-          f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}")
+    print(
+        f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
+        f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}"
+    )
     print(lengths_line(checked.facts["lengths"]))
     return 0
 
@@ -66,13 +76,22 @@ def _general(args: argparse.Namespace) -> int:
 
     out = args.output_dir or f"outputs/general-{Path(args.student).stem}"
     r = general_distill(
-        args.teacher, args.student, args.corpus, out, epochs=args.epochs, lr=args.lr,
-        batch_size=args.batch_size, max_length=args.max_length, resume=_resume_mode(args),
-    )  # fmt: skip
+        args.teacher,
+        args.student,
+        args.corpus,
+        out,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        resume=_resume_mode(args),
+    )
     if not r:  # a rank other than 0 of a torchrun launch
         return 0
-    print(f"general distillation: {r['steps']} steps on {r['texts']} texts, intermediate loss "
-          f"{r['probe_loss_before']:.4f} -> {r['probe_loss_after']:.4f}; start task distillation with init: general:{out}")  # fmt: skip
+    print(
+        f"general distillation: {r['steps']} steps on {r['texts']} texts, intermediate loss "
+        f"{r['probe_loss_before']:.4f} -> {r['probe_loss_after']:.4f}; start task distillation with init: general:{out}"
+    )
     return 0
 
 
@@ -87,7 +106,9 @@ def _pipeline(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distill", description="Distill a fine-tuned teacher into a small student.")
+    parser = argparse.ArgumentParser(
+        prog="distill", description="Distill a fine-tuned teacher into a small student."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,10 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_resume_flags(p)
     p.set_defaults(func=_run)
 
-    p = sub.add_parser("general", help="general distillation (TinyBERT stage 1) of a pre-trained encoder on unlabeled text")
+    p = sub.add_parser(
+        "general", help="general distillation (TinyBERT stage 1) of a pre-trained encoder on unlabeled text"
+    )
     p.add_argument("teacher", help="teacher.yaml: its `model` is the pre-trained (not fine-tuned) encoder")
-    p.add_argument("student", help="student.yaml: architecture, layer_map, init (first stage's objectives if intermediate)")
-    p.add_argument("--corpus", required=True, help="unlabeled texts: .txt (one per line) or .jsonl (`text` field); streamed")
+    p.add_argument(
+        "student",
+        help="student.yaml: architecture, layer_map, init (first stage's objectives if intermediate)",
+    )
+    p.add_argument(
+        "--corpus",
+        required=True,
+        help="unlabeled texts: .txt (one per line) or .jsonl (`text` field); streamed",
+    )
     p.add_argument("--output-dir", default=None, help="default: outputs/general-<student.yaml stem>")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -111,11 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_resume_flags(p)
     p.set_defaults(func=_general)
 
-    p = sub.add_parser("validate", help="check what `distill run` checks before training (configs, the teacher's "
-                       "config.json, data, device, the folders it writes), without loading weights or writing anything")
+    p = sub.add_parser(
+        "validate",
+        help="check what `distill run` checks before training (configs, the teacher's "
+        "config.json, data, device, the folders it writes), without loading weights or writing anything",
+    )
     p.add_argument("teacher")
     p.add_argument("student")
-    p.add_argument("--output-dir", default=None, help="the output folder `distill run` would get (default as run's)")
+    p.add_argument(
+        "--output-dir", default=None, help="the output folder `distill run` would get (default as run's)"
+    )
     _add_resume_flags(p)
     p.set_defaults(func=_validate)
 
@@ -124,11 +159,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_subcommands(sub)  # compress, export, bench
 
     p = sub.add_parser("pipeline", help="run a recipe's steps in order, skipping those already finished")
-    p.add_argument("recipe", help="recipe.yaml: teacher.yaml + steps (data, teacher, augment, general, distill, compress, export, bench)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (step, kind, key, run|skip, reason) and stop")
-    p.add_argument("--output", default=None, help="output folder (default: the recipe's `output`, else outputs/pipelines/<name>)")
-    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE",
-                   help="override a step option (VALUE is YAML), e.g. --set data.max_train_examples=500; repeatable")
+    p.add_argument(
+        "recipe",
+        help="recipe.yaml: teacher.yaml + steps (data, teacher, augment, general, distill, compress, export, bench)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan (step, kind, key, run|skip, reason) and stop"
+    )
+    p.add_argument(
+        "--output",
+        default=None,
+        help="output folder (default: the recipe's `output`, else outputs/pipelines/<name>)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STEP.KEY=VALUE",
+        help="override a step option (VALUE is YAML), e.g. --set data.max_train_examples=500; repeatable",
+    )
     p.set_defaults(func=_pipeline)
     return parser
 
@@ -136,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(message)s",
+        stream=sys.stderr,
     )
     logging.getLogger("distill").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     # Our own progress bars and log lines say what happens; transformers' load reports do not help here.

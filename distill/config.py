@@ -90,7 +90,11 @@ BiLSTMConfig = students.bilstm.BiLSTMConfig
 def _family_tag(value: Any) -> str:
     """Which family's schema reads this block: its ``family``, the default one when absent; an unknown
     name goes to the default's schema, whose ``family`` check names the allowed ones."""
-    family = value.get("family", DEFAULT_FAMILY) if isinstance(value, dict) else getattr(value, "family", DEFAULT_FAMILY)
+    family = (
+        value.get("family", DEFAULT_FAMILY)
+        if isinstance(value, dict)
+        else getattr(value, "family", DEFAULT_FAMILY)
+    )
     return family if isinstance(family, str) and family in STUDENTS else DEFAULT_FAMILY
 
 
@@ -186,11 +190,13 @@ class StudentConfig(_Strict):
     speed: SpeedConfig = SpeedConfig()
     teacher_cache: TeacherCacheConfig = TeacherCacheConfig()
     augment: str | None = Field(
-        None, description="an augment.yaml: distill on the training split augmented by it (teacher fine-tuned on the original)"
+        None,
+        description="an augment.yaml: distill on the training split augmented by it (teacher fine-tuned on the original)",
     )
     fail_below: Literal["majority"] | float | None = Field(
-        None, description="majority | a fraction (0, 1] of the teacher's dev accuracy: a final student below it is an "
-        "error (exit code 3; the student and metrics.json are still written)"
+        None,
+        description="majority | a fraction (0, 1] of the teacher's dev accuracy: a final student below it is an "
+        "error (exit code 3; the student and metrics.json are still written)",
     )
 
     @field_validator("fail_below", mode="before")
@@ -205,7 +211,12 @@ class StudentConfig(_Strict):
         if isinstance(value, str):
             hint = "did you mean 'majority'? " if did_you_mean(value, ["majority"]) else ""
             raise ValueError(f"{hint}{expected}, got {json.dumps(value)}")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not 0 < value <= 1:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 0 < value <= 1
+        ):
             raise ValueError(f"{expected}, got {json.dumps(value, default=str)}")
         return float(value)
 
@@ -215,7 +226,9 @@ class StudentConfig(_Strict):
             raise ValueError("init: `general:` needs a path, e.g. general:outputs/general-tinybert4")
         if self.init in _WORD_INITS and self.init not in self.architecture.student_family.inits:
             takers = [n for n in family_names() if self.init in STUDENTS.get(n).inits]
-            raise ValueError(f"init: {self.init} is for family: {', '.join(takers)}; expected random, teacher, general:<folder> or <folder>")
+            raise ValueError(
+                f"init: {self.init} is for family: {', '.join(takers)}; expected random, teacher, general:<folder> or <folder>"
+            )
         return self
 
     @field_validator("init")

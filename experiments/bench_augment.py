@@ -62,8 +62,13 @@ def corpus(rows: int) -> list[str]:
 
 def machine() -> dict:
     model = next(
-        (line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-         if line.startswith("Model name")), platform.processor())  # fmt: skip
+        (
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            if line.startswith("Model name")
+        ),
+        platform.processor(),
+    )
     return {
         "cpu": model,
         "cores_visible": os.cpu_count(),
@@ -128,7 +133,9 @@ def nlpaug_wordembs(texts: list[str], glove_path: Path) -> dict:
     import nlpaug.augmenter.word as naw
 
     t0 = time.perf_counter()
-    aug = naw.WordEmbsAug(model_type="glove", model_path=str(glove_path), action="substitute", top_k=15, aug_p=0.4)
+    aug = naw.WordEmbsAug(
+        model_type="glove", model_path=str(glove_path), action="substitute", top_k=15, aug_p=0.4
+    )
     load = time.perf_counter() - t0
     random.seed(0)
     t0 = time.perf_counter()
@@ -152,7 +159,9 @@ def most_similar_loop(texts: list[str], kv, k=15, p_t=0.4, seed=0) -> dict:
             key = w.lower()
             cands.append([x for x, _ in kv.most_similar(key, topn=k)] if key in kv.key_to_index else [])
         for _ in range(N_OUT):
-            " ".join(rnd.choice(c) if c and rnd.random() < p_t else w for w, c in zip(words, cands, strict=True))
+            " ".join(
+                rnd.choice(c) if c and rnd.random() < p_t else w for w, c in zip(words, cands, strict=True)
+            )
             n += 1
     dt = time.perf_counter() - t0
     return {"sentences": n, "seconds": dt, "sentences_per_s": n / dt}
@@ -179,8 +188,14 @@ def ours(texts: list[str], config: dict, cache_dir: Path) -> dict:
         n += len(augment_rows(pipeline, cfg, cfg.seed, start, rows[start : start + cfg.chunk_size]))
     t_aug = time.perf_counter() - t1
     total = time.perf_counter() - t0
-    return {"sentences": n, "setup_s": t_fit, "augment_s": t_aug, "total_s": total,
-            "sentences_per_s_augment": n / t_aug, "sentences_per_s_end_to_end": n / total}  # fmt: skip
+    return {
+        "sentences": n,
+        "setup_s": t_fit,
+        "augment_s": t_aug,
+        "total_s": total,
+        "sentences_per_s_augment": n / t_aug,
+        "sentences_per_s_end_to_end": n / total,
+    }
 
 
 def tiny_mlm(folder: Path, texts: list[str]) -> Path:
@@ -194,8 +209,14 @@ def tiny_mlm(folder: Path, texts: list[str]) -> Path:
     (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
     tok = BertTokenizer(vocab=str(folder / "vocab.txt"), do_lower_case=True)
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=512, max_position_embeddings=128)  # fmt: skip
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=512,
+        max_position_embeddings=128,
+    )
     BertForMaskedLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
@@ -222,12 +243,20 @@ def mlm_bench(texts: list[str], folder: Path, cache_dir: Path) -> dict:
         chunk = sentences[start : start + 64]
         n += sum(map(len, pipeline.outputs(pipeline.prepare(chunk), 0, start)))
     t_da = time.perf_counter() - t0
-    return {"model": f"RANDOMLY INITIALISED BertForMaskedLM, 2 layers, hidden 128, vocab {len(mlm.tokenizer)}",
-            "sentences_in": len(texts), "masked_positions": masked,
-            "batched_s": t_batched, "loop_s": t_loop, "speedup": t_loop / t_batched,
-            "same_candidates": batched == looped,
-            "tinybert_da_sentences": n, "tinybert_da_s": t_da, "glove_table_s": t_fit,
-            "tinybert_da_sentences_per_s": n / t_da, "device": "cpu"}  # fmt: skip
+    return {
+        "model": f"RANDOMLY INITIALISED BertForMaskedLM, 2 layers, hidden 128, vocab {len(mlm.tokenizer)}",
+        "sentences_in": len(texts),
+        "masked_positions": masked,
+        "batched_s": t_batched,
+        "loop_s": t_loop,
+        "speedup": t_loop / t_batched,
+        "same_candidates": batched == looped,
+        "tinybert_da_sentences": n,
+        "tinybert_da_s": t_da,
+        "glove_table_s": t_fit,
+        "tinybert_da_sentences_per_s": n / t_da,
+        "device": "cpu",
+    }
 
 
 def nlpaug_contextual(texts: list[str], folder: Path) -> dict:
@@ -237,13 +266,22 @@ def nlpaug_contextual(texts: list[str], folder: Path) -> dict:
 
     from augment.nlpaug_adapter import NlpaugStrategy
 
-    args = {"model_path": str(folder), "model_type": "bert", "action": "substitute", "aug_p": 0.4, "top_k": 15,
-            "device": "cpu"}  # fmt: skip
+    args = {
+        "model_path": str(folder),
+        "model_type": "bert",
+        "action": "substitute",
+        "aug_p": 0.4,
+        "top_k": 15,
+        "device": "cpu",
+    }
     t0 = time.perf_counter()
     strategy = NlpaugStrategy("ContextualWordEmbsAug", args)
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    n = sum(len(strategy.apply([tokenize(t)] * N_OUT, None, np.random.default_rng(i))) for i, t in enumerate(texts))
+    n = sum(
+        len(strategy.apply([tokenize(t)] * N_OUT, None, np.random.default_rng(i)))
+        for i, t in enumerate(texts)
+    )
     dt = time.perf_counter() - t0
     return {"inputs": len(texts), "load_s": load, "sentences": n, "seconds": dt, "sentences_per_s": n / dt}
 
@@ -258,7 +296,9 @@ def median_run(fn, repeats: int, key: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5, help="runs of each sub-second measurement (median reported)")
+    ap.add_argument(
+        "--repeats", type=int, default=5, help="runs of each sub-second measurement (median reported)"
+    )
     ap.add_argument("--rows", type=int, default=2000)
     ap.add_argument("--slow-rows", type=int, default=30, help="inputs for the slow baselines")
     ap.add_argument("--mlm-rows", type=int, default=100)
@@ -274,18 +314,36 @@ def main() -> None:
 
     results["plain_tang_loop"] = median_run(plain, args.repeats, "seconds")
     print("plain loop", results["plain_tang_loop"], flush=True)
-    tang = {"seed": 0, "n_iter": N_OUT, "dedup": False, "keep_original": False, "strategies": [
-        {"name": "masking", "p_mask": 0.1}, {"name": "pos", "p_pos": 0.1}, {"name": "ngram", "p_ng": 0.25}]}  # fmt: skip
+    tang = {
+        "seed": 0,
+        "n_iter": N_OUT,
+        "dedup": False,
+        "keep_original": False,
+        "strategies": [
+            {"name": "masking", "p_mask": 0.1},
+            {"name": "pos", "p_pos": 0.1},
+            {"name": "ngram", "p_ng": 0.25},
+        ],
+    }
     results["ours_tang"] = median_run(lambda: ours(texts, tang, cache), args.repeats, "total_s")
     print("ours tang", results["ours_tang"], flush=True)
 
     load_vectors.cache_clear()
-    glove = {"seed": 0, "n_iter": N_OUT, "dedup": False, "keep_original": False,
-             "strategies": [{"name": "tinybert", "p_t": 0.4, "K": 15, "mlm_model": None}]}  # fmt: skip
+    glove = {
+        "seed": 0,
+        "n_iter": N_OUT,
+        "dedup": False,
+        "keep_original": False,
+        "strategies": [{"name": "tinybert", "p_t": 0.4, "K": 15, "mlm_model": None}],
+    }
     results["ours_tinybert_glove_cold"] = ours(texts, glove, cache)  # loads vectors, builds the table
     # table from the disk cache
-    results["ours_tinybert_glove_cached"] = median_run(lambda: ours(texts, glove, cache), args.repeats, "total_s")
-    print("ours glove", results["ours_tinybert_glove_cold"], results["ours_tinybert_glove_cached"], flush=True)
+    results["ours_tinybert_glove_cached"] = median_run(
+        lambda: ours(texts, glove, cache), args.repeats, "total_s"
+    )
+    print(
+        "ours glove", results["ours_tinybert_glove_cold"], results["ours_tinybert_glove_cached"], flush=True
+    )
 
     kv, identity = load_vectors(None)
     vocab20k = kv.index_to_key[1000:21000]
@@ -294,8 +352,13 @@ def main() -> None:
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     neighbour_ids(kv, identity, vocab20k, 15, 50_000, cache)
-    results["neighbour_table_20k"] = {"words": 20_000, "K": 15, "candidates": 50_000,
-                                      "build_s": t_build, "cached_load_s": time.perf_counter() - t0}  # fmt: skip
+    results["neighbour_table_20k"] = {
+        "words": 20_000,
+        "K": 15,
+        "candidates": 50_000,
+        "build_s": t_build,
+        "cached_load_s": time.perf_counter() - t0,
+    }
     print("table", results["neighbour_table_20k"], flush=True)
 
     slow = texts[: args.slow_rows]

@@ -35,7 +35,11 @@ WORK = REPO / "outputs" / "bench-ddp"
 
 def teacher_yaml(cache: str) -> Path:
     """The embedded default's teacher.yaml with its cache folder made absolute (no fine-tuning here)."""
-    text = (REPO / "experiments" / "teachers" / "minilm-tweets.yaml").read_text().replace("cache_dir: outputs/teachers", f"cache_dir: {cache}")
+    text = (
+        (REPO / "experiments" / "teachers" / "minilm-tweets.yaml")
+        .read_text()
+        .replace("cache_dir: outputs/teachers", f"cache_dir: {cache}")
+    )
     path = WORK / "teacher.yaml"
     path.write_text(text)
     return path
@@ -62,24 +66,62 @@ def worker(args: argparse.Namespace) -> None:
     if not teacher.cached:
         raise SystemExit("the teacher was not cached: run the embedded default once first")
     torch.manual_seed(s_cfg.seed)
-    built = build(BuildRequest(
-        arch=s_cfg.architecture, shape=plan.shape, teacher=teacher.model, teacher_tokenizer=teacher.tokenizer,
-        label_names=splits.label_names, texts=splits.train.texts, pair=False, init=s_cfg.init, layer_map=plan.layer_map,
-        init_layers=None, source=plan.student_source,
-    ))  # fmt: skip
+    built = build(
+        BuildRequest(
+            arch=s_cfg.architecture,
+            shape=plan.shape,
+            teacher=teacher.model,
+            teacher_tokenizer=teacher.tokenizer,
+            label_names=splits.label_names,
+            texts=splits.train.texts,
+            pair=False,
+            init=s_cfg.init,
+            layer_map=plan.layer_map,
+            init_layers=None,
+            source=plan.student_source,
+        )
+    )
     full = encode_views(splits.train, teacher.tokenizer, built.tokenizer, t_cfg.max_length)
     n = args.examples
-    train = Encoded(full.input_ids[:n], full.token_type_ids[:n] if full.token_type_ids else None, full.labels[:n], full.pad_id)
+    train = Encoded(
+        full.input_ids[:n],
+        full.token_type_ids[:n] if full.token_type_ids else None,
+        full.labels[:n],
+        full.pad_id,
+    )
     cache = s_cfg.teacher_cache.model_copy(update={"dir": str(WORK / "teacher-outputs")})
     results = []
     for i, stage in enumerate(s_cfg.stages):
         objectives = build_objectives(s_cfg, i, plan.student_dims, plan.teacher_dims, plan.student_source)
         r = fit_stage(
-            stage.name, built.model, teacher.model, objectives, plan.layer_map, train, None, epochs=1, lr=stage.lr,
-            optim=s_cfg.optimizer, batch_size=s_cfg.batch_size, eval_batch_size=64, seed=s_cfg.seed + i,
-            device=torch.device("cpu"), num_labels=2, teacher_cache=cache, train_cfg=s_cfg.train, world=world,
-        )  # fmt: skip
-        results.append({"stage": r.name, "steps": r.steps, "seconds": r.seconds, "examples_per_second": r.examples_per_second, "loss_last": r.loss_last})
+            stage.name,
+            built.model,
+            teacher.model,
+            objectives,
+            plan.layer_map,
+            train,
+            None,
+            epochs=1,
+            lr=stage.lr,
+            optim=s_cfg.optimizer,
+            batch_size=s_cfg.batch_size,
+            eval_batch_size=64,
+            seed=s_cfg.seed + i,
+            device=torch.device("cpu"),
+            num_labels=2,
+            teacher_cache=cache,
+            train_cfg=s_cfg.train,
+            world=world,
+        )
+        results.append(
+            {
+                "stage": r.name,
+                "steps": r.steps,
+                "seconds": r.seconds,
+                "examples_per_second": r.examples_per_second,
+                "loss_last": r.loss_last,
+            }
+        )
     if world.distributed:  # what one step's gradient all-reduce costs: the student's fp32 parameters
         import torch.distributed as dist
 
@@ -98,9 +140,24 @@ def rss_worker(args: argparse.Namespace) -> None:
     """`distill general` in this process, then its peak RSS."""
     from distill.cli import main
 
-    code = main(["--threads", "1", "general", str(args.teacher_yaml), str(REPO / "experiments" / "students" / "tinybert3-h384.yaml"),
-                 "--corpus", args.corpus, "--output-dir", str(WORK / f"general-{Path(args.corpus).stem}"), "--fresh",
-                 "--epochs", str(args.epochs), "--batch-size", "8"])  # fmt: skip
+    code = main(
+        [
+            "--threads",
+            "1",
+            "general",
+            str(args.teacher_yaml),
+            str(REPO / "experiments" / "students" / "tinybert3-h384.yaml"),
+            "--corpus",
+            args.corpus,
+            "--output-dir",
+            str(WORK / f"general-{Path(args.corpus).stem}"),
+            "--fresh",
+            "--epochs",
+            str(args.epochs),
+            "--batch-size",
+            "8",
+        ]
+    )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"code": code, "peak_rss_mb": peak_mb}))
 
@@ -111,7 +168,11 @@ def corpus(lines: int) -> Path:
 
     path = WORK / f"corpus-{lines // 1000}k.txt"
     if not path.is_file():
-        texts = load_splits(Plan(WORK / "teacher.yaml", REPO / "experiments" / "students" / "tinybert3-h384.yaml").teacher_cfg.data).train.texts
+        texts = load_splits(
+            Plan(
+                WORK / "teacher.yaml", REPO / "experiments" / "students" / "tinybert3-h384.yaml"
+            ).teacher_cfg.data
+        ).train.texts
         with open(path, "w", encoding="utf-8") as f:
             for i in range(lines):
                 f.write(texts[i % len(texts)].replace("\n", " ") + "\n")
@@ -121,7 +182,11 @@ def corpus(lines: int) -> Path:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--examples", type=int, default=384)
-    p.add_argument("--teacher-cache", default=str(REPO / "outputs" / "teachers"), help="where the fine-tuned teacher is cached")
+    p.add_argument(
+        "--teacher-cache",
+        default=str(REPO / "outputs" / "teachers"),
+        help="where the fine-tuned teacher is cached",
+    )
     p.add_argument("--worker", choices=["throughput", "rss"], default=None)
     p.add_argument("--teacher-yaml", default=None)
     p.add_argument("--corpus", default=None)
@@ -136,20 +201,56 @@ def main() -> None:
     t_yaml = teacher_yaml(args.teacher_cache)
     load_before = os.getloadavg()
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    report: dict = {"examples": args.examples, "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}}
+    report: dict = {
+        "examples": args.examples,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+    }
     report["throughput"] = {}
     for procs in (1, 2):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs), __file__,
-               "--worker", "throughput", "--teacher-yaml", str(t_yaml), "--examples", str(args.examples)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(procs),
+            __file__,
+            "--worker",
+            "throughput",
+            "--teacher-yaml",
+            str(t_yaml),
+            "--examples",
+            str(args.examples),
+        ]
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        report["throughput"][procs] = {"stages": json.loads((WORK / f"throughput-{procs}.json").read_text()), "wall_seconds": time.perf_counter() - start}
+        subprocess.run(
+            cmd, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        report["throughput"][procs] = {
+            "stages": json.loads((WORK / f"throughput-{procs}.json").read_text()),
+            "wall_seconds": time.perf_counter() - start,
+        }
     report["memory"] = {}
     steps = 60  # batch 8, chunks of 50 batches (400 texts): 60 steps cross into the second chunk
     for lines in (20_000, 200_000):
         path = corpus(lines)
-        cmd = [sys.executable, __file__, "--worker", "rss", "--teacher-yaml", str(t_yaml), "--corpus", str(path), "--epochs", str(steps * 8 / lines)]
-        out = subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            "rss",
+            "--teacher-yaml",
+            str(t_yaml),
+            "--corpus",
+            str(path),
+            "--epochs",
+            str(steps * 8 / lines),
+        ]
+        out = (
+            subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, text=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         report["memory"][lines] = {**json.loads(out), "corpus_mb": path.stat().st_size / 2**20}
     report["load_average"] = {"before": load_before, "after": os.getloadavg()}
     out_dir = REPO / "experiments" / "reports" / "ddp"
@@ -186,12 +287,19 @@ def markdown(r: dict) -> str:
     ]
     for name, a in by_stage.items():
         b = by_stage2[name]
-        lines.append(f"| {name} | {a['examples_per_second']:.1f} ex/s ({a['seconds']:.1f} s) | "
-                     f"{b['examples_per_second']:.1f} ex/s ({b['seconds']:.1f} s) | {b['examples_per_second'] / a['examples_per_second']:.2f}x |")
-    lines.append(f"| wall clock, launch to exit | {one['wall_seconds']:.1f} s | {two['wall_seconds']:.1f} s | |")
+        lines.append(
+            f"| {name} | {a['examples_per_second']:.1f} ex/s ({a['seconds']:.1f} s) | "
+            f"{b['examples_per_second']:.1f} ex/s ({b['seconds']:.1f} s) | {b['examples_per_second'] / a['examples_per_second']:.2f}x |"
+        )
+    lines.append(
+        f"| wall clock, launch to exit | {one['wall_seconds']:.1f} s | {two['wall_seconds']:.1f} s | |"
+    )
     if reduce:
-        lines += ["", f"One all-reduce of the student's {reduce['parameters'] / 1e6:.1f}M fp32 gradients (gloo, loopback): "
-                      f"{reduce['all_reduce_seconds']:.3f} s."]
+        lines += [
+            "",
+            f"One all-reduce of the student's {reduce['parameters'] / 1e6:.1f}M fp32 gradients (gloo, loopback): "
+            f"{reduce['all_reduce_seconds']:.3f} s.",
+        ]
     lines += [
         "",
         "Each process trains on half of every batch (smaller, less efficient matrix products), the all-reduce and the "

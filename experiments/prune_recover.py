@@ -37,8 +37,10 @@ RECOVER_OBJECTIVES = {"kd_kl": {"temperature": 2.0}}
 
 
 def batches(tok, texts, bs=32):
-    return [{"input_ids": torch.from_numpy(i), "attention_mask": torch.from_numpy(m)}
-            for i, m in encode_batches(tok, texts, None, 64, bs)]
+    return [
+        {"input_ids": torch.from_numpy(i), "attention_mask": torch.from_numpy(m)}
+        for i, m in encode_batches(tok, texts, None, 64, bs)
+    ]
 
 
 def accuracy(model, test, y) -> tuple[float, np.ndarray]:
@@ -82,25 +84,29 @@ def main() -> None:
                 times[k].append(time.perf_counter() - s)
     p50 = {k: 1000 * float(np.median(v)) for k, v in times.items()}
     c = pruned.config
-    md = ["# Pruning + recovery on a trained encoder (MiniLM-L6-H384, tweets, positive vs negative)", "",
-          f"- Machine: {facts['cpu']}, {facts['cores']} cores, 1 thread; torch {facts['torch']}; load average at "
-          f"start {facts['loadavg_1_5_15']}, at end {[round(x, 2) for x in os.getloadavg()]} (shared machine)",
-          "- Unpruned: MiniLM-L6 encoder + its pretrained pooler + logistic-regression classifier fitted on pooled "
-          "features of 2,000 tweets (encoder not fine-tuned). Test: 1,000 held-out tweets.",
-          f"- Pruned with `prune(head_ratio={HEADS}, ffn_ratio={FFN}, importance='magnitude')`: "
-          f"{c.num_attention_heads} heads, hidden {c.hidden_size}, FFN {c.intermediate_size}; "
-          f"recovery: {EPOCHS} epochs of distillation, objectives `{rec.objectives}` (AdamW lr {LR}), on {DISTIL_TEXTS} "
-          f"unlabelled training tweets ({t_train:.0f} s in all); recovery loss (mean over its batches, eval mode) "
-          f"{rec.loss_before:.4f} before, {rec.loss_after:.4f} after.",
-          "- Speed: torch FP32, batch 1, seq 64, 5 warm-up calls, 60 round-robin rounds, p50.", "",
-          "| model | params (M) | accuracy % | Δacc vs unpruned (pt) | agreement with unpruned % | b1 p50 ms | speed-up |",
-          "|---|---|---|---|---|---|---|",
-          f"| unpruned | {count_parameters(model) / 1e6:.1f} | {100 * acc_full:.1f} | +0.0 | 100.0 | {p50['unpruned']:.2f} | 1.00× |",
-          f"| pruned, before recovery | {count_parameters(pruned) / 1e6:.1f} | {100 * acc_pruned:.1f} | "
-          f"{100 * (acc_pruned - acc_full):+.1f} |  |  |  |",
-          f"| pruned + recovery | {count_parameters(pruned) / 1e6:.1f} | {100 * acc_rec:.1f} | "
-          f"{100 * (acc_rec - acc_full):+.1f} | {100 * float((pred_rec == pred_full).mean()):.1f} | "
-          f"{p50['pruned']:.2f} | {p50['unpruned'] / p50['pruned']:.2f}× |"]
+    md = [
+        "# Pruning + recovery on a trained encoder (MiniLM-L6-H384, tweets, positive vs negative)",
+        "",
+        f"- Machine: {facts['cpu']}, {facts['cores']} cores, 1 thread; torch {facts['torch']}; load average at "
+        f"start {facts['loadavg_1_5_15']}, at end {[round(x, 2) for x in os.getloadavg()]} (shared machine)",
+        "- Unpruned: MiniLM-L6 encoder + its pretrained pooler + logistic-regression classifier fitted on pooled "
+        "features of 2,000 tweets (encoder not fine-tuned). Test: 1,000 held-out tweets.",
+        f"- Pruned with `prune(head_ratio={HEADS}, ffn_ratio={FFN}, importance='magnitude')`: "
+        f"{c.num_attention_heads} heads, hidden {c.hidden_size}, FFN {c.intermediate_size}; "
+        f"recovery: {EPOCHS} epochs of distillation, objectives `{rec.objectives}` (AdamW lr {LR}), on {DISTIL_TEXTS} "
+        f"unlabelled training tweets ({t_train:.0f} s in all); recovery loss (mean over its batches, eval mode) "
+        f"{rec.loss_before:.4f} before, {rec.loss_after:.4f} after.",
+        "- Speed: torch FP32, batch 1, seq 64, 5 warm-up calls, 60 round-robin rounds, p50.",
+        "",
+        "| model | params (M) | accuracy % | Δacc vs unpruned (pt) | agreement with unpruned % | b1 p50 ms | speed-up |",
+        "|---|---|---|---|---|---|---|",
+        f"| unpruned | {count_parameters(model) / 1e6:.1f} | {100 * acc_full:.1f} | +0.0 | 100.0 | {p50['unpruned']:.2f} | 1.00× |",
+        f"| pruned, before recovery | {count_parameters(pruned) / 1e6:.1f} | {100 * acc_pruned:.1f} | "
+        f"{100 * (acc_pruned - acc_full):+.1f} |  |  |  |",
+        f"| pruned + recovery | {count_parameters(pruned) / 1e6:.1f} | {100 * acc_rec:.1f} | "
+        f"{100 * (acc_rec - acc_full):+.1f} | {100 * float((pred_rec == pred_full).mean()):.1f} | "
+        f"{p50['pruned']:.2f} | {p50['unpruned'] / p50['pruned']:.2f}× |",
+    ]
     write_text(OUT, "\n".join(md) + "\n")
     print("\n".join(md))
 

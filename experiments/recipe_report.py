@@ -31,7 +31,9 @@ from distill.core.errors import DistillError  # noqa: E402
 
 BEGIN, END = "<!-- recipe-results:begin -->", "<!-- recipe-results:end -->"
 PAGES = Path("experiments/reports/recipes")
-README_COMMAND = "python experiments/recipe_report.py --readme README.md experiments/reports/recipes/*/report.json"
+README_COMMAND = (
+    "python experiments/recipe_report.py --readme README.md experiments/reports/recipes/*/report.json"
+)
 
 # The issue's targets on the embedded default (MiniLM teacher, CPU): % of the teacher's accuracy and
 # throughput speed-up at the largest batch measured, for the student's family.
@@ -52,19 +54,45 @@ def target(results: dict[str, Any]) -> dict[str, Any]:
     bilstm = results["family"] == "bilstm"
     min_pct, min_speed = TARGETS["bilstm" if bilstm else "transformer"]
     batch = max(results["measurement"]["batch_sizes"])
-    out = {"label": "BiLSTM variant" if bilstm else "best transformer variant", "min_pct": min_pct,
-           "min_speedup": min_speed, "batch": batch, "variant": None, "passed": None}  # fmt: skip
-    teacher = next((v for v in results["variants"] if v["role"] == "teacher" and v["kind"] == "torch-fp32" and v["device"] == "cpu"), None)
+    out = {
+        "label": "BiLSTM variant" if bilstm else "best transformer variant",
+        "min_pct": min_pct,
+        "min_speedup": min_speed,
+        "batch": batch,
+        "variant": None,
+        "passed": None,
+    }
+    teacher = next(
+        (
+            v
+            for v in results["variants"]
+            if v["role"] == "teacher" and v["kind"] == "torch-fp32" and v["device"] == "cpu"
+        ),
+        None,
+    )
     out["teacher_accuracy"] = teacher["accuracy"] if teacher else None
-    cands = [v for v in results["variants"] if v["role"] != "teacher" and v["device"] == "cpu"
-             and v["pct_of_teacher"] is not None and _speed(v, batch) is not None]  # fmt: skip
+    cands = [
+        v
+        for v in results["variants"]
+        if v["role"] != "teacher"
+        and v["device"] == "cpu"
+        and v["pct_of_teacher"] is not None
+        and _speed(v, batch) is not None
+    ]
     if not cands:
         return out
     keep = [v for v in cands if v["pct_of_teacher"] >= min_pct]
-    best = max(keep, key=lambda v: _speed(v, batch)) if keep else max(cands, key=lambda v: v["pct_of_teacher"])
-    out.update(variant=best["name"], accuracy=best["accuracy"], pct_of_teacher=best["pct_of_teacher"],
-               speedup=_speed(best, batch), speedup_b1=_speed(best, 1),
-               passed=bool(best["pct_of_teacher"] >= min_pct and _speed(best, batch) >= min_speed))  # fmt: skip
+    best = (
+        max(keep, key=lambda v: _speed(v, batch)) if keep else max(cands, key=lambda v: v["pct_of_teacher"])
+    )
+    out.update(
+        variant=best["name"],
+        accuracy=best["accuracy"],
+        pct_of_teacher=best["pct_of_teacher"],
+        speedup=_speed(best, batch),
+        speedup_b1=_speed(best, 1),
+        passed=bool(best["pct_of_teacher"] >= min_pct and _speed(best, batch) >= min_speed),
+    )
     return out
 
 
@@ -96,35 +124,58 @@ def machine_short(m: dict[str, Any]) -> str:
     from distill.compress.machine import int8_isa  # here: machine.py imports torch, which --readme needs not
 
     isa = int8_isa(m.get("cpu_flags", []))
-    return (f"{m['cpu']}, {m['cores']} cores" + (f" ({isa})" if isa else "")
-            + (f", {gpu['name'] if isinstance(gpu, dict) else gpu}" if gpu else ""))  # fmt: skip
+    return (
+        f"{m['cpu']}, {m['cores']} cores"
+        + (f" ({isa})" if isa else "")
+        + (f", {gpu['name'] if isinstance(gpu, dict) else gpu}" if gpu else "")
+    )
 
 
 def _facts(kind: str, f: dict[str, Any]) -> str:
     if kind == "data":
-        return " / ".join(f"{s} {n:,}" for s, n in f["rows"].items()) + " rows; labels " + ", ".join(f["labels"])
+        return (
+            " / ".join(f"{s} {n:,}" for s, n in f["rows"].items()) + " rows; labels " + ", ".join(f["labels"])
+        )
     if kind == "teacher":
-        return f"`{f['base_model']}`: dev acc {_acc(f['dev_accuracy'])}%, test acc {_acc(f['test_accuracy'])}%"
+        return (
+            f"`{f['base_model']}`: dev acc {_acc(f['dev_accuracy'])}%, test acc {_acc(f['test_accuracy'])}%"
+        )
     if kind == "augment":
         return f"train rows {f['rows_in']:,} → {f['rows_out']:,} ({f['augment_seconds']:.1f} s)"
     if kind == "general":
         return f"{f['steps']} steps on {f['texts']:,} texts; probe loss {f['probe_loss_before']:.4f} → {f['probe_loss_after']:.4f}"
     if kind == "distill":
-        return (f"{f['family']} student: dev acc {_acc(f['dev_accuracy'])}%, test acc {_acc(f['test_accuracy'])}% "
-                f"(teacher dev {_acc(f['teacher_dev_accuracy'])}%); {f['params'] / 1e6:.2f}M params")  # fmt: skip
+        return (
+            f"{f['family']} student: dev acc {_acc(f['dev_accuracy'])}%, test acc {_acc(f['test_accuracy'])}% "
+            f"(teacher dev {_acc(f['teacher_dev_accuracy'])}%); {f['params'] / 1e6:.2f}M params"
+        )
     if kind == "compress":
         return f"params {f['params_before'] / 1e6:.2f}M → {f['params_after'] / 1e6:.2f}M"
     if kind == "export":
         deltas = f.get("accuracy_delta", {})
-        agree = ", ".join(f"{g} {_acc(a)}%" + (f" (Δacc {100 * deltas[g]:+.2f} pt)" if deltas.get(g) is not None else "")
-                          for g, a in f["agreement"].items())  # fmt: skip
-        return f"INT8 {f['int8'] or 'none'}; agreement with the torch model on the verification texts: {agree}"
+        agree = ", ".join(
+            f"{g} {_acc(a)}%" + (f" (Δacc {100 * deltas[g]:+.2f} pt)" if deltas.get(g) is not None else "")
+            for g, a in f["agreement"].items()
+        )
+        return (
+            f"INT8 {f['int8'] or 'none'}; agreement with the torch model on the verification texts: {agree}"
+        )
     return "sources: " + ", ".join(f["sources"])
 
 
 def variant_columns(batches: list[int]) -> list[str]:
-    head = ["variant", "device", "acc %", "F1 %", "% of teacher acc", "Δacc vs FP32 student (points)",
-            "params (M)", "size (MB)", "b1 p50 ms", "b1 p90 ms"]  # fmt: skip
+    head = [
+        "variant",
+        "device",
+        "acc %",
+        "F1 %",
+        "% of teacher acc",
+        "Δacc vs FP32 student (points)",
+        "params (M)",
+        "size (MB)",
+        "b1 p50 ms",
+        "b1 p90 ms",
+    ]
     head += [f"b{b} seq/s" for b in batches]
     return head + ["speed-up b1 (latency)"] + [f"speed-up b{b} (throughput)" for b in batches if b > 1]
 
@@ -132,9 +183,18 @@ def variant_columns(batches: list[int]) -> list[str]:
 def variant_cells(v: dict[str, Any], batches: list[int]) -> list[str]:
     lat = v["latency_b1_ms"] or {}
     name = f"`{v['name']}`" + (" (teacher)" if v["role"] == "teacher" else "")
-    row = [name, v["device"], _acc(v["accuracy"]), _acc(v["f1"]), _f(v["pct_of_teacher"], ".1f"),
-           _f(v["delta_vs_fp32_student"], "+.2f"), _f(v["params"] / 1e6, ".2f"), _f(v["size_mb"], ".1f"),
-           _f(lat.get("p50"), ".2f"), _f(lat.get("p90"), ".2f")]  # fmt: skip
+    row = [
+        name,
+        v["device"],
+        _acc(v["accuracy"]),
+        _acc(v["f1"]),
+        _f(v["pct_of_teacher"], ".1f"),
+        _f(v["delta_vs_fp32_student"], "+.2f"),
+        _f(v["params"] / 1e6, ".2f"),
+        _f(v["size_mb"], ".1f"),
+        _f(lat.get("p50"), ".2f"),
+        _f(lat.get("p90"), ".2f"),
+    ]
     row += [_f(v["throughput"].get(str(b)), ".1f") for b in batches]
     return row + [_f(_speed(v, b), ".2f", "x") for b in [1, *(b for b in batches if b > 1)]]
 
@@ -143,49 +203,81 @@ def target_line(t: dict[str, Any]) -> str:
     if t["passed"] is None:
         return f"- **not measured**: no {t['label']} with an accuracy and a batch-{t['batch']} speed-up on the CPU"
     verdict = "met" if t["passed"] else "not met"
-    return (f"- **{verdict}**: {t['label']} `{t['variant']}` keeps {t['pct_of_teacher']:.1f}% of the teacher's accuracy "
-            f"(target >= {t['min_pct']:g}%) at {t['speedup']:.2f}x its batch-{t['batch']} throughput (target >= "
-            f"{t['min_speedup']:g}x); batch-1 latency {_f(t['speedup_b1'], '.2f', 'x') or 'not measured'} lower")  # fmt: skip
+    return (
+        f"- **{verdict}**: {t['label']} `{t['variant']}` keeps {t['pct_of_teacher']:.1f}% of the teacher's accuracy "
+        f"(target >= {t['min_pct']:g}%) at {t['speedup']:.2f}x its batch-{t['batch']} throughput (target >= "
+        f"{t['min_speedup']:g}x); batch-1 latency {_f(t['speedup_b1'], '.2f', 'x') or 'not measured'} lower"
+    )
 
 
 def targets_text() -> str:
     tb, bl = TARGETS["transformer"], TARGETS["bilstm"]
-    return (f"Targets of the embedded default (MiniLM teacher, CPU): a transformer student keeps >= {tb[0]:g}% of the "
-            f"teacher's accuracy at >= {tb[1]:g}x its throughput, the BiLSTM >= {bl[0]:g}% at >= {bl[1]:g}x. The variant "
-            "judged is the fastest at the largest batch among the CPU student variants that keep the accuracy bound "
-            "(else the most accurate).")  # fmt: skip
+    return (
+        f"Targets of the embedded default (MiniLM teacher, CPU): a transformer student keeps >= {tb[0]:g}% of the "
+        f"teacher's accuracy at >= {tb[1]:g}x its throughput, the BiLSTM >= {bl[0]:g}% at >= {bl[1]:g}x. The variant "
+        "judged is the fastest at the largest batch among the CPU student variants that keep the accuracy bound "
+        "(else the most accurate)."
+    )
 
 
 def render_page(r: dict[str, Any]) -> str:
     meas, m = r["measurement"], r["machine"]
     batches = meas["batch_sizes"]
-    lines = [f"# Recipe `{r['recipe']}`: teacher vs student variants", "",
-             f"Generated by `experiments/recipe_report.py` from the finished steps in `{r['output']}`; every number "
-             "below is read from the files those steps wrote (report.json holds them all).", "",
-             "Reproduce:", "", "```bash", *r["commands"], "```", "", "## Machine", "",
-             f"- {machine_line(m)}",
-             f"- torch {m['torch']}, transformers {m['transformers']}"
-             + (f", onnxruntime {m['onnxruntime']}" if "onnxruntime" in m else "") + f", python {m['python']}"]  # fmt: skip
+    lines = [
+        f"# Recipe `{r['recipe']}`: teacher vs student variants",
+        "",
+        f"Generated by `experiments/recipe_report.py` from the finished steps in `{r['output']}`; every number "
+        "below is read from the files those steps wrote (report.json holds them all).",
+        "",
+        "Reproduce:",
+        "",
+        "```bash",
+        *r["commands"],
+        "```",
+        "",
+        "## Machine",
+        "",
+        f"- {machine_line(m)}",
+        f"- torch {m['torch']}, transformers {m['transformers']}"
+        + (f", onnxruntime {m['onnxruntime']}" if "onnxruntime" in m else "")
+        + f", python {m['python']}",
+    ]
     if r["loadavg"]:
-        lines.append(f"- Load average (1/5/15 min) at the start of the benchmark {r['loadavg']['start']}, at its end "
-                     f"{r['loadavg']['end']} (a shared machine: timings are noisy)")  # fmt: skip
+        lines.append(
+            f"- Load average (1/5/15 min) at the start of the benchmark {r['loadavg']['start']}, at its end "
+            f"{r['loadavg']['end']} (a shared machine: timings are noisy)"
+        )
     else:
         lines.append("- Load average: not recorded by `distill run`")
     lines += ["", "## Steps", "", "| step | kind | key | seconds | facts |", "|---|---|---|---:|---|"]
-    lines += [f"| {s['step']} | {s['kind']} | `{s['key']}` | {s['seconds']:.1f} | {_facts(s['kind'], s['facts'])} |" for s in r["steps"]]
+    lines += [
+        f"| {s['step']} | {s['kind']} | `{s['key']}` | {s['seconds']:.1f} | {_facts(s['kind'], s['facts'])} |"
+        for s in r["steps"]
+    ]
     if meas["source"] == "bench":
-        where = (f"the bench step's report (`{r['variants_from']}`): {meas['eval_examples']:,} test examples, "
-                 f"sequence length {meas['seq_len']}, {meas['threads']} thread(s), every model measured one after the other")  # fmt: skip
+        where = (
+            f"the bench step's report (`{r['variants_from']}`): {meas['eval_examples']:,} test examples, "
+            f"sequence length {meas['seq_len']}, {meas['threads']} thread(s), every model measured one after the other"
+        )
         if meas["other_seq_lens"]:
             where += f" (the report also has sequence lengths {meas['other_seq_lens']})"
     else:
-        where = (f"the distill step's `{r['variants_from']}` (no bench step: the student cannot be exported): "
-                 f"{meas['eval_examples']:,} test examples, CPU speed measured by `distill run` on real dev examples "
-                 f"with {meas['threads']} thread(s)")  # fmt: skip
+        where = (
+            f"the distill step's `{r['variants_from']}` (no bench step: the student cannot be exported): "
+            f"{meas['eval_examples']:,} test examples, CPU speed measured by `distill run` on real dev examples "
+            f"with {meas['threads']} thread(s)"
+        )
     head = variant_columns(batches)
-    lines += ["", "## Teacher vs student variants", "", f"From {where}. Speed-ups are against the teacher's torch FP32 on "
-              "the same device: latency ratio at batch 1, throughput ratio at larger batches.", "",
-              "| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]  # fmt: skip
+    lines += [
+        "",
+        "## Teacher vs student variants",
+        "",
+        f"From {where}. Speed-ups are against the teacher's torch FP32 on "
+        "the same device: latency ratio at batch 1, throughput ratio at larger batches.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * 2 + "---:|" * (len(head) - 2),
+    ]
     lines += ["| " + " | ".join(variant_cells(v, batches)) + " |" for v in r["variants"]]
     if r.get("skipped"):  # pages written before skipped kinds were recorded have no such key
         lines += ["", "Not measured (the kind does not apply to that model):", ""]
@@ -203,11 +295,15 @@ def build_page(recipe_path: str, output: str | None, sets: list[str], out: Path 
     recipe = load_recipe(recipe_path, sets)
     if output:
         recipe.output = Path(output)
-    flags = ([f"--output {shlex.quote(output)}"] if output else []) + [f"--set {shlex.quote(s)}" for s in sets]
+    flags = ([f"--output {shlex.quote(output)}"] if output else []) + [
+        f"--set {shlex.quote(s)}" for s in sets
+    ]
     pipeline = " ".join(["distill pipeline", shlex.quote(recipe_path), *flags])
     out = out or PAGES / recipe.name
-    page = " ".join(["python experiments/recipe_report.py", shlex.quote(recipe_path), *flags]
-                    + ([] if out == PAGES / recipe.name else [f"--out {shlex.quote(str(out))}"]))  # fmt: skip
+    page = " ".join(
+        ["python experiments/recipe_report.py", shlex.quote(recipe_path), *flags]
+        + ([] if out == PAGES / recipe.name else [f"--out {shlex.quote(str(out))}"])
+    )
     r = recipe_results(recipe, pipeline)
     r["commands"] = [pipeline, page]
     r["target"] = target(r)
@@ -226,26 +322,51 @@ def build_page(recipe_path: str, output: str | None, sets: list[str], out: Path 
 
 def readme_block(reports: list[Path], readme: Path) -> str:
     """The lines between the markers (markers included), from the pages' report.json files."""
-    lines = [BEGIN, f"<!-- generated by `{README_COMMAND}`; do not edit (tests/test_recipe_report.py checks it) -->", ""]
+    lines = [
+        BEGIN,
+        f"<!-- generated by `{README_COMMAND}`; do not edit (tests/test_recipe_report.py checks it) -->",
+        "",
+    ]
     if not reports:
-        lines += ["No recipe has been run yet: no `experiments/reports/recipes/*/report.json`. Run a recipe "
-                  "(`distill pipeline experiments/recipes/<name>.yaml`), then "
-                  "`python experiments/recipe_report.py experiments/recipes/<name>.yaml` and the command above.",
-                  "", targets_text()]  # fmt: skip
+        lines += [
+            "No recipe has been run yet: no `experiments/reports/recipes/*/report.json`. Run a recipe "
+            "(`distill pipeline experiments/recipes/<name>.yaml`), then "
+            "`python experiments/recipe_report.py experiments/recipes/<name>.yaml` and the command above.",
+            "",
+            targets_text(),
+        ]
         return "\n".join([*lines, END])
-    lines += ["| recipe | student | machine | teacher acc % | variant judged | its acc % | % of teacher | throughput "
-              "vs teacher | b1 latency vs teacher | target | page |", "|---|---|---|---:|---|---:|---:|---:|---:|---|---|"]  # fmt: skip
+    lines += [
+        "| recipe | student | machine | teacher acc % | variant judged | its acc % | % of teacher | throughput "
+        "vs teacher | b1 latency vs teacher | target | page |",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---|---|",
+    ]
     for path in sorted(reports):
         r = json.loads(path.read_text(encoding="utf-8"))
         t = r["target"]
         link = Path(os.path.relpath(path.parent / "report.md", readme.resolve().parent)).as_posix()
         verdict = {True: "met", False: "not met", None: "not measured"}[t["passed"]]
-        lines.append(" | ".join([
-            f"| `{r['recipe']}`", r["family"], machine_short(r["machine"]), _acc(t["teacher_accuracy"]),
-            f"`{t['variant']}`" if t["variant"] else "", _acc(t.get("accuracy")), _f(t.get("pct_of_teacher"), ".1f", "%"),
-            _f(t.get("speedup"), ".2f", f"x (b{t['batch']})"), _f(t.get("speedup_b1"), ".2f", "x"),
-            f"{verdict} (>= {t['min_pct']:g}%, >= {t['min_speedup']:g}x)", f"[{path.parent.name}]({link}) |"]))  # fmt: skip
-    lines += ["", "Every number is copied by that command from the pages' report.json files. " + targets_text()]
+        lines.append(
+            " | ".join(
+                [
+                    f"| `{r['recipe']}`",
+                    r["family"],
+                    machine_short(r["machine"]),
+                    _acc(t["teacher_accuracy"]),
+                    f"`{t['variant']}`" if t["variant"] else "",
+                    _acc(t.get("accuracy")),
+                    _f(t.get("pct_of_teacher"), ".1f", "%"),
+                    _f(t.get("speedup"), ".2f", f"x (b{t['batch']})"),
+                    _f(t.get("speedup_b1"), ".2f", "x"),
+                    f"{verdict} (>= {t['min_pct']:g}%, >= {t['min_speedup']:g}x)",
+                    f"[{path.parent.name}]({link}) |",
+                ]
+            )
+        )
+    lines += [
+        "",
+        "Every number is copied by that command from the pages' report.json files. " + targets_text(),
+    ]
     return "\n".join([*lines, END])
 
 
@@ -273,10 +394,16 @@ def report_files(paths: list[str]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("paths", nargs="*", help="RECIPE.yaml; with --readme: the pages' report.json files")
-    p.add_argument("--output", default=None, help="the recipe's output folder, as given to `distill pipeline --output`")
-    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE", help="as given to `distill pipeline`")
+    p.add_argument(
+        "--output", default=None, help="the recipe's output folder, as given to `distill pipeline --output`"
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="STEP.KEY=VALUE", help="as given to `distill pipeline`"
+    )
     p.add_argument("--out", type=Path, default=None, help=f"page folder (default {PAGES}/<recipe name>/)")
-    p.add_argument("--readme", type=Path, default=None, help="rewrite this README's recipe-results block instead")
+    p.add_argument(
+        "--readme", type=Path, default=None, help="rewrite this README's recipe-results block instead"
+    )
     args = p.parse_args(argv)
     try:
         if args.readme:

@@ -30,9 +30,19 @@ for _name in FAMILIES:
     importlib.import_module(f"students.{_name}")
 
 __all__ = [
-    "FAMILIES", "STUDENTS", "BuildRequest", "BuiltStudent", "StudentFamily", "StudentShape", "build", "build_tinybert",
-    "family_names", "init_from_teacher", "load", "tinybert_config",
-]  # fmt: skip
+    "FAMILIES",
+    "STUDENTS",
+    "BuildRequest",
+    "BuiltStudent",
+    "StudentFamily",
+    "StudentShape",
+    "build",
+    "build_tinybert",
+    "family_names",
+    "init_from_teacher",
+    "load",
+    "tinybert_config",
+]
 
 
 def build(req: BuildRequest) -> BuiltStudent:

@@ -48,8 +48,14 @@ class BiLSTMArchitecture(ArchitectureBase):
 
     @model_validator(mode="after")
     def _sized_by_its_block(self) -> BiLSTMArchitecture:
-        if self.given("preset", "hidden_size", "num_heads", "intermediate_size") or self.num_layers or self.init_layers:
-            raise ValueError("family bilstm is sized by the `bilstm:` block (hidden, mlp), not by Transformer sizes")
+        if (
+            self.given("preset", "hidden_size", "num_heads", "intermediate_size")
+            or self.num_layers
+            or self.init_layers
+        ):
+            raise ValueError(
+                "family bilstm is sized by the `bilstm:` block (hidden, mlp), not by Transformer sizes"
+            )
         self.foreign_checks()
         if self.bilstm is None:
             self.bilstm = BiLSTMConfig()
@@ -95,13 +101,19 @@ class BiLSTMClassifier(nn.Module):
         self.lstm = nn.LSTM(s.embedding_dim, s.hidden, num_layers=1, batch_first=True, bidirectional=True)
         features = 2 * s.hidden * (4 if s.pair else 1)
         self.classifier = nn.Sequential(
-            nn.Dropout(s.dropout), nn.Linear(features, s.mlp), nn.ReLU(), nn.Dropout(s.dropout), nn.Linear(s.mlp, s.num_labels)
+            nn.Dropout(s.dropout),
+            nn.Linear(features, s.mlp),
+            nn.ReLU(),
+            nn.Dropout(s.dropout),
+            nn.Linear(s.mlp, s.num_labels),
         )
 
     def encode(self, ids: Tensor, mask: Tensor) -> Tensor:
         """(batch, seq) word ids -> (batch, 2·hidden) max-pooled BiLSTM states (padding skipped)."""
         lengths = mask.sum(1).clamp_min(1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths, batch_first=True, enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.embedding(ids), lengths, batch_first=True, enforce_sorted=False
+        )
         out, _ = self.lstm(packed)
         states, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))
         real = mask.bool().clone()
@@ -109,7 +121,11 @@ class BiLSTMClassifier(nn.Module):
         return max_pool(states, real)
 
     def forward(
-        self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None, **_: object
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        **_: object,
     ) -> SequenceClassifierOutput:
         mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
         if self.settings.pair:
@@ -124,8 +140,12 @@ class BiLSTMClassifier(nn.Module):
     def save_pretrained(self, folder: str | Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
-        write_text(folder / "config.json", json.dumps({"model_type": MODEL_TYPE, **asdict(self.settings)}, indent=2))
+        save_file(
+            {k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors")
+        )
+        write_text(
+            folder / "config.json", json.dumps({"model_type": MODEL_TYPE, **asdict(self.settings)}, indent=2)
+        )
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> BiLSTMClassifier:
@@ -146,30 +166,44 @@ def build(req: BuildRequest) -> BuiltStudent:
     if req.init not in ("teacher", "glove", "random"):
         path = req.init.removeprefix("general:")
         if not (Path(path) / "vocab.json").is_file():
-            raise ConfigError(f"{req.source}: init: {path!r} is not a saved BiLSTM student folder (no vocab.json)")
+            raise ConfigError(
+                f"{req.source}: init: {path!r} is not a saved BiLSTM student folder (no vocab.json)"
+            )
         model, tok = BiLSTMClassifier.from_pretrained(path), WordTokenizer.from_pretrained(path)
-        return BuiltStudent(model.train(), tok, own_tokenizer=True, notes=[f"weights and vocabulary from {path}"])
+        return BuiltStudent(
+            model.train(), tok, own_tokenizer=True, notes=[f"weights and vocabulary from {path}"]
+        )
     from distill.core.vectors import load_vectors
 
     tok = WordTokenizer.build(req.texts, cfg.max_vocab, cfg.min_freq)
     kv, identity = load_vectors(cfg.vectors, key=f"{req.source}: architecture.bilstm.vectors")
     settings = BiLSTMSettings(
-        vocab_size=len(tok), embedding_dim=kv.vector_size, hidden=cfg.hidden, mlp=cfg.mlp,
-        num_labels=len(req.label_names), dropout=cfg.dropout, pair=req.pair, id2label=dict(enumerate(req.label_names)),
-    )  # fmt: skip
+        vocab_size=len(tok),
+        embedding_dim=kv.vector_size,
+        hidden=cfg.hidden,
+        mlp=cfg.mlp,
+        num_labels=len(req.label_names),
+        dropout=cfg.dropout,
+        pair=req.pair,
+        id2label=dict(enumerate(req.label_names)),
+    )
     model = BiLSTMClassifier(settings)
     notes = [f"vocabulary {len(tok)} words ([PAD], [UNK] + training words)"]
     if req.init != "random":
         found = init_embeddings(model.embedding.weight, tok.words, kv)
-        notes.append(f"embeddings from {identity.split(':')[0] if identity.startswith('/') else identity}: "
-                     f"{found}/{len(tok) - 2} words found, the rest random, [UNK] zero")  # fmt: skip
+        notes.append(
+            f"embeddings from {identity.split(':')[0] if identity.startswith('/') else identity}: "
+            f"{found}/{len(tok) - 2} words found, the rest random, [UNK] zero"
+        )
     model.embedding.weight.requires_grad_(not cfg.freeze_embeddings)
     return BuiltStudent(model, tok, own_tokenizer=True, notes=notes)
 
 
 def resolve(arch: BiLSTMArchitecture, teacher: ModelDims, teacher_ffn: int | None) -> StudentShape:
     """No layers or heads; the pooled width (both directions) as ``hidden_size``, the ReLU layer as the FFN."""
-    return StudentShape(num_layers=0, hidden_size=2 * arch.bilstm.hidden, num_heads=0, intermediate_size=arch.bilstm.mlp)
+    return StudentShape(
+        num_layers=0, hidden_size=2 * arch.bilstm.hidden, num_heads=0, intermediate_size=arch.bilstm.mlp
+    )
 
 
 def describe(arch: BiLSTMArchitecture, shape: StudentShape, layer_map: list[int]) -> str:
@@ -188,13 +222,31 @@ def check_init(path: str, shape: StudentShape, teacher: object, source: str) -> 
 def weight_bytes(arch: BiLSTMArchitecture, shape: StudentShape, teacher: object, labels: int) -> int:
     """Its size before it is built (the vocabulary at its cap)."""
     b = arch.bilstm
-    emb = 50 if b.vectors is None else 300  # the packaged GloVe is 50-d; a user's file is at most 300-d, typically
-    return 4 * (b.max_vocab * emb + 8 * (emb + b.hidden + 1) * b.hidden + 2 * b.hidden * b.mlp + (b.mlp + 1) * labels)
+    emb = (
+        50 if b.vectors is None else 300
+    )  # the packaged GloVe is 50-d; a user's file is at most 300-d, typically
+    return 4 * (
+        b.max_vocab * emb + 8 * (emb + b.hidden + 1) * b.hidden + 2 * b.hidden * b.mlp + (b.mlp + 1) * labels
+    )
 
 
-FAMILY = register(StudentFamily(
-    name="bilstm", title="BiLSTM", schema=BiLSTMArchitecture, resolve=resolve, describe=describe, build=build, load=load,
-    check_init=check_init, weight_bytes=weight_bytes, features=frozenset({"logits"}), is_transformer=False, copies_teacher_layers=False,
-    model_type=MODEL_TYPE, inits=("random", "teacher", "glove"), minimal={"family": "bilstm"},
-    owns={"bilstm": "the `bilstm:` block needs family: bilstm, got family {family}"},
-))  # fmt: skip
+FAMILY = register(
+    StudentFamily(
+        name="bilstm",
+        title="BiLSTM",
+        schema=BiLSTMArchitecture,
+        resolve=resolve,
+        describe=describe,
+        build=build,
+        load=load,
+        check_init=check_init,
+        weight_bytes=weight_bytes,
+        features=frozenset({"logits"}),
+        is_transformer=False,
+        copies_teacher_layers=False,
+        model_type=MODEL_TYPE,
+        inits=("random", "teacher", "glove"),
+        minimal={"family": "bilstm"},
+        owns={"bilstm": "the `bilstm:` block needs family: bilstm, got family {family}"},
+    )
+)

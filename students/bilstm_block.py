@@ -20,7 +20,9 @@ class BiLSTMConfig(BaseModel):
     mlp: PositiveInt = Field(400, description="units of the ReLU layer before the logits")
     dropout: Probability = 0.1
     vectors: str | None = Field(None, description="word2vec/GloVe file; default: the packaged GloVe 6B 50-d")
-    max_vocab: PositiveInt = Field(50_000, description="most frequent training words kept; others map to [UNK]")
+    max_vocab: PositiveInt = Field(
+        50_000, description="most frequent training words kept; others map to [UNK]"
+    )
     min_freq: PositiveInt = 1
     freeze_embeddings: bool = False
 

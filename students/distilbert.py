@@ -51,7 +51,10 @@ def copy_teacher_layers(student: torch.nn.Module, teacher: torch.nn.Module, laye
     s_emb.load_state_dict(t_emb.state_dict())
     for m, t in enumerate(layers, 1):
         s_layers[m - 1].load_state_dict(t_layers[t - 1].state_dict())
-    done = ["embeddings (copied)", f"layers {' '.join(f'{m}<-{t}' for m, t in enumerate(layers, 1))} (copied)"]
+    done = [
+        "embeddings (copied)",
+        f"layers {' '.join(f'{m}<-{t}' for m, t in enumerate(layers, 1))} (copied)",
+    ]
     if copy_relative_bias(student, teacher):
         done.append("relative position bias (copied)")
     if s_pool is not None and t_pool is not None:
@@ -74,14 +77,19 @@ class DistilBERTArchitecture(ArchitectureBase):
     def _keeps_teacher_width(self) -> DistilBERTArchitecture:
         given = self.given("preset", "hidden_size", "num_heads", "intermediate_size")
         if given:
-            raise ValueError(f"family distilbert keeps the teacher's width, heads and FFN; remove {', '.join(given)}")
+            raise ValueError(
+                f"family distilbert keeps the teacher's width, heads and FFN; remove {', '.join(given)}"
+            )
         self.foreign_checks()
         return self
 
 
 def resolve(arch: ArchitectureBase, teacher: ModelDims, teacher_ffn: int | None) -> StudentShape:
     """Half the teacher's layers (or ``num_layers``), its width, heads and FFN."""
-    sizes = {"num_layers": max(1, teacher.num_layers // 2), "intermediate_size": teacher_ffn or 4 * teacher.hidden_size}
+    sizes = {
+        "num_layers": max(1, teacher.num_layers // 2),
+        "intermediate_size": teacher_ffn or 4 * teacher.hidden_size,
+    }
     if arch.num_layers is not None:
         sizes["num_layers"] = arch.num_layers
     sizes.setdefault("hidden_size", teacher.hidden_size)
@@ -107,10 +115,22 @@ def build_encoder(arch: ArchitectureBase, shape: StudentShape, teacher: Pretrain
     return AutoModel.from_config(distilbert_config(teacher, shape.num_layers, ["0", "1"]))
 
 
-FAMILY = register(StudentFamily(
-    name="distilbert", title="DistilBERT", schema=DistilBERTArchitecture, resolve=resolve, describe=describe_transformer,
-    build=build, load=load_hf, check_init=check_hf_init, weight_bytes=hf_weight_bytes,
-    features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}), is_transformer=True, copies_teacher_layers=True, build_encoder=build_encoder,
-    minimal={"family": "distilbert"},
-    owns={"init_layers": "`init_layers` is for family: distilbert"},
-))  # fmt: skip
+FAMILY = register(
+    StudentFamily(
+        name="distilbert",
+        title="DistilBERT",
+        schema=DistilBERTArchitecture,
+        resolve=resolve,
+        describe=describe_transformer,
+        build=build,
+        load=load_hf,
+        check_init=check_hf_init,
+        weight_bytes=hf_weight_bytes,
+        features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}),
+        is_transformer=True,
+        copies_teacher_layers=True,
+        build_encoder=build_encoder,
+        minimal={"family": "distilbert"},
+        owns={"init_layers": "`init_layers` is for family: distilbert"},
+    )
+)

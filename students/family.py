@@ -62,8 +62,11 @@ class StudentShape:
 def _known_family(value: Any) -> Any:
     names = family_names()
     if value not in names:  # worded as the Literal of the names was
-        raise PydanticCustomError("literal_error", "Input should be {expected}",
-                                  {"expected": ", ".join(map(repr, names[:-1])) + f" or {names[-1]!r}"})  # fmt: skip
+        raise PydanticCustomError(
+            "literal_error",
+            "Input should be {expected}",
+            {"expected": ", ".join(map(repr, names[:-1])) + f" or {names[-1]!r}"},
+        )
     return value
 
 
@@ -79,8 +82,12 @@ class ArchitectureBase(BaseModel):
     hidden_size: PositiveInt | None = Field(None, description="default: the teacher's")
     num_heads: PositiveInt | None = Field(None, description="default: the teacher's")
     intermediate_size: PositiveInt | None = Field(None, description="default: 4 x hidden_size")
-    init_layers: list[PositiveInt] | None = Field(None, description="distilbert: teacher layers to copy; default: the layer map")
-    dropout: Probability | None = Field(None, description="tinybert: hidden and attention dropout; default: BERT's 0.1")
+    init_layers: list[PositiveInt] | None = Field(
+        None, description="distilbert: teacher layers to copy; default: the layer map"
+    )
+    dropout: Probability | None = Field(
+        None, description="tinybert: hidden and attention dropout; default: BERT's 0.1"
+    )
     bilstm: BiLSTMConfig | None = None
 
     @field_validator("family", mode="before")
@@ -104,11 +111,17 @@ class ArchitectureBase(BaseModel):
     def student_family(self) -> StudentFamily:
         return STUDENTS.get(self.family)
 
-    def shape(self, teacher_hidden: int, teacher_heads: int, teacher_layers: int = 0, teacher_ffn: int | None = None) -> StudentShape:
+    def shape(
+        self, teacher_hidden: int, teacher_heads: int, teacher_layers: int = 0, teacher_ffn: int | None = None
+    ) -> StudentShape:
         """Concrete sizes against the teacher's (see the family's ``resolve``)."""
-        return self.student_family.resolve(self, ModelDims(teacher_hidden, teacher_heads, teacher_layers), teacher_ffn)
+        return self.student_family.resolve(
+            self, ModelDims(teacher_hidden, teacher_heads, teacher_layers), teacher_ffn
+        )
 
-    def resolved(self, teacher_hidden: int, teacher_heads: int, teacher_layers: int = 0, teacher_ffn: int | None = None) -> dict[str, int]:
+    def resolved(
+        self, teacher_hidden: int, teacher_heads: int, teacher_layers: int = 0, teacher_ffn: int | None = None
+    ) -> dict[str, int]:
         """:meth:`shape` as the dict config.resolved.yaml shows."""
         return self.shape(teacher_hidden, teacher_heads, teacher_layers, teacher_ffn).as_dict()
 
@@ -143,21 +156,37 @@ class StudentFamily:
     name: str  # architecture.family
     title: str  # as messages name it: "BiLSTM student"
     schema: type[ArchitectureBase]  # its `architecture:` block
-    resolve: Callable[[ArchitectureBase, ModelDims, int | None], StudentShape]  # (arch, teacher dims, teacher FFN)
-    describe: Callable[[ArchitectureBase, StudentShape, list[int]], str]  # validate's one line (arch, shape, layer map)
+    resolve: Callable[
+        [ArchitectureBase, ModelDims, int | None], StudentShape
+    ]  # (arch, teacher dims, teacher FFN)
+    describe: Callable[
+        [ArchitectureBase, StudentShape, list[int]], str
+    ]  # validate's one line (arch, shape, layer map)
     build: Callable[[BuildRequest], BuiltStudent]
     load: Callable[[Path], tuple[nn.Module, object]]  # a saved student folder -> (model, tokenizer)
-    check_init: Callable[[str, StudentShape, object, str], None]  # (saved folder, shape, teacher config, source)
-    weight_bytes: Callable[[ArchitectureBase, StudentShape, object, int], int]  # (arch, shape, teacher config, labels)
+    check_init: Callable[
+        [str, StudentShape, object, str], None
+    ]  # (saved folder, shape, teacher config, source)
+    weight_bytes: Callable[
+        [ArchitectureBase, StudentShape, object, int], int
+    ]  # (arch, shape, teacher config, labels)
     features: frozenset[str]  # what it exposes in `Features` (checked against the objectives' `needs`)
     is_transformer: bool  # layers, heads, a layer map; prunable, BERT-optimisable
-    copies_teacher_layers: bool  # `init: teacher` copies whole teacher layers (the sanity advice suggests such a family)
+    copies_teacher_layers: (
+        bool  # `init: teacher` copies whole teacher layers (the sanity advice suggests such a family)
+    )
     # The encoder general distillation trains, (arch, shape, teacher config) -> nn.Module; None: not supported.
     build_encoder: Callable[[ArchitectureBase, StudentShape, object], nn.Module] | None = None
-    model_type: str | None = None  # the config.json model_type of its own saved format; None: a Hugging Face model
-    minimal: dict[str, Any] = field(default_factory=dict)  # the smallest `architecture:` block it takes (docs, contract tests)
+    model_type: str | None = (
+        None  # the config.json model_type of its own saved format; None: a Hugging Face model
+    )
+    minimal: dict[str, Any] = field(
+        default_factory=dict
+    )  # the smallest `architecture:` block it takes (docs, contract tests)
     inits: tuple[str, ...] = ("random", "teacher")  # the word inits it takes besides a saved folder
-    owns: dict[str, str] = field(default_factory=dict)  # its own keys of the shared block -> the message for another family
+    owns: dict[str, str] = field(
+        default_factory=dict
+    )  # its own keys of the shared block -> the message for another family
 
     @property
     def general(self) -> bool:
@@ -182,7 +211,9 @@ def family_names() -> list[str]:
 
 def saved_family(model_type: str | None) -> StudentFamily | None:
     """The family whose own saved format has this config.json ``model_type`` (None: a Hugging Face model)."""
-    return next((STUDENTS.get(n) for n in _ORDER if STUDENTS.get(n).model_type == model_type and model_type), None)
+    return next(
+        (STUDENTS.get(n) for n in _ORDER if STUDENTS.get(n).model_type == model_type and model_type), None
+    )
 
 
 def load_hf(path: Path) -> tuple[nn.Module, object]:
@@ -201,29 +232,54 @@ def check_hf_init(path: str, shape: StudentShape, teacher: object, source: str) 
         saved = json.loads((Path(path) / "config.json").read_text())
     except (OSError, ValueError) as e:
         raise ConfigError(f"{source}: init: {path!r}: config.json cannot be read ({e})") from None
-    exact = {"hidden_size": shape.hidden_size, "intermediate_size": shape.intermediate_size, "vocab_size": getattr(teacher, "vocab_size", None)}
-    wrong = [f"{k} {saved[k]} (the student's: {v})" for k, v in exact.items() if v is not None and k in saved and saved[k] != v]
+    exact = {
+        "hidden_size": shape.hidden_size,
+        "intermediate_size": shape.intermediate_size,
+        "vocab_size": getattr(teacher, "vocab_size", None),
+    }
+    wrong = [
+        f"{k} {saved[k]} (the student's: {v})"
+        for k, v in exact.items()
+        if v is not None and k in saved and saved[k] != v
+    ]
     if isinstance(saved.get("num_hidden_layers"), int) and saved["num_hidden_layers"] < shape.num_layers:
         wrong.append(f"num_hidden_layers {saved['num_hidden_layers']} (the student has {shape.num_layers})")
     if wrong:
-        raise ConfigError(f"{source}: init: {path!r} does not fit this architecture: its config.json has {', '.join(wrong)}")
+        raise ConfigError(
+            f"{source}: init: {path!r} does not fit this architecture: its config.json has {', '.join(wrong)}"
+        )
 
 
 def transformer_bytes(vocab: int, positions: int, hidden: int, layers: int, ffn: int, labels: int) -> int:
     """fp32 bytes of a BERT-shaped classifier: embeddings, per layer attention + FFN + norms, pooler, head."""
     per_layer = 4 * (hidden * hidden + hidden) + 2 * hidden * ffn + ffn + hidden + 4 * hidden
-    return 4 * ((vocab + positions + 2) * hidden + 2 * hidden + layers * per_layer + hidden * hidden + hidden + (hidden + 1) * labels)
+    return 4 * (
+        (vocab + positions + 2) * hidden
+        + 2 * hidden
+        + layers * per_layer
+        + hidden * hidden
+        + hidden
+        + (hidden + 1) * labels
+    )
 
 
 def hf_weight_bytes(arch: ArchitectureBase, shape: StudentShape, teacher: object, labels: int) -> int:
     """A Transformer student's size, estimated from its shape before it is built."""
-    return transformer_bytes(getattr(teacher, "vocab_size", 30522), getattr(teacher, "max_position_embeddings", 512), shape.hidden_size,
-                             shape.num_layers, shape.intermediate_size, labels)  # fmt: skip
+    return transformer_bytes(
+        getattr(teacher, "vocab_size", 30522),
+        getattr(teacher, "max_position_embeddings", 512),
+        shape.hidden_size,
+        shape.num_layers,
+        shape.intermediate_size,
+        labels,
+    )
 
 
 def describe_transformer(arch: ArchitectureBase, shape: StudentShape, layer_map: list[int]) -> str:
-    return (f"{shape.num_layers} layers x {shape.hidden_size} ({shape.num_heads} heads, FFN {shape.intermediate_size}), "
-            f"layer map {layer_map}")  # fmt: skip
+    return (
+        f"{shape.num_layers} layers x {shape.hidden_size} ({shape.num_heads} heads, FFN {shape.intermediate_size}), "
+        f"layer map {layer_map}"
+    )
 
 
 def load_saved_weights(model: nn.Module, init: str, num_labels: int, source: str) -> str:
@@ -234,7 +290,9 @@ def load_saved_weights(model: nn.Module, init: str, num_labels: int, source: str
     path = init.removeprefix("general:")
     if not (Path(path) / "config.json").is_file():
         raise ConfigError(f"{source}: init: {path!r} is not a saved student folder (no config.json)")
-    loaded = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, ignore_mismatched_sizes=True)
+    loaded = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=num_labels, ignore_mismatched_sizes=True
+    )
     mine = model.state_dict()
     usable = {k: v for k, v in loaded.state_dict().items() if k in mine and mine[k].shape == v.shape}
     missing = [k for k in mine if k not in usable and not k.startswith("classifier")]

@@ -45,6 +45,7 @@ def position_offset(embeddings: nn.Module) -> int:
 def _copy_embeddings(s_emb: nn.Module, t_emb: nn.Module, proj: torch.Tensor | None) -> None:
     """Word and position rows (times ``proj`` (d_T, d_S) when given), positions aligned by offset;
     token-type rows when both have them and the same count."""
+
     def put(dst: torch.Tensor, src: torch.Tensor) -> None:  # src (rows, d_T) -> dst (rows, d_S)
         dst.copy_(src.float() @ proj if proj is not None else src)
 
@@ -105,7 +106,11 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module, layer_map: list[in
         if s_pool is not None and t_pool is not None and _same_shapes(s_pool, t_pool):
             s_pool.load_state_dict(t_pool.state_dict())
             done.append("pooler (copied)")
-        if hasattr(student, "classifier") and hasattr(teacher, "classifier") and _same_shapes(student.classifier, teacher.classifier):
+        if (
+            hasattr(student, "classifier")
+            and hasattr(teacher, "classifier")
+            and _same_shapes(student.classifier, teacher.classifier)
+        ):
             student.classifier.load_state_dict(teacher.classifier.state_dict())
             done.append("classifier (copied)")
     elif s_width < t_width:

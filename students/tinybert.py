@@ -34,14 +34,23 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
-def tinybert_config(sizes: dict[str, int] | StudentShape, teacher: PretrainedConfig, label_names: list[str], dropout: float | None = None) -> BertConfig:
+def tinybert_config(
+    sizes: dict[str, int] | StudentShape,
+    teacher: PretrainedConfig,
+    label_names: list[str],
+    dropout: float | None = None,
+) -> BertConfig:
     """A BertConfig of the given ``sizes`` that reads the teacher's token ids; ``dropout`` (hidden
     and attention) defaults to BERT's 0.1."""
     if isinstance(sizes, StudentShape):
         sizes = sizes.as_dict()
-    extra = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    extra = (
+        {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    )
     if sizes["hidden_size"] % sizes["num_heads"]:
-        raise ValueError(f"hidden_size {sizes['hidden_size']} is not a multiple of num_heads {sizes['num_heads']}")
+        raise ValueError(
+            f"hidden_size {sizes['hidden_size']} is not a multiple of num_heads {sizes['num_heads']}"
+        )
     return BertConfig(
         vocab_size=teacher.vocab_size,
         hidden_size=sizes["hidden_size"],
@@ -58,7 +67,12 @@ def tinybert_config(sizes: dict[str, int] | StudentShape, teacher: PretrainedCon
     )
 
 
-def build_tinybert(sizes: dict[str, int] | StudentShape, teacher: PretrainedConfig, label_names: list[str], dropout: float | None = None) -> BertForSequenceClassification:
+def build_tinybert(
+    sizes: dict[str, int] | StudentShape,
+    teacher: PretrainedConfig,
+    label_names: list[str],
+    dropout: float | None = None,
+) -> BertForSequenceClassification:
     """A randomly initialised TinyBERT-shaped classifier (BERT's own initialisation)."""
     return BertForSequenceClassification(tinybert_config(sizes, teacher, label_names, dropout))
 
@@ -105,10 +119,24 @@ def build_encoder(arch: ArchitectureBase, shape: StudentShape, teacher: Pretrain
     return AutoModel.from_config(tinybert_config(shape, teacher, ["0", "1"], arch.dropout))
 
 
-FAMILY = register(StudentFamily(
-    name="tinybert", title="TinyBERT", schema=TinyBERTArchitecture, resolve=resolve, describe=describe_transformer,
-    build=build, load=load_hf, check_init=check_hf_init, weight_bytes=hf_weight_bytes,
-    features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}), is_transformer=True, copies_teacher_layers=False, build_encoder=build_encoder,
-    minimal={"family": "tinybert", "preset": "tinybert4"},
-    owns={"dropout": "`dropout` is for family: tinybert (distilbert keeps the teacher's, bilstm has `bilstm.dropout`)"},
-))  # fmt: skip
+FAMILY = register(
+    StudentFamily(
+        name="tinybert",
+        title="TinyBERT",
+        schema=TinyBERTArchitecture,
+        resolve=resolve,
+        describe=describe_transformer,
+        build=build,
+        load=load_hf,
+        check_init=check_hf_init,
+        weight_bytes=hf_weight_bytes,
+        features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}),
+        is_transformer=True,
+        copies_teacher_layers=False,
+        build_encoder=build_encoder,
+        minimal={"family": "tinybert", "preset": "tinybert4"},
+        owns={
+            "dropout": "`dropout` is for family: tinybert (distilbert keeps the teacher's, bilstm has `bilstm.dropout`)"
+        },
+    )
+)

@@ -74,7 +74,9 @@ class WordTokenizer:
         if pairs is not None:
             pairs = [pairs] if isinstance(pairs, str) else list(pairs)
             second = [self.ids(p, limit) for p in pairs]
-            out["token_type_ids"] = [[0] * len(a) + [1] * len(b) for a, b in zip(out["input_ids"], second, strict=True)]
+            out["token_type_ids"] = [
+                [0] * len(a) + [1] * len(b) for a, b in zip(out["input_ids"], second, strict=True)
+            ]
             out["input_ids"] = [a + b for a, b in zip(out["input_ids"], second, strict=True)]
         out["attention_mask"] = [[1] * len(x) for x in out["input_ids"]]
         if padding or return_tensors in ("pt", "np"):

@@ -14,7 +14,39 @@ from transformers import BertConfig, BertForSequenceClassification, BertModel, B
 transformers.utils.logging.disable_progress_bar()  # keep stderr for the messages tests assert
 transformers.logging.set_verbosity_error()
 
-WORDS = ["good", "great", "fine", "nice", "happy", "love", "bad", "awful", "poor", "sad", "hate", "terrible", "the", "a", "flight", "was", "is", "service", "food", "crew", "seat", "delay", "late", "on", "time", "very", "not", "it", "this", "plane", "trip"]
+WORDS = [
+    "good",
+    "great",
+    "fine",
+    "nice",
+    "happy",
+    "love",
+    "bad",
+    "awful",
+    "poor",
+    "sad",
+    "hate",
+    "terrible",
+    "the",
+    "a",
+    "flight",
+    "was",
+    "is",
+    "service",
+    "food",
+    "crew",
+    "seat",
+    "delay",
+    "late",
+    "on",
+    "time",
+    "very",
+    "not",
+    "it",
+    "this",
+    "plane",
+    "trip",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -53,9 +85,15 @@ def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
 
 def tiny_config(**kw) -> BertConfig:
     base = dict(
-        vocab_size=5 + len(WORDS), hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    )  # fmt: skip
+        vocab_size=5 + len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     base.update(kw)
     return BertConfig(**base)
 

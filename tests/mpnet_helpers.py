@@ -19,9 +19,15 @@ def tiny_mpnet_tokenizer() -> MPNetTokenizer:
 
 def tiny_mpnet_config(**kw) -> MPNetConfig:
     base = dict(
-        vocab_size=len(SPECIALS) + len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=66, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    )  # fmt: skip
+        vocab_size=len(SPECIALS) + len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=66,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     base.update(kw)
     return MPNetConfig(**base)
 
@@ -44,8 +50,13 @@ def save_tiny_mpnet_classifier(folder: Path, seed: int = 0, **kw) -> Path:
     from transformers import MPNetForSequenceClassification
 
     torch.manual_seed(seed)
-    cfg = tiny_mpnet_config(initializer_range=0.2, num_labels=2, id2label={0: "neg", 1: "pos"},
-                            label2id={"neg": 0, "pos": 1}, **kw)  # fmt: skip
+    cfg = tiny_mpnet_config(
+        initializer_range=0.2,
+        num_labels=2,
+        id2label={0: "neg", 1: "pos"},
+        label2id={"neg": 0, "pos": 1},
+        **kw,
+    )
     model = MPNetForSequenceClassification(cfg)
     with torch.no_grad():
         model.mpnet.encoder.relative_attention_bias.weight.normal_(0.0, 1.0)

@@ -26,7 +26,12 @@ def test_embedded_default_small_slice(tmp_path):
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(teacher))
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(student))
 
-    assert main(["run", str(tmp_path / "t.yaml"), str(tmp_path / "s.yaml"), "--output-dir", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            ["run", str(tmp_path / "t.yaml"), str(tmp_path / "s.yaml"), "--output-dir", str(tmp_path / "out")]
+        )
+        == 0
+    )
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["teacher"]["dev"]["accuracy"] > m["data"]["majority_dev_accuracy"] + 0.05
     assert m["student"]["dev"]["accuracy"] >= 0.9 * m["teacher"]["dev"]["accuracy"]

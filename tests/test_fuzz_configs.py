@@ -32,7 +32,21 @@ BAD = {
     "posint?": ["x", 1.5, 0, -1, [1], {"a": 1}, True, HUGE, 2**31],  # None means "default" here
     "posfloat": ["x", 0, -1e-5, None, [1], {}, True, "nan", float("nan"), float("inf"), "1e999"],
     # epochs: also finite sizes whose schedule (epochs x steps per epoch) is beyond 10^8 optimizer steps
-    "epochs": ["x", 0, -1e-5, None, [1], True, float("nan"), float("inf"), "1e999", HUGE, 1e40, "1e40", 10**8],
+    "epochs": [
+        "x",
+        0,
+        -1e-5,
+        None,
+        [1],
+        True,
+        float("nan"),
+        float("inf"),
+        "1e999",
+        HUGE,
+        1e40,
+        "1e40",
+        10**8,
+    ],
     "fail_below": ["majorty", "Majority", 1.5, 0, -0.5, "nan", float("nan"), True, [0.9], {"a": 1}, ""],
     "nonnegfloat": ["x", -1, None, [1], {}, "NaN", float("nan"), float("-inf")],
     "nonnegint": ["x", -1, 1.5, None, [0], HUGE],
@@ -46,26 +60,66 @@ BAD = {
 }
 
 TEACHER_KEYS = {
-    "name": "name", "model": "str", "max_length": "maxlen", "data": "mapping", "data.source": "name",
-    "data.split": "mapping", "data.split.dev": "prob", "data.split.test": "prob", "data.split.seed": "seed",
-    "finetune": "mapping", "finetune.epochs": "epochs", "finetune.batch_size": "posint", "finetune.lr": "posfloat",
-    "finetune.warmup_ratio": "prob", "finetune.seed": "seed", "cache_dir": "str", "device": "device",
-}  # fmt: skip
+    "name": "name",
+    "model": "str",
+    "max_length": "maxlen",
+    "data": "mapping",
+    "data.source": "name",
+    "data.split": "mapping",
+    "data.split.dev": "prob",
+    "data.split.test": "prob",
+    "data.split.seed": "seed",
+    "finetune": "mapping",
+    "finetune.epochs": "epochs",
+    "finetune.batch_size": "posint",
+    "finetune.lr": "posfloat",
+    "finetune.warmup_ratio": "prob",
+    "finetune.seed": "seed",
+    "cache_dir": "str",
+    "device": "device",
+}
 STUDENT_KEYS = {
-    "name": "name", "architecture": "mapping", "architecture.num_layers": "posint?",
-    "architecture.hidden_size": "posint?", "architecture.num_heads": "posint?", "architecture.intermediate_size": "posint?",
-    "init": "init", "batch_size": "posint", "eval_batch_size": "posint", "seed": "seed", "device": "device",
-    "speed": "mapping", "speed.latency_runs": "posint", "speed.latency_warmup": "posint",
-    "speed.throughput_batches": "posint", "speed.throughput_batch_size": "posint",
-    "stages.0": "mapping", "stages.0.name": "name", "stages.0.epochs": "epochs", "stages.0.lr": "posfloat",
-    "stages.0.eval": "bool", "stages.0.objectives": "mapping", "stages.0.objectives.emb": "objective",
-    "stages.0.objectives.attn.weight": "nonnegfloat", "stages.1.objectives.pred.temperature": "posfloat",
-    "stages.1.objectives.ce.weight": "nonnegfloat", "stages.1.lr": "posfloat", "fail_below": "fail_below",
-}  # fmt: skip
+    "name": "name",
+    "architecture": "mapping",
+    "architecture.num_layers": "posint?",
+    "architecture.hidden_size": "posint?",
+    "architecture.num_heads": "posint?",
+    "architecture.intermediate_size": "posint?",
+    "init": "init",
+    "batch_size": "posint",
+    "eval_batch_size": "posint",
+    "seed": "seed",
+    "device": "device",
+    "speed": "mapping",
+    "speed.latency_runs": "posint",
+    "speed.latency_warmup": "posint",
+    "speed.throughput_batches": "posint",
+    "speed.throughput_batch_size": "posint",
+    "stages.0": "mapping",
+    "stages.0.name": "name",
+    "stages.0.epochs": "epochs",
+    "stages.0.lr": "posfloat",
+    "stages.0.eval": "bool",
+    "stages.0.objectives": "mapping",
+    "stages.0.objectives.emb": "objective",
+    "stages.0.objectives.attn.weight": "nonnegfloat",
+    "stages.1.objectives.pred.temperature": "posfloat",
+    "stages.1.objectives.ce.weight": "nonnegfloat",
+    "stages.1.lr": "posfloat",
+    "fail_below": "fail_below",
+}
 TEACHER_REQUIRED = ["name", "model", "data", "data.source"]
 STUDENT_REQUIRED = ["name", "architecture", "stages", "stages.0.name", "stages.1.objectives"]
 TEACHER_MAPPINGS = ["", "data", "data.split", "finetune"]
-STUDENT_MAPPINGS = ["", "architecture", "speed", "stages.0", "stages.1", "stages.0.objectives.attn", "stages.0.objectives"]
+STUDENT_MAPPINGS = [
+    "",
+    "architecture",
+    "speed",
+    "stages.0",
+    "stages.1",
+    "stages.0.objectives.attn",
+    "stages.0.objectives",
+]
 
 STUDENT_YAML = """
 name: tiny-student
@@ -103,7 +157,9 @@ def valid(tmp_path_factory) -> dict[str, Any]:
     BertModel(tiny_config()).save_pretrained(encoder)
     tiny_tokenizer(encoder).save_pretrained(encoder)
     data = write_csv(root / "toy.csv", toy_rows(40))
-    teacher = yaml.safe_load(TINY_TEACHER_YAML.format(name="tiny-teacher", model=encoder, data=data, cache=root / "cache"))
+    teacher = yaml.safe_load(
+        TINY_TEACHER_YAML.format(name="tiny-teacher", model=encoder, data=data, cache=root / "cache")
+    )
     teacher["device"] = "cpu"
     return {"teacher": teacher, "student": yaml.safe_load(STUDENT_YAML)}
 
@@ -166,16 +222,23 @@ def test_random_mutants_fail_validate_and_run_cleanly(tmp_path, valid, capsys, w
     for i, (what, mutant, expected) in enumerate(mutants(valid, which, rng, 70)):
         teacher, student = write_pair(work, valid, which, mutant)
         path = teacher if which == "teacher" else student
-        line = assert_clean_failure(distill_main, ["validate", str(teacher), str(student)], capsys, work, str(path), expected)
+        line = assert_clean_failure(
+            distill_main, ["validate", str(teacher), str(student)], capsys, work, str(path), expected
+        )
         assert line.startswith(f"error: {path}: "), what
         if i % 7 == 0:  # a representative subset also through `run`: it stops before writing anything
             run = ["run", str(teacher), str(student), "--output-dir", str(work / "out")]
             assert assert_clean_failure(distill_main, run, capsys, work, str(path), expected) == line
 
 
-@pytest.mark.parametrize(("which", "key", "kind"), [
-    ("teacher", "finetune.epochs", "epochs"), ("student", "stages.0.epochs", "epochs"), ("student", "fail_below", "fail_below"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("which", "key", "kind"),
+    [
+        ("teacher", "finetune.epochs", "epochs"),
+        ("student", "stages.0.epochs", "epochs"),
+        ("student", "fail_below", "fail_below"),
+    ],
+)
 def test_every_bad_schedule_size_and_bar_fails_cleanly(tmp_path, valid, capsys, which, key, kind):
     """Each bad value of these kinds, not a random pick: huge epochs are refused by the step bound
     (validate and run alike, before the teacher is fine-tuned), bad bars at load."""
@@ -187,7 +250,9 @@ def test_every_bad_schedule_size_and_bar_fails_cleanly(tmp_path, valid, capsys, 
         parent[last] = value
         teacher, student = write_pair(work, valid, which, config)
         path = teacher if which == "teacher" else student
-        line = assert_clean_failure(distill_main, ["validate", str(teacher), str(student)], capsys, work, f"{path}: {key}: ")
+        line = assert_clean_failure(
+            distill_main, ["validate", str(teacher), str(student)], capsys, work, f"{path}: {key}: "
+        )
         if kind == "epochs" and i >= len(BAD[kind]) - 4:  # the step bound, also through `run`
             assert "optimizer steps" in line and "more than the bound of 100,000,000" in line
             run = ["run", str(teacher), str(student), "--output-dir", str(work / "out")]
@@ -215,7 +280,10 @@ def test_broken_files_fail_cleanly(tmp_path, valid, capsys, which, case):
     teacher, student = write_pair(tmp_path, valid, which, valid[which])
     path = teacher if which == "teacher" else student
     path.write_bytes(content)
-    for argv in (["validate", str(teacher), str(student)], ["run", str(teacher), str(student), "--output-dir", str(tmp_path / "out")]):
+    for argv in (
+        ["validate", str(teacher), str(student)],
+        ["run", str(teacher), str(student), "--output-dir", str(tmp_path / "out")],
+    ):
         line = assert_clean_failure(distill_main, argv, capsys, tmp_path, expected)
         assert line.startswith(f"error: {path}: ")
 
@@ -247,13 +315,21 @@ def test_every_write_location_is_checked_before_work(tmp_path, valid, capsys, wh
         student_cfg.setdefault("teacher_cache", {})
         parent, last = _parent(teacher_cfg if which == "teacher" else student_cfg, key)
         parent[last] = str(bad)
-    teacher, student = write_pair(tmp_path, {"teacher": teacher_cfg, "student": student_cfg}, "teacher", teacher_cfg)
+    teacher, student = write_pair(
+        tmp_path, {"teacher": teacher_cfg, "student": student_cfg}, "teacher", teacher_cfg
+    )
     path = teacher if which == "teacher" else student
     flags = ["--output-dir", str(bad)] if which == "flag" else []
     named = f"error: {key}: " if which == "flag" else f"error: {path}: {key}: "
     lines = []
     for command in ("validate", "run"):
-        line = assert_clean_failure(distill_main, [command, str(teacher), str(student), *flags], capsys, tmp_path, f"cannot write to {bad} (")
+        line = assert_clean_failure(
+            distill_main,
+            [command, str(teacher), str(student), *flags],
+            capsys,
+            tmp_path,
+            f"cannot write to {bad} (",
+        )
         assert line.startswith(named), line
         lines.append(line)
     assert lines[0] == lines[1]  # the same check, the same line
@@ -270,18 +346,41 @@ def test_a_missing_config_file(tmp_path, valid, capsys):
 # augment.yaml through `augment run` and `augment text`
 
 AUGMENT = {
-    "seed": 3, "n_iter": 2, "keep_original": True, "dedup": True, "text_columns": ["sentence"], "pair_mode": "first",
-    "format": "tsv", "encoding": "utf-8", "chunk_size": 8,
-    "strategies": [{"name": "masking", "p_mask": 0.3, "mask_token": "[MASK]"},
-                   {"name": "pos", "p_pos": 0.2, "tagger": "textblob"}, {"name": "ngram", "p_ng": 0.25, "max_n": 3}],
-}  # fmt: skip
+    "seed": 3,
+    "n_iter": 2,
+    "keep_original": True,
+    "dedup": True,
+    "text_columns": ["sentence"],
+    "pair_mode": "first",
+    "format": "tsv",
+    "encoding": "utf-8",
+    "chunk_size": 8,
+    "strategies": [
+        {"name": "masking", "p_mask": 0.3, "mask_token": "[MASK]"},
+        {"name": "pos", "p_pos": 0.2, "tagger": "textblob"},
+        {"name": "ngram", "p_ng": 0.25, "max_n": 3},
+    ],
+}
 AUGMENT_KEYS = {
-    "seed": "nonnegint", "n_iter": "posint", "keep_original": "bool", "dedup": "bool", "chunk_size": "posint",
-    "text_columns": "text_columns", "pair_mode": "pair_mode", "format": "format", "encoding": "encoding",
-    "strategies": "strategies", "strategies.0": "mapping", "strategies.0.p_mask": "prob",
-    "strategies.0.mask_token": "str", "strategies.1.p_pos": "prob", "strategies.1.tagger": "tagger",
-    "strategies.2.p_ng": "prob", "strategies.2.max_n": "posint", "strategies.1.name": "strategy",
-}  # fmt: skip
+    "seed": "nonnegint",
+    "n_iter": "posint",
+    "keep_original": "bool",
+    "dedup": "bool",
+    "chunk_size": "posint",
+    "text_columns": "text_columns",
+    "pair_mode": "pair_mode",
+    "format": "format",
+    "encoding": "encoding",
+    "strategies": "strategies",
+    "strategies.0": "mapping",
+    "strategies.0.p_mask": "prob",
+    "strategies.0.mask_token": "str",
+    "strategies.1.p_pos": "prob",
+    "strategies.1.tagger": "tagger",
+    "strategies.2.p_ng": "prob",
+    "strategies.2.max_n": "posint",
+    "strategies.1.name": "strategy",
+}
 AUGMENT_BAD = {
     **BAD,
     "text_columns": ["sentence", [], [1], ["a", "b", "c"], None, {"a": 1}],
@@ -323,7 +422,10 @@ def test_augment_mutants_fail_cleanly_in_run_and_text(tmp_path, capsys, augment_
             parent, last = _parent(mutant, key)
             parent[last] = rng.choice(AUGMENT_BAD[AUGMENT_KEYS[key]])
         config.write_text(yaml.safe_dump(mutant))
-        names = ("aug.yaml: ", key.split(".", 2)[0] if key.startswith("strategies") and op == "value" else key)
+        names = (
+            "aug.yaml: ",
+            key.split(".", 2)[0] if key.startswith("strategies") and op == "value" else key,
+        )
         command = rng.choice([argv, ["text", str(config), "the flight was late"]])
         assert_clean_failure(augment_main, command, capsys, tmp_path, *names, prefix="augment: error: ")
 
@@ -333,17 +435,34 @@ def test_augment_mutants_fail_cleanly_in_run_and_text(tmp_path, capsys, augment_
     [
         ({"n_iter": 1, "N": 2}, "aug.yaml: "),
         ({"pair_mode": "both"}, "aug.yaml: pair_mode: 'both' needs two text_columns"),
-        ({"strategies": [{"name": "ngram"}, {"name": "masking"}]}, "strategies.1: 'masking' changes words in place"),
+        (
+            {"strategies": [{"name": "ngram"}, {"name": "masking"}]},
+            "strategies.1: 'masking' changes words in place",
+        ),
         ({"strategies": [{"name": "masking"}, {"name": "masking"}]}, "strategies: 'masking' appears twice"),
-        ({"strategies": [{"name": "glove", "vectors": "no/such.txt"}]}, "strategies.0.vectors: no such vectors file"),
-        ({"strategies": [{"name": "masking", "p_mask": 0.7}, {"name": "pos", "p_pos": 0.7}]}, "strategies.1.p_pos: p_mask + p_pos"),
+        (
+            {"strategies": [{"name": "glove", "vectors": "no/such.txt"}]},
+            "strategies.0.vectors: no such vectors file",
+        ),
+        (
+            {"strategies": [{"name": "masking", "p_mask": 0.7}, {"name": "pos", "p_pos": 0.7}]},
+            "strategies.1.p_pos: p_mask + p_pos",
+        ),
         ({"strategies": [{"name": "nlpaug", "augmenter": "NoSuchAug"}]}, "strategies.0.augmenter"),
     ],
 )
 def test_augment_config_conflicts(tmp_path, capsys, augment_input, extra, expected):
     config = tmp_path / "aug.yaml"
     config.write_text(yaml.safe_dump({**AUGMENT, **extra}))
-    argv = ["run", str(config), "--input", str(augment_input), "--output", str(tmp_path / "o.tsv"), "--no-progress"]
+    argv = [
+        "run",
+        str(config),
+        "--input",
+        str(augment_input),
+        "--output",
+        str(tmp_path / "o.tsv"),
+        "--no-progress",
+    ]
     assert_clean_failure(augment_main, argv, capsys, tmp_path, expected, prefix="augment: error: ")
 
 
@@ -351,9 +470,19 @@ def test_augment_config_conflicts(tmp_path, capsys, augment_input, extra, expect
 def test_augment_broken_config_files(tmp_path, capsys, augment_input, case):
     config = tmp_path / "aug.yaml"
     config.write_bytes(BROKEN_FILES[case][0])
-    for argv in (["run", str(config), "--input", str(augment_input), "--output", str(tmp_path / "o.tsv")],
-                 ["text", str(config), "a sentence"]):  # fmt: skip
-        assert_clean_failure(augment_main, argv, capsys, tmp_path, str(config), BROKEN_FILES[case][1], prefix="augment: error: ")
+    for argv in (
+        ["run", str(config), "--input", str(augment_input), "--output", str(tmp_path / "o.tsv")],
+        ["text", str(config), "a sentence"],
+    ):
+        assert_clean_failure(
+            augment_main,
+            argv,
+            capsys,
+            tmp_path,
+            str(config),
+            BROKEN_FILES[case][1],
+            prefix="augment: error: ",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,8 +512,11 @@ def not_models(tmp_path) -> dict[str, tuple[Path, str]]:
 
 def test_compress_export_bench_refuse_non_model_folders(tmp_path, capsys, not_models):
     for folder, expected in not_models.values():
-        for argv in (["compress", str(folder), "--out", str(tmp_path / "o")], ["export", str(folder), "--out", str(tmp_path / "o")],
-                     ["bench", "--model", str(folder), "--out", str(tmp_path / "o")]):  # fmt: skip
+        for argv in (
+            ["compress", str(folder), "--out", str(tmp_path / "o")],
+            ["export", str(folder), "--out", str(tmp_path / "o")],
+            ["bench", "--model", str(folder), "--out", str(tmp_path / "o")],
+        ):
             assert_clean_failure(distill_main, argv, capsys, tmp_path, str(folder), expected)
 
 
@@ -420,9 +552,13 @@ def test_bad_bench_yaml(tmp_path, capsys, text):
 def test_bench_flags_are_validated_like_the_file(tmp_path, capsys):
     config = tmp_path / "bench.yaml"
     config.write_text(f"sources: [{{name: a, shape: tinybert-4}}]\nout: {tmp_path / 'report'}\n")
-    line = assert_clean_failure(distill_main, ["bench", str(config), "--threads", "0"], capsys, tmp_path, "threads: ")
+    line = assert_clean_failure(
+        distill_main, ["bench", str(config), "--threads", "0"], capsys, tmp_path, "threads: "
+    )
     assert line.startswith(f"error: {config} (with --threads): ")
-    line = assert_clean_failure(distill_main, ["bench", "--shape", "tinybert-4", "--batch-sizes", "0"], capsys, tmp_path)
+    line = assert_clean_failure(
+        distill_main, ["bench", "--shape", "tinybert-4", "--batch-sizes", "0"], capsys, tmp_path
+    )
     assert line.startswith("error: bench flags: batch_sizes: ")
 
 
@@ -430,7 +566,9 @@ def test_bench_broken_yaml_files(tmp_path, capsys):
     config = tmp_path / "bench.yaml"
     for case in ("empty file", "a YAML list", "binary bytes", "non-UTF-8 text"):
         config.write_bytes(BROKEN_FILES[case][0])
-        line = assert_clean_failure(distill_main, ["bench", str(config)], capsys, tmp_path, BROKEN_FILES[case][1])
+        line = assert_clean_failure(
+            distill_main, ["bench", str(config)], capsys, tmp_path, BROKEN_FILES[case][1]
+        )
         assert line.startswith(f"error: {config}: ")
 
 

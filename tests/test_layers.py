@@ -28,13 +28,25 @@ CLI_MODULES = frozenset({"distill.cli", "distill.compress.cli", "augment.cli"})
 
 # Bottom to top. A module belongs to the layer of the longest prefix that names it or its package.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("distill.core",)),  # errors, registry, schema, atomic writes, output folders, signals, word vectors
+    (
+        "core",
+        ("distill.core",),
+    ),  # errors, registry, schema, atomic writes, output folders, signals, word vectors
     ("data", ("distill.data",)),  # readers, datasets and splits, the data: block, batching
     ("models", ("distill.models",)),  # architecture code: feature capture, score recording, layer maps
-    ("parts", ("distill.objectives", "students", "augment")),  # registered parts: objectives, student families, augmenters
+    (
+        "parts",
+        ("distill.objectives", "students", "augment"),
+    ),  # registered parts: objectives, student families, augmenters
     ("config", ("distill.config",)),  # teacher.yaml / student.yaml, built from the parts' schemas
-    ("train", ("distill.train",)),  # the one loop, batch sources, checkpoints, distributed, evaluation, the teacher
-    ("jobs", ("distill.distillation", "distill.compress", "distill.pipeline")),  # run, general, compress, export, bench, pipeline
+    (
+        "train",
+        ("distill.train",),
+    ),  # the one loop, batch sources, checkpoints, distributed, evaluation, the teacher
+    (
+        "jobs",
+        ("distill.distillation", "distill.compress", "distill.pipeline"),
+    ),  # run, general, compress, export, bench, pipeline
     ("cli", tuple(sorted(CLI_MODULES))),
 ]
 PACKAGE_ROOT = "distill"  # the top package's __init__: a version string, no imports
@@ -109,12 +121,18 @@ def test_the_graph_sees_lazy_relative_and_from_imports(tmp_path):
     (pkg / "cli.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("from .leaf import x\n")
     (pkg / "sub" / "leaf.py").write_text("x = 1\n")
-    (pkg / "lib.py").write_text("import os\nfrom pkg.sub import leaf\n\ndef f():\n    from . import cli\n    return cli\n")
+    (pkg / "lib.py").write_text(
+        "import os\nfrom pkg.sub import leaf\n\ndef f():\n    from . import cli\n    return cli\n"
+    )
     (pkg / "other.py").write_text("from pkg.sub import x\nimport pkg.cli as c\n")
     assert import_graph(tmp_path, ("pkg",)) == {
-        "pkg": set(), "pkg.cli": set(), "pkg.lib": {"pkg.sub.leaf", "pkg.cli"},
-        "pkg.other": {"pkg.sub", "pkg.cli"}, "pkg.sub": {"pkg.sub.leaf"}, "pkg.sub.leaf": set(),
-    }  # fmt: skip
+        "pkg": set(),
+        "pkg.cli": set(),
+        "pkg.lib": {"pkg.sub.leaf", "pkg.cli"},
+        "pkg.other": {"pkg.sub", "pkg.cli"},
+        "pkg.sub": {"pkg.sub.leaf"},
+        "pkg.sub.leaf": set(),
+    }
 
 
 def test_every_cli_module_exists(graph):
@@ -122,7 +140,11 @@ def test_every_cli_module_exists(graph):
 
 
 def test_no_library_module_imports_a_cli_module(graph):
-    offenders = {m: sorted(deps & CLI_MODULES) for m, deps in graph.items() if m not in CLI_MODULES and deps & CLI_MODULES}
+    offenders = {
+        m: sorted(deps & CLI_MODULES)
+        for m, deps in graph.items()
+        if m not in CLI_MODULES and deps & CLI_MODULES
+    }
     assert offenders == {}, f"library modules importing a command-line module: {offenders}"
 
 
@@ -187,7 +209,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_cycle_finder_finds_cycles():
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a", "e"}, "e": {"d"}}) == [["a", "b", "c"], ["d", "e"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a", "e"}, "e": {"d"}}) == [
+        ["a", "b", "c"],
+        ["d", "e"],
+    ]
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 

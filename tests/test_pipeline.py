@@ -60,11 +60,15 @@ def write_recipe(tmp_path: Path, model: Path, steps: str) -> Path:
     cfg = tmp_path / "cfg"
     cfg.mkdir()
     data = write_csv(cfg / "toy.csv", toy_rows(64))
-    (cfg / "teacher.yaml").write_text(TINY_TEACHER_YAML.format(name="tiny", model=model, data=data, cache=tmp_path / "cache"))
+    (cfg / "teacher.yaml").write_text(
+        TINY_TEACHER_YAML.format(name="tiny", model=model, data=data, cache=tmp_path / "cache")
+    )
     (cfg / "student.yaml").write_text(textwrap.dedent(STUDENT))
     (cfg / "augment.yaml").write_text(AUGMENT.format(n=2))
     recipe = tmp_path / "recipe.yaml"
-    body = f"name: tiny\nteacher: {cfg / 'teacher.yaml'}\noutput: {tmp_path / 'out'}\nsteps:" + steps.replace("CFG", str(cfg))
+    body = f"name: tiny\nteacher: {cfg / 'teacher.yaml'}\noutput: {tmp_path / 'out'}\nsteps:" + steps.replace(
+        "CFG", str(cfg)
+    )
     recipe.write_text(body)
     return recipe
 
@@ -74,9 +78,11 @@ def calls(monkeypatch) -> list[str]:
     """The names of the steps whose executor actually ran, in order."""
     ran: list[str] = []
     for kind, fn in list(runner.EXECUTORS.items()):
+
         def counted(ctx, fn=fn):
             ran.append(ctx.step.name)
             return fn(ctx)
+
         monkeypatch.setitem(runner.EXECUTORS, kind, counted)
     return ran
 
@@ -89,7 +95,9 @@ def step_dirs(out: Path) -> dict[str, list[str]]:
     return dirs
 
 
-def test_runs_each_step_once_then_skips_then_reruns_only_what_changed(tmp_path, tiny_encoder_dir, calls, capsys):
+def test_runs_each_step_once_then_skips_then_reruns_only_what_changed(
+    tmp_path, tiny_encoder_dir, calls, capsys
+):
     recipe = write_recipe(tmp_path, tiny_encoder_dir, FAST_STEPS)
     out = tmp_path / "out"
     names = ["data", "teacher", "augment", "distill", "export"]
@@ -111,7 +119,9 @@ def test_runs_each_step_once_then_skips_then_reruns_only_what_changed(tmp_path, 
     assert done["outputs"]["dev"] == f"{first['data'][0]}/dev.jsonl"
     metrics = json.loads((dist_dir / "model" / "metrics.json").read_text())
     assert metrics["data"]["train"] == n_aug and metrics["data"]["dev"] == 16
-    assert metrics["teacher"]["cached"] is False and metrics["teacher"]["finetune_seconds"] is None  # ready, not re-fine-tuned
+    assert (
+        metrics["teacher"]["cached"] is False and metrics["teacher"]["finetune_seconds"] is None
+    )  # ready, not re-fine-tuned
     assert metrics["student_path"] == str(dist_dir / "model")
     teacher = AutoModelForSequenceClassification.from_pretrained(out / first["teacher"][0] / "model")
     assert teacher.config.id2label == {0: "negative", 1: "positive"}
@@ -144,7 +154,9 @@ def test_runs_each_step_once_then_skips_then_reruns_only_what_changed(tmp_path, 
     assert calls == []
 
 
-def test_crashed_step_leaves_no_output_and_reruns_alone(tmp_path, tiny_encoder_dir, calls, monkeypatch, capsys):
+def test_crashed_step_leaves_no_output_and_reruns_alone(
+    tmp_path, tiny_encoder_dir, calls, monkeypatch, capsys
+):
     recipe = write_recipe(tmp_path, tiny_encoder_dir, FAST_STEPS.split("  - {name: distill")[0])
     real = runner.EXECUTORS["augment"]
 
@@ -170,7 +182,10 @@ def test_full_path_general_compress_export_bench(tmp_path, tiny_encoder_dir, cal
     printed = capsys.readouterr().out
     out = tmp_path / "out"
     dirs = step_dirs(out)
-    assert f"init: general:{out / dirs['general'][0] / 'model'}" in (out / dirs["distill"][0] / "student.yaml").read_text()
+    assert (
+        f"init: general:{out / dirs['general'][0] / 'model'}"
+        in (out / dirs["distill"][0] / "student.yaml").read_text()
+    )
     report = out / dirs["bench"][0] / "report" / "report.md"
     assert report.is_file() and f"bench report: {report}" in printed
     compress = json.loads((out / dirs["compress"][0] / "done.json").read_text())["info"]
@@ -198,30 +213,48 @@ def test_bilstm_student_is_exported_and_benchmarked(tmp_path, tiny_encoder_dir, 
     the BERT teacher and skipped, with its reason, for the student."""
     recipe = write_recipe(tmp_path, tiny_encoder_dir, BILSTM_STEPS)
     vectors = tmp_path / "cfg" / "vec.txt"
-    vectors.write_text("".join(f"{w} {i % 3} {i % 5 - 2} {i % 7 - 3}\n" for i, w in enumerate(["good", "great", "bad", "awful"])))
-    (tmp_path / "cfg" / "student.yaml").write_text(textwrap.dedent(f"""
+    vectors.write_text(
+        "".join(
+            f"{w} {i % 3} {i % 5 - 2} {i % 7 - 3}\n" for i, w in enumerate(["good", "great", "bad", "awful"])
+        )
+    )
+    (tmp_path / "cfg" / "student.yaml").write_text(
+        textwrap.dedent(f"""
         name: lstm
         architecture: {{family: bilstm, bilstm: {{hidden: 16, mlp: 16, vectors: {vectors}}}}}
         batch_size: 8
         speed: {{latency_runs: 3, latency_warmup: 1, throughput_batches: 1, throughput_batch_size: 8}}
         stages: [{{name: task, epochs: 2, lr: 5.0e-3, objectives: {{ce: {{weight: 0.5}}, logit_mse: {{weight: 1.0}}}}}}]
-    """))
+    """)
+    )
     assert main(["pipeline", str(recipe)]) == 0
     assert calls == ["data", "teacher", "distill", "export", "bench"]
     out = tmp_path / "out"
     dirs = step_dirs(out)
     verify = json.loads((out / dirs["export"][0] / "onnx" / "verify.json").read_text())
-    assert verify["model_type"] == "distill-bilstm" and set(verify["graphs"]) == {"model.onnx", "model.int8.onnx"}
-    assert verify["graphs"]["model.onnx"]["n"] == 16 and verify["graphs"]["model.onnx"]["accuracy_delta"] == 0.0  # the dev split
+    assert verify["model_type"] == "distill-bilstm" and set(verify["graphs"]) == {
+        "model.onnx",
+        "model.int8.onnx",
+    }
+    assert (
+        verify["graphs"]["model.onnx"]["n"] == 16 and verify["graphs"]["model.onnx"]["accuracy_delta"] == 0.0
+    )  # the dev split
     report = json.loads((out / dirs["bench"][0] / "report" / "report.json").read_text())
     assert [v["name"] for v in report["variants"]] == [
-        "distill/torch-fp32", "distill/ort-int8-dynamic", "teacher/torch-fp32", "teacher/ort-opt", "teacher/ort-int8-dynamic"]
+        "distill/torch-fp32",
+        "distill/ort-int8-dynamic",
+        "teacher/torch-fp32",
+        "teacher/ort-opt",
+        "teacher/ort-int8-dynamic",
+    ]
     assert [s["name"] for s in report["skipped"]] == ["distill/ort-opt"]
     assert all(v["accuracy"] is not None and v["timings"] for v in report["variants"])
 
 
 def test_student_below_fail_below_exits_3_and_is_kept(tmp_path, tiny_encoder_dir, calls, capsys):
-    steps = FAST_STEPS.replace("  - {name: augment, kind: augment, config: CFG/augment.yaml, inputs: {data: data}}\n", "")
+    steps = FAST_STEPS.replace(
+        "  - {name: augment, kind: augment, config: CFG/augment.yaml, inputs: {data: data}}\n", ""
+    )
     recipe = write_recipe(tmp_path, tiny_encoder_dir, steps.replace("data: augment", "data: data"))
     student = tmp_path / "cfg" / "student.yaml"
     student.write_text(student.read_text() + "fail_below: 0.99\n")  # this 2-step student cannot reach it
@@ -237,7 +270,10 @@ def test_student_below_fail_below_exits_3_and_is_kept(tmp_path, tiny_encoder_dir
         f"teacher's {teacher:.1%}, below 99%; the student was kept in {kept[0]} "
         "(metrics.json lists the warnings; the step is not marked done)"
     )
-    assert sorted(step_dirs(tmp_path / "out")) == ["data", "teacher"]  # distill is not done: a rerun trains it again
+    assert sorted(step_dirs(tmp_path / "out")) == [
+        "data",
+        "teacher",
+    ]  # distill is not done: a rerun trains it again
 
 
 PAIR_STEPS = """
@@ -262,7 +298,9 @@ def test_pair_task_is_exported_and_benchmarked_on_both_sentences(tmp_path, tiny_
     cfg = tmp_path / "cfg"
     write_csv(cfg / "toy.csv", pair_rows(64), ("premise", "hypothesis", "label"))
     teacher = (cfg / "teacher.yaml").read_text()
-    (cfg / "teacher.yaml").write_text(teacher.replace("  split:", "  text_column: premise\n  text_pair_column: hypothesis\n  split:"))
+    (cfg / "teacher.yaml").write_text(
+        teacher.replace("  split:", "  text_column: premise\n  text_pair_column: hypothesis\n  split:")
+    )
     assert main(["pipeline", str(recipe)]) == 0
     out = tmp_path / "out"
     dirs = step_dirs(out)
@@ -270,12 +308,16 @@ def test_pair_task_is_exported_and_benchmarked_on_both_sentences(tmp_path, tiny_
     assert verify["inputs"] == ["input_ids", "attention_mask", "token_type_ids"] and verify["pairs"] is True
     assert verify["max_len"] == 16 and verify["graphs"]["model.onnx"]["max_abs_logit_diff"] < 1e-4
     info = {name: json.loads((out / d[0] / "done.json").read_text())["info"] for name, d in dirs.items()}
-    assert verify["graphs"]["model.onnx"]["accuracy_reference"] == pytest.approx(info["distill"]["dev_accuracy"])
+    assert verify["graphs"]["model.onnx"]["accuracy_reference"] == pytest.approx(
+        info["distill"]["dev_accuracy"]
+    )
     report = json.loads((out / dirs["bench"][0] / "report" / "report.json").read_text())
     assert report["settings"]["eval_max_len"] == 16
     acc = {v["name"]: v["accuracy"] for v in report["variants"]}
     assert acc["distill/torch-fp32"] == pytest.approx(info["distill"]["test_accuracy"])
     assert acc["distill/ort-opt"] == pytest.approx(info["distill"]["test_accuracy"])
     assert acc["teacher/torch-fp32"] == pytest.approx(info["teacher"]["scores"]["test"]["accuracy"])
-    assert acc["distill/ort-int8-cls"] is not None and acc["compress/ort-opt"] == pytest.approx(acc["compress/torch-fp32"])
+    assert acc["distill/ort-int8-cls"] is not None and acc["compress/ort-opt"] == pytest.approx(
+        acc["compress/torch-fp32"]
+    )
     assert info["compress"]["verify"]["n"] > 0  # pruned, recovered and verified on the train pairs

@@ -18,7 +18,12 @@ BASE = [
     {"name": "data", "kind": "data"},
     {"name": "teacher", "kind": "teacher", "inputs": {"data": "data"}},
     {"name": "augment", "kind": "augment", "config": "a.yaml", "inputs": {"data": "data"}},
-    {"name": "distill", "kind": "distill", "config": "s.yaml", "inputs": {"teacher": "teacher", "data": "augment"}},
+    {
+        "name": "distill",
+        "kind": "distill",
+        "config": "s.yaml",
+        "inputs": {"teacher": "teacher", "data": "augment"},
+    },
 ]
 
 
@@ -33,7 +38,9 @@ def error(steps: list[dict], overrides: list[str] | None = None, **top) -> str:
 
 
 def test_a_valid_recipe_parses_with_defaults():
-    r = parse_recipe(recipe([*BASE, {"name": "export", "kind": "export", "inputs": {"model": "distill"}}]), "recipe.yaml")
+    r = parse_recipe(
+        recipe([*BASE, {"name": "export", "kind": "export", "inputs": {"model": "distill"}}]), "recipe.yaml"
+    )
     assert [s.kind for s in r.steps] == ["data", "teacher", "augment", "distill", "export"]
     assert r.output == Path("outputs/pipelines/r")
     assert r.step("export").options.opset == 17 and r.step("export").options.int8 is None
@@ -43,45 +50,102 @@ def test_a_valid_recipe_parses_with_defaults():
 @pytest.mark.parametrize(
     ("steps", "message"),
     [
-        ([{"name": "x", "kind": "distil"}],
-         "recipe.yaml: steps.0.kind: expected one of 'data', 'teacher', 'augment', 'general', 'distill', 'compress', "
-         "'export', 'bench', got \"distil\""),
-        ([BASE[0], {"name": "teacher", "kind": "teacher", "inputs": {"data": "dta"}}],
-         "recipe.yaml: steps.1.inputs.data: unknown step 'dta'; did you mean 'data'?"),
-        ([{"name": "teacher", "kind": "teacher", "inputs": {"data": "data"}}, BASE[0]],
-         "recipe.yaml: steps.0.inputs.data: step 'data' comes later (steps.1); a step can only use earlier steps"),
-        ([BASE[0], {"name": "teacher", "kind": "teacher", "inputs": {"data": "teacher"}}],
-         "recipe.yaml: steps.1.inputs.data: step 'teacher' comes later (steps.1); a step can only use earlier steps"),
-        ([*BASE[:3], {"name": "distill", "kind": "distill", "config": "s.yaml", "inputs": {"teacher": "augment", "data": "data"}}],
-         "recipe.yaml: steps.3.inputs.teacher: step 'augment' is an augment step; expected a step of kind teacher"),
-        ([*BASE[:3], {"name": "distill", "kind": "distill", "config": "s.yaml", "inputs": {"data": "data"}}],
-         "recipe.yaml: steps.3.inputs.teacher: missing required input (a teacher step)"),
-        ([BASE[0], {"name": "teacher", "kind": "teacher", "inputs": {"data": "data", "student": "data"}}],
-         "recipe.yaml: steps.1.inputs.student: unknown input for a teacher step; allowed inputs: data"),
-        ([BASE[0], {"name": "augment", "kind": "augment", "inputs": {"data": "data"}}],
-         "recipe.yaml: steps.1.config: missing required key (an augment step needs its augment.yaml)"),
-        ([{"name": "data", "kind": "data", "config": "x.yaml"}],
-         "recipe.yaml: steps.0.config: a data step takes no config file; use options"),
+        (
+            [{"name": "x", "kind": "distil"}],
+            "recipe.yaml: steps.0.kind: expected one of 'data', 'teacher', 'augment', 'general', 'distill', 'compress', "
+            "'export', 'bench', got \"distil\"",
+        ),
+        (
+            [BASE[0], {"name": "teacher", "kind": "teacher", "inputs": {"data": "dta"}}],
+            "recipe.yaml: steps.1.inputs.data: unknown step 'dta'; did you mean 'data'?",
+        ),
+        (
+            [{"name": "teacher", "kind": "teacher", "inputs": {"data": "data"}}, BASE[0]],
+            "recipe.yaml: steps.0.inputs.data: step 'data' comes later (steps.1); a step can only use earlier steps",
+        ),
+        (
+            [BASE[0], {"name": "teacher", "kind": "teacher", "inputs": {"data": "teacher"}}],
+            "recipe.yaml: steps.1.inputs.data: step 'teacher' comes later (steps.1); a step can only use earlier steps",
+        ),
+        (
+            [
+                *BASE[:3],
+                {
+                    "name": "distill",
+                    "kind": "distill",
+                    "config": "s.yaml",
+                    "inputs": {"teacher": "augment", "data": "data"},
+                },
+            ],
+            "recipe.yaml: steps.3.inputs.teacher: step 'augment' is an augment step; expected a step of kind teacher",
+        ),
+        (
+            [
+                *BASE[:3],
+                {"name": "distill", "kind": "distill", "config": "s.yaml", "inputs": {"data": "data"}},
+            ],
+            "recipe.yaml: steps.3.inputs.teacher: missing required input (a teacher step)",
+        ),
+        (
+            [BASE[0], {"name": "teacher", "kind": "teacher", "inputs": {"data": "data", "student": "data"}}],
+            "recipe.yaml: steps.1.inputs.student: unknown input for a teacher step; allowed inputs: data",
+        ),
+        (
+            [BASE[0], {"name": "augment", "kind": "augment", "inputs": {"data": "data"}}],
+            "recipe.yaml: steps.1.config: missing required key (an augment step needs its augment.yaml)",
+        ),
+        (
+            [{"name": "data", "kind": "data", "config": "x.yaml"}],
+            "recipe.yaml: steps.0.config: a data step takes no config file; use options",
+        ),
         ([BASE[0], BASE[0]], "recipe.yaml: steps: the name 'data' is used twice; step names must be unique"),
-        ([{"name": "data", "kind": "data", "options": {"max_train_exampels": 5}}],
-         "recipe.yaml: steps.0.options.max_train_exampels: unknown key; did you mean 'max_train_examples'?"),
-        ([*BASE, {"name": "export", "kind": "export", "inputs": {"model": "distill"}, "options": {"int8": "int4"}}],
-         'recipe.yaml: steps.4.options.int8: expected one of \'dynamic\', \'fused\', \'u8u8\', \'cls\', \'static\', got "int4"'),
-        ([*BASE, {"name": "bench", "kind": "bench", "inputs": {"student": ["distill"]}}],
-         "recipe.yaml: steps.4.inputs.student: expected one step name, got a list"),
-        ([{"name": "g", "kind": "general", "config": "s.yaml"}],
-         "recipe.yaml: steps.0: a general step needs options.corpus or inputs.data (its train texts)"),
+        (
+            [{"name": "data", "kind": "data", "options": {"max_train_exampels": 5}}],
+            "recipe.yaml: steps.0.options.max_train_exampels: unknown key; did you mean 'max_train_examples'?",
+        ),
+        (
+            [
+                *BASE,
+                {
+                    "name": "export",
+                    "kind": "export",
+                    "inputs": {"model": "distill"},
+                    "options": {"int8": "int4"},
+                },
+            ],
+            "recipe.yaml: steps.4.options.int8: expected one of 'dynamic', 'fused', 'u8u8', 'cls', 'static', got \"int4\"",
+        ),
+        (
+            [*BASE, {"name": "bench", "kind": "bench", "inputs": {"student": ["distill"]}}],
+            "recipe.yaml: steps.4.inputs.student: expected one step name, got a list",
+        ),
+        (
+            [{"name": "g", "kind": "general", "config": "s.yaml"}],
+            "recipe.yaml: steps.0: a general step needs options.corpus or inputs.data (its train texts)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_recipes_fail_with_one_line_naming_the_key(steps, message):
     assert error(steps) == message
 
 
 def test_bad_bench_kind_and_set_overrides():
-    bench = {"name": "bench", "kind": "bench", "inputs": {"student": "distill"}, "options": {"kinds": ["ort-int4"]}}
-    assert error([*BASE, bench]).startswith("recipe.yaml: steps.4.options.kinds: unknown kinds ['ort-int4']; known: torch-fp32, ")
-    assert error(BASE, ["dat.max_train_examples=5"]) == "--set dat.max_train_examples=5: unknown step 'dat'; did you mean 'data'?"
-    assert error(BASE, ["data=5"]) == "--set data=5: expected STEP.KEY=VALUE, e.g. data.max_train_examples=500"
+    bench = {
+        "name": "bench",
+        "kind": "bench",
+        "inputs": {"student": "distill"},
+        "options": {"kinds": ["ort-int4"]},
+    }
+    assert error([*BASE, bench]).startswith(
+        "recipe.yaml: steps.4.options.kinds: unknown kinds ['ort-int4']; known: torch-fp32, "
+    )
+    assert (
+        error(BASE, ["dat.max_train_examples=5"])
+        == "--set dat.max_train_examples=5: unknown step 'dat'; did you mean 'data'?"
+    )
+    assert (
+        error(BASE, ["data=5"]) == "--set data=5: expected STEP.KEY=VALUE, e.g. data.max_train_examples=500"
+    )
     assert error(BASE, ["data.max_train_examples=-1"]) == (
         "recipe.yaml: steps.0.options.max_train_examples: expected an integer >= 1, got -1"
     )
@@ -93,7 +157,10 @@ def test_cli_prints_config_errors_as_one_line(tmp_path, capsys):
     path = tmp_path / "recipe.yaml"
     path.write_text("name: r\nteacher: t.yaml\nsteps:\n  - {name: data, kind: data, inputs: {data: x}}\n")
     assert main(["pipeline", str(path), "--dry-run"]) == 2
-    assert capsys.readouterr().err == f"error: {path}: steps.0.inputs.data: unknown input for a data step; allowed inputs: none\n"
+    assert (
+        capsys.readouterr().err
+        == f"error: {path}: steps.0.inputs.data: unknown input for a data step; allowed inputs: none\n"
+    )
 
 
 def test_step_configs_are_validated_by_their_own_loaders(tmp_path, monkeypatch):
@@ -102,26 +169,43 @@ def test_step_configs_are_validated_by_their_own_loaders(tmp_path, monkeypatch):
     r.output = tmp_path
     r.step("augment").config = tmp_path / "augment.yaml"
     (tmp_path / "augment.yaml").write_text("strategies: [{name: masking, p_mask: 1.5}]\n")
-    with pytest.raises(ConfigError, match=r"augment.yaml: strategies.0.p_mask: expected a number in \[0, 1\], got 1.5"):
+    with pytest.raises(
+        ConfigError, match=r"augment.yaml: strategies.0.p_mask: expected a number in \[0, 1\], got 1.5"
+    ):
         make_plan(r)
 
 
-@pytest.mark.parametrize(("step", "message"), [
-    ({"kind": "compress", "inputs": {"model": "distill"}},
-     "steps.6.inputs.model: step 'distill' makes a BiLSTM student; compress (pruning) supports BERT-family models only"),
-    ({"kind": "export", "inputs": {"model": "distill"}, "options": {"int8": "fused"}},
-     "steps.6.inputs.model: step 'distill' makes a BiLSTM student; options.int8 'fused' does not apply to it (it "
-     "quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only); int8 for a BiLSTM: dynamic"),
-    ({"kind": "bench", "inputs": {"student": "teacher", "models": ["distill"]}, "options": {"kinds": ["ort-opt"]}},
-     "steps.6.inputs.models: step 'distill' makes a BiLSTM student; none of options.kinds ['ort-opt'] apply to it; "
-     "kinds for a BiLSTM: torch-fp32, torch-int8, torch-fp16, torch-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            {"kind": "compress", "inputs": {"model": "distill"}},
+            "steps.6.inputs.model: step 'distill' makes a BiLSTM student; compress (pruning) supports BERT-family models only",
+        ),
+        (
+            {"kind": "export", "inputs": {"model": "distill"}, "options": {"int8": "fused"}},
+            "steps.6.inputs.model: step 'distill' makes a BiLSTM student; options.int8 'fused' does not apply to it (it "
+            "quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only); int8 for a BiLSTM: dynamic",
+        ),
+        (
+            {
+                "kind": "bench",
+                "inputs": {"student": "teacher", "models": ["distill"]},
+                "options": {"kinds": ["ort-opt"]},
+            },
+            "steps.6.inputs.models: step 'distill' makes a BiLSTM student; none of options.kinds ['ort-opt'] apply to it; "
+            "kinds for a BiLSTM: torch-fp32, torch-int8, torch-fp16, torch-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic",
+        ),
+    ],
+)
 def test_what_a_bilstm_step_cannot_do_is_refused_by_the_plan(tmp_path, monkeypatch, step, message):
     """tang.yaml's BiLSTM goes through export (int8 dynamic) and bench; pruning, the BERT-only INT8
     recipes, or a bench with no kind that applies to it are refused before anything runs."""
     monkeypatch.chdir(ROOT)
     r = load_recipe(ROOT / "experiments" / "recipes" / "tang.yaml")
-    assert [s.kind for s in r.steps][-2:] == ["export", "bench"] and r.step("export").options.int8 == "dynamic"
+    assert [s.kind for s in r.steps][-2:] == ["export", "bench"] and r.step(
+        "export"
+    ).options.int8 == "dynamic"
     r.steps.append(parse_recipe(recipe([*BASE, {"name": "x", **step}]), "recipe.yaml").steps[-1])
     r.steps[-1].index = len(r.steps) - 1
     r.output = tmp_path

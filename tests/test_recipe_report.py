@@ -58,12 +58,15 @@ BERT_STEPS = """  - {name: distill, kind: distill, config: CFG/bert.yaml, inputs
     options: {kinds: [torch-fp32, torch-int8], batch_sizes: [1, 8], seq_lens: [16], warmup: 1, reps: 3, max_seconds: 0.5}
 """
 
-LSTM_STEPS = "  - {name: distill, kind: distill, config: CFG/lstm.yaml, inputs: {teacher: teacher, data: data}}\n"
+LSTM_STEPS = (
+    "  - {name: distill, kind: distill, config: CFG/lstm.yaml, inputs: {teacher: teacher, data: data}}\n"
+)
 
 
 # A page prints 2 (or 1) decimals: its number is within half a unit of the last digit of the report's,
 # inclusive (0.965 prints as 0.96 or 0.97 by float rounding), plus float representation error.
 HALF_2DP, HALF_1DP = 0.005 + 1e-9, 0.05 + 1e-9
+
 
 def write_recipe(root: Path, name: str, steps: str) -> Path:
     cfg = root / "cfg"
@@ -80,7 +83,9 @@ def pages(tmp_path_factory) -> dict:
     cfg.mkdir()
     data = write_csv(cfg / "toy.csv", toy_rows(64))
     model = save_tiny_encoder(root / "tiny-encoder")
-    (cfg / "teacher.yaml").write_text(TINY_TEACHER_YAML.format(name="tiny", model=model, data=data, cache=root / "cache"))
+    (cfg / "teacher.yaml").write_text(
+        TINY_TEACHER_YAML.format(name="tiny", model=model, data=data, cache=root / "cache")
+    )
     (cfg / "bert.yaml").write_text(textwrap.dedent(BERT_STUDENT))
     (cfg / "lstm.yaml").write_text(textwrap.dedent(LSTM_STUDENT))
     recipes = {"bert": write_recipe(root, "bert", BERT_STEPS), "lstm": write_recipe(root, "lstm", LSTM_STEPS)}
@@ -115,7 +120,11 @@ def num(cell: str) -> float:
 
 def steps_of(pages: dict) -> dict[str, dict]:
     """done.json of every finished step in the shared output folder, by folder name."""
-    return {d.name: json.loads((d / "done.json").read_text()) for d in (pages["root"] / "out").iterdir() if (d / "done.json").is_file()}
+    return {
+        d.name: json.loads((d / "done.json").read_text())
+        for d in (pages["root"] / "out").iterdir()
+        if (d / "done.json").is_file()
+    }
 
 
 def test_bench_page_numbers_are_the_report_numbers(pages):
@@ -124,7 +133,12 @@ def test_bench_page_numbers_are_the_report_numbers(pages):
     bench = next(d for d in done.values() if d["kind"] == "bench")
     report = json.loads((pages["root"] / "out" / bench["outputs"]["report_json"]).read_text())
     teacher = next(v for v in report["variants"] if v["role"] == "teacher" and v["kind"] == "torch-fp32")
-    assert [v["name"] for v in r["variants"]] == ["teacher/torch-fp32", "teacher/torch-int8", "distill/torch-fp32", "distill/torch-int8"]
+    assert [v["name"] for v in r["variants"]] == [
+        "teacher/torch-fp32",
+        "teacher/torch-int8",
+        "distill/torch-fp32",
+        "distill/torch-int8",
+    ]
     assert {v["name"] for v in report["variants"]} == {v["name"] for v in r["variants"]}
 
     rows = table(page, "## Teacher vs student variants")
@@ -133,7 +147,11 @@ def test_bench_page_numbers_are_the_report_numbers(pages):
         src = next(s for s in report["variants"] if s["name"] == v["name"])
         # report.json (this page's) against the bench step's own report.json
         t1, t8 = (next(t for t in src["timings"] if t["batch"] == b) for b in (1, 8))
-        assert v["accuracy"] == src["accuracy"] and v["params"] == src["params"] and v["size_mb"] == src["size_mb"]
+        assert (
+            v["accuracy"] == src["accuracy"]
+            and v["params"] == src["params"]
+            and v["size_mb"] == src["size_mb"]
+        )
         assert v["pct_of_teacher"] == pytest.approx(100 * src["accuracy"] / teacher["accuracy"])
         assert v["latency_b1_ms"] == {"p50": t1["latency_ms"]["p50"], "p90": t1["latency_ms"]["p90"]}
         assert v["throughput"] == {"1": t1["throughput_seq_s"], "8": t8["throughput_seq_s"]}
@@ -163,23 +181,38 @@ def test_bench_page_numbers_are_the_report_numbers(pages):
         d = done[f"{j['step']}-{j['key']}"]
         assert s["key"] == f"`{d['key']}`" and num(s["seconds"]) == pytest.approx(d["seconds"], abs=HALF_1DP)
     t_info = next(d for d in done.values() if d["kind"] == "teacher")["info"]["scores"]
-    assert f"dev acc {100 * t_info['dev']['accuracy']:.2f}%, test acc {100 * t_info['test']['accuracy']:.2f}%" in steps[1]["facts"]
+    assert (
+        f"dev acc {100 * t_info['dev']['accuracy']:.2f}%, test acc {100 * t_info['test']['accuracy']:.2f}%"
+        in steps[1]["facts"]
+    )
     assert steps[0]["facts"].startswith("train 32 / dev 16 / test 16 rows")
 
     # Machine, command, target, plot.
-    assert r["machine"] == report["machine"] and r["loadavg"] == {"start": report["machine"]["loadavg_1_5_15"], "end": report["loadavg_after"]}
+    assert r["machine"] == report["machine"] and r["loadavg"] == {
+        "start": report["machine"]["loadavg_1_5_15"],
+        "end": report["loadavg_after"],
+    }
     assert f"- {recipe_report.machine_line(report['machine'])}" in page
     path = pages["recipes"]["bert"]
-    assert r["commands"] == [f"distill pipeline {path}", f"python experiments/recipe_report.py {path} --out {pages['root'] / 'pages' / 'bert'}"]
+    assert r["commands"] == [
+        f"distill pipeline {path}",
+        f"python experiments/recipe_report.py {path} --out {pages['root'] / 'pages' / 'bert'}",
+    ]
     assert "```bash\n" + "\n".join(r["commands"]) + "\n```" in page
     t = r["target"]
-    assert t["label"] == "best transformer variant" and (t["min_pct"], t["min_speedup"], t["batch"]) == (97.0, 5.0, 8)
+    assert t["label"] == "best transformer variant" and (t["min_pct"], t["min_speedup"], t["batch"]) == (
+        97.0,
+        5.0,
+        8,
+    )
     assert t["teacher_accuracy"] == teacher["accuracy"]
     judged = next(v for v in r["variants"] if v["name"] == t["variant"])
     assert t["passed"] == (judged["pct_of_teacher"] >= 97 and judged["speedup_vs_teacher"]["8"] >= 5)
     assert recipe_report.target_line(t) in page
     assert f"`{t['variant']}` keeps {judged['pct_of_teacher']:.1f}% of the teacher's accuracy" in page
-    assert (pages["root"] / "pages" / "bert" / "pareto.png").read_bytes() == (pages["root"] / "out" / bench["outputs"]["report"]).with_name("pareto.png").read_bytes()
+    assert (pages["root"] / "pages" / "bert" / "pareto.png").read_bytes() == (
+        pages["root"] / "out" / bench["outputs"]["report"]
+    ).with_name("pareto.png").read_bytes()
     assert page.endswith("![accuracy vs throughput](pareto.png)\n")
 
 
@@ -205,18 +238,34 @@ def test_bilstm_page_reads_the_distill_metrics(pages):
         m = metrics[role]
         assert num(row["acc %"]) == pytest.approx(100 * m["test"]["accuracy"], abs=HALF_2DP)
         assert num(row["b1 p50 ms"]) == pytest.approx(m["latency_ms_b1"]["p50"], abs=HALF_2DP)
-        assert num(row["b8 seq/s"]) == pytest.approx(m["throughput_b32"], abs=HALF_1DP)  # measured at batch 8 here
-    assert num(rows[1]["speed-up b8 (throughput)"]) == pytest.approx(metrics["student"]["speedup_b32"], abs=HALF_2DP)
+        assert num(row["b8 seq/s"]) == pytest.approx(
+            m["throughput_b32"], abs=HALF_1DP
+        )  # measured at batch 8 here
+    assert num(rows[1]["speed-up b8 (throughput)"]) == pytest.approx(
+        metrics["student"]["speedup_b32"], abs=HALF_2DP
+    )
     assert num(rows[1]["% of teacher acc"]) == pytest.approx(
-        100 * metrics["student"]["test"]["accuracy"] / metrics["teacher"]["test"]["accuracy"], abs=HALF_1DP)
+        100 * metrics["student"]["test"]["accuracy"] / metrics["teacher"]["test"]["accuracy"], abs=HALF_1DP
+    )
     t = r["target"]
-    assert (t["label"], t["variant"], t["min_pct"], t["min_speedup"]) == ("BiLSTM variant", "student/torch-fp32", 95.0, 10.0)
-    assert t["speedup"] == metrics["student"]["speedup_b32"] and t["speedup_b1"] == metrics["student"]["speedup_b1"]
+    assert (t["label"], t["variant"], t["min_pct"], t["min_speedup"]) == (
+        "BiLSTM variant",
+        "student/torch-fp32",
+        95.0,
+        10.0,
+    )
+    assert (
+        t["speedup"] == metrics["student"]["speedup_b32"]
+        and t["speedup_b1"] == metrics["student"]["speedup_b1"]
+    )
     assert recipe_report.target_line(t) in page
     # Its data and teacher steps are the bert recipe's (one shared output folder), its distill its own.
     bert, _ = load(pages, "bert")
     assert [s["key"] for s in r["steps"][:2]] == [s["key"] for s in bert["steps"][:2]]
-    assert not (pages["root"] / "pages" / "lstm" / "pareto.png").exists() and "No bench step, so no plot." in page
+    assert (
+        not (pages["root"] / "pages" / "lstm" / "pareto.png").exists()
+        and "No bench step, so no plot." in page
+    )
 
 
 def test_unfinished_recipe_is_a_one_line_error_naming_the_step(pages, capsys):
@@ -227,23 +276,56 @@ def test_unfinished_recipe_is_a_one_line_error_naming_the_step(pages, capsys):
     err = capsys.readouterr().err
     assert re.fullmatch(
         rf"error: {re.escape(str(more))}: step 'export' has not finished \({re.escape(str(pages['root'] / 'out'))}/export-[0-9a-f]{{12}} "
-        rf"has no done\.json: not run yet\); run `distill pipeline {re.escape(str(more))}` first\n", err)
+        rf"has no done\.json: not run yet\); run `distill pipeline {re.escape(str(more))}` first\n",
+        err,
+    )
     assert not (pages["root"] / "pages" / "more").exists()
 
 
 def variant(name: str, pct: float, speed: float, role: str = "student", device: str = "cpu") -> dict:
-    return {"name": name, "role": role, "kind": "k", "device": device, "accuracy": pct / 100, "pct_of_teacher": pct,
-            "speedup_vs_teacher": {"1": speed / 2, "32": speed}}
+    return {
+        "name": name,
+        "role": role,
+        "kind": "k",
+        "device": device,
+        "accuracy": pct / 100,
+        "pct_of_teacher": pct,
+        "speedup_vs_teacher": {"1": speed / 2, "32": speed},
+    }
 
 
 @pytest.mark.parametrize(
     ("family", "variants", "judged", "passed"),
     [
         # the fastest of those keeping >= 97%, not the fastest overall nor the most accurate
-        ("tinybert", [variant("a", 98.0, 3.0), variant("b", 97.5, 6.0), variant("c", 90.0, 9.0), variant("d", 99.0, 2.0)], "b", True),
+        (
+            "tinybert",
+            [
+                variant("a", 98.0, 3.0),
+                variant("b", 97.5, 6.0),
+                variant("c", 90.0, 9.0),
+                variant("d", 99.0, 2.0),
+            ],
+            "b",
+            True,
+        ),
         ("tinybert", [variant("a", 98.0, 3.0), variant("b", 97.0, 4.9)], "b", False),  # accurate, too slow
-        ("tinybert", [variant("a", 96.9, 8.0), variant("b", 90.0, 9.0)], "a", False),  # none keeps 97%: the most accurate
-        ("tinybert", [variant("t", 100.0, 99.0, role="teacher"), variant("g", 99.0, 9.0, device="cuda"), variant("a", 97.0, 5.0)], "a", True),
+        (
+            "tinybert",
+            [variant("a", 96.9, 8.0), variant("b", 90.0, 9.0)],
+            "a",
+            False,
+        ),  # none keeps 97%: the most accurate
+        (
+            "tinybert",
+            [
+                variant("t", 100.0, 99.0, role="teacher"),
+                variant("g", 99.0, 9.0, device="cuda"),
+                variant("a", 97.0, 5.0),
+            ],
+            "a",
+            True,
+        ),
         ("bilstm", [variant("s", 95.0, 10.0)], "s", True),
         ("bilstm", [variant("s", 96.0, 9.99)], "s", False),
     ],
@@ -265,10 +347,16 @@ def test_readme_block_is_generated_from_the_pages(pages, tmp_path):
     assert [ln.split(" | ")[0] for ln in rows] == ["| `bert`", "| `lstm`"]  # sorted by path
     for ln, name in zip(rows, ("bert", "lstm"), strict=True):
         t = json.loads((pages["root"] / "pages" / name / "report.json").read_text())["target"]
-        assert f" | {100 * t['teacher_accuracy']:.2f} | `{t['variant']}` | {100 * t['accuracy']:.2f} | {t['pct_of_teacher']:.1f}% | " in ln
+        assert (
+            f" | {100 * t['teacher_accuracy']:.2f} | `{t['variant']}` | {100 * t['accuracy']:.2f} | {t['pct_of_teacher']:.1f}% | "
+            in ln
+        )
         assert f" | {t['speedup']:.2f}x (b8) | {t['speedup_b1']:.2f}x | " in ln
         link = re.search(rf"\[{name}\]\(([^)]+)\) \|$", ln).group(1)  # relative to the README, opens the page
-        assert not Path(link).is_absolute() and (readme.parent / link).resolve() == (pages["root"] / "pages" / name / "report.md").resolve()
+        assert (
+            not Path(link).is_absolute()
+            and (readme.parent / link).resolve() == (pages["root"] / "pages" / name / "report.md").resolve()
+        )
         assert ("| met (" if t["passed"] else "| not met (") in ln
     readme.write_text("no markers\n")
     assert recipe_report.main(["--readme", str(readme)]) == 2
@@ -295,12 +383,18 @@ def test_output_and_set_flags_are_part_of_the_commands(pages):
     assert recipe_report.main(args) == 0
     r = json.loads((page / "report.json").read_text())
     flags = f"--output {out} --set bench.reps=3"
-    assert r["commands"] == [f"distill pipeline {path} {flags}", f"python experiments/recipe_report.py {path} {flags} --out {page}"]
+    assert r["commands"] == [
+        f"distill pipeline {path} {flags}",
+        f"python experiments/recipe_report.py {path} {flags} --out {page}",
+    ]
     assert [s["key"] for s in r["steps"]] == [s["key"] for s in load(pages, "bert")[0]["steps"]]
 
 
 def test_machine_short_names_the_best_int8_instructions():
     m = {"cpu": "AMD EPYC", "cores": 2, "cpu_flags": ["avx2", "avx512f", "avx512_vnni"]}
     assert recipe_report.machine_short(m) == "AMD EPYC, 2 cores (avx512_vnni)"
-    assert recipe_report.machine_short({**m, "cpu_flags": ["avx2"], "gpu": {"name": "H200"}}) == "AMD EPYC, 2 cores (avx2), H200"
+    assert (
+        recipe_report.machine_short({**m, "cpu_flags": ["avx2"], "gpu": {"name": "H200"}})
+        == "AMD EPYC, 2 cores (avx2), H200"
+    )
     assert recipe_report.machine_short({"cpu": "arm", "cores": 4}) == "arm, 4 cores"

@@ -54,8 +54,16 @@ class DataFile:
         names mapped through the model's ``label2id``)."""
         from distill.compress.evalset import read_eval_set
 
-        return read_eval_set(self.path, self.text_column, self.label_column if labels else None, self.text_pair_column,
-                             fmt=self.format, encoding=self.encoding, limit=self.limit, label2id=label2id)  # fmt: skip
+        return read_eval_set(
+            self.path,
+            self.text_column,
+            self.label_column if labels else None,
+            self.text_pair_column,
+            fmt=self.format,
+            encoding=self.encoding,
+            limit=self.limit,
+            label2id=label2id,
+        )
 
 
 def quiet_transformers() -> None:
@@ -72,7 +80,9 @@ def _label2id(model_dir: str | Path) -> dict | None:
     return label2id(json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8")))
 
 
-def recover_objectives_spec(spec: str | Path | Mapping | None, recover_epochs: int) -> tuple[dict | None, str]:
+def recover_objectives_spec(
+    spec: str | Path | Mapping | None, recover_epochs: int
+) -> tuple[dict | None, str]:
     """``--recover-objectives``: YAML text, a YAML file or (from Python) a mapping, validated like a
     student.yaml stage's objectives; (None, ...) when not given (the default objectives). Also:
     where they came from, for the recovery's error messages."""
@@ -81,7 +91,9 @@ def recover_objectives_spec(spec: str | Path | Mapping | None, recover_epochs: i
     if spec is None:
         return None, "recover objectives"
     if not recover_epochs:
-        raise ConfigError("--recover-objectives needs --recover-epochs N (N >= 1): without recovery it would do nothing")
+        raise ConfigError(
+            "--recover-objectives needs --recover-epochs N (N >= 1): without recovery it would do nothing"
+        )
     where = "--recover-objectives"
     if isinstance(spec, Mapping):
         raw = dict(spec)
@@ -94,17 +106,27 @@ def recover_objectives_spec(spec: str | Path | Mapping | None, recover_epochs: i
             problem = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
             raise ConfigError(f"{where}: no such file, and not valid YAML text: {problem}") from None
         if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: {spec!r} is neither a YAML file nor a mapping of objective name -> "
-                              "parameters, e.g. '{kd_kl: {temperature: 2}, hidden: {weight: 1}}'")  # fmt: skip
+            raise ConfigError(
+                f"{where}: {spec!r} is neither a YAML file nor a mapping of objective name -> "
+                "parameters, e.g. '{kd_kl: {temperature: 2}, hidden: {weight: 1}}'"
+            )
     parse_objectives(raw, where)
     return raw, where
 
 
 def compress_model(
-    model_dir: str | Path, output_dir: str | Path, *, prune_heads: float = 0.0, prune_ffn: float = 0.0,
-    importance: str = "magnitude", recover_epochs: int = 0, recover_lr: float = 5e-5,
-    recover_objectives: str | Path | Mapping | None = None, max_len: int = 128, train_data: DataFile | None = None,
-) -> dict:  # fmt: skip
+    model_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    prune_heads: float = 0.0,
+    prune_ffn: float = 0.0,
+    importance: str = "magnitude",
+    recover_epochs: int = 0,
+    recover_lr: float = 5e-5,
+    recover_objectives: str | Path | Mapping | None = None,
+    max_len: int = 128,
+    train_data: DataFile | None = None,
+) -> dict:
     """Prune a saved BERT classifier's heads and FFN neurons (optionally recover by distillation from
     the unpruned model on ``train_data``, and verify against it there) and save it to ``output_dir``
     (atomically), with its run's *.yaml and compress.json. Returns compress.json's summary.
@@ -136,8 +158,10 @@ def compress_model(
     objectives, where = recover_objectives_spec(recover_objectives, recover_epochs)
     mt = check_model_dir(model_dir)["model_type"]
     if mt not in BERT_TYPES:
-        raise ConfigError(f"{model_dir}: model_type {mt}: distill compress (pruning) supports BERT-family models only "
-                          f"({', '.join(BERT_TYPES)}); export and benchmark it with distill export / distill bench")  # fmt: skip
+        raise ConfigError(
+            f"{model_dir}: model_type {mt}: distill compress (pruning) supports BERT-family models only "
+            f"({', '.join(BERT_TYPES)}); export and benchmark it with distill export / distill bench"
+        )
     model, tok = load_classifier(model_dir)
     original = copy.deepcopy(model)
     data = train_data.read(labels=True, label2id=_label2id(model_dir)) if train_data is not None else None
@@ -157,29 +181,49 @@ def compress_model(
     if recover_epochs:
         if not batches:
             raise ConfigError("--recover-epochs needs --train-data (training texts to distil on)")
-        recovery = recover(model, original, batches, objectives, epochs=recover_epochs, lr=recover_lr, source=where)
-    summary = {"params_before": before, "params_after": count_parameters(model),
-               "num_attention_heads": model.config.num_attention_heads, "hidden_size": model.config.hidden_size,
-               "intermediate_size": model.config.intermediate_size,
-               "recovery": None if recovery is None else dataclasses.asdict(recovery)}  # fmt: skip
+        recovery = recover(
+            model, original, batches, objectives, epochs=recover_epochs, lr=recover_lr, source=where
+        )
+    summary = {
+        "params_before": before,
+        "params_after": count_parameters(model),
+        "num_attention_heads": model.config.num_attention_heads,
+        "hidden_size": model.config.hidden_size,
+        "intermediate_size": model.config.intermediate_size,
+        "recovery": None if recovery is None else dataclasses.asdict(recovery),
+    }
     if data is not None:
         inputs = [tuple(b[n].numpy() for n in names) for b in batches]
-        summary["verify"] = verify(torch_predict(as_logits_module(original, tok)),
-                                   torch_predict(as_logits_module(model, tok)), inputs, data.labels)  # fmt: skip
+        summary["verify"] = verify(
+            torch_predict(as_logits_module(original, tok)),
+            torch_predict(as_logits_module(model, tok)),
+            inputs,
+            data.labels,
+        )
     with atomic_dir(output_dir) as tmp:
         model.save_pretrained(str(tmp))
         tok.save_pretrained(str(tmp))
-        for extra in Path(model_dir).glob("*.yaml"):  # the run's config: how the model was trained and evaluated
+        for extra in Path(model_dir).glob(
+            "*.yaml"
+        ):  # the run's config: how the model was trained and evaluated
             shutil.copy(extra, tmp / extra.name)  # (export and bench read its max_length and pair column)
         (tmp / "compress.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
 
 def export_model(
-    model_dir: str | Path, output_dir: str | Path, *, opset: int = 17, optimize: bool = True, int8: str | None = None,
-    min_agreement: float = 0.99, min_agreement_int8: float = 0.97, max_len: int | None = None,
-    verify_data: DataFile | None = None, calibration_data: DataFile | None = None,
-) -> dict:  # fmt: skip
+    model_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    opset: int = 17,
+    optimize: bool = True,
+    int8: str | None = None,
+    min_agreement: float = 0.99,
+    min_agreement_int8: float = 0.97,
+    max_len: int | None = None,
+    verify_data: DataFile | None = None,
+    calibration_data: DataFile | None = None,
+) -> dict:
     """`distill export`: :func:`distill.compress.export.export_onnx` on a model folder, verified on
     ``verify_data`` (labels read through the model's label2id; default: a built-in set) and, for
     ``int8="static"``, calibrated on ``calibration_data``. Returns graph file name -> verification."""
@@ -195,11 +239,20 @@ def export_model(
     ver = verify_data.read(labels=True, label2id=_label2id(model_dir)) if verify_data is not None else None
     cal = calibration_data.read(labels=False) if calibration_data is not None else None
     return export_onnx(
-        model_dir, output_dir, opset=opset, optimize=optimize, int8=int8,
-        calibration_texts=cal.texts if cal else None, verify_texts=ver.texts if ver else None,
-        verify_pairs=ver.pairs if ver else None, verify_labels=ver.labels if ver else None, min_agreement=min_agreement,
-        min_agreement_int8=min_agreement_int8, max_len=max_len, calibration_pairs=cal.pairs if cal else None,
-    )  # fmt: skip
+        model_dir,
+        output_dir,
+        opset=opset,
+        optimize=optimize,
+        int8=int8,
+        calibration_texts=cal.texts if cal else None,
+        verify_texts=ver.texts if ver else None,
+        verify_pairs=ver.pairs if ver else None,
+        verify_labels=ver.labels if ver else None,
+        min_agreement=min_agreement,
+        min_agreement_int8=min_agreement_int8,
+        max_len=max_len,
+        calibration_pairs=cal.pairs if cal else None,
+    )
 
 
 def progress_to_stderr(message: str) -> None:
@@ -216,13 +269,26 @@ class BenchRun:
 
 
 def benchmark(
-    config: str | Path | None = None, *, models: list[str] | None = None, teacher: str | None = None,
-    shapes: list[str] | None = None, eval_data: DataFile | None = None, eval_teacher: str | None = None,
-    eval_split: str = "dev", eval_limit: int = 1000, kinds: list[str] | None = None, devices: list[str] | None = None,
-    batch_sizes: list[int] | None = None, seq_lens: list[int] | None = None, warmup: int | None = None,
-    reps: int | None = None, max_seconds: float | None = None, threads: int | None = None, out: str | None = None,
+    config: str | Path | None = None,
+    *,
+    models: list[str] | None = None,
+    teacher: str | None = None,
+    shapes: list[str] | None = None,
+    eval_data: DataFile | None = None,
+    eval_teacher: str | None = None,
+    eval_split: str = "dev",
+    eval_limit: int = 1000,
+    kinds: list[str] | None = None,
+    devices: list[str] | None = None,
+    batch_sizes: list[int] | None = None,
+    seq_lens: list[int] | None = None,
+    warmup: int | None = None,
+    reps: int | None = None,
+    max_seconds: float | None = None,
+    threads: int | None = None,
+    out: str | None = None,
     progress: Callable[[str], None] | None = None,
-) -> BenchRun:  # fmt: skip
+) -> BenchRun:
     """`distill bench`: measure the sources of ``config`` (a bench.yaml) or, without one, of ``models``
     (the first the FP32 student reference) and ``shapes`` on ``eval_teacher``'s ``eval_split`` or
     ``eval_data``; write the report. ``teacher``: a model folder measured as the teacher (the
@@ -246,8 +312,10 @@ def benchmark(
             _mark_teacher(raw["sources"], teacher)
             where = f"{config} (with --teacher)"
     else:
-        sources = [{"name": Path(p).name, "path": str(p), "role": "student" if i == 0 else "other"}
-                   for i, p in enumerate(models or [])]  # fmt: skip
+        sources = [
+            {"name": Path(p).name, "path": str(p), "role": "student" if i == 0 else "other"}
+            for i, p in enumerate(models or [])
+        ]
         sources += [{"name": s, "shape": s} for s in shapes or []]
         raw, where = {"sources": sources}, "bench flags"
         if teacher:
@@ -256,10 +324,26 @@ def benchmark(
             raw["eval"] = {"teacher": eval_teacher, "split": eval_split, "limit": eval_limit}
         elif eval_data is not None:
             e = eval_data
-            raw["eval"] = {"path": str(e.path), "text_column": e.text_column, "text_pair_column": e.text_pair_column,
-                           "label_column": e.label_column, "format": e.format, "encoding": e.encoding, "limit": e.limit}  # fmt: skip
-    flags = {"kinds": kinds, "devices": devices, "batch_sizes": batch_sizes, "seq_lens": seq_lens, "warmup": warmup,
-             "reps": reps, "max_seconds": max_seconds, "threads": threads, "out": out}  # fmt: skip
+            raw["eval"] = {
+                "path": str(e.path),
+                "text_column": e.text_column,
+                "text_pair_column": e.text_pair_column,
+                "label_column": e.label_column,
+                "format": e.format,
+                "encoding": e.encoding,
+                "limit": e.limit,
+            }
+    flags = {
+        "kinds": kinds,
+        "devices": devices,
+        "batch_sizes": batch_sizes,
+        "seq_lens": seq_lens,
+        "warmup": warmup,
+        "reps": reps,
+        "max_seconds": max_seconds,
+        "threads": threads,
+        "out": out,
+    }
     given = {key: value for key, value in flags.items() if value is not None}
     if config and given:
         where = f"{config} (with --{' --'.join(k.replace('_', '-') for k in given)})"
@@ -269,14 +353,29 @@ def benchmark(
     ev = cal = None
     if cfg.eval:
         e = cfg.eval
-        ev = (teacher_split(e.teacher, e.split, e.limit, l2i) if e.teacher else
-              read_eval_set(e.path, e.text_column, e.label_column, e.text_pair_column, e.format, e.encoding, e.limit, l2i))  # fmt: skip
+        ev = (
+            teacher_split(e.teacher, e.split, e.limit, l2i)
+            if e.teacher
+            else read_eval_set(
+                e.path, e.text_column, e.label_column, e.text_pair_column, e.format, e.encoding, e.limit, l2i
+            )
+        )
     if cfg.calibration:
         c = cfg.calibration
-        cal = (teacher_split(c.teacher, c.split, c.limit, None) if c.teacher else
-               read_eval_set(c.path, c.text_column, None, c.text_pair_column, c.format, c.encoding, c.limit))  # fmt: skip
-    result = run_benchmark(sources, cfg.kinds, cfg.settings(), ev, cal.texts if cal else None, progress=progress,
-                           calibration_pairs=cal.pairs if cal else None)  # fmt: skip
+        cal = (
+            teacher_split(c.teacher, c.split, c.limit, None)
+            if c.teacher
+            else read_eval_set(c.path, c.text_column, None, c.text_pair_column, c.format, c.encoding, c.limit)
+        )
+    result = run_benchmark(
+        sources,
+        cfg.kinds,
+        cfg.settings(),
+        ev,
+        cal.texts if cal else None,
+        progress=progress,
+        calibration_pairs=cal.pairs if cal else None,
+    )
     write_report(result, cfg.out)
     return BenchRun(cfg.out, result)
 
@@ -290,17 +389,27 @@ def _one_label_order(sources, where: str) -> dict | None:
     for s, m in maps[1:]:
         if m != maps[0][1]:
             first, ref = maps[0]
-            raise ConfigError(f"{where}: source {s.name!r} ({s.path}) labels its classes {sorted(m, key=m.get)}, but "
-                              f"{first.name!r} labels them {sorted(ref, key=ref.get)}: one eval set cannot score both; "
-                              "save the models with the same id2label (distill's teacher step aligns the teacher's)")  # fmt: skip
+            raise ConfigError(
+                f"{where}: source {s.name!r} ({s.path}) labels its classes {sorted(m, key=m.get)}, but "
+                f"{first.name!r} labels them {sorted(ref, key=ref.get)}: one eval set cannot score both; "
+                "save the models with the same id2label (distill's teacher step aligns the teacher's)"
+            )
     return maps[0][1] if maps else None
 
 
 def _mark_teacher(sources: list[dict], teacher: str) -> None:
     """``--teacher DIR``: the source at DIR (added when no --model names it) gets role teacher, the
     reference of the report's vs-teacher columns."""
-    same = next((s for s in sources if isinstance(s, dict) and isinstance(s.get("path"), str)
-                 and Path(s["path"]).resolve() == Path(teacher).resolve()), None)  # fmt: skip
+    same = next(
+        (
+            s
+            for s in sources
+            if isinstance(s, dict)
+            and isinstance(s.get("path"), str)
+            and Path(s["path"]).resolve() == Path(teacher).resolve()
+        ),
+        None,
+    )
     if same is not None:
         same["role"] = "teacher"
     else:

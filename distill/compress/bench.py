@@ -100,8 +100,10 @@ def evaluate(
     predict: Predict, tokenizer, eval_set: EvalSet, max_len: int, batch_size: int, types: bool = False
 ) -> np.ndarray:
     """Predicted class ids on the eval set (``types``: the model takes token_type_ids)."""
-    preds = [predict(*batch).argmax(-1) for batch in
-             encode_batches(tokenizer, eval_set.texts, eval_set.pairs, max_len, batch_size, types)]
+    preds = [
+        predict(*batch).argmax(-1)
+        for batch in encode_batches(tokenizer, eval_set.texts, eval_set.pairs, max_len, batch_size, types)
+    ]
     return np.concatenate(preds)
 
 
@@ -115,15 +117,28 @@ def _measure(
             with PeakRSS() as mem:
                 if device == "cuda":
                     torch.cuda.reset_peak_memory_stats()
-                times, warm = time_calls(lambda inputs=inputs: predict(*inputs), s.warmup, s.reps,
-                                         s.max_seconds, s.min_reps, device)
+                times, warm = time_calls(
+                    lambda inputs=inputs: predict(*inputs),
+                    s.warmup,
+                    s.reps,
+                    s.max_seconds,
+                    s.min_reps,
+                    device,
+                )
             t = np.asarray(times)
             row = {
-                "seq_len": seq, "batch": batch, "warmup": warm, "reps": len(times),
-                "latency_ms": {q: round(float(np.percentile(t, int(q[1:]))) * 1000, 3) for q in ("p50", "p90", "p99")},
+                "seq_len": seq,
+                "batch": batch,
+                "warmup": warm,
+                "reps": len(times),
+                "latency_ms": {
+                    q: round(float(np.percentile(t, int(q[1:]))) * 1000, 3) for q in ("p50", "p90", "p99")
+                },
                 "throughput_seq_s": round(batch * len(t) / float(t.sum()), 2),
                 "peak_rss_mib": mem.peak_mib,
-                "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
+                "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1)
+                if device == "cuda"
+                else None,
             }
             if device == "cuda" and cfg is not None:
                 achieved = bert_flops(cfg, batch, seq) * len(t) / float(t.sum())
@@ -144,8 +159,12 @@ def _gpu_peak(kind: str) -> float | None:
 
 
 def run_benchmark(
-    sources: list[Source], kinds: list[str], settings: BenchSettings, eval_set: EvalSet | None = None,
-    calibration_texts: list[str] | None = None, progress: Callable[[str], None] | None = None,
+    sources: list[Source],
+    kinds: list[str],
+    settings: BenchSettings,
+    eval_set: EvalSet | None = None,
+    calibration_texts: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
     calibration_pairs: list[str] | None = None,
 ) -> dict:
     """Every (source, kind, device) that can run, measured in order; returns the report dict
@@ -173,8 +192,16 @@ def run_benchmark(
             use_eval = eval_set is not None and labels is not None and not src.random_weights
             calib = None
             if calibration_texts and loaded.tokenizer is not None:
-                calib = list(encode_batches(loaded.tokenizer, calibration_texts, calibration_pairs, settings.eval_max_len,
-                                            8, loaded.token_types))
+                calib = list(
+                    encode_batches(
+                        loaded.tokenizer,
+                        calibration_texts,
+                        calibration_pairs,
+                        settings.eval_max_len,
+                        8,
+                        loaded.token_types,
+                    )
+                )
             elif src.random_weights:  # speed only: random tokens calibrate ranges as well as any
                 calib = [synthetic_batch(8, 64, loaded.vocab_size, seed=i) for i in range(8)]
             ref_pred = None
@@ -186,23 +213,39 @@ def run_benchmark(
                         progress(f"{src.name} / {kind} / {device}")
                     built = build_variant(loaded, kind, device, settings.threads, calib)
                     entry = {
-                        "name": f"{src.name}/{kind}", "source": src.name, "kind": kind, "device": device,
-                        "role": src.role, "random_weights": src.random_weights,
-                        "params": built.params, "size_mb": round(built.size_bytes / 1e6, 2),
-                        "accuracy": None, "f1": None, "agreement_with_fp32": None,
+                        "name": f"{src.name}/{kind}",
+                        "source": src.name,
+                        "kind": kind,
+                        "device": device,
+                        "role": src.role,
+                        "random_weights": src.random_weights,
+                        "params": built.params,
+                        "size_mb": round(built.size_bytes / 1e6, 2),
+                        "accuracy": None,
+                        "f1": None,
+                        "agreement_with_fp32": None,
                     }
                     if use_eval:
-                        pred = evaluate(built.predict, loaded.tokenizer, eval_set, settings.eval_max_len,
-                                        settings.eval_batch_size, loaded.token_types)
+                        pred = evaluate(
+                            built.predict,
+                            loaded.tokenizer,
+                            eval_set,
+                            settings.eval_max_len,
+                            settings.eval_batch_size,
+                            loaded.token_types,
+                        )
                         if kind == "torch-fp32" and ref_pred is None:
                             ref_pred = pred
                         scores = accuracy_f1(pred.tolist(), labels.tolist())
                         entry["accuracy"], entry["f1"] = scores["accuracy"], scores["f1"]
                         if ref_pred is not None:
                             entry["agreement_with_fp32"] = float((pred == ref_pred).mean())
-                    cfg = getattr(loaded.model, "config", None)  # BERT/MPNet shapes: GPU FLOP/s (none for a BiLSTM)
-                    entry["timings"] = _measure(built.predict, loaded.vocab_size, device, settings, cfg, kind,
-                                                loaded.token_types)
+                    cfg = getattr(
+                        loaded.model, "config", None
+                    )  # BERT/MPNet shapes: GPU FLOP/s (none for a BiLSTM)
+                    entry["timings"] = _measure(
+                        built.predict, loaded.vocab_size, device, settings, cfg, kind, loaded.token_types
+                    )
                     variants.append(entry)
                     del built
                     gc.collect()
@@ -215,8 +258,10 @@ def run_benchmark(
         "eval": {"n": len(eval_set) if eval_set else 0},
         "kinds": {k: registry.get(k).description for k in kinds},
         "variants": variants,
-        "skipped": [{"name": f"{name}/{kind}", "source": name, "kind": kind, "skipped": reason}
-                    for (name, kind), reason in skip.items()],
+        "skipped": [
+            {"name": f"{name}/{kind}", "source": name, "kind": kind, "skipped": reason}
+            for (name, kind), reason in skip.items()
+        ],
     }
 
 
@@ -230,9 +275,11 @@ def _require_pairs(sources: list[Source], has_pairs: bool | None, what: str) -> 
     for src in sources:
         column = trained_inputs(src.path)[1] if src.path else None
         if column:
-            raise ConfigError(f"source {src.name!r} ({src.path}) was trained on sentence pairs (config.resolved.yaml: "
-                              f"teacher.data.text_pair_column {column!r}), but the {what} data has no pair column; "
-                              f"set {what}.text_pair_column (or use {what}.teacher)")  # fmt: skip
+            raise ConfigError(
+                f"source {src.name!r} ({src.path}) was trained on sentence pairs (config.resolved.yaml: "
+                f"teacher.data.text_pair_column {column!r}), but the {what} data has no pair column; "
+                f"set {what}.text_pair_column (or use {what}.teacher)"
+            )
 
 
 def _inapplicable(sources: list[Source], kinds: list[str], devices: list[str]) -> dict[tuple[str, str], str]:
@@ -247,6 +294,8 @@ def _inapplicable(sources: list[Source], kinds: list[str], devices: list[str]) -
             if reason:
                 skip[(src.name, k)] = f"does not apply to model_type {mt}: {reason}"
         if wanted and all((src.name, k) in skip for k in wanted):
-            raise ConfigError(f"source {src.name!r} (model_type {mt}): none of kinds {wanted} apply to it; "
-                              f"kinds for {mt}: {', '.join(registry.kinds_for(mt))}")  # fmt: skip
+            raise ConfigError(
+                f"source {src.name!r} (model_type {mt}): none of kinds {wanted} apply to it; "
+                f"kinds for {mt}: {', '.join(registry.kinds_for(mt))}"
+            )
     return skip

@@ -43,14 +43,17 @@ class DataCfg(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> DataCfg:
         if (self.path is None) == (self.teacher is None):
-            raise ValueError("give exactly one of `path` (a data file) or `teacher` (a teacher.yaml, with `split`)")
+            raise ValueError(
+                "give exactly one of `path` (a data file) or `teacher` (a teacher.yaml, with `split`)"
+            )
         return self
 
 
 class BenchCfg(_Strict):
     sources: list[SourceCfg] = Field(min_length=1)
-    kinds: list[str] = Field(default_factory=lambda: ["torch-fp32", "torch-int8", "ort-opt", "ort-int8-dynamic",
-                                                      "ort-int8-fused"])
+    kinds: list[str] = Field(
+        default_factory=lambda: ["torch-fp32", "torch-int8", "ort-opt", "ort-int8-dynamic", "ort-int8-fused"]
+    )
     devices: list[Literal["cpu", "cuda"]] = Field(default_factory=lambda: ["cpu"])
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 32, 128])
     seq_lens: list[int] = Field(default_factory=lambda: [64])
@@ -93,8 +96,14 @@ class BenchCfg(_Strict):
 
     def settings(self) -> BenchSettings:
         return BenchSettings(
-            devices=self.devices, batch_sizes=self.batch_sizes, seq_lens=self.seq_lens, warmup=self.warmup,
-            reps=self.reps, max_seconds=self.max_seconds, min_reps=self.min_reps, threads=self.threads,
+            devices=self.devices,
+            batch_sizes=self.batch_sizes,
+            seq_lens=self.seq_lens,
+            warmup=self.warmup,
+            reps=self.reps,
+            max_seconds=self.max_seconds,
+            min_reps=self.min_reps,
+            threads=self.threads,
             eval_max_len=self.resolved_eval_max_len(),
         )
 

@@ -81,7 +81,10 @@ class DeployBert(nn.Module):
             layer.attention.self.query = layer.attention.self.key = layer.attention.self.value = None
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         bert = self.model.bert
         # As in LogitsOnly: explicit token types (zeros for one sentence) and positions, so an ONNX

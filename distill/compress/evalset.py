@@ -67,7 +67,9 @@ def read_eval_set(
     return EvalSet(texts=texts, labels=labels, pairs=pairs, label_names=names)
 
 
-def teacher_split(teacher_yaml: str | Path, split: str, limit: int | None, label2id: dict[str, int] | None) -> EvalSet:
+def teacher_split(
+    teacher_yaml: str | Path, split: str, limit: int | None, label2id: dict[str, int] | None
+) -> EvalSet:
     """A split of a teacher.yaml's data, exactly as ``distill run`` loads it (embedded corpus included);
     labels mapped onto the model's ``label2id`` by name when every name is in it."""
     from distill.config import load_teacher_config
@@ -80,7 +82,9 @@ def teacher_split(teacher_yaml: str | Path, split: str, limit: int | None, label
     labels = data.labels[:n]
     if label2id and all(x in label2id for x in names):
         labels, names = [label2id[names[y]] for y in labels], sorted(label2id, key=label2id.get)
-    return EvalSet(texts=data.texts[:n], labels=labels, pairs=data.pairs[:n] if data.pairs else None, label_names=names)
+    return EvalSet(
+        texts=data.texts[:n], labels=labels, pairs=data.pairs[:n] if data.pairs else None, label_names=names
+    )
 
 
 def trained_inputs(model_dir: str | Path) -> tuple[int | None, str | None]:
@@ -109,12 +113,19 @@ def encode_batches(
         enc = tokenizer(
             texts[i : i + batch_size],
             pairs[i : i + batch_size] if pairs else None,
-            truncation=True, max_length=max_len, padding=True, return_tensors="np",
+            truncation=True,
+            max_length=max_len,
+            padding=True,
+            return_tensors="np",
         )
         ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
         if types:
             # Single texts (no pairs given) are all sentence one.
-            yield ids, mask, enc["token_type_ids"].astype(np.int64) if "token_type_ids" in enc else np.zeros_like(ids)
+            yield (
+                ids,
+                mask,
+                enc["token_type_ids"].astype(np.int64) if "token_type_ids" in enc else np.zeros_like(ids),
+            )
         else:
             yield ids, mask
 

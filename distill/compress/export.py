@@ -42,7 +42,9 @@ def check_opset(opset: int) -> None:
     if opset < MIN_OPSET:
         raise ConfigError(f"opset {opset} is too old; use {MIN_OPSET} or newer (up to {newest})")
     if opset > newest:
-        raise ConfigError(f"opset {opset}: the installed onnx {onnx.__version__} writes opsets up to {newest}")
+        raise ConfigError(
+            f"opset {opset}: the installed onnx {onnx.__version__} writes opsets up to {newest}"
+        )
 
 
 def export_module(module: nn.Module, path: str | Path, opset: int = MIN_OPSET, seq_len: int = 16) -> Path:
@@ -63,8 +65,14 @@ def export_module(module: nn.Module, path: str | Path, opset: int = MIN_OPSET, s
         warnings.simplefilter("ignore")  # tracer warnings about python branches on shapes
         try:
             torch.onnx.export(
-                module, example, str(path), input_names=names,
-                output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False,
+                module,
+                example,
+                str(path),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=axes,
+                opset_version=opset,
+                dynamo=False,
             )
         except Exception as e:  # torch raises many types; the user needs one line
             raise ConfigError(f"ONNX export at opset {opset} failed: {type(e).__name__}: {e}") from None
@@ -76,7 +84,12 @@ def optimize_bert_onnx(src: str | Path, dst: str | Path, num_heads: int, hidden_
     from onnxruntime.transformers.optimizer import optimize_model
 
     opt = optimize_model(
-        str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=1, use_gpu=False,
+        str(src),
+        model_type="bert",
+        num_heads=num_heads,
+        hidden_size=hidden_size,
+        opt_level=1,
+        use_gpu=False,
     )
     opt.save_model_to_file(str(dst))
     return Path(dst)
@@ -131,7 +144,9 @@ def torch_predict(module: nn.Module, device: str = "cpu", dtype: torch.dtype | N
 
 
 def verify(
-    reference: Predict, candidate: Predict, batches: Iterable[tuple[np.ndarray, ...]],
+    reference: Predict,
+    candidate: Predict,
+    batches: Iterable[tuple[np.ndarray, ...]],
     labels: list[int] | None = None,
 ) -> dict:
     """Compare two predictors on the same batches: max |Δlogit|, agreement and accuracy delta."""
@@ -212,8 +227,10 @@ def export_onnx(
     kind = kinds.int8_kind(int8) if int8 is not None else None  # the bench kind with the same graph
     mt = check_model_dir(model_dir)["model_type"]
     if kind and kinds.refusal(kind.name, mt):
-        raise ConfigError(f"{model_dir}: int8 {int8!r} (kind {kind.name}) does not apply to model_type {mt}: "
-                          f"{kinds.refusal(kind.name, mt)}; int8 for {mt}: {', '.join(kinds.int8_for(mt))}")  # fmt: skip
+        raise ConfigError(
+            f"{model_dir}: int8 {int8!r} (kind {kind.name}) does not apply to model_type {mt}: "
+            f"{kinds.refusal(kind.name, mt)}; int8 for {mt}: {', '.join(kinds.int8_for(mt))}"
+        )
     notes = []
     no_opt = kinds.refusal("ort-opt", mt)
     if no_opt and optimize:
@@ -223,12 +240,16 @@ def export_onnx(
         optimize = True
     run_max_len, pair_column = trained_inputs(model_dir)
     if pair_column and verify_texts is not None and verify_pairs is None:
-        raise ConfigError(f"{model_dir}: trained on sentence pairs (config.resolved.yaml: teacher.data.text_pair_column "
-                          f"{pair_column!r}): verify it on pairs (--verify-text-pair-column) or on the built-in pairs "
-                          "(no --verify-data)")  # fmt: skip
+        raise ConfigError(
+            f"{model_dir}: trained on sentence pairs (config.resolved.yaml: teacher.data.text_pair_column "
+            f"{pair_column!r}): verify it on pairs (--verify-text-pair-column) or on the built-in pairs "
+            "(no --verify-data)"
+        )
     if pair_column and calibration_texts is not None and calibration_pairs is None:
-        raise ConfigError(f"{model_dir}: trained on sentence pairs (config.resolved.yaml: teacher.data.text_pair_column "
-                          f"{pair_column!r}): calibrate it on pairs (--calibration-text-pair-column)")  # fmt: skip
+        raise ConfigError(
+            f"{model_dir}: trained on sentence pairs (config.resolved.yaml: teacher.data.text_pair_column "
+            f"{pair_column!r}): calibrate it on pairs (--calibration-text-pair-column)"
+        )
     max_len = max_len or run_max_len or 128
     model, tokenizer = load_classifier(model_dir)
     if mt in BERT_TYPES:
@@ -255,12 +276,16 @@ def export_onnx(
             if kind.calibrated:
                 if not calibration_texts:
                     raise DataError("static INT8 needs calibration texts (--calibration-data)")
-                calib = list(encode_batches(tokenizer, calibration_texts, calibration_pairs, max_len, 8, types))
+                calib = list(
+                    encode_batches(tokenizer, calibration_texts, calibration_pairs, max_len, 8, types)
+                )
             if kind.graph == "cls":
                 cls = DeployBert(model, input_names(module))
                 graphs["model.cls.onnx"] = export_module(cls, tmp / "model.cls.onnx", opset)
             src = graphs[kinds.GRAPHS[kind.graph].file]
-            graphs["model.int8.onnx"] = quantize_onnx(src, tmp / "model.int8.onnx", kind.recipe, calib, pad_id(tokenizer))
+            graphs["model.int8.onnx"] = quantize_onnx(
+                src, tmp / "model.int8.onnx", kind.recipe, calib, pad_id(tokenizer)
+            )
         for name, path in graphs.items():
             threshold = min_agreement_int8 if "int8" in name else min_agreement
             rep = verify(reference, ort_predict(ort_session(path)), batches, verify_labels)
@@ -268,23 +293,42 @@ def export_onnx(
             require_agreement(rep, threshold, f"{out_dir}/{name}")
             results[name] = rep
         tokenizer.save_pretrained(str(tmp))
-        if mt == BILSTM_TYPE:  # the BiLSTM's own config.json (model_type, sizes, id2label), beside its vocab.json
+        if (
+            mt == BILSTM_TYPE
+        ):  # the BiLSTM's own config.json (model_type, sizes, id2label), beside its vocab.json
             shutil.copy(Path(model_dir) / "config.json", tmp / "config.json")
         else:
             model.config.save_pretrained(str(tmp))
         for extra in Path(model_dir).glob("*.yaml"):  # keep the run's config next to the export
             shutil.copy(extra, tmp / extra.name)
-        summary = {"opset": opset, "int8": int8, "model_type": mt, "inputs": list(input_names(module)),
-                   "max_len": max_len, "pairs": verify_pairs is not None, "graphs": results, "notes": notes}  # fmt: skip
+        summary = {
+            "opset": opset,
+            "int8": int8,
+            "model_type": mt,
+            "inputs": list(input_names(module)),
+            "max_len": max_len,
+            "pairs": verify_pairs is not None,
+            "graphs": results,
+            "notes": notes,
+        }
         (tmp / "verify.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return results
 
 
 # Used when no verification texts are given: varied lengths so padding paths are exercised.
 _BUILTIN_TEXTS = [
-    "the movie was great", "i hated every minute of it", "not bad at all, honestly quite good",
-    "worst service ever, never again", "what a lovely day to be outside with friends",
-    "meh", "the plot made no sense and the acting was wooden, but the music was nice",
-    "absolutely wonderful", "i am so tired of this", "best purchase i have made this year",
-    "it broke after two days", "okay", "can't wait for the weekend!!", "this is fine",
+    "the movie was great",
+    "i hated every minute of it",
+    "not bad at all, honestly quite good",
+    "worst service ever, never again",
+    "what a lovely day to be outside with friends",
+    "meh",
+    "the plot made no sense and the acting was wooden, but the music was nice",
+    "absolutely wonderful",
+    "i am so tired of this",
+    "best purchase i have made this year",
+    "it broke after two days",
+    "okay",
+    "can't wait for the weekend!!",
+    "this is fine",
 ]

@@ -34,9 +34,19 @@ class Graph:
 GRAPHS: dict[str, Graph] = {
     g.name: g
     for g in (
-        Graph("fp32", "model.onnx", "the model as trained (PyTorch: the module itself; ONNX: its plain export)"),
-        Graph("opt", "model.opt.onnx", "the ONNX export after ORT's BERT optimiser (fused Attention/LayerNorm/GELU)"),
-        Graph("cls", "model.cls.onnx", "the deployment graph: fused Q/K/V, last layer for [CLS] only (deploy_bert.py)"),
+        Graph(
+            "fp32", "model.onnx", "the model as trained (PyTorch: the module itself; ONNX: its plain export)"
+        ),
+        Graph(
+            "opt",
+            "model.opt.onnx",
+            "the ONNX export after ORT's BERT optimiser (fused Attention/LayerNorm/GELU)",
+        ),
+        Graph(
+            "cls",
+            "model.cls.onnx",
+            "the deployment graph: fused Q/K/V, last layer for [CLS] only (deploy_bert.py)",
+        ),
     )
 }
 
@@ -50,8 +60,10 @@ REQUIREMENTS: dict[str, str] = {
 
 _FUSED = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"
 _CLS = "the [CLS]-only last layer rewrites a BERT layer; this model has none"
-_CLS_MPNET = ("the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) "
-              "and classification head differ")  # fmt: skip
+_CLS_MPNET = (
+    "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) "
+    "and classification head differ"
+)
 # model_type (compress.models: BILSTM_TYPE, MPNET_TYPE) -> {requirement: why this model type lacks it}.
 # A BERT meets every requirement; a model type not listed here too.
 # ORT's optimiser has no MPNet model type; its BERT one, run on MPNet (tried on a tiny one), fuses
@@ -97,7 +109,9 @@ class Kind:
             raise ValueError(f"kind {self.name}: the opt graph is ONNX only")
         bad = [r for r in self.requires if r not in REQUIREMENTS]
         if bad:
-            raise ValueError(f"kind {self.name}: requirements {bad} unknown; known: {', '.join(REQUIREMENTS)}")
+            raise ValueError(
+                f"kind {self.name}: requirements {bad} unknown; known: {', '.join(REQUIREMENTS)}"
+            )
 
     @property
     def calibrated(self) -> bool:
@@ -122,27 +136,88 @@ def register(kind: Kind) -> Kind:
 CPU, BOTH, CUDA = ("cpu",), ("cpu", "cuda"), ("cuda",)
 for _k in (
     Kind("torch-fp32", "torch", BOTH, "PyTorch eager, FP32 (the reference)"),
-    Kind("torch-fp32-cls", "torch", BOTH, "PyTorch eager, FP32, fused Q/K/V, last layer for [CLS] only (same logits)",
-         graph="cls", requires=("bert-layer",)),
-    Kind("torch-int8", "torch", CPU, "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear/LSTM)", recipe="int8"),
+    Kind(
+        "torch-fp32-cls",
+        "torch",
+        BOTH,
+        "PyTorch eager, FP32, fused Q/K/V, last layer for [CLS] only (same logits)",
+        graph="cls",
+        requires=("bert-layer",),
+    ),
+    Kind(
+        "torch-int8",
+        "torch",
+        CPU,
+        "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear/LSTM)",
+        recipe="int8",
+    ),
     Kind("torch-fp16", "torch", CUDA, "PyTorch, weights and activations FP16", recipe="fp16"),
     Kind("torch-bf16", "torch", CUDA, "PyTorch, weights and activations BF16", recipe="bf16"),
-    Kind("torch-compile-fp16", "torch", CUDA, "torch.compile (inductor) of the FP16 model", recipe="fp16",
-         compiled=True),
+    Kind(
+        "torch-compile-fp16",
+        "torch",
+        CUDA,
+        "torch.compile (inductor) of the FP16 model",
+        recipe="fp16",
+        compiled=True,
+    ),
     Kind("ort-fp32", "ort", BOTH, "ONNX Runtime FP32, ORT's default graph optimisations"),
-    Kind("ort-opt", "ort", BOTH, "ONNX Runtime FP32 after the BERT optimiser (fused Attention/LayerNorm/GELU)",
-         graph="opt", requires=("bert-optimiser",)),
-    Kind("ort-int8-dynamic", "ort", CPU, "ORT dynamic INT8 with ORT's defaults (per-tensor S8 weights, unfused graph)",
-         recipe="dynamic", export="dynamic"),
-    Kind("ort-int8-fused", "ort", CPU, "ORT dynamic INT8 of the fused graph, per-channel weights, classifier in FP32",
-         graph="opt", recipe="dynamic-pc", requires=("bert-optimised-graph",), export="fused"),
-    Kind("ort-int8-u8u8", "ort", CPU, "as ort-int8-fused with U8 weights (no vpmaddubsw saturation on non-VNNI CPUs)",
-         graph="opt", recipe="dynamic-pc-u8", requires=("bert-optimised-graph",), export="u8u8"),
-    Kind("ort-int8-cls", "ort", CPU, "ORT dynamic INT8, per-channel, classifier FP32, fused Q/K/V, last layer for "
-         "[CLS] only", graph="cls", recipe="dynamic-pc", requires=("bert-layer",), export="cls"),
-    Kind("ort-int8-static", "ort", CPU, "ORT static INT8 (QDQ), per-channel, calibrated on training texts, "
-         "classifier FP32", recipe="static", requires=("matmul",), export="static"),
-):  # fmt: skip
+    Kind(
+        "ort-opt",
+        "ort",
+        BOTH,
+        "ONNX Runtime FP32 after the BERT optimiser (fused Attention/LayerNorm/GELU)",
+        graph="opt",
+        requires=("bert-optimiser",),
+    ),
+    Kind(
+        "ort-int8-dynamic",
+        "ort",
+        CPU,
+        "ORT dynamic INT8 with ORT's defaults (per-tensor S8 weights, unfused graph)",
+        recipe="dynamic",
+        export="dynamic",
+    ),
+    Kind(
+        "ort-int8-fused",
+        "ort",
+        CPU,
+        "ORT dynamic INT8 of the fused graph, per-channel weights, classifier in FP32",
+        graph="opt",
+        recipe="dynamic-pc",
+        requires=("bert-optimised-graph",),
+        export="fused",
+    ),
+    Kind(
+        "ort-int8-u8u8",
+        "ort",
+        CPU,
+        "as ort-int8-fused with U8 weights (no vpmaddubsw saturation on non-VNNI CPUs)",
+        graph="opt",
+        recipe="dynamic-pc-u8",
+        requires=("bert-optimised-graph",),
+        export="u8u8",
+    ),
+    Kind(
+        "ort-int8-cls",
+        "ort",
+        CPU,
+        "ORT dynamic INT8, per-channel, classifier FP32, fused Q/K/V, last layer for [CLS] only",
+        graph="cls",
+        recipe="dynamic-pc",
+        requires=("bert-layer",),
+        export="cls",
+    ),
+    Kind(
+        "ort-int8-static",
+        "ort",
+        CPU,
+        "ORT static INT8 (QDQ), per-channel, calibrated on training texts, classifier FP32",
+        recipe="static",
+        requires=("matmul",),
+        export="static",
+    ),
+):
     register(_k)
 del _k
 

@@ -55,10 +55,17 @@ def gpu_facts() -> dict | None:
     props = torch.cuda.get_device_properties(0)
     driver = None
     with contextlib.suppress(OSError, subprocess.SubprocessError, IndexError):
-        driver = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip().splitlines()[0]
+        driver = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[0]
+        )
     return {
         "name": props.name,
         "memory_gib": round(props.total_memory / 2**30, 1),

@@ -46,8 +46,14 @@ ONNX_ATTENTION = "distill_onnx"
 
 
 def _classic_attention(
-    module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-    attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0, **kwargs,
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eager attention written as original BERT did (scores / sqrt(d) + mask).
 
@@ -79,8 +85,10 @@ def hf_input_names(model: nn.Module, tokenizer) -> tuple[str, ...]:
     names = list(getattr(tokenizer, "model_input_names", None) or INPUT_NAMES)
     unknown = [n for n in names if n not in INPUT_ORDER]
     if unknown:
-        raise ConfigError(f"the tokenizer produces inputs {unknown} that export and bench do not feed; "
-                          f"they feed {', '.join(INPUT_ORDER)}")  # fmt: skip
+        raise ConfigError(
+            f"the tokenizer produces inputs {unknown} that export and bench do not feed; "
+            f"they feed {', '.join(INPUT_ORDER)}"
+        )
     if "token_type_ids" in names and model.config.model_type == MPNET_TYPE:
         raise ConfigError("the tokenizer produces token_type_ids, which an MPNet model does not take")
     return tuple(n for n in INPUT_ORDER if n in INPUT_NAMES or n in names)
@@ -104,7 +112,10 @@ class LogitsOnly(nn.Module):
         self.input_names = input_names
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         # Additive mask [B, 1, 1, T]: 0 where attended, -10000 on padding. It is BERT's original form,
         # the one onnxruntime's optimiser recognises and fuses into a single Attention op. MPNet gets it
@@ -139,7 +150,10 @@ class BiLSTMLogits(nn.Module):
         self.input_names = INPUT_NAMES + (("token_type_ids",) if model.settings.pair else ())
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
         return out.logits  # [B, labels]
@@ -192,10 +206,16 @@ def check_model_dir(model_dir: str | Path) -> dict:
             f"{model_dir}: model_type {model_type!r} is not supported; supported: {', '.join(SUPPORTED_TYPES)}"
         )
     heads = cfg.get("architectures") or []
-    if model_type != BILSTM_TYPE and heads and not any(a.endswith("ForSequenceClassification") for a in heads):
+    if (
+        model_type != BILSTM_TYPE
+        and heads
+        and not any(a.endswith("ForSequenceClassification") for a in heads)
+    ):
         # Loading it would add a randomly initialised classifier: its accuracy would be chance.
-        raise ConfigError(f"{model_dir}: architectures {heads} has no sequence-classification head (a bare encoder, "
-                          "e.g. all-mpnet-base-v2); fine-tune it first (a teacher step, or distill run)")  # fmt: skip
+        raise ConfigError(
+            f"{model_dir}: architectures {heads} has no sequence-classification head (a bare encoder, "
+            "e.g. all-mpnet-base-v2); fine-tune it first (a teacher step, or distill run)"
+        )
     if not any(model_dir.glob("*.safetensors")) and not any(model_dir.glob("*.bin")):
         raise ConfigError(f"{model_dir}: has config.json but no weights (*.safetensors or *.bin)")
     if model_type == BILSTM_TYPE and not (model_dir / "vocab.json").is_file():
@@ -214,9 +234,17 @@ def load_classifier(model_dir: str | Path) -> tuple[nn.Module, object]:
     if family is not None:
         try:
             model, tokenizer = family.load(Path(model_dir))
-        except (TypeError, ValueError, KeyError, RuntimeError, OSError) as e:  # a hand-edited or truncated folder
+        except (
+            TypeError,
+            ValueError,
+            KeyError,
+            RuntimeError,
+            OSError,
+        ) as e:  # a hand-edited or truncated folder
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ConfigError(f"{model_dir}: not a loadable {family.title} student ({type(e).__name__}: {first})") from None
+            raise ConfigError(
+                f"{model_dir}: not a loadable {family.title} student ({type(e).__name__}: {first})"
+            ) from None
         return model.eval(), tokenizer
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -237,8 +265,12 @@ def random_bert(shape: str, num_labels: int = 2, vocab_size: int = 30522, seed: 
     layers, hidden, heads, ffn = PAPER_SHAPES[shape]
     torch.manual_seed(seed)
     cfg = BertConfig(
-        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-        num_attention_heads=heads, intermediate_size=ffn, num_labels=num_labels,
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=ffn,
+        num_labels=num_labels,
     )
     return BertForSequenceClassification(cfg).eval()
 

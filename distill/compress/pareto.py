@@ -48,8 +48,13 @@ def log_limits(values: list[float]) -> tuple[float, float]:
 
 
 def _overlaps(box, boxes, margin: float = 1.5) -> bool:
-    return any(box.x0 - margin < b.x1 and b.x0 - margin < box.x1 and box.y0 - margin < b.y1 and b.y0 - margin < box.y1
-               for b in boxes)  # fmt: skip
+    return any(
+        box.x0 - margin < b.x1
+        and b.x0 - margin < box.x1
+        and box.y0 - margin < b.y1
+        and b.y0 - margin < box.y1
+        for b in boxes
+    )
 
 
 def label_box(ann, renderer):
@@ -79,14 +84,23 @@ def place_labels(ax, xy: list[tuple[float, float]], texts: list[str], fontsize: 
                 if ann is not None:
                     ann.remove()
                 ann = ax.annotate(
-                    text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                    text,
+                    (x, y),
+                    xytext=(dx, dy),
+                    textcoords="offset points",
+                    fontsize=fontsize,
                     ha="left" if dx > 1 else "right" if dx < -1 else "center",
                     va="bottom" if dy > 1 else "top" if dy < -1 else "center",
                     arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.55", "shrinkA": 0, "shrinkB": 3},
-                    annotation_clip=False, zorder=4,
+                    annotation_clip=False,
+                    zorder=4,
                 )
                 box = label_box(ann, renderer)
-                if not _overlaps(box, taken) and ax.bbox.contains(box.x0, box.y0) and ax.bbox.contains(box.x1, box.y1):
+                if (
+                    not _overlaps(box, taken)
+                    and ax.bbox.contains(box.x0, box.y0)
+                    and ax.bbox.contains(box.x1, box.y1)
+                ):
                     break
             else:
                 continue
@@ -144,21 +158,24 @@ def pareto_figure(result: dict, timing):
             ax.set_yscale("log")
             ax.set_ylim(*log_limits(ys))
         for (v, _), x, y in zip(group, xs, ys, strict=True):
-            ax.scatter(x, y, s=40, color=colors[v["source"]], marker=markers[v["kind"]], zorder=3, clip_on=False)
+            ax.scatter(
+                x, y, s=40, color=colors[v["source"]], marker=markers[v["kind"]], zorder=3, clip_on=False
+            )
         # Frontier: fast and accurate for accuracy; fast and small for size (smaller is better).
         front = pareto_frontier([(x, y if acc else -y) for x, y in zip(xs, ys, strict=True)])
         fx, fy = [xs[i] for i in front], [ys[i] for i in front]
         ax.scatter(fx, fy, s=130, facecolors="none", edgecolors="0.2", lw=0.8, zorder=3, clip_on=False)
         if len(front) > 1:
-            ax.step(fx, fy, where="pre", color="0.35", lw=1, ls="--", zorder=2,
-                    label="Pareto frontier")  # fmt: skip
+            ax.step(fx, fy, where="pre", color="0.35", lw=1, ls="--", zorder=2, label="Pareto frontier")
             ax.legend(loc="lower left" if acc else "upper left", fontsize=7, frameon=False)
         labels = [str(number + i + 1) for i in range(len(group))]
         place_labels(ax, list(zip(xs, ys, strict=True)), labels)
         for i, ((v, _), x, y) in enumerate(zip(group, xs, ys, strict=True)):
             star = "*" if i in front else " "
             value = f"{y:6.2f}%" if acc else f"{y:7.1f} MB"
-            lines.append((f"{number + i + 1:>2}{star} {_name(v)}", f"{value} {x:>9.1f}/s", colors[v["source"]]))
+            lines.append(
+                (f"{number + i + 1:>2}{star} {_name(v)}", f"{value} {x:>9.1f}/s", colors[v["source"]])
+            )
         number += len(group)
         ax.set_xlabel(f"throughput, sequences/s (batch {batch}, seq {seq}, log scale)")
         ax.set_ylabel("accuracy %" if acc else "size on disk, MB (log scale)")
@@ -167,11 +184,27 @@ def pareto_figure(result: dict, timing):
     if not panels:
         axes[0].text(0.5, 0.5, "no timings", ha="center")
     width = max((len(a) for a, _, _ in lines), default=0)
-    table.text(0, 1, "  # variant (* on the Pareto frontier, ringed)", fontsize=7.5, family="monospace", weight="bold",
-               va="top", transform=table.transAxes)  # fmt: skip
+    table.text(
+        0,
+        1,
+        "  # variant (* on the Pareto frontier, ringed)",
+        fontsize=7.5,
+        family="monospace",
+        weight="bold",
+        va="top",
+        transform=table.transAxes,
+    )
     for i, (name, value, color) in enumerate(lines):
-        table.text(0, 1 - (i + 1.3) * 0.175 / fig.get_figheight(), f"{name:<{width}}  {value}", fontsize=7,
-                   family="monospace", color=color, va="top", transform=table.transAxes)  # fmt: skip
+        table.text(
+            0,
+            1 - (i + 1.3) * 0.175 / fig.get_figheight(),
+            f"{name:<{width}}  {value}",
+            fontsize=7,
+            family="monospace",
+            color=color,
+            va="top",
+            transform=table.transAxes,
+        )
     handles = [plt.Line2D([], [], ls="", marker=markers[k], color="0.3", label=k) for k in kinds]
     handles += [plt.Line2D([], [], ls="", marker="o", color=colors[s], label=s) for s in sources]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)

@@ -74,7 +74,10 @@ def prune(
         raise ConfigError(f"prune: head_ratio {head_ratio} would remove all {heads} heads")
     n_ffn_cut = round(ffn_ratio * cfg.intermediate_size)
     model.eval()
-    example = {"input_ids": torch.ones(1, 8, dtype=torch.long), "attention_mask": torch.ones(1, 8, dtype=torch.long)}
+    example = {
+        "input_ids": torch.ones(1, 8, dtype=torch.long),
+        "attention_mask": torch.ones(1, 8, dtype=torch.long),
+    }
     layers = model.bert.encoder.layer
 
     def graph() -> tp.DependencyGraph:
@@ -88,7 +91,9 @@ def prune(
         for layer in layers:
             fc = layer.intermediate.dense  # [ffn, hidden]; coupled with output.dense's input
             group = dg.get_pruning_group(fc, tp.prune_linear_out_channels, idxs=list(range(fc.out_features)))
-            group = dg.get_pruning_group(fc, tp.prune_linear_out_channels, idxs=_lowest(imp(group), n_ffn_cut))
+            group = dg.get_pruning_group(
+                fc, tp.prune_linear_out_channels, idxs=_lowest(imp(group), n_ffn_cut)
+            )
             group.prune()
     if n_heads_cut:
         dg = graph()
@@ -103,11 +108,15 @@ def prune(
         emb = model.bert.embeddings.word_embeddings
         n_hidden_cut = n_heads_cut * head_dim
         group = dg.get_pruning_group(emb, tp.prune_embedding_out_channels, idxs=list(range(hidden)))
-        dg.get_pruning_group(emb, tp.prune_embedding_out_channels, idxs=_lowest(imp(group), n_hidden_cut)).prune()
+        dg.get_pruning_group(
+            emb, tp.prune_embedding_out_channels, idxs=_lowest(imp(group), n_hidden_cut)
+        ).prune()
         # The pooler's output is not on the residual stream; it must match the new hidden size too.
         pool = model.bert.pooler.dense
         group = dg.get_pruning_group(pool, tp.prune_linear_out_channels, idxs=list(range(pool.out_features)))
-        dg.get_pruning_group(pool, tp.prune_linear_out_channels, idxs=_lowest(imp(group), n_hidden_cut)).prune()
+        dg.get_pruning_group(
+            pool, tp.prune_linear_out_channels, idxs=_lowest(imp(group), n_hidden_cut)
+        ).prune()
     model.zero_grad(set_to_none=True)
     # What torch-pruning does not know about: the config and the attention modules' bookkeeping.
     new_heads = heads - n_heads_cut
@@ -119,4 +128,3 @@ def prune(
         att.num_attention_heads = new_heads
         att.all_head_size = new_heads * head_dim
     return model
-

@@ -48,7 +48,10 @@ def _classifier_nodes(onnx_path: str | Path) -> list[str]:
 
 
 def quantize_onnx_dynamic(
-    src: str | Path, dst: str | Path, per_channel: bool = False, u8u8: bool = False,
+    src: str | Path,
+    dst: str | Path,
+    per_channel: bool = False,
+    u8u8: bool = False,
     keep_classifier_fp32: bool = False,
 ) -> Path:
     """ORT dynamic INT8. Defaults = ORT's defaults (the naive recipe); the flags are the fixes above."""
@@ -56,7 +59,9 @@ def quantize_onnx_dynamic(
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
-        str(src), str(dst), per_channel=per_channel,
+        str(src),
+        str(dst),
+        per_channel=per_channel,
         weight_type=QuantType.QUInt8 if u8u8 else QuantType.QInt8,
         nodes_to_exclude=_classifier_nodes(src) if keep_classifier_fp32 else None,
         # DefaultTensorType: ORT's fused ops (Attention, SkipLayerNorm) have no shape inference.
@@ -76,7 +81,9 @@ class _Calibration:
         self._names = input_names
         given = set(INPUT_ORDER[: len(batches[0])]) if batches else set()
         if given != input_names:
-            raise DataError(f"calibration batches hold {sorted(given)}, but the graph takes {sorted(input_names)}")
+            raise DataError(
+                f"calibration batches hold {sorted(given)}, but the graph takes {sorted(input_names)}"
+            )
         self._order = INPUT_ORDER
 
     def get_next(self) -> dict | None:
@@ -87,8 +94,12 @@ class _Calibration:
 
 
 def quantize_onnx_static(
-    src: str | Path, dst: str | Path, calibration: Iterable[tuple[np.ndarray, ...]],
-    per_channel: bool = True, keep_classifier_fp32: bool = True, pad_id: int = 0,
+    src: str | Path,
+    dst: str | Path,
+    calibration: Iterable[tuple[np.ndarray, ...]],
+    per_channel: bool = True,
+    keep_classifier_fp32: bool = True,
+    pad_id: int = 0,
 ) -> Path:
     """ORT static INT8 (QDQ): activation ranges fixed from calibration batches drawn from training data.
     ``pad_id``: the tokenizer's padding id (MPNet's is 1, and its position ids count the tokens that are not 1)."""
@@ -110,12 +121,20 @@ def quantize_onnx_static(
     batches = rows
     names = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
     quantize_static(
-        str(src), str(dst), _Calibration(batches, names), quant_format=QuantFormat.QDQ,
-        per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul", "Gemm"], calibrate_method=CalibrationMethod.Percentile,
+        str(src),
+        str(dst),
+        _Calibration(batches, names),
+        quant_format=QuantFormat.QDQ,
+        per_channel=per_channel,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul", "Gemm"],
+        calibrate_method=CalibrationMethod.Percentile,
         nodes_to_exclude=_classifier_nodes(src) if keep_classifier_fp32 else None,
         extra_options={
-            "MatMulConstBOnly": True, "CalibPercentile": 99.99, "DefaultTensorType": onnx.TensorProto.FLOAT,
+            "MatMulConstBOnly": True,
+            "CalibPercentile": 99.99,
+            "DefaultTensorType": onnx.TensorProto.FLOAT,
         },
     )
     return Path(dst)
@@ -130,8 +149,11 @@ ONNX_INT8_RECIPES = {
 
 
 def quantize_onnx(
-    src: str | Path, dst: str | Path, mode: str = "dynamic",
-    calibration: Iterable[tuple[np.ndarray, ...]] | None = None, pad_id: int = 0,
+    src: str | Path,
+    dst: str | Path,
+    mode: str = "dynamic",
+    calibration: Iterable[tuple[np.ndarray, ...]] | None = None,
+    pad_id: int = 0,
 ) -> Path:
     """One entry point: mode is a dynamic recipe name or "static" (needs calibration batches padded with ``pad_id``)."""
     if mode == "static":
@@ -139,5 +161,7 @@ def quantize_onnx(
             raise DataError("static INT8 needs a calibration set (calibration texts from the training data)")
         return quantize_onnx_static(src, dst, calibration, pad_id=pad_id)
     if mode not in ONNX_INT8_RECIPES:
-        raise DataError(f"quantisation mode {mode!r} is unknown; use static or {', '.join(ONNX_INT8_RECIPES)}")
+        raise DataError(
+            f"quantisation mode {mode!r} is unknown; use static or {', '.join(ONNX_INT8_RECIPES)}"
+        )
     return quantize_onnx_dynamic(src, dst, **ONNX_INT8_RECIPES[mode])

@@ -49,7 +49,9 @@ class Recovery:
     loss_after: float
 
 
-def _mean_loss(model: Trainable, teacher: LiveTeacher, batches: list[dict[str, Tensor]], shares: list[float]) -> float:
+def _mean_loss(
+    model: Trainable, teacher: LiveTeacher, batches: list[dict[str, Tensor]], shares: list[float]
+) -> float:
     """Mean over ``batches`` of ``Σ_k w_k L_k``, student in eval mode (no dropout), no gradients."""
     model.eval()
     with torch.no_grad():
@@ -62,8 +64,14 @@ def _attn_implementations(*models: nn.Module) -> list[tuple[nn.Module, str | Non
 
 
 def recover(
-    student: nn.Module, teacher: nn.Module, batches: list[dict[str, Tensor]], objectives: dict[str, Any] | None = None,
-    epochs: int = 1, lr: float = 5e-5, seed: int = 0, source: str = "recover objectives",
+    student: nn.Module,
+    teacher: nn.Module,
+    batches: list[dict[str, Tensor]],
+    objectives: dict[str, Any] | None = None,
+    epochs: int = 1,
+    lr: float = 5e-5,
+    seed: int = 0,
+    source: str = "recover objectives",
 ) -> Recovery:
     """Distil ``teacher`` (the unpruned model) into ``student`` (pruned, same depth) in place.
 
@@ -78,8 +86,9 @@ def recover(
         raise ConfigError(f"{source}: recovery needs at least one batch of training texts")
     if "ce" in spec and any(b.get("labels") is None for b in batches):
         raise ConfigError(f"{source}: ce: the hard-label objective needs labelled training texts")
-    layer_map = resolve_layer_map("uniform", student.config.num_hidden_layers, teacher.config.num_hidden_layers,
-                                  source, "layers")
+    layer_map = resolve_layer_map(
+        "uniform", student.config.num_hidden_layers, teacher.config.num_hidden_layers, source, "layers"
+    )
     device = next(student.parameters()).device
     # The objectives read `labels` (None: unlabelled texts, fine for every objective but `ce`).
     batches = [{"labels": None, **{k: v.to(device) for k, v in b.items() if v is not None}} for b in batches]
@@ -97,8 +106,14 @@ def recover(
 
 
 def _train(
-    student: nn.Module, teacher: nn.Module, batches: list[dict[str, Tensor]], spec: dict[str, BaseModel],
-    layer_map: list[int], epochs: int, lr: float, source: str,
+    student: nn.Module,
+    teacher: nn.Module,
+    batches: list[dict[str, Tensor]],
+    spec: dict[str, BaseModel],
+    layer_map: list[int],
+    epochs: int,
+    lr: float,
+    source: str,
 ) -> tuple[int, float, float]:
     """The loop: (optimizer steps, loss before, loss after)."""
     device = batches[0]["input_ids"].device

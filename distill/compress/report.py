@@ -13,7 +13,10 @@ def _timing(v: dict, seq: int, batch: int) -> dict | None:
 
 
 def _reference(variants: list[dict], role: str, device: str) -> dict | None:
-    return next((v for v in variants if v["role"] == role and v["kind"] == "torch-fp32" and v["device"] == device), None)
+    return next(
+        (v for v in variants if v["role"] == role and v["kind"] == "torch-fp32" and v["device"] == device),
+        None,
+    )
 
 
 def _speedup(v: dict, ref: dict | None, seq: int, batch: int) -> float | None:
@@ -42,8 +45,12 @@ def add_comparisons(result: dict) -> None:
         v["accuracy_delta_vs_teacher"] = _delta(v, teacher)
         v["accuracy_delta_vs_student"] = _delta(v, student)
         v["speedup"] = [
-            {"seq_len": t["seq_len"], "batch": t["batch"], "vs_teacher": _speedup(v, teacher, t["seq_len"], t["batch"]),
-             "vs_student": _speedup(v, student, t["seq_len"], t["batch"])}
+            {
+                "seq_len": t["seq_len"],
+                "batch": t["batch"],
+                "vs_teacher": _speedup(v, teacher, t["seq_len"], t["batch"]),
+                "vs_student": _speedup(v, student, t["seq_len"], t["batch"]),
+            }
             for t in v["timings"]
         ]
 
@@ -60,9 +67,14 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
     m, s = result["machine"], result["settings"]
     gpu = m["gpu"]
     lines = [
-        f"# {title}", "",
+        f"# {title}",
+        "",
         f"- Machine: {m['cpu']} ({m['cores']} cores, flags: {', '.join(m['cpu_flags']) or 'none'})"
-        + (f"; GPU {gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']}, CUDA {gpu['cuda']})" if gpu else "; no GPU"),
+        + (
+            f"; GPU {gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']}, CUDA {gpu['cuda']})"
+            if gpu
+            else "; no GPU"
+        ),
         f"- torch {m['torch']}, transformers {m['transformers']}, onnxruntime {m['onnxruntime']}, python {m['python']}",
         f"- Threads: {m['threads']} (torch intra-op and ORT intra-op); load average (1/5/15 min) at start "
         f"{m['loadavg_1_5_15']}, at end {result['loadavg_after']} (shared machine)",
@@ -72,7 +84,8 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
         + ("" if result["eval"]["n"] else " (no eval set: accuracy columns blank)"),
         "- Accuracy is blank for random-weight models (speed only); speed-ups are measured, never MAC ratios.",
         "",
-        "Variant kinds:", "",
+        "Variant kinds:",
+        "",
     ]
     lines += [f"- `{k}`: {d}" for k, d in result["kinds"].items()]
     if result.get("skipped"):  # e.g. BERT-only kinds listed for a bench that also has a BiLSTM student
@@ -82,8 +95,18 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
     for device in s["devices"]:
         for seq in s["seq_lens"]:
             lines += ["", f"## {device}, sequence length {seq}", ""]
-            head = ["variant", "weights", "params (M)", "size (MB)", "acc %", "F1 %", "Δacc vs teacher",
-                    "Δacc vs student", "agree w/ FP32 %", "b1 p50 / p90 / p99 ms"]
+            head = [
+                "variant",
+                "weights",
+                "params (M)",
+                "size (MB)",
+                "acc %",
+                "F1 %",
+                "Δacc vs teacher",
+                "Δacc vs student",
+                "agree w/ FP32 %",
+                "b1 p50 / p90 / p99 ms",
+            ]
             head += [f"b{b} seq/s" for b in big]
             head += ["speed-up b1 vs teacher", "vs student"]
             head += [f"speed-up b{b} vs teacher" for b in big[:1]] + ["peak RSS MiB (b1)"]
@@ -94,26 +117,47 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
                 t1 = _timing(v, seq, 1)
                 sp = {(x["seq_len"], x["batch"]): x for x in v["speedup"]}
                 row = [
-                    f"`{v['name']}`", "random, speed only" if v["random_weights"] else "trained",
-                    f"{v['params'] / 1e6:.1f}", f"{v['size_mb']:.1f}", _pct(v["accuracy"]), _pct(v["f1"]),
-                    _fmt(v["accuracy_delta_vs_teacher"], "+.2f"), _fmt(v["accuracy_delta_vs_student"], "+.2f"),
+                    f"`{v['name']}`",
+                    "random, speed only" if v["random_weights"] else "trained",
+                    f"{v['params'] / 1e6:.1f}",
+                    f"{v['size_mb']:.1f}",
+                    _pct(v["accuracy"]),
+                    _pct(v["f1"]),
+                    _fmt(v["accuracy_delta_vs_teacher"], "+.2f"),
+                    _fmt(v["accuracy_delta_vs_student"], "+.2f"),
                     _pct(v["agreement_with_fp32"]),
                     " / ".join(f"{t1['latency_ms'][q]:.2f}" for q in ("p50", "p90", "p99")) if t1 else "",
                 ]
                 row += [_fmt((_timing(v, seq, b) or {}).get("throughput_seq_s"), ".1f") for b in big]
                 b1 = sp.get((seq, 1), {})
-                row += [_fmt(b1.get("vs_teacher"), ".2f") + ("×" if b1.get("vs_teacher") else ""),
-                        _fmt(b1.get("vs_student"), ".2f") + ("×" if b1.get("vs_student") else "")]
+                row += [
+                    _fmt(b1.get("vs_teacher"), ".2f") + ("×" if b1.get("vs_teacher") else ""),
+                    _fmt(b1.get("vs_student"), ".2f") + ("×" if b1.get("vs_student") else ""),
+                ]
                 for b in big[:1]:
                     x = sp.get((seq, b), {}).get("vs_teacher")
                     row.append(_fmt(x, ".2f") + ("×" if x else ""))
                 row.append(_fmt(t1["peak_rss_mib"], ".0f") if t1 else "")
                 lines.append("| " + " | ".join(row) + " |")
-            gpu_rows = [(v, t) for v in result["variants"] if v["device"] == device for t in v["timings"]
-                        if t["seq_len"] == seq and t.get("tflops_achieved") is not None and t["batch"] == max(s["batch_sizes"])]
+            gpu_rows = [
+                (v, t)
+                for v in result["variants"]
+                if v["device"] == device
+                for t in v["timings"]
+                if t["seq_len"] == seq
+                and t.get("tflops_achieved") is not None
+                and t["batch"] == max(s["batch_sizes"])
+            ]
             if gpu_rows:
-                lines += ["", f"GPU utilisation at batch {max(s['batch_sizes'])}: achieved vs peak dense TFLOP/s", ""]
-                lines += [f"- `{v['name']}`: {t['tflops_achieved']} of {t['tflops_peak']} TFLOP/s" for v, t in gpu_rows]
+                lines += [
+                    "",
+                    f"GPU utilisation at batch {max(s['batch_sizes'])}: achieved vs peak dense TFLOP/s",
+                    "",
+                ]
+                lines += [
+                    f"- `{v['name']}`: {t['tflops_achieved']} of {t['tflops_peak']} TFLOP/s"
+                    for v, t in gpu_rows
+                ]
     return "\n".join(lines) + "\n"
 
 

@@ -62,9 +62,13 @@ class Source:
         if (self.path is None) == (self.shape is None):
             raise ConfigError(f"variant source {self.name!r}: give exactly one of path or shape")
         if self.shape is not None and self.shape not in PAPER_SHAPES:
-            raise ConfigError(f"variant source {self.name!r}: shape {self.shape!r} unknown; known: {', '.join(PAPER_SHAPES)}")
+            raise ConfigError(
+                f"variant source {self.name!r}: shape {self.shape!r} unknown; known: {', '.join(PAPER_SHAPES)}"
+            )
         if self.role not in ("teacher", "student", "other"):
-            raise ConfigError(f"variant source {self.name!r}: role {self.role!r}; use teacher, student or other")
+            raise ConfigError(
+                f"variant source {self.name!r}: role {self.role!r}; use teacher, student or other"
+            )
 
     @property
     def random_weights(self) -> bool:
@@ -141,7 +145,11 @@ def _optimise(loaded: Loaded, out: Path) -> None:
 
 
 # kinds.GRAPHS name -> how a source's ONNX file of that graph is written.
-ONNX_GRAPHS: dict[str, Callable[[Loaded, Path], None]] = {"fp32": _export_fp32, "opt": _optimise, "cls": _export_cls}
+ONNX_GRAPHS: dict[str, Callable[[Loaded, Path], None]] = {
+    "fp32": _export_fp32,
+    "opt": _optimise,
+    "cls": _export_cls,
+}
 
 
 def load_source(source: Source, workdir: Path) -> Loaded:
@@ -180,7 +188,9 @@ TORCH_RECIPES: dict[str | None, Callable[[nn.Module, str], nn.Module]] = {
 }
 
 
-def _build_torch(loaded: Loaded, kind: kinds.Kind, device: str, threads: int, calibration: list | None) -> Built:
+def _build_torch(
+    loaded: Loaded, kind: kinds.Kind, device: str, threads: int, calibration: list | None
+) -> Built:
     m = TORCH_RECIPES[kind.recipe](TORCH_GRAPHS[kind.graph](loaded), device)
     size = _state_dict_bytes(m)
     if kind.compiled:
@@ -188,7 +198,9 @@ def _build_torch(loaded: Loaded, kind: kinds.Kind, device: str, threads: int, ca
     return Built(torch_predict(m.eval(), device), count_parameters(loaded.model), size)
 
 
-def _build_ort(loaded: Loaded, kind: kinds.Kind, device: str, threads: int, calibration: list | None) -> Built:
+def _build_ort(
+    loaded: Loaded, kind: kinds.Kind, device: str, threads: int, calibration: list | None
+) -> Built:
     path = loaded.onnx(kind.name, calibration)
     session = ort_session(path, threads=threads, device=device)
     return Built(ort_predict(session), count_parameters(loaded.model), path.stat().st_size)
@@ -196,8 +208,9 @@ def _build_ort(loaded: Loaded, kind: kinds.Kind, device: str, threads: int, cali
 
 # a kind's runtime -> its builder.
 BUILDERS: dict[str, Callable[[Loaded, kinds.Kind, str, int, list | None], Built]] = {
-    "torch": _build_torch, "ort": _build_ort,
-}  # fmt: skip
+    "torch": _build_torch,
+    "ort": _build_ort,
+}
 
 
 def build_variant(
@@ -210,7 +223,9 @@ def build_variant(
     mt = loaded.model_type
     reason = kinds.refusal(kind, mt)
     if reason:
-        raise ConfigError(f"variant kind {kind} does not apply to {loaded.source.name} (model_type {mt}): {reason}; "
-                          f"kinds for {mt}: {', '.join(kinds.kinds_for(mt))}")  # fmt: skip
+        raise ConfigError(
+            f"variant kind {kind} does not apply to {loaded.source.name} (model_type {mt}): {reason}; "
+            f"kinds for {mt}: {', '.join(kinds.kinds_for(mt))}"
+        )
     require_device(device)
     return BUILDERS[spec.runtime](loaded, spec, device, threads, calibration)

@@ -40,7 +40,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         line = f"line {e.problem_mark.line + 1}: " if e.problem_mark else ""
         raise ConfigError(f"{path}: {line}invalid YAML: {e.problem}") from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8"
+        ) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
     if data is None:
@@ -176,7 +178,9 @@ def _tagged(annotation: Any, key: str | int) -> Any:
     if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
         return None
     for member in typing.get_args(annotation):
-        if typing.get_origin(member) is Annotated and any(isinstance(m, Tag) and m.tag == key for m in typing.get_args(member)[1:]):
+        if typing.get_origin(member) is Annotated and any(
+            isinstance(m, Tag) and m.tag == key for m in typing.get_args(member)[1:]
+        ):
             return typing.get_args(member)[0]
     return None
 
@@ -238,7 +242,9 @@ def format_errors(err: ValidationError, model: type[BaseModel], source: str, pre
     parts = []
     seen = set()
     for e in err.errors():
-        loc, _ = _walk(model, tuple(k for k in e["loc"] if not (isinstance(k, str) and k.startswith("function-"))))
+        loc, _ = _walk(
+            model, tuple(k for k in e["loc"] if not (isinstance(k, str) and k.startswith("function-")))
+        )
         # A union reports each member's failure; the first per location is the useful one.
         key = ".".join(str(k) for k in (*prefix, *loc))
         if key in seen:

@@ -61,7 +61,11 @@ def collate(data: Encoded, indices: list[int]) -> dict[str, Tensor]:
         mask[row, :n] = 1
         if types is not None:
             types[row, :n] = torch.tensor(data.token_type_ids[i])
-    batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([data.labels[i] for i in indices])}
+    batch = {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "labels": torch.tensor([data.labels[i] for i in indices]),
+    }
     if types is not None:
         batch["token_type_ids"] = types
     return batch
@@ -95,6 +99,8 @@ def encode_views(dataset: TextDataset, teacher_tokenizer, student_tokenizer, max
     return data
 
 
-def iterate(data: Encoded, batches: list[list[int]], device: torch.device | str = "cpu") -> Iterator[dict[str, Tensor]]:
+def iterate(
+    data: Encoded, batches: list[list[int]], device: torch.device | str = "cpu"
+) -> Iterator[dict[str, Tensor]]:
     for indices in batches:
         yield {k: v.to(device) for k, v in collate(data, indices).items()}

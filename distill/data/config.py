@@ -27,7 +27,9 @@ class SplitConfig(_Strict):
     @model_validator(mode="after")
     def _leaves_train(self) -> SplitConfig:
         if self.dev + self.test >= 1:
-            raise ValueError(f"dev + test must be below 1 (the rest is the train split), got {self.dev:g} + {self.test:g}")
+            raise ValueError(
+                f"dev + test must be below 1 (the rest is the train split), got {self.dev:g} + {self.test:g}"
+            )
         return self
 
 
@@ -44,7 +46,9 @@ class DataConfig(_Strict):
     text_column: str = "text"
     text_pair_column: str | None = None
     label_column: str = "label"
-    labels: list[str] | None = Field(None, description="label names in id order; default: sorted train labels")
+    labels: list[str] | None = Field(
+        None, description="label names in id order; default: sorted train labels"
+    )
     dev: str | None = Field(None, description="a separate dev file (same format); else carved from source")
     test: str | None = Field(None, description="a separate test file (same format); else carved from source")
     split: SplitConfig = SplitConfig()

@@ -142,11 +142,15 @@ def _read_disk(path: Path, cfg: DataConfig) -> dict[str, _Raw]:
     out = {}
     for split, ds in parts.items():
         where = f"{path}[{split}]"
-        wanted = [cfg.text_column, cfg.label_column] + ([cfg.text_pair_column] if cfg.text_pair_column else [])
+        wanted = [cfg.text_column, cfg.label_column] + (
+            [cfg.text_pair_column] if cfg.text_pair_column else []
+        )
         require_columns(where, ds.column_names, wanted)
         feature = ds.features[cfg.label_column]
         names = getattr(feature, "names", None)  # a ClassLabel stores ints and their names
-        labels = [names[y] if names and isinstance(y, int) and y >= 0 else str(y) for y in ds[cfg.label_column]]
+        labels = [
+            names[y] if names and isinstance(y, int) and y >= 0 else str(y) for y in ds[cfg.label_column]
+        ]
         if split != "train" and all(y == "-1" for y in labels):  # GLUE test splits have no labels
             continue
         texts = [str(t) for t in ds[cfg.text_column]]
@@ -171,7 +175,13 @@ def _read_sources(cfg: DataConfig) -> tuple[dict[str, _Raw], list[str] | None]:
         corpus = embedded_corpus(cfg.source.removeprefix("embedded:"))
         raw = _read_table(corpus.path, "csv", corpus.encoding, corpus.text_column, None, corpus.label_column)
         keep = [i for i, y in enumerate(raw.labels) if y in corpus.labels]
-        raw = _Raw([raw.texts[i] for i in keep], None, [raw.labels[i] for i in keep], [raw.lines[i] for i in keep], raw.where)
+        raw = _Raw(
+            [raw.texts[i] for i in keep],
+            None,
+            [raw.labels[i] for i in keep],
+            [raw.lines[i] for i in keep],
+            raw.where,
+        )
         return {"train": raw}, list(corpus.labels)
 
     source = Path(cfg.source)
@@ -207,7 +217,12 @@ def _glue_dev(folder: Path, dev_name: str, cfg: DataConfig) -> Path | None:
     if path.exists() or not (folder / "train.tsv").exists():  # a missing train.tsv is reported as such
         return path
     if "dev" in cfg.split.model_fields_set:
-        log.info("%s: no %s; carving the dev split (split.dev: %g) out of train.tsv", folder, dev_name, cfg.split.dev)
+        log.info(
+            "%s: no %s; carving the dev split (split.dev: %g) out of train.tsv",
+            folder,
+            dev_name,
+            cfg.split.dev,
+        )
         return None
     raise DataError(
         f"{folder}: no {dev_name} in the GLUE folder; add it, or set data.split.dev (e.g. 0.1) to carve dev out of train.tsv"
@@ -237,7 +252,9 @@ def _to_ids(raw: _Raw, names: list[str]) -> TextDataset:
     labels = []
     for y, line in zip(raw.labels, raw.lines, strict=True):
         if y not in index:
-            raise DataError(f"{raw.where}: line {line}: unknown label {y!r}; expected one of {', '.join(names)}")
+            raise DataError(
+                f"{raw.where}: line {line}: unknown label {y!r}; expected one of {', '.join(names)}"
+            )
         labels.append(index[y])
     return TextDataset(raw.texts, labels, raw.pairs)
 
@@ -250,7 +267,9 @@ def load_splits(cfg: DataConfig) -> DataSplits:
             check_label_kind(raw.labels, raw.where, raw.column)
     names = cfg.labels or fixed_labels or sorted(set(raws["train"].labels))
     if len(names) < 2:
-        raise DataError(f"{raws['train'].where}: only one label ({names[0]!r}); a classifier needs two or more")
+        raise DataError(
+            f"{raws['train'].where}: only one label ({names[0]!r}); a classifier needs two or more"
+        )
     splits = {k: _to_ids(v, names) for k, v in raws.items()}
 
     missing = [s for s in ("dev", "test") if s not in splits]
@@ -268,7 +287,9 @@ def load_splits(cfg: DataConfig) -> DataSplits:
         splits["train"] = splits["train"].subset(order)
 
     if cfg.max_train_examples:
-        splits["train"] = splits["train"].subset(list(range(min(cfg.max_train_examples, len(splits["train"])))))
+        splits["train"] = splits["train"].subset(
+            list(range(min(cfg.max_train_examples, len(splits["train"]))))
+        )
     if cfg.max_eval_examples:
         for s in ("dev", "test"):
             splits[s] = splits[s].subset(list(range(min(cfg.max_eval_examples, len(splits[s])))))

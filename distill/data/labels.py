@@ -100,4 +100,6 @@ def check_label_kind(labels: Iterable[str], where: str, column: str) -> None:
         )
     what = _regression(distinct)
     if what:
-        raise DataError(f"{where}: label column {column!r} holds {what}: looks like a regression target; {SUPPORTED}")
+        raise DataError(
+            f"{where}: label column {column!r} holds {what}: looks like a regression target; {SUPPORTED}"
+        )

@@ -97,8 +97,13 @@ def _iter_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
             keys = list(obj)
         missing = [k for k in keys if k not in obj]
         if missing:
-            raise DataError(f"{path}: line {lineno}: no key {missing[0]!r} (the first object has {', '.join(map(repr, keys))})")
-        yield lineno, {k: v if isinstance(v, str) else json.dumps(v) if v is not None else "" for k, v in obj.items()}
+            raise DataError(
+                f"{path}: line {lineno}: no key {missing[0]!r} (the first object has {', '.join(map(repr, keys))})"
+            )
+        yield (
+            lineno,
+            {k: v if isinstance(v, str) else json.dumps(v) if v is not None else "" for k, v in obj.items()},
+        )
 
 
 def iter_rows(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> Iterator[tuple[int, Row]]:

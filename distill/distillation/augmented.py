@@ -50,8 +50,10 @@ def for_split(cfg, pair: bool, where: str):
     student.yaml's ``augment:`` key and by the pipeline's augment step, so both read a config alike.
     A sentence-pair config (two text_columns) on single-text data is refused rather than guessed."""
     if len(cfg.text_columns) == 2 and not pair:
-        raise ConfigError(f"{where}: the augment config names two text_columns (a sentence-pair task) but the "
-                          "training data has a single text column")  # fmt: skip
+        raise ConfigError(
+            f"{where}: the augment config names two text_columns (a sentence-pair task) but the "
+            "training data has a single text column"
+        )
     columns = [JSONL_TEXT, JSONL_PAIR] if pair else [JSONL_TEXT]
     return cfg.model_copy(update={"text_columns": columns, "format": "jsonl", "output_format": "jsonl"})
 
@@ -114,7 +116,12 @@ def _read(path: Path, pair: bool, label_names: list[str]) -> TextDataset:
 
 
 def augment_train(
-    train: TextDataset, label_names: list[str], augment_yaml: str, cache_dir: str | Path, source: str, workers: int = 1
+    train: TextDataset,
+    label_names: list[str],
+    augment_yaml: str,
+    cache_dir: str | Path,
+    source: str,
+    workers: int = 1,
 ) -> TextDataset:
     """``train`` augmented by the pipeline of ``augment_yaml`` (cached on disk by content)."""
     from augment.config import build_pipeline
@@ -136,9 +143,18 @@ def augment_train(
     try:
         plan = prepare_run(cfg, src, out, where, flag=f"{source}: augment: the augmented-split cache")
         pipeline = build_pipeline(cfg, strategies, source=where)
-        stats = run_file(pipeline, cfg, src, out, plan=plan, workers=workers)  # `out` appears only when complete
+        stats = run_file(
+            pipeline, cfg, src, out, plan=plan, workers=workers
+        )  # `out` appears only when complete
     finally:
         src.unlink(missing_ok=True)
-    log.info("augment: %d training examples -> %d with %s (%.1f s, %.0f sentences/s; cached: %s)",
-             stats.rows_in, stats.rows_out, augment_yaml, stats.seconds, stats.sentences_per_s, out)  # fmt: skip
+    log.info(
+        "augment: %d training examples -> %d with %s (%.1f s, %.0f sentences/s; cached: %s)",
+        stats.rows_in,
+        stats.rows_out,
+        augment_yaml,
+        stats.seconds,
+        stats.sentences_per_s,
+        out,
+    )
     return _read(out, pair, label_names)

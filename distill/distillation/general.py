@@ -69,25 +69,44 @@ def _objectives(student_yaml: str, stage_objectives: dict, s: ModelDims, t: Mode
     return build_objectives(parse_objectives(dict.fromkeys(DEFAULT_OBJECTIVES), source), s, t, source)
 
 
-def intermediate_loss(student, teacher, objectives, layer_map, data: Encoded, batch_size: int, device=None) -> float:
+def intermediate_loss(
+    student, teacher, objectives, layer_map, data: Encoded, batch_size: int, device=None
+) -> float:
     """Mean total intermediate loss over ``data`` (for before/after comparison), no gradients."""
     want_s, want_t = feature_requests(objectives, layer_map)
     total, n = 0.0, 0
     student.eval()
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
-            batch = {k: v.to(device) for k, v in collate(data, list(range(start, min(start + batch_size, len(data))))).items()}
-            loss, _ = total_loss(objectives, forward_features(student, batch, want_s), forward_features(teacher, batch, want_t), batch["labels"])
+            batch = {
+                k: v.to(device)
+                for k, v in collate(data, list(range(start, min(start + batch_size, len(data))))).items()
+            }
+            loss, _ = total_loss(
+                objectives,
+                forward_features(student, batch, want_s),
+                forward_features(teacher, batch, want_t),
+                batch["labels"],
+            )
             total, n = total + loss.item(), n + 1
     student.train()
     return total / max(n, 1)
 
 
 def general_distill(
-    teacher_yaml: str | Path, student_yaml: str | Path, corpus: str | Path, output_dir: str | Path,
-    *, epochs: float = 1.0, lr: float = 1e-4, batch_size: int = 32, max_length: int | None = None,
-    chunk_batches: int = 50, seed: int = 0, resume: str = "auto",
-) -> dict:  # fmt: skip
+    teacher_yaml: str | Path,
+    student_yaml: str | Path,
+    corpus: str | Path,
+    output_dir: str | Path,
+    *,
+    epochs: float = 1.0,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    chunk_batches: int = 50,
+    seed: int = 0,
+    resume: str = "auto",
+) -> dict:
     """Distill the pre-trained encoder of teacher.yaml into student.yaml's architecture on ``corpus``.
 
     ``resume``: ``auto``, ``require`` or ``fresh``, as for :func:`distill.distillation.run.run`. Launched by
@@ -98,7 +117,20 @@ def general_distill(
     if not world.is_main:
         logger.setLevel(logging.WARNING)
     try:
-        return _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_size, max_length, chunk_batches, seed, resume, world)
+        return _general(
+            teacher_yaml,
+            student_yaml,
+            corpus,
+            output_dir,
+            epochs,
+            lr,
+            batch_size,
+            max_length,
+            chunk_batches,
+            seed,
+            resume,
+            world,
+        )
     finally:
         logger.setLevel(level)
         close(world)
@@ -106,16 +138,38 @@ def general_distill(
 
 def _check_flags(epochs: float, lr: float, batch_size: int, max_length: int | None) -> None:
     """``--epochs nan`` or ``--batch-size 0`` would otherwise train on a poisoned schedule or divide by zero."""
-    for flag, value, integer in (("--epochs", epochs, False), ("--lr", lr, False), ("--batch-size", batch_size, True),
-                                 ("--max-length", max_length, True)):  # fmt: skip
+    for flag, value, integer in (
+        ("--epochs", epochs, False),
+        ("--lr", lr, False),
+        ("--batch-size", batch_size, True),
+        ("--max-length", max_length, True),
+    ):
         if value is None and flag == "--max-length":
             continue
-        if isinstance(value, bool) or not isinstance(value, int if integer else int | float) or not math.isfinite(value) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int if integer else int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
             kind = "an integer >= 1" if integer else "a finite number > 0"
             raise ConfigError(f"{flag}: expected {kind}, got {value!r}")
 
 
-def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_size, max_length, chunk_batches, seed, resume, world: World) -> dict:
+def _general(
+    teacher_yaml,
+    student_yaml,
+    corpus,
+    output_dir,
+    epochs,
+    lr,
+    batch_size,
+    max_length,
+    chunk_batches,
+    seed,
+    resume,
+    world: World,
+) -> dict:
     from distill.distillation.preflight import pick_device
 
     t_cfg, s_cfg = load_teacher_config(teacher_yaml), load_student_config(student_yaml)
@@ -135,7 +189,9 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
     arch = s_cfg.architecture
     family = arch.student_family
     if not family.general:
-        raise ConfigError(f"{student_yaml}: architecture.family: general distillation needs a Transformer student, got {arch.family}")
+        raise ConfigError(
+            f"{student_yaml}: architecture.family: general distillation needs a Transformer student, got {arch.family}"
+        )
     path = resolve_model(t_cfg.model)
     t_hf = AutoConfig.from_pretrained(path)
     t = dims(t_hf)
@@ -152,34 +208,81 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
         p.requires_grad_(False)
     student = family.build_encoder(arch, shape, t_hf)  # through the students registry
     if s_cfg.init == "teacher":
-        log.info("general: student init from teacher: %s", ", ".join(init_from_teacher(student, teacher, layer_map)) or "nothing")
+        log.info(
+            "general: student init from teacher: %s",
+            ", ".join(init_from_teacher(student, teacher, layer_map)) or "nothing",
+        )
     enable_capture(teacher)
     enable_capture(student)
     student.to(device)
     if world.rank:  # own dropout masks per rank (DDP makes the replicas' weights equal)
         torch.manual_seed(seed + 1_000_003 * world.rank)
-    log.info("general: %s -> %s, objectives %s, layer map %s", t_cfg.model, arch.family, ", ".join(o.name for o in objectives), layer_map)
+    log.info(
+        "general: %s -> %s, objectives %s, layer map %s",
+        t_cfg.model,
+        arch.family,
+        ", ".join(o.name for o in objectives),
+        layer_map,
+    )
 
     probe = _encode(next(iter_chunks(corpus, batch_size)), tokenizer, max_length)
 
-    run_args = {"corpus": str(corpus), "texts": n_texts, "bytes": Path(corpus).stat().st_size, "epochs": epochs, "lr": lr,
-                "batch_size": batch_size, "max_length": max_length, "chunk_batches": chunk_batches, "seed": seed}  # fmt: skip
+    run_args = {
+        "corpus": str(corpus),
+        "texts": n_texts,
+        "bytes": Path(corpus).stat().st_size,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "chunk_batches": chunk_batches,
+        "seed": seed,
+    }
     key = resume_key({"teacher": {"model": t_cfg.model}, "student": s_cfg.model_dump(), "general": run_args})
     manager = CheckpointManager(out / "checkpoints" / "resume", s_cfg.checkpoint, key)
     ckpt = agreed_resume_point(manager, resume, str(student_yaml), world)
     # The probe loss before any step: measured on the fresh student, or kept by the checkpoint.
-    before = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size, device) if ckpt is None else ckpt.state["loop"]["before"]
-    hooks = StageCheckpoints(manager, 0, 0 if ckpt is None else ckpt.state["loop"]["step"], [], None if ckpt is None else ckpt.state, world)
+    before = (
+        intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size, device)
+        if ckpt is None
+        else ckpt.state["loop"]["before"]
+    )
+    hooks = StageCheckpoints(
+        manager,
+        0,
+        0 if ckpt is None else ckpt.state["loop"]["step"],
+        [],
+        None if ckpt is None else ckpt.state,
+        world,
+    )
     source = CorpusBatches(
-        lambda: iter_chunks(corpus, batch_size * chunk_batches), n_texts, lambda texts: _encode(texts, tokenizer, max_length),
-        batch_size, chunk_batches, accum, seed,
-    )  # fmt: skip
+        lambda: iter_chunks(corpus, batch_size * chunk_batches),
+        n_texts,
+        lambda texts: _encode(texts, tokenizer, max_length),
+        batch_size,
+        chunk_batches,
+        accum,
+        seed,
+    )
     with save_on_sigint():
         stage = fit(
-            "general distillation", student, teacher, objectives, layer_map, source, None, epochs=epochs, lr=lr,
-            optim=s_cfg.optimizer, device=device, train_cfg=s_cfg.train, checkpoints=hooks, world=world,
-            keep={"before": before}, saves_last_step=True,
-        )  # fmt: skip
+            "general distillation",
+            student,
+            teacher,
+            objectives,
+            layer_map,
+            source,
+            None,
+            epochs=epochs,
+            lr=lr,
+            optim=s_cfg.optimizer,
+            device=device,
+            train_cfg=s_cfg.train,
+            checkpoints=hooks,
+            world=world,
+            keep={"before": before},
+            saves_last_step=True,
+        )
     step = stage.steps
     after = intermediate_loss(student, teacher, objectives, layer_map, probe, batch_size, device)
     if not world.is_main:
@@ -189,10 +292,23 @@ def _general(teacher_yaml, student_yaml, corpus, output_dir, epochs, lr, batch_s
         tokenizer.save_pretrained(tmp)
         torch.save({o.name: o.state_dict() for o in objectives}, tmp / "objectives.pt")
         result = {
-            "teacher_model": t_cfg.model, "family": arch.family, "sizes": shape.as_dict(), "layer_map": layer_map,
-            "corpus": str(corpus), "texts": n_texts, "steps": step, "seconds": stage.seconds,
-            "probe_loss_before": before, "probe_loss_after": after,
-        }  # fmt: skip
+            "teacher_model": t_cfg.model,
+            "family": arch.family,
+            "sizes": shape.as_dict(),
+            "layer_map": layer_map,
+            "corpus": str(corpus),
+            "texts": n_texts,
+            "steps": step,
+            "seconds": stage.seconds,
+            "probe_loss_before": before,
+            "probe_loss_after": after,
+        }
         (tmp / "general.json").write_text(json.dumps(result, indent=2))
-    log.info("general: %d steps, intermediate loss on the first batch %.4f -> %.4f; saved to %s", step, before, after, out)
+    log.info(
+        "general: %d steps, intermediate loss on the first batch %.4f -> %.4f; saved to %s",
+        step,
+        before,
+        after,
+        out,
+    )
     return result

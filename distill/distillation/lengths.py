@@ -51,9 +51,13 @@ def length_figures(lengths: list[int], max_length: int) -> dict:
     ordered = sorted(lengths)
     cut = sum(n > max_length for n in lengths)
     return {
-        "examples": len(lengths), "truncated": cut, "fraction": cut / len(lengths) if lengths else 0.0,
-        "p50": _percentile(ordered, 0.5), "p95": _percentile(ordered, 0.95), "max_length": max_length,
-    }  # fmt: skip
+        "examples": len(lengths),
+        "truncated": cut,
+        "fraction": cut / len(lengths) if lengths else 0.0,
+        "p50": _percentile(ordered, 0.5),
+        "p95": _percentile(ordered, 0.95),
+        "max_length": max_length,
+    }
 
 
 def lengths_line(figures: dict[str, dict]) -> str:
@@ -93,7 +97,9 @@ def load_tokenizer(cfg: TeacherConfig, source: str = "teacher.yaml"):
     except (OSError, ValueError) as e:
         where = "local folder" if os.path.isdir(path) else "hub id"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"{source}: model: cannot load the tokenizer of {cfg.model!r} ({where}): {first}") from None
+        raise ConfigError(
+            f"{source}: model: cannot load the tokenizer of {cfg.model!r} ({where}): {first}"
+        ) from None
 
 
 def split_lengths(splits: DataSplits, cfg: TeacherConfig, source: str = "teacher.yaml") -> dict[str, dict]:
@@ -111,7 +117,9 @@ def report_lengths(figures: dict[str, dict], source: str = "teacher.yaml", log_s
         log.warning("%s", warning)
 
 
-def measure_lengths(splits: DataSplits, cfg: TeacherConfig, source: str = "teacher.yaml", log_summary: bool = True) -> dict[str, dict]:
+def measure_lengths(
+    splits: DataSplits, cfg: TeacherConfig, source: str = "teacher.yaml", log_summary: bool = True
+) -> dict[str, dict]:
     """:func:`split_lengths`, then :func:`report_lengths`."""
     figures = split_lengths(splits, cfg, source)
     report_lengths(figures, source, log_summary)

@@ -54,12 +54,18 @@ from students.family import StudentShape, transformer_bytes
 def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: cuda was asked for, but no CUDA GPU is available")
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+    return torch.device(
+        "cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name)
+    )
 
 
-def build_objectives(cfg: StudentConfig, stage: int, s_dims: ModelDims, t_dims: ModelDims, source: str) -> list[Objective]:
+def build_objectives(
+    cfg: StudentConfig, stage: int, s_dims: ModelDims, t_dims: ModelDims, source: str
+) -> list[Objective]:
     """The stage's objective modules; a shape conflict is a ConfigError naming the key."""
-    return objective_spec.build_objectives(cfg.stages[stage].objectives, s_dims, t_dims, source, ("stages", stage, "objectives"))
+    return objective_spec.build_objectives(
+        cfg.stages[stage].objectives, s_dims, t_dims, source, ("stages", stage, "objectives")
+    )
 
 
 class Plan:
@@ -74,7 +80,9 @@ class Plan:
         t = dims(self.teacher_hf)
         arch = self.student_cfg.architecture
         self.family = arch.student_family
-        self.shape: StudentShape = arch.shape(t.hidden_size, t.num_heads, t.num_layers, getattr(self.teacher_hf, "intermediate_size", None))
+        self.shape: StudentShape = arch.shape(
+            t.hidden_size, t.num_heads, t.num_layers, getattr(self.teacher_hf, "intermediate_size", None)
+        )
         self.layer_map: list[int] = []  # a student without Transformer layers has none to map
         self.init_layers: list[int] | None = None
         if self.family.is_transformer:
@@ -83,20 +91,31 @@ class Plan:
                     f"{self.student_source}: architecture: hidden_size {self.shape.hidden_size} is not a multiple "
                     f"of num_heads {self.shape.num_heads}"
                 )
-            self.layer_map = resolve_layer_map(self.student_cfg.layer_map, self.shape.num_layers, t.num_layers, self.student_source)
+            self.layer_map = resolve_layer_map(
+                self.student_cfg.layer_map, self.shape.num_layers, t.num_layers, self.student_source
+            )
         if arch.init_layers is not None:
             self.init_layers = resolve_layer_map(
-                arch.init_layers, self.shape.num_layers, t.num_layers, self.student_source, "architecture.init_layers"
+                arch.init_layers,
+                self.shape.num_layers,
+                t.num_layers,
+                self.student_source,
+                "architecture.init_layers",
             )
         self.student_dims = self.shape.dims()
         self.teacher_dims = t
         self.objectives = [  # fail on shape conflicts now, not mid-run
-            build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source) for i in range(len(self.student_cfg.stages))
+            build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source)
+            for i in range(len(self.student_cfg.stages))
         ]
         for source, cfg in ((self.teacher_source, self.teacher_cfg), (self.student_source, self.student_cfg)):
             if cfg.device == "cuda" and not torch.cuda.is_available():
                 raise ConfigError(f"{source}: device: cuda was asked for, but no CUDA GPU is available")
-        self.augment = load_augment_config(self.student_cfg.augment, self.student_source) if self.student_cfg.augment else None
+        self.augment = (
+            load_augment_config(self.student_cfg.augment, self.student_source)
+            if self.student_cfg.augment
+            else None
+        )
         check_init(self)
 
     def resolved(self) -> dict:
@@ -127,7 +146,9 @@ def check_init(plan: Plan) -> None:
     refuse it only after the teacher is ready."""
     init = plan.student_cfg.init
     if init not in ("random", "teacher", "glove"):
-        plan.family.check_init(init.removeprefix("general:"), plan.shape, plan.teacher_hf, plan.student_source)
+        plan.family.check_init(
+            init.removeprefix("general:"), plan.shape, plan.teacher_hf, plan.student_source
+        )
 
 
 # The schedule: ``epochs: 1e40`` is a valid positive number, but a run that schedules 10^41 optimizer
@@ -153,7 +174,9 @@ def check_schedules(plan: Plan, splits: DataSplits) -> None:
     if not plan.teacher_ready:
         ft = t_cfg.finetune
         how = f"ceil({rows:,} train rows / finetune.batch_size {ft.batch_size})"
-        check_steps(ft.epochs, steps_per_epoch(rows, ft.batch_size), f"{plan.teacher_source}: finetune.epochs", how)
+        check_steps(
+            ft.epochs, steps_per_epoch(rows, ft.batch_size), f"{plan.teacher_source}: finetune.epochs", how
+        )
     check_student_steps(plan, rows)
 
 
@@ -167,7 +190,9 @@ def check_data(plan: Plan, splits: DataSplits) -> None:
     check_schedules(plan, splits)  # what the data size makes of the epochs: bounded before any training
     # The augmented split's size (rows, copies in memory, bytes against the free disk); its cache
     # folder's writability is one of the write locations checked below.
-    check_augment(splits.train, splits.label_names, plan.student_cfg.augment, t_cfg.cache_dir, plan.student_source)
+    check_augment(
+        splits.train, splits.label_names, plan.student_cfg.augment, t_cfg.cache_dir, plan.student_source
+    )
 
 
 def student_bytes(plan: Plan, labels: int) -> int:
@@ -178,7 +203,14 @@ def student_bytes(plan: Plan, labels: int) -> int:
 def teacher_bytes(plan: Plan, labels: int) -> int:
     hf = plan.teacher_hf
     ffn = getattr(hf, "intermediate_size", 4 * hf.hidden_size)
-    return transformer_bytes(getattr(hf, "vocab_size", 30522), getattr(hf, "max_position_embeddings", 512), hf.hidden_size, hf.num_hidden_layers, ffn, labels)
+    return transformer_bytes(
+        getattr(hf, "vocab_size", 30522),
+        getattr(hf, "max_position_embeddings", 512),
+        hf.hidden_size,
+        hf.num_hidden_layers,
+        ffn,
+        labels,
+    )
 
 
 @dataclass
@@ -206,21 +238,49 @@ def write_locations(plan: Plan, splits: DataSplits, out: Path, out_key: str) -> 
     s_cfg, t_cfg = plan.student_cfg, plan.teacher_cfg
     labels = len(splits.label_names)
     best = any(st.eval for st in s_cfg.stages)
-    locations = [Location(out, out_key, run_bytes(student_bytes(plan, labels), s_cfg.checkpoint.keep_last, len(s_cfg.stages), best),
-                          "student, stage checkpoints, checkpoint.keep_last resume checkpoints", OUTPUT_HINT,
-                          "free disk space, lower checkpoint.keep_last or choose another folder (output_dir or --output-dir)")]  # fmt: skip
+    locations = [
+        Location(
+            out,
+            out_key,
+            run_bytes(student_bytes(plan, labels), s_cfg.checkpoint.keep_last, len(s_cfg.stages), best),
+            "student, stage checkpoints, checkpoint.keep_last resume checkpoints",
+            OUTPUT_HINT,
+            "free disk space, lower checkpoint.keep_last or choose another folder (output_dir or --output-dir)",
+        )
+    ]
     cache_key = f"{plan.teacher_source}: cache_dir"
     if not plan.teacher_ready and not (finetuned_path(t_cfg, splits) / "config.json").is_file():
-        locations.append(Location(Path(t_cfg.cache_dir), cache_key, teacher_bytes(plan, labels), "the fine-tuned teacher",
-                                  "free disk space or choose another cache_dir"))  # fmt: skip
+        locations.append(
+            Location(
+                Path(t_cfg.cache_dir),
+                cache_key,
+                teacher_bytes(plan, labels),
+                "the fine-tuned teacher",
+                "free disk space or choose another cache_dir",
+            )
+        )
     if plan.uses_teacher_cache():
         key = f"{plan.student_source}: teacher_cache.dir"
         rows = len(splits.train) * (1 + plan.augment[0].n_iter if plan.augment is not None else 1)
-        locations.append(Location(plan.teacher_outputs_dir(), key, rows * labels * 4, "the teacher's logits on the training split",
-                                  "set teacher_cache.dir to another folder, or teacher_cache.mode: off"))  # fmt: skip
+        locations.append(
+            Location(
+                plan.teacher_outputs_dir(),
+                key,
+                rows * labels * 4,
+                "the teacher's logits on the training split",
+                "set teacher_cache.dir to another folder, or teacher_cache.mode: off",
+            )
+        )
     if plan.augment is not None:
-        locations.append(Location(Path(t_cfg.cache_dir) / "augmented", cache_key, 0, "the augmented training split",
-                                  "choose another cache_dir (the augmented split is cached there)"))  # fmt: skip
+        locations.append(
+            Location(
+                Path(t_cfg.cache_dir) / "augmented",
+                cache_key,
+                0,
+                "the augmented training split",
+                "choose another cache_dir (the augmented split is cached there)",
+            )
+        )
     return locations
 
 
@@ -234,7 +294,9 @@ def check_not_finished(out: Path, resume: str) -> None:
         acc = f"{json.loads(metrics.read_text())['student']['dev']['accuracy']:.1%}"
     except (OSError, ValueError, KeyError, TypeError):
         acc = "unknown (metrics.json unreadable)"
-    raise OutputError(f"the run in {out} finished on {when} with dev accuracy {acc}; `--fresh` retrains, or choose another `--output-dir`")
+    raise OutputError(
+        f"the run in {out} finished on {when} with dev accuracy {acc}; `--fresh` retrains, or choose another `--output-dir`"
+    )
 
 
 @dataclass
@@ -253,11 +315,17 @@ class Preflight:
 def check_resumable(plan: Plan, splits: DataSplits, out: Path, resume: str, processes: int) -> None:
     """The output folder's checkpoints against these configs and data (see :mod:`distill.train.checkpoint`)."""
     key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": processes})
-    CheckpointManager(out / "checkpoints" / "resume", plan.student_cfg.checkpoint, key).check(resume, plan.student_source)
+    CheckpointManager(out / "checkpoints" / "resume", plan.student_cfg.checkpoint, key).check(
+        resume, plan.student_source
+    )
 
 
 def preflight(
-    teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Path | None = None, resume: str = "auto", processes: int = 1
+    teacher_yaml: str | Path,
+    student_yaml: str | Path,
+    output_dir: str | Path | None = None,
+    resume: str = "auto",
+    processes: int = 1,
 ) -> Preflight:
     """Check everything that needs no trained weights (see the module docstring); writes nothing.
     ``processes``: the number of data-parallel processes (a checkpoint resumes only on as many)."""

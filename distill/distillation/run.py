@@ -58,7 +58,13 @@ from distill.train.teacher import check_teacher, evaluate_teacher, load_teacher
 from students import BuildRequest, build
 
 log = logging.getLogger("distill")
-__all__ = ["Plan", "build_objectives", "pick_device", "run", "summary_table"]  # Plan & co. live in distill.distillation.preflight
+__all__ = [
+    "Plan",
+    "build_objectives",
+    "pick_device",
+    "run",
+    "summary_table",
+]  # Plan & co. live in distill.distillation.preflight
 
 
 def _machine(world: World) -> dict:
@@ -69,10 +75,15 @@ def _machine(world: World) -> dict:
     except OSError:
         pass
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "processes": world.size,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processes": world.size,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
-    }  # fmt: skip
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _save_student(model, tokenizer, out: Path) -> None:
@@ -84,7 +95,9 @@ def _save_student(model, tokenizer, out: Path) -> None:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
     except OSError as e:
-        raise OutputError(f"{out}: could not write the student ({e.strerror or e}); nothing was replaced") from None
+        raise OutputError(
+            f"{out}: could not write the student ({e.strerror or e}); nothing was replaced"
+        ) from None
     staged = out / ".student"
     (out / "config.json").unlink(missing_ok=True)
     names = sorted(os.listdir(staged), key=lambda n: n == "config.json")
@@ -100,7 +113,12 @@ def _attach_log(out: Path) -> logging.Handler:
     return handler
 
 
-def run(teacher_yaml: str | Path, student_yaml: str | Path, output_dir: str | Path | None = None, resume: str = "auto") -> dict:
+def run(
+    teacher_yaml: str | Path,
+    student_yaml: str | Path,
+    output_dir: str | Path | None = None,
+    resume: str = "auto",
+) -> dict:
     """Run task distillation end to end; returns the metrics written to ``metrics.json``.
 
     ``resume``: ``auto`` continues from a compatible checkpoint in the output folder when there is
@@ -149,8 +167,16 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     device = world.device(pick_device(s_cfg.device))  # fp16 on a CPU was refused by the pre-flight
 
     n_labels = len(splits.label_names)
-    log.info("data: train %d, dev %d, test %d; labels %s", len(splits.train), len(splits.dev), len(splits.test), splits.label_names)
-    lengths = checked.facts["lengths"]  # measured by the pre-flight; logged (and warned) before the teacher trains
+    log.info(
+        "data: train %d, dev %d, test %d; labels %s",
+        len(splits.train),
+        len(splits.dev),
+        len(splits.test),
+        splits.label_names,
+    )
+    lengths = checked.facts[
+        "lengths"
+    ]  # measured by the pre-flight; logged (and warned) before the teacher trains
     if world.is_main:
         report_lengths(lengths, plan.teacher_source)
     # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).
@@ -165,7 +191,11 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         teacher = load_teacher(t_cfg, splits, world.device(pick_device(t_cfg.device)), plan.teacher_source)
     teacher.model.to(device)
     teacher_scores = evaluate_teacher(teacher, splits, t_cfg.max_length, device, world)
-    log.info("teacher: dev accuracy %.4f, test accuracy %.4f", teacher_scores["dev"]["accuracy"], teacher_scores["test"]["accuracy"])
+    log.info(
+        "teacher: dev accuracy %.4f, test accuracy %.4f",
+        teacher_scores["dev"]["accuracy"],
+        teacher_scores["test"]["accuracy"],
+    )
     check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
     bar = Bar(teacher_scores["dev"]["accuracy"], *splits.majority_rate("dev"))  # what the student must beat
     teacher.model.to(DTYPES[s_cfg.train.teacher_precision])  # inference only from here on
@@ -173,21 +203,35 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     n_original = len(splits.train)
     if s_cfg.augment:  # the student distills on augmented text; the teacher was fine-tuned on the original
         with main_first(world):
-            splits.train = augment_train(splits.train, splits.label_names, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+            splits.train = augment_train(
+                splits.train, splits.label_names, s_cfg.augment, t_cfg.cache_dir, plan.student_source
+            )
         check_student_steps(plan, len(splits.train), "augmented train rows")  # its size is known only now
 
     torch.manual_seed(s_cfg.seed)
-    built = build(BuildRequest(
-        arch=s_cfg.architecture, shape=plan.shape, teacher=teacher.model, teacher_tokenizer=teacher.tokenizer,
-        label_names=splits.label_names, texts=splits.train.texts + (splits.train.pairs or []),
-        pair=splits.train.pairs is not None, init=s_cfg.init, layer_map=plan.layer_map,
-        init_layers=plan.init_layers, source=plan.student_source,
-    ))  # fmt: skip
+    built = build(
+        BuildRequest(
+            arch=s_cfg.architecture,
+            shape=plan.shape,
+            teacher=teacher.model,
+            teacher_tokenizer=teacher.tokenizer,
+            label_names=splits.label_names,
+            texts=splits.train.texts + (splits.train.pairs or []),
+            pair=splits.train.pairs is not None,
+            init=s_cfg.init,
+            layer_map=plan.layer_map,
+            init_layers=plan.init_layers,
+            source=plan.student_source,
+        )
+    )
     student, tokenizer = built.model, built.tokenizer
     log.info("student %s init: %s", s_cfg.architecture.family, "; ".join(built.notes))
     if world.rank:  # own dropout masks per rank (the replicas' weights are made equal by DDP, not by the RNG)
         torch.manual_seed(s_cfg.seed + 1_000_003 * world.rank)
-    train, dev, test = (encode_views(getattr(splits, s), teacher.tokenizer, tokenizer, t_cfg.max_length) for s in ("train", "dev", "test"))
+    train, dev, test = (
+        encode_views(getattr(splits, s), teacher.tokenizer, tokenizer, t_cfg.max_length)
+        for s in ("train", "dev", "test")
+    )
 
     stages, first, global_step, last = [], 0, 0, manager.root
     if ckpt is not None:
@@ -201,32 +245,70 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         for i in range(first, len(s_cfg.stages)):
             stage = s_cfg.stages[i]
             objectives = build_objectives(s_cfg, i, plan.student_dims, plan.teacher_dims, plan.student_source)
-            log.info("stage %s: %s", stage.name, ", ".join(f"{k} x {v.weight}" for k, v in stage.objectives.items()))
-            mid_stage = ckpt.state if ckpt is not None and not ckpt.meta["stage_done"] and i == ckpt.meta["stage"] else None
+            log.info(
+                "stage %s: %s",
+                stage.name,
+                ", ".join(f"{k} x {v.weight}" for k, v in stage.objectives.items()),
+            )
+            mid_stage = (
+                ckpt.state
+                if ckpt is not None and not ckpt.meta["stage_done"] and i == ckpt.meta["stage"]
+                else None
+            )
             hooks = StageCheckpoints(manager, i, global_step, stages, mid_stage, world)
             result = fit_stage(
-                stage.name, student, teacher.model, objectives, plan.layer_map, train, dev if stage.eval else None,
-                epochs=stage.epochs, lr=stage.lr, optim=s_cfg.optimizer, batch_size=s_cfg.batch_size,
-                eval_batch_size=s_cfg.eval_batch_size, seed=s_cfg.seed + i, device=device, num_labels=n_labels,
-                teacher_cache=cache_cfg, train_cfg=s_cfg.train, checkpoints=hooks, world=world,
-            )  # fmt: skip
+                stage.name,
+                student,
+                teacher.model,
+                objectives,
+                plan.layer_map,
+                train,
+                dev if stage.eval else None,
+                epochs=stage.epochs,
+                lr=stage.lr,
+                optim=s_cfg.optimizer,
+                batch_size=s_cfg.batch_size,
+                eval_batch_size=s_cfg.eval_batch_size,
+                seed=s_cfg.seed + i,
+                device=device,
+                num_labels=n_labels,
+                teacher_cache=cache_cfg,
+                train_cfg=s_cfg.train,
+                checkpoints=hooks,
+                world=world,
+            )
             ckpt, global_step = None, hooks.global_step
             stages.append(asdict(result))
-            warning = stage_warning(s_cfg, stages, i, bar) if i < len(s_cfg.stages) - 1 else None  # the last: checked at the end
+            warning = (
+                stage_warning(s_cfg, stages, i, bar) if i < len(s_cfg.stages) - 1 else None
+            )  # the last: checked at the end
             if warning and world.is_main:
                 log.warning(warning)
-            log.info("stage %s: %d steps in %.0f s, loss %.4f -> %.4f; teacher forward passes %d (cache: %s)", stage.name, result.steps,
-                     result.seconds, result.loss_first, result.loss_last, result.teacher_calls, result.teacher_cache)
+            log.info(
+                "stage %s: %d steps in %.0f s, loss %.4f -> %.4f; teacher forward passes %d (cache: %s)",
+                stage.name,
+                result.steps,
+                result.seconds,
+                result.loss_first,
+                result.loss_last,
+                result.teacher_calls,
+                result.teacher_cache,
+            )
             if world.is_main:
                 with atomic_dir(out / "checkpoints" / f"{i}-{stage.name}") as tmp:
                     student.save_pretrained(tmp)
                     torch.save({o.name: o.state_dict() for o in objectives}, tmp / "objectives.pt")
-            last = hooks.save(result.steps, {"student": student.state_dict(), "rng": capture_rng()}, stage_done=True)
+            last = hooks.save(
+                result.steps, {"student": student.state_dict(), "rng": capture_rng()}, stage_done=True
+            )
         if stop_requested():
             raise Interrupted(f"checkpoint saved to {last}; run the same command again to resume")
 
     student.to(device).eval()
-    student_scores = {s: evaluate(student, d.for_student(), n_labels, s_cfg.eval_batch_size, device, world) for s, d in (("dev", dev), ("test", test))}
+    student_scores = {
+        s: evaluate(student, d.for_student(), n_labels, s_cfg.eval_batch_size, device, world)
+        for s, d in (("dev", dev), ("test", test))
+    }
     if not world.is_main:  # rank 0 alone saves, measures speed and writes metrics.json
         return {}
     _save_student(student.to("cpu"), tokenizer, out)
@@ -234,7 +316,10 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     # Speed: both models on the CPU in fp32, same threads, same real dev examples, one after the other.
     teacher.model.to("cpu").float()
     speed_cfg = s_cfg.speed.model_dump()
-    speed = {"teacher": measure(teacher.model, dev, **speed_cfg), "student": measure(student, dev.for_student(), **speed_cfg)}
+    speed = {
+        "teacher": measure(teacher.model, dev, **speed_cfg),
+        "student": measure(student, dev.for_student(), **speed_cfg),
+    }
     majority, label = splits.majority_rate("dev")
     metrics = {
         "run": s_cfg.name,
@@ -243,28 +328,56 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         "teacher_path": teacher.path,
         "student_path": str(out),
         "machine": _machine(world),
-        "data": {"train": len(splits.train), "train_original": n_original, "augment": s_cfg.augment, "dev": len(splits.dev), "test": len(splits.test),
-                 "labels": splits.label_names, "majority_dev_accuracy": majority, "majority_label": label},
-        "teacher": {**teacher_scores, **speed["teacher"], "finetune_seconds": teacher.finetune_seconds, "cached": teacher.cached},
-        "student": {**student_scores, **speed["student"], "disk_mb": (out / "model.safetensors").stat().st_size / 2**20},
+        "data": {
+            "train": len(splits.train),
+            "train_original": n_original,
+            "augment": s_cfg.augment,
+            "dev": len(splits.dev),
+            "test": len(splits.test),
+            "labels": splits.label_names,
+            "majority_dev_accuracy": majority,
+            "majority_label": label,
+        },
+        "teacher": {
+            **teacher_scores,
+            **speed["teacher"],
+            "finetune_seconds": teacher.finetune_seconds,
+            "cached": teacher.cached,
+        },
+        "student": {
+            **student_scores,
+            **speed["student"],
+            "disk_mb": (out / "model.safetensors").stat().st_size / 2**20,
+        },
         "layer_map": plan.layer_map,
         "stages": stages,
         "total_seconds": time.perf_counter() - started,
-    }  # fmt: skip
+    }
     metrics["data"]["lengths"] = lengths  # per split: truncated at max_length, p50/p95 tokens
-    metrics["student"]["accuracy_vs_teacher"] = student_scores["dev"]["accuracy"] / teacher_scores["dev"]["accuracy"]
-    metrics["student"]["speedup_b32"] = speed["student"]["throughput_b32"] / speed["teacher"]["throughput_b32"]
-    metrics["student"]["speedup_b1"] = speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
+    metrics["student"]["accuracy_vs_teacher"] = (
+        student_scores["dev"]["accuracy"] / teacher_scores["dev"]["accuracy"]
+    )
+    metrics["student"]["speedup_b32"] = (
+        speed["student"]["throughput_b32"] / speed["teacher"]["throughput_b32"]
+    )
+    metrics["student"]["speedup_b1"] = (
+        speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
+    )
     final = student_scores["dev"]["accuracy"]
-    metrics["warnings"] = student_warnings(s_cfg, stages, final, bar)  # every stage's, also those before a resume
+    metrics["warnings"] = student_warnings(
+        s_cfg, stages, final, bar
+    )  # every stage's, also those before a resume
     if warning := final_warning(s_cfg, stages, final, bar):
         log.warning(warning)
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     manager.clear()  # finished: the resume checkpoints are no longer needed
     failure = below_bar(s_cfg, final, bar)
     if failure:
-        raise StudentBelowBar(f"{plan.student_source}: {failure}; the student was saved to {out} (metrics.json lists the warnings)",
-                              metrics, failure)  # fmt: skip
+        raise StudentBelowBar(
+            f"{plan.student_source}: {failure}; the student was saved to {out} (metrics.json lists the warnings)",
+            metrics,
+            failure,
+        )
     return metrics
 
 
@@ -277,18 +390,50 @@ def summary_table(m: dict) -> str:
         return f"{100 * x:.1f}%"
 
     rows += [
-        ("dev accuracy", pct(t["dev"]["accuracy"]), pct(s["dev"]["accuracy"]), pct(s["dev"]["accuracy"] / t["dev"]["accuracy"])),
-        ("test accuracy", pct(t["test"]["accuracy"]), pct(s["test"]["accuracy"]), pct(s["test"]["accuracy"] / t["test"]["accuracy"])),
+        (
+            "dev accuracy",
+            pct(t["dev"]["accuracy"]),
+            pct(s["dev"]["accuracy"]),
+            pct(s["dev"]["accuracy"] / t["dev"]["accuracy"]),
+        ),
+        (
+            "test accuracy",
+            pct(t["test"]["accuracy"]),
+            pct(s["test"]["accuracy"]),
+            pct(s["test"]["accuracy"] / t["test"]["accuracy"]),
+        ),
         ("test macro-F1", pct(t["test"]["f1"]), pct(s["test"]["f1"]), ""),
-        ("parameters", f"{t['params'] / 1e6:.1f}M", f"{s['params'] / 1e6:.1f}M", f"{s['params'] / t['params']:.2f}x"),
-        ("weights (MB)", f"{t['weights_mb']:.1f}", f"{s['weights_mb']:.1f}", f"{s['weights_mb'] / t['weights_mb']:.2f}x"),
-        ("latency b=1 p50 (ms)", f"{t['latency_ms_b1']['p50']:.1f}", f"{s['latency_ms_b1']['p50']:.1f}", f"{s['speedup_b1']:.2f}x faster"),
-        ("throughput b=32 (seq/s)", f"{t['throughput_b32']:.0f}", f"{s['throughput_b32']:.0f}", f"{s['speedup_b32']:.2f}x"),
-    ]  # fmt: skip
+        (
+            "parameters",
+            f"{t['params'] / 1e6:.1f}M",
+            f"{s['params'] / 1e6:.1f}M",
+            f"{s['params'] / t['params']:.2f}x",
+        ),
+        (
+            "weights (MB)",
+            f"{t['weights_mb']:.1f}",
+            f"{s['weights_mb']:.1f}",
+            f"{s['weights_mb'] / t['weights_mb']:.2f}x",
+        ),
+        (
+            "latency b=1 p50 (ms)",
+            f"{t['latency_ms_b1']['p50']:.1f}",
+            f"{s['latency_ms_b1']['p50']:.1f}",
+            f"{s['speedup_b1']:.2f}x faster",
+        ),
+        (
+            "throughput b=32 (seq/s)",
+            f"{t['throughput_b32']:.0f}",
+            f"{s['throughput_b32']:.0f}",
+            f"{s['speedup_b32']:.2f}x",
+        ),
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     machine = m["machine"]
-    lines.append(f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; majority-class dev accuracy "
-                 f"{pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)")  # fmt: skip
+    lines.append(
+        f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; majority-class dev accuracy "
+        f"{pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)"
+    )
     lines += [f"warning: {w}" for w in m.get("warnings", [])]
     return "\n".join(lines)

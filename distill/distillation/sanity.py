@@ -30,7 +30,9 @@ class Bar:
     majority: float  # always answering the most frequent dev label
     label: str  # that label
 
-    def shortfall(self, accuracy: float, fraction: float | None = TEACHER_FRACTION, majority: bool = True) -> str | None:
+    def shortfall(
+        self, accuracy: float, fraction: float | None = TEACHER_FRACTION, majority: bool = True
+    ) -> str | None:
         """How ``accuracy`` falls short (the majority class first), or None when it does not."""
         if majority and accuracy <= self.majority:
             return f"is not above the majority-class rate {self.majority:.1%} (always {self.label!r})"
@@ -49,10 +51,16 @@ def _advice(cfg: StudentConfig, stage: int, steps: int) -> str:
     lr = cfg.stages[stage].lr
     key = f"stages.{stage}"
     if cfg.init in RANDOM_INITS:
-        cause = (f"too few optimizer steps ({steps:,}) for a randomly initialised student (init: {cfg.init}), "
-                 f"or the learning rate ({key}.lr {lr:g})")  # fmt: skip
+        cause = (
+            f"too few optimizer steps ({steps:,}) for a randomly initialised student (init: {cfg.init}), "
+            f"or the learning rate ({key}.lr {lr:g})"
+        )
         family = cfg.architecture.student_family
-        copied = "copied teacher layers" if family.copies_teacher_layers else "family: distilbert, a student copied from teacher layers"
+        copied = (
+            "copied teacher layers"
+            if family.copies_teacher_layers
+            else "family: distilbert, a student copied from teacher layers"
+        )
         todo = f"more epochs ({key}.epochs), init: teacher ({copied}), or another lr"
     else:
         cause = f"too few optimizer steps ({steps:,}) or the learning rate ({key}.lr {lr:g})"
@@ -101,4 +109,8 @@ def below_bar(cfg: StudentConfig, accuracy: float, bar: Bar) -> str | None:
         short = bar.shortfall(accuracy, fraction=None)
     else:
         short = bar.shortfall(accuracy, fraction=cfg.fail_below, majority=False)
-    return None if short is None else f"fail_below: {cfg.fail_below}: the student's dev accuracy {accuracy:.1%} {short}"
+    return (
+        None
+        if short is None
+        else f"fail_below: {cfg.fail_below}: the student's dev accuracy {accuracy:.1%} {short}"
+    )

@@ -39,7 +39,9 @@ class Features:
     embeddings: Tensor | None = None  # (batch, seq, hidden): output of the embedding layer
     hidden: list[Tensor] = field(default_factory=list)  # [(batch, seq, hidden)], mapped layers
     attn_scores: list[Tensor] = field(default_factory=list)  # [(batch, heads, seq, seq)] pre-softmax
-    qkv: list[tuple[Tensor, Tensor, Tensor]] = field(default_factory=list)  # [3 x (batch, heads, seq, head_dim)]
+    qkv: list[tuple[Tensor, Tensor, Tensor]] = field(
+        default_factory=list
+    )  # [3 x (batch, heads, seq, head_dim)]
 
     def detached(self) -> Features:
         """A copy usable in autograd: clones tensors made under ``torch.inference_mode``; floating
@@ -127,7 +129,9 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
 
 def _self_attention(layer: nn.Module) -> nn.Module:
     for module in layer.modules():
-        if (hasattr(module, "scaling") and hasattr(module, "config")) or mpnet_scores.is_mpnet_attention(module):
+        if (hasattr(module, "scaling") and hasattr(module, "config")) or mpnet_scores.is_mpnet_attention(
+            module
+        ):
             return module
     raise ValueError(f"{type(layer).__name__}: found no self-attention module with `scaling`")
 
@@ -170,7 +174,11 @@ def forward_features(model: nn.Module, batch: dict[str, Tensor], request: Featur
     inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     want_hidden = request.embeddings or bool(request.hidden_layers)
     recording = request.attn_layers or request.qkv_layers
-    with record_attention(model, request.attn_layers, request.qkv_layers) if recording else contextlib.nullcontext(([], [])) as (scores, qkv):
+    with (
+        record_attention(model, request.attn_layers, request.qkv_layers)
+        if recording
+        else contextlib.nullcontext(([], [])) as (scores, qkv)
+    ):
         out = model(**inputs, output_hidden_states=want_hidden) if want_hidden else model(**inputs)
     states = out.hidden_states if want_hidden else None  # (embeddings, layer 1, ..., layer N)
     return Features(

@@ -23,7 +23,11 @@ def last_map(student_layers: int, teacher_layers: int) -> list[int]:
 
 
 def resolve_layer_map(
-    spec: str | list[int], student_layers: int, teacher_layers: int, source: str = "student.yaml", key: str = "layer_map"
+    spec: str | list[int],
+    student_layers: int,
+    teacher_layers: int,
+    source: str = "student.yaml",
+    key: str = "layer_map",
 ) -> list[int]:
     """Turn the ``layer_map`` key (or another map-valued ``key``) into a validated list; a bad map
     is a ConfigError."""
@@ -39,8 +43,7 @@ def resolve_layer_map(
     layers = list(spec)
     if len(layers) != student_layers:
         raise ConfigError(
-            f"{source}: {key}: {len(layers)} entries for a student with {student_layers} layers, "
-            f"got {layers}"
+            f"{source}: {key}: {len(layers)} entries for a student with {student_layers} layers, got {layers}"
         )
     for i, t in enumerate(layers):
         if not 1 <= t <= teacher_layers:

@@ -26,7 +26,9 @@ def attention_score_mse(student: Tensor, teacher: Tensor, mask: Tensor, heads: s
     if heads == "mean":
         student, teacher = student.mean(1, keepdim=True), teacher.mean(1, keepdim=True)
     elif student.size(1) != teacher.size(1):
-        raise ValueError(f"per-head attention MSE needs equal head counts, got {student.size(1)} and {teacher.size(1)}")
+        raise ValueError(
+            f"per-head attention MSE needs equal head counts, got {student.size(1)} and {teacher.size(1)}"
+        )
     m = mask.bool()
     pairs = m[:, None, :, None] & m[:, None, None, :]  # (batch, 1, seq, seq): True where both are real
     # `where`, not a multiplication: a padded score may be huge (float min), and inf * 0 is nan.
@@ -64,13 +66,18 @@ class AttentionScoreMSE(Objective):
                 f"heads: per_head needs equal head counts, the student has {student.num_heads} and the "
                 f"teacher {teacher.num_heads}; use `heads: mean` or `auto`"
             )
-        self.heads = "per_head" if params.heads == "auto" and same else ("mean" if params.heads == "auto" else params.heads)
+        self.heads = (
+            "per_head"
+            if params.heads == "auto" and same
+            else ("mean" if params.heads == "auto" else params.heads)
+        )
         if params.heads == "auto" and not same:
             log.info(
                 "attn: the student has %d heads and the teacher %d: comparing head-averaged scores (heads: mean); "
                 "the `relation` objective (MiniLMv2 Q-K-V relations) is the alternative",
-                student.num_heads, teacher.num_heads,
-            )  # fmt: skip
+                student.num_heads,
+                teacher.num_heads,
+            )
 
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
         pairs = zip(student.attn_scores, teacher.attn_scores, strict=True)

@@ -61,7 +61,9 @@ def auto_relation_heads(student: ModelDims, teacher: ModelDims) -> int:
 
 
 class RelationParams(WeightOnly):
-    relations: list[Literal["qq", "kk", "vv"]] = Field(default_factory=lambda: ["qq", "kk", "vv"], min_length=1)
+    relations: list[Literal["qq", "kk", "vv"]] = Field(
+        default_factory=lambda: ["qq", "kk", "vv"], min_length=1
+    )
     relation_heads: int | Literal["auto"] = "auto"
     layers: Literal["last", "mapped"] = "last"
 
@@ -87,13 +89,23 @@ class SelfAttentionRelation(Objective):
 
     def __init__(self, params: RelationParams, student: ModelDims, teacher: ModelDims) -> None:
         super().__init__(params, student, teacher)
-        r = auto_relation_heads(student, teacher) if params.relation_heads == "auto" else params.relation_heads
+        r = (
+            auto_relation_heads(student, teacher)
+            if params.relation_heads == "auto"
+            else params.relation_heads
+        )
         for who, d in (("student", student), ("teacher", teacher)):
             if r < 1 or d.hidden_size % r:
                 raise ValueError(f"relation_heads {r} does not divide the {who}'s width {d.hidden_size}")
         if params.relation_heads == "auto":
-            log.info("relation: %d relation heads (student %d heads x %d wide, teacher %d x %d)",
-                     r, student.num_heads, student.hidden_size, teacher.num_heads, teacher.hidden_size)  # fmt: skip
+            log.info(
+                "relation: %d relation heads (student %d heads x %d wide, teacher %d x %d)",
+                r,
+                student.num_heads,
+                student.hidden_size,
+                teacher.num_heads,
+                teacher.hidden_size,
+            )
         self.relation_heads = r
         self.which = [RELATIONS[name] for name in params.relations]
         self.layers = params.layers

@@ -33,7 +33,9 @@ def parse_objectives(raw: Any, source: str, prefix: tuple = ()) -> dict[str, Bas
             f"e.g. {{pred: {{temperature: 2}}}}, got {raw!r}"
         )
     if not raw:
-        raise ConfigError(f"{_key(source, prefix)}: needs at least one objective; allowed: {', '.join(OBJECTIVES.names())}")
+        raise ConfigError(
+            f"{_key(source, prefix)}: needs at least one objective; allowed: {', '.join(OBJECTIVES.names())}"
+        )
     parsed: dict[str, BaseModel] = {}
     for name, params in raw.items():
         loc = (*prefix, name)

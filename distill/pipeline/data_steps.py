@@ -30,10 +30,15 @@ TEXT, PAIR, LABEL = JSONL_TEXT, JSONL_PAIR, JSONL_LABEL
 def derived_data(data: Done) -> dict[str, Any]:
     """A teacher.yaml ``data:`` section that reads a data/augment step's files, caps removed."""
     return {
-        "source": str(data.outputs["train"]), "format": "jsonl", "text_column": TEXT, "label_column": LABEL,
-        "text_pair_column": PAIR if data.info["pair"] else None, "labels": data.info["labels"],
-        "dev": str(data.outputs["dev"]), "test": str(data.outputs["test"]),
-    }  # fmt: skip
+        "source": str(data.outputs["train"]),
+        "format": "jsonl",
+        "text_column": TEXT,
+        "label_column": LABEL,
+        "text_pair_column": PAIR if data.info["pair"] else None,
+        "labels": data.info["labels"],
+        "dev": str(data.outputs["dev"]),
+        "test": str(data.outputs["test"]),
+    }
 
 
 def derived_teacher(raw: dict[str, Any], data: Done, model: Path | None = None) -> dict[str, Any]:
@@ -59,8 +64,11 @@ def run_data(ctx: StepContext) -> Result:
         outputs[name] = ctx.tmp / f"{name}.jsonl"
         with open(outputs[name], "w", encoding="utf-8") as f:
             getattr(splits, name).write_jsonl(f, splits.label_names)
-    info = {"labels": splits.label_names, "pair": splits.train.pairs is not None,
-            "rows": {s: len(getattr(splits, s)) for s in ("train", "dev", "test")}}  # fmt: skip
+    info = {
+        "labels": splits.label_names,
+        "pair": splits.train.pairs is not None,
+        "rows": {s: len(getattr(splits, s)) for s in ("train", "dev", "test")},
+    }
     log.info("data: train %d, dev %d, test %d rows; labels %s", *info["rows"].values(), splits.label_names)
     return Result(outputs, info)
 
@@ -81,8 +89,15 @@ def run_teacher(ctx: StepContext) -> Result:
     out = ctx.tmp / "model"
     teacher.model.to("cpu").save_pretrained(out)
     teacher.tokenizer.save_pretrained(out)
-    log.info("teacher: dev accuracy %.4f, test accuracy %.4f", scores["dev"]["accuracy"], scores["test"]["accuracy"])
-    return Result({"model": out}, {"scores": scores, "base_model": cfg.model, "finetune_seconds": teacher.finetune_seconds})
+    log.info(
+        "teacher: dev accuracy %.4f, test accuracy %.4f",
+        scores["dev"]["accuracy"],
+        scores["test"]["accuracy"],
+    )
+    return Result(
+        {"model": out},
+        {"scores": scores, "base_model": cfg.model, "finetune_seconds": teacher.finetune_seconds},
+    )
 
 
 def run_augment(ctx: StepContext) -> Result:
@@ -100,9 +115,16 @@ def run_augment(ctx: StepContext) -> Result:
     cfg, strategies = parse_config(raw, source)
     cfg = for_split(cfg, data.info["pair"], source)
     out = ctx.tmp / "train.jsonl"
-    plan = prepare_run(cfg, data.outputs["train"], out, source, flag=f"{source}: the augment step's output")  # before models load
+    plan = prepare_run(
+        cfg, data.outputs["train"], out, source, flag=f"{source}: the augment step's output"
+    )  # before models load
     pipeline = build_pipeline(cfg, strategies, source=source)
-    stats = run_file(pipeline, cfg, data.outputs["train"], out, plan=plan, workers=ctx.step.options.workers, progress=False)
+    stats = run_file(
+        pipeline, cfg, data.outputs["train"], out, plan=plan, workers=ctx.step.options.workers, progress=False
+    )
     log.info("augment: %d rows -> %d rows (%.1f s)", stats.rows_in, stats.rows_out, stats.seconds)
-    info = {**data.info, "augmented": {"rows_in": stats.rows_in, "rows_out": stats.rows_out, "seconds": stats.seconds}}
+    info = {
+        **data.info,
+        "augmented": {"rows_in": stats.rows_in, "rows_out": stats.rows_out, "seconds": stats.seconds},
+    }
     return Result({"train": out, "dev": data.outputs["dev"], "test": data.outputs["test"]}, info)

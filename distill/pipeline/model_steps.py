@@ -44,10 +44,25 @@ def run_general(ctx: StepContext) -> Result:
     data = ctx.one("data")
     corpus = Path(opts.corpus) if opts.corpus else data.outputs["train"]  # .jsonl with a `text` field
     out = ctx.tmp / "model"
-    r = general_distill(ctx.recipe.teacher, ctx.step.config, corpus, out, epochs=opts.epochs, lr=opts.lr,
-                        batch_size=opts.batch_size, max_length=opts.max_length)  # fmt: skip
-    return Result({"model": out}, {"steps": r["steps"], "texts": r["texts"], "probe_loss_before": r["probe_loss_before"],
-                                   "probe_loss_after": r["probe_loss_after"]})  # fmt: skip
+    r = general_distill(
+        ctx.recipe.teacher,
+        ctx.step.config,
+        corpus,
+        out,
+        epochs=opts.epochs,
+        lr=opts.lr,
+        batch_size=opts.batch_size,
+        max_length=opts.max_length,
+    )
+    return Result(
+        {"model": out},
+        {
+            "steps": r["steps"],
+            "texts": r["texts"],
+            "probe_loss_before": r["probe_loss_before"],
+            "probe_loss_after": r["probe_loss_after"],
+        },
+    )
 
 
 def run_distill(ctx: StepContext) -> Result:
@@ -55,7 +70,9 @@ def run_distill(ctx: StepContext) -> Result:
 
     teacher, data, general = ctx.one("teacher"), ctx.one("data"), ctx.one("general")
     t_yaml, s_yaml = ctx.tmp / "teacher.yaml", ctx.tmp / "student.yaml"
-    t_yaml.write_text(yaml.safe_dump(derived_teacher(ctx.teacher_raw, data, teacher.outputs["model"]), sort_keys=False))
+    t_yaml.write_text(
+        yaml.safe_dump(derived_teacher(ctx.teacher_raw, data, teacher.outputs["model"]), sort_keys=False)
+    )
     student = load_yaml(ctx.step.config)
     student.pop("output_dir", None)
     if general is not None:
@@ -70,8 +87,14 @@ def run_distill(ctx: StepContext) -> Result:
     metrics["student_path"] = str(ctx.final_path(out))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     s, t = metrics["student"], metrics["teacher"]
-    info = {"family": metrics["student_family"], "dev_accuracy": s["dev"]["accuracy"], "test_accuracy": s["test"]["accuracy"],
-            "teacher_dev_accuracy": t["dev"]["accuracy"], "params": s["params"], "speedup_b1": s["speedup_b1"]}  # fmt: skip
+    info = {
+        "family": metrics["student_family"],
+        "dev_accuracy": s["dev"]["accuracy"],
+        "test_accuracy": s["test"]["accuracy"],
+        "teacher_dev_accuracy": t["dev"]["accuracy"],
+        "params": s["params"],
+        "speedup_b1": s["speedup_b1"],
+    }
     return Result({"model": out, "metrics": out / "metrics.json"}, info)
 
 
@@ -84,8 +107,12 @@ def _keep_below_bar(ctx: StepContext, out: Path, e: StudentBelowBar) -> StudentB
     shutil.move(out, kept)
     e.metrics["student_path"] = str(kept)
     (kept / "metrics.json").write_text(json.dumps(e.metrics, indent=2))
-    return StudentBelowBar(f"pipeline step {ctx.step.name}: {e.reason}; the student was kept in {kept} "
-                           "(metrics.json lists the warnings; the step is not marked done)", e.metrics, e.reason)  # fmt: skip
+    return StudentBelowBar(
+        f"pipeline step {ctx.step.name}: {e.reason}; the student was kept in {kept} "
+        "(metrics.json lists the warnings; the step is not marked done)",
+        e.metrics,
+        e.reason,
+    )
 
 
 def run_compress(ctx: StepContext) -> Result:
@@ -94,10 +121,21 @@ def run_compress(ctx: StepContext) -> Result:
     o, model, data = ctx.step.options, ctx.one("model"), ctx.one("data")
     out = ctx.tmp / "model"
     # pairs too: a pair model is scored, recovered and verified on real pairs
-    train = _data_file(data.outputs["train"], o.train_limit, pair=data.info["pair"]) if data is not None else None
-    compress_model(str(model.outputs["model"]), str(out), prune_heads=o.prune_heads, prune_ffn=o.prune_ffn,
-                   importance=o.importance, recover_epochs=o.recover_epochs, recover_lr=o.recover_lr,
-                   recover_objectives=o.recover_objectives, max_len=o.max_len, train_data=train)  # fmt: skip
+    train = (
+        _data_file(data.outputs["train"], o.train_limit, pair=data.info["pair"]) if data is not None else None
+    )
+    compress_model(
+        str(model.outputs["model"]),
+        str(out),
+        prune_heads=o.prune_heads,
+        prune_ffn=o.prune_ffn,
+        importance=o.importance,
+        recover_epochs=o.recover_epochs,
+        recover_lr=o.recover_lr,
+        recover_objectives=o.recover_objectives,
+        max_len=o.max_len,
+        train_data=train,
+    )
     return Result({"model": out}, json.loads((out / "compress.json").read_text()))
 
 
@@ -111,9 +149,18 @@ def run_export(ctx: StepContext) -> Result:
         verify = _data_file(data.outputs["dev"], o.verify_limit, pair=data.info["pair"])
         if o.int8 == "static":
             calibration = _data_file(data.outputs["train"], o.calibration_limit, pair=data.info["pair"])
-    export_model(str(model.outputs["model"]), str(out), opset=o.opset, optimize=o.optimize, int8=o.int8,
-                 min_agreement=o.min_agreement, min_agreement_int8=o.min_agreement_int8, max_len=_max_length(ctx),
-                 verify_data=verify, calibration_data=calibration)  # fmt: skip
+    export_model(
+        str(model.outputs["model"]),
+        str(out),
+        opset=o.opset,
+        optimize=o.optimize,
+        int8=o.int8,
+        min_agreement=o.min_agreement,
+        min_agreement_int8=o.min_agreement_int8,
+        max_len=_max_length(ctx),
+        verify_data=verify,
+        calibration_data=calibration,
+    )
     return Result({"onnx": out}, json.loads((out / "verify.json").read_text()))
 
 
@@ -130,15 +177,34 @@ def run_bench(ctx: StepContext) -> Result:
         sources.append(_source(ctx.one("teacher"), "teacher"))
     sources += [_source(d, "other") for d in ctx.inputs.get("models", [])]
     out = ctx.tmp / "report"
-    cfg = {"sources": sources, **o.model_dump(exclude={"eval_split", "eval_limit", "calibration_limit"}),
-           "eval_max_len": _max_length(ctx), "out": str(out)}  # fmt: skip
+    cfg = {
+        "sources": sources,
+        **o.model_dump(exclude={"eval_split", "eval_limit", "calibration_limit"}),
+        "eval_max_len": _max_length(ctx),
+        "out": str(out),
+    }
     if data is not None:  # pairs for a pair task: every model is fed both sentences, as in training
         pair = PAIR if data.info["pair"] else None
-        cfg["eval"] = {"path": str(data.outputs[o.eval_split]), "text_column": TEXT, "text_pair_column": pair,
-                       "label_column": LABEL, "format": "jsonl", "limit": o.eval_limit}  # fmt: skip
-        cfg["calibration"] = {"path": str(data.outputs["train"]), "text_column": TEXT, "text_pair_column": pair,
-                              "label_column": None, "format": "jsonl", "limit": o.calibration_limit}  # fmt: skip
+        cfg["eval"] = {
+            "path": str(data.outputs[o.eval_split]),
+            "text_column": TEXT,
+            "text_pair_column": pair,
+            "label_column": LABEL,
+            "format": "jsonl",
+            "limit": o.eval_limit,
+        }
+        cfg["calibration"] = {
+            "path": str(data.outputs["train"]),
+            "text_column": TEXT,
+            "text_pair_column": pair,
+            "label_column": None,
+            "format": "jsonl",
+            "limit": o.calibration_limit,
+        }
     bench_yaml = ctx.tmp / "bench.yaml"
     bench_yaml.write_text(yaml.safe_dump(cfg, sort_keys=False))
     benchmark(str(bench_yaml), progress=progress_to_stderr)  # the file is kept: the step's bench.yaml
-    return Result({"report": out / "report.md", "report_json": out / "report.json"}, {"sources": [s["name"] for s in sources]})
+    return Result(
+        {"report": out / "report.md", "report_json": out / "report.json"},
+        {"sources": [s["name"] for s in sources]},
+    )

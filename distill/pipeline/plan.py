@@ -45,7 +45,9 @@ def _check_config(recipe: Recipe, step: Step, families: dict[str, StudentFamily]
         family = load_student_config(step.config).architecture.student_family
         families[step.name] = family
         if step.kind == "general" and not family.general:
-            raise ConfigError(f"{where}.config: general distillation needs a Transformer student; {step.config} is a {family.name}")
+            raise ConfigError(
+                f"{where}.config: general distillation needs a Transformer student; {step.config} is a {family.name}"
+            )
     elif step.kind == "augment":
         from augment.config import load_config
 
@@ -67,17 +69,25 @@ def _check_student_input(step: Step, where: str, ref: str, family: StudentFamily
 
     mt, o, title = family.model_type, step.options, family.title
     if step.kind == "compress":
-        raise ConfigError(f"{where}: step {ref!r} makes a {title} student; compress (pruning) supports BERT-family models only")
+        raise ConfigError(
+            f"{where}: step {ref!r} makes a {title} student; compress (pruning) supports BERT-family models only"
+        )
     reason = kinds.refusal(kinds.int8_kind(o.int8).name, mt) if step.kind == "export" and o.int8 else None
     if reason:
-        raise ConfigError(f"{where}: step {ref!r} makes a {title} student; options.int8 {o.int8!r} does not apply to it "
-                          f"({reason}); int8 for a {title}: {', '.join(kinds.int8_for(mt))}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: step {ref!r} makes a {title} student; options.int8 {o.int8!r} does not apply to it "
+            f"({reason}); int8 for a {title}: {', '.join(kinds.int8_for(mt))}"
+        )
     if step.kind == "bench" and all(kinds.refusal(k, mt) for k in o.kinds):
-        raise ConfigError(f"{where}: step {ref!r} makes a {title} student; none of options.kinds {o.kinds} apply to it; "
-                          f"kinds for a {title}: {', '.join(kinds.kinds_for(mt))}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: step {ref!r} makes a {title} student; none of options.kinds {o.kinds} apply to it; "
+            f"kinds for a {title}: {', '.join(kinds.kinds_for(mt))}"
+        )
 
 
-def _parts(recipe: Recipe, step: Step, teacher_raw: dict[str, Any], keys: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+def _parts(
+    recipe: Recipe, step: Step, teacher_raw: dict[str, Any], keys: dict[str, str]
+) -> tuple[dict[str, Any], str | None]:
     """What the step's result depends on; also a note when a file it reads is missing."""
     options = step.options.model_dump(exclude=UNKEYED)
     parts: dict[str, Any] = {"toolkit": toolkit_version(), "kind": step.kind, "options": options}
@@ -118,7 +128,9 @@ def _why(root: Path, name: str, parts: dict[str, str]) -> str:
         return "not run yet"
     old = prev.get("parts", {})
     changed = [k for k in parts if old.get(k) != parts[k]]
-    return f"changed since {prev['step']}-{prev['key']}: {', '.join(changed)}" if changed else "output missing"
+    return (
+        f"changed since {prev['step']}-{prev['key']}: {', '.join(changed)}" if changed else "output missing"
+    )
 
 
 def make_plan(recipe: Recipe) -> list[Planned]:
@@ -146,4 +158,6 @@ def plan_table(plan: list[Planned]) -> str:
     rows = [("step", "kind", "key", "action", "reason")]
     rows += [(p.step.name, p.step.kind, p.key, p.action, p.reason) for p in plan]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)), r[4]]) for r in rows)
+    return "\n".join(
+        "  ".join([*(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)), r[4]]) for r in rows
+    )

@@ -66,7 +66,9 @@ class AugmentOptions(_Strict):
 
 
 class GeneralOptions(_Strict):
-    corpus: str | None = Field(None, description="unlabeled .txt/.jsonl; default: the data input's train texts")
+    corpus: str | None = Field(
+        None, description="unlabeled .txt/.jsonl; default: the data input's train texts"
+    )
     epochs: PositiveFloat = 1.0
     lr: PositiveFloat = 1e-4
     batch_size: PositiveInt = 32
@@ -98,7 +100,9 @@ class ExportOptions(_Strict):
 class BenchOptions(_Strict):
     """bench.yaml's keys (see `distill bench`); sources and data come from the step's inputs."""
 
-    kinds: list[str] = Field(default_factory=lambda: ["torch-fp32", "torch-int8", "ort-opt", "ort-int8-dynamic", "ort-int8-fused"])
+    kinds: list[str] = Field(
+        default_factory=lambda: ["torch-fp32", "torch-int8", "ort-opt", "ort-int8-dynamic", "ort-int8-fused"]
+    )
     devices: list[Literal["cpu", "cuda"]] = Field(default_factory=lambda: ["cpu"])
     batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1, 32, 128], min_length=1)
     seq_lens: list[PositiveInt] = Field(default_factory=lambda: [64], min_length=1)
@@ -140,14 +144,32 @@ KINDS: dict[str, KindSpec] = {
     "teacher": KindSpec(None, NoOptions, {"data": Input(DATA_KINDS)}),
     "augment": KindSpec("augment.yaml", AugmentOptions, {"data": Input(DATA_KINDS)}),
     "general": KindSpec("student.yaml", GeneralOptions, {"data": Input(DATA_KINDS, required=False)}),
-    "distill": KindSpec("student.yaml", NoOptions, {
-        "teacher": Input(("teacher",)), "data": Input(DATA_KINDS), "general": Input(("general",), required=False)}),
-    "compress": KindSpec(None, CompressOptions, {"model": Input(MODEL_KINDS), "data": Input(DATA_KINDS, required=False)}),
-    "export": KindSpec(None, ExportOptions, {"model": Input(MODEL_KINDS), "data": Input(DATA_KINDS, required=False)}),
-    "bench": KindSpec(None, BenchOptions, {
-        "student": Input(MODEL_KINDS), "teacher": Input(MODEL_KINDS, required=False),
-        "models": Input(MODEL_KINDS, required=False, many=True), "data": Input(DATA_KINDS, required=False)}),
-}  # fmt: skip
+    "distill": KindSpec(
+        "student.yaml",
+        NoOptions,
+        {
+            "teacher": Input(("teacher",)),
+            "data": Input(DATA_KINDS),
+            "general": Input(("general",), required=False),
+        },
+    ),
+    "compress": KindSpec(
+        None, CompressOptions, {"model": Input(MODEL_KINDS), "data": Input(DATA_KINDS, required=False)}
+    ),
+    "export": KindSpec(
+        None, ExportOptions, {"model": Input(MODEL_KINDS), "data": Input(DATA_KINDS, required=False)}
+    ),
+    "bench": KindSpec(
+        None,
+        BenchOptions,
+        {
+            "student": Input(MODEL_KINDS),
+            "teacher": Input(MODEL_KINDS, required=False),
+            "models": Input(MODEL_KINDS, required=False, many=True),
+            "data": Input(DATA_KINDS, required=False),
+        },
+    ),
+}
 
 
 class StepConfig(_Strict):
@@ -199,7 +221,10 @@ def _parse_set(items: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"--set {item}: expected STEP.KEY=VALUE, e.g. data.max_train_examples=500")
         if step not in names:
             close = did_you_mean(step, names)
-            raise ConfigError(f"--set {item}: unknown step {step!r}; " + (f"did you mean {close!r}?" if close else f"steps: {', '.join(names)}"))
+            raise ConfigError(
+                f"--set {item}: unknown step {step!r}; "
+                + (f"did you mean {close!r}?" if close else f"steps: {', '.join(names)}")
+            )
         try:
             out.setdefault(step, {})[key] = yaml.safe_load(value)
         except yaml.YAMLError:
@@ -207,8 +232,15 @@ def _parse_set(items: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _check_inputs(step: StepConfig, i: int, spec: KindSpec, earlier: dict[str, int], later: dict[str, int],
-                  kinds: dict[str, str], where: str) -> None:  # fmt: skip
+def _check_inputs(
+    step: StepConfig,
+    i: int,
+    spec: KindSpec,
+    earlier: dict[str, int],
+    later: dict[str, int],
+    kinds: dict[str, str],
+    where: str,
+) -> None:
     for slot, ref in step.inputs.items():
         key = f"{where}: steps.{i}.inputs.{slot}"
         if slot not in spec.inputs:
@@ -219,10 +251,14 @@ def _check_inputs(step: StepConfig, i: int, spec: KindSpec, earlier: dict[str, i
             raise ConfigError(f"{key}: expected one step name, got a list")
         for name in ref if isinstance(ref, list) else [ref]:
             if name in later:
-                raise ConfigError(f"{key}: step {name!r} comes later (steps.{later[name]}); a step can only use earlier steps")
+                raise ConfigError(
+                    f"{key}: step {name!r} comes later (steps.{later[name]}); a step can only use earlier steps"
+                )
             if name not in earlier:
                 close = did_you_mean(name, list(earlier))
-                hint = f"did you mean {close!r}?" if close else f"earlier steps: {', '.join(earlier) or 'none'}"
+                hint = (
+                    f"did you mean {close!r}?" if close else f"earlier steps: {', '.join(earlier) or 'none'}"
+                )
                 raise ConfigError(f"{key}: unknown step {name!r}; {hint}")
             if kinds[name] not in want.kinds:
                 raise ConfigError(
@@ -230,7 +266,9 @@ def _check_inputs(step: StepConfig, i: int, spec: KindSpec, earlier: dict[str, i
                 )
     for slot, want in spec.inputs.items():
         if want.required and slot not in step.inputs:
-            raise ConfigError(f"{where}: steps.{i}.inputs.{slot}: missing required input ({_a(' or '.join(want.kinds))} step)")
+            raise ConfigError(
+                f"{where}: steps.{i}.inputs.{slot}: missing required input ({_a(' or '.join(want.kinds))} step)"
+            )
 
 
 def _check_recover_objectives(options: CompressOptions, where: str, prefix: tuple) -> None:
@@ -239,8 +277,10 @@ def _check_recover_objectives(options: CompressOptions, where: str, prefix: tupl
     from distill.objectives.spec import parse_objectives
 
     if not options.recover_epochs:
-        raise ConfigError(f"{where}: {'.'.join(map(str, prefix))}.recover_objectives: needs recover_epochs >= 1 "
-                          "(without recovery it would do nothing)")
+        raise ConfigError(
+            f"{where}: {'.'.join(map(str, prefix))}.recover_objectives: needs recover_epochs >= 1 "
+            "(without recovery it would do nothing)"
+        )
     spec = parse_objectives(options.recover_objectives, where, (*prefix, "recover_objectives"))
     options.recover_objectives = {name: params.model_dump() for name, params in spec.items()}
 
@@ -258,24 +298,34 @@ def parse_recipe(data: dict[str, Any], where: str, overrides: list[str] | None =
     for i, s in enumerate(cfg.steps):
         spec = KINDS[s.kind]
         if spec.config and not s.config:
-            raise ConfigError(f"{where}: steps.{i}.config: missing required key ({_a(s.kind)} step needs its {spec.config})")
+            raise ConfigError(
+                f"{where}: steps.{i}.config: missing required key ({_a(s.kind)} step needs its {spec.config})"
+            )
         if not spec.config and s.config:
-            raise ConfigError(f"{where}: steps.{i}.config: {_a(s.kind)} step takes no config file; use options")
+            raise ConfigError(
+                f"{where}: steps.{i}.config: {_a(s.kind)} step takes no config file; use options"
+            )
         earlier = {n: j for j, n in enumerate(names[:i])}
         later = {n: j for j, n in enumerate(names) if j >= i}
         _check_inputs(s, i, spec, earlier, later, kinds, where)
-        options = validate(spec.options, {**s.options, **sets.get(s.name, {})}, where, prefix=("steps", i, "options"))
+        options = validate(
+            spec.options, {**s.options, **sets.get(s.name, {})}, where, prefix=("steps", i, "options")
+        )
         if isinstance(options, BenchOptions):
             from distill.compress import kinds as bench_kinds
 
             bad = bench_kinds.unknown(options.kinds)
             if bad:
-                raise ConfigError(f"{where}: steps.{i}.options.kinds: unknown kinds {bad}; "
-                                  f"known: {', '.join(bench_kinds.names())}")
+                raise ConfigError(
+                    f"{where}: steps.{i}.options.kinds: unknown kinds {bad}; "
+                    f"known: {', '.join(bench_kinds.names())}"
+                )
         if isinstance(options, CompressOptions) and options.recover_objectives is not None:
             _check_recover_objectives(options, where, ("steps", i, "options"))
         if s.kind == "general" and options.corpus is None and "data" not in s.inputs:
-            raise ConfigError(f"{where}: steps.{i}: a general step needs options.corpus or inputs.data (its train texts)")
+            raise ConfigError(
+                f"{where}: steps.{i}: a general step needs options.corpus or inputs.data (its train texts)"
+            )
         steps.append(Step(i, s.name, s.kind, Path(s.config) if s.config else None, options, dict(s.inputs)))
     output = Path(cfg.output) if cfg.output else Path("outputs") / "pipelines" / cfg.name
     return Recipe(Path(where), cfg.name, Path(cfg.teacher), output, steps)

@@ -43,21 +43,30 @@ def step_facts(kind: str, info: dict[str, Any]) -> dict[str, Any]:
         return {"rows": info["rows"], "labels": info["labels"]}
     if kind == "teacher":
         s = info["scores"]
-        return {"base_model": info["base_model"], "dev_accuracy": s["dev"]["accuracy"], "test_accuracy": s["test"]["accuracy"],
-                "finetune_seconds": info.get("finetune_seconds")}  # fmt: skip
+        return {
+            "base_model": info["base_model"],
+            "dev_accuracy": s["dev"]["accuracy"],
+            "test_accuracy": s["test"]["accuracy"],
+            "finetune_seconds": info.get("finetune_seconds"),
+        }
     if kind == "augment":
         a = info["augmented"]
         return {"rows_in": a["rows_in"], "rows_out": a["rows_out"], "augment_seconds": a["seconds"]}
     if kind == "general":
         return {k: info[k] for k in ("steps", "texts", "probe_loss_before", "probe_loss_after")}
     if kind == "distill":
-        return {k: info[k] for k in ("family", "dev_accuracy", "test_accuracy", "teacher_dev_accuracy", "params")}
+        return {
+            k: info[k] for k in ("family", "dev_accuracy", "test_accuracy", "teacher_dev_accuracy", "params")
+        }
     if kind == "compress":
         return {"params_before": info["params_before"], "params_after": info["params_after"]}
     if kind == "export":
         graphs = info["graphs"]
-        return {"int8": info.get("int8"), "agreement": {g: r["agreement"] for g, r in graphs.items()},
-                "accuracy_delta": {g: r.get("accuracy_delta") for g, r in graphs.items()}}  # fmt: skip
+        return {
+            "int8": info.get("int8"),
+            "agreement": {g: r["agreement"] for g, r in graphs.items()},
+            "accuracy_delta": {g: r.get("accuracy_delta") for g, r in graphs.items()},
+        }
     return {"sources": info.get("sources", [])}  # bench
 
 
@@ -76,22 +85,44 @@ def bench_variants(report: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[s
     seq = s["seq_lens"][0]
     rows = []
     for v in sorted(report["variants"], key=lambda v: v["role"] != "teacher"):  # the teacher's rows first
-        teacher = next((t for t in report["variants"]
-                        if t["role"] == "teacher" and t["kind"] == "torch-fp32" and t["device"] == v["device"]), None)  # fmt: skip
+        teacher = next(
+            (
+                t
+                for t in report["variants"]
+                if t["role"] == "teacher" and t["kind"] == "torch-fp32" and t["device"] == v["device"]
+            ),
+            None,
+        )
         t1 = _timing(v, seq, 1)
         speedup = {x["batch"]: x["vs_teacher"] for x in v["speedup"] if x["seq_len"] == seq}
-        rows.append({
-            "name": v["name"], "role": v["role"], "kind": v["kind"], "device": v["device"],
-            "random_weights": v["random_weights"], "accuracy": v["accuracy"], "f1": v["f1"],
-            "params": v["params"], "size_mb": v["size_mb"],
-            "latency_b1_ms": {q: t1["latency_ms"][q] for q in ("p50", "p90")} if t1 else None,
-            "throughput": {str(b): (_timing(v, seq, b) or {}).get("throughput_seq_s") for b in s["batch_sizes"]},
-            "speedup_vs_teacher": {str(b): speedup.get(b) for b in s["batch_sizes"]},
-            "pct_of_teacher": _pct(v["accuracy"], teacher["accuracy"] if teacher else None),
-            "delta_vs_fp32_student": v.get("accuracy_delta_vs_student"),
-        })  # fmt: skip
-    meta = {"source": "bench", "seq_len": seq, "batch_sizes": s["batch_sizes"], "threads": s["threads"],
-            "eval_examples": report["eval"]["n"], "other_seq_lens": s["seq_lens"][1:]}  # fmt: skip
+        rows.append(
+            {
+                "name": v["name"],
+                "role": v["role"],
+                "kind": v["kind"],
+                "device": v["device"],
+                "random_weights": v["random_weights"],
+                "accuracy": v["accuracy"],
+                "f1": v["f1"],
+                "params": v["params"],
+                "size_mb": v["size_mb"],
+                "latency_b1_ms": {q: t1["latency_ms"][q] for q in ("p50", "p90")} if t1 else None,
+                "throughput": {
+                    str(b): (_timing(v, seq, b) or {}).get("throughput_seq_s") for b in s["batch_sizes"]
+                },
+                "speedup_vs_teacher": {str(b): speedup.get(b) for b in s["batch_sizes"]},
+                "pct_of_teacher": _pct(v["accuracy"], teacher["accuracy"] if teacher else None),
+                "delta_vs_fp32_student": v.get("accuracy_delta_vs_student"),
+            }
+        )
+    meta = {
+        "source": "bench",
+        "seq_len": seq,
+        "batch_sizes": s["batch_sizes"],
+        "threads": s["threads"],
+        "eval_examples": report["eval"]["n"],
+        "other_seq_lens": s["seq_lens"][1:],
+    }
     return rows, meta
 
 
@@ -107,17 +138,35 @@ def metrics_variants(metrics: dict[str, Any], batch: int) -> tuple[list[dict[str
     rows = []
     for role in ("teacher", "student"):
         m = metrics[role]
-        rows.append({
-            "name": f"{role}/torch-fp32", "role": role, "kind": "torch-fp32", "device": "cpu", "random_weights": False,
-            "accuracy": m["test"]["accuracy"], "f1": m["test"]["f1"], "params": m["params"], "size_mb": m["weights_mb"],
-            "latency_b1_ms": {q: m["latency_ms_b1"][q] for q in ("p50", "p90")},
-            "throughput": {"1": None, str(batch): m["throughput_b32"]},
-            "speedup_vs_teacher": {"1": 1.0 if role == "teacher" else m["speedup_b1"],
-                                   str(batch): 1.0 if role == "teacher" else m["speedup_b32"]},
-            "pct_of_teacher": _pct(m["test"]["accuracy"], t_acc), "delta_vs_fp32_student": None,
-        })  # fmt: skip
-    meta = {"source": "distill", "seq_len": None, "batch_sizes": [1, batch], "threads": metrics["machine"]["torch_threads"],
-            "eval_examples": metrics["data"]["test"], "other_seq_lens": []}  # fmt: skip
+        rows.append(
+            {
+                "name": f"{role}/torch-fp32",
+                "role": role,
+                "kind": "torch-fp32",
+                "device": "cpu",
+                "random_weights": False,
+                "accuracy": m["test"]["accuracy"],
+                "f1": m["test"]["f1"],
+                "params": m["params"],
+                "size_mb": m["weights_mb"],
+                "latency_b1_ms": {q: m["latency_ms_b1"][q] for q in ("p50", "p90")},
+                "throughput": {"1": None, str(batch): m["throughput_b32"]},
+                "speedup_vs_teacher": {
+                    "1": 1.0 if role == "teacher" else m["speedup_b1"],
+                    str(batch): 1.0 if role == "teacher" else m["speedup_b32"],
+                },
+                "pct_of_teacher": _pct(m["test"]["accuracy"], t_acc),
+                "delta_vs_fp32_student": None,
+            }
+        )
+    meta = {
+        "source": "distill",
+        "seq_len": None,
+        "batch_sizes": [1, batch],
+        "threads": metrics["machine"]["torch_threads"],
+        "eval_examples": metrics["data"]["test"],
+        "other_seq_lens": [],
+    }
     return rows, meta
 
 
@@ -146,7 +195,9 @@ def recipe_results(recipe: Recipe, command: str) -> dict[str, Any]:
     bench = [p for p, _ in done if p.step.kind == "bench"]
     distill = [p for p, _ in done if p.step.kind == "distill"]
     if not bench and not distill:
-        raise DataError(f"{recipe.path}: steps: no distill or bench step, so there is no student to report on")
+        raise DataError(
+            f"{recipe.path}: steps: no distill or bench step, so there is no student to report on"
+        )
     if bench:
         b, d = steps[bench[-1].step.name]
         report_path = root / d["outputs"]["report_json"]
@@ -174,8 +225,17 @@ def recipe_results(recipe: Recipe, command: str) -> dict[str, Any]:
         "loadavg": load,
         "variants_from": str(report_path),
         "measurement": meta,
-        "steps": [{"step": p.step.name, "kind": p.step.kind, "key": p.key, "seconds": d["seconds"], "finished": d["finished"],
-                   "facts": step_facts(p.step.kind, d.get("info", {}))} for p, d in done],  # fmt: skip
+        "steps": [
+            {
+                "step": p.step.name,
+                "kind": p.step.kind,
+                "key": p.key,
+                "seconds": d["seconds"],
+                "finished": d["finished"],
+                "facts": step_facts(p.step.kind, d.get("info", {})),
+            }
+            for p, d in done
+        ],
         "variants": variants,
         "skipped": [{"variant": x["name"], "reason": x["skipped"]} for x in skipped],
         "pareto_source": str(pareto) if pareto is not None and pareto.is_file() else None,

@@ -27,9 +27,15 @@ from distill.pipeline.recipe import Recipe
 log = logging.getLogger("distill")
 
 EXECUTORS: dict[str, Callable[[StepContext], Result]] = {
-    "data": run_data, "teacher": run_teacher, "augment": run_augment, "general": run_general,
-    "distill": run_distill, "compress": run_compress, "export": run_export, "bench": run_bench,
-}  # fmt: skip
+    "data": run_data,
+    "teacher": run_teacher,
+    "augment": run_augment,
+    "general": run_general,
+    "distill": run_distill,
+    "compress": run_compress,
+    "export": run_export,
+    "bench": run_bench,
+}
 
 
 def _relative(path: Path, tmp: Path, final: Path, root: Path) -> str:
@@ -40,17 +46,25 @@ def _relative(path: Path, tmp: Path, final: Path, root: Path) -> str:
 
 
 def _execute(recipe: Recipe, p: Planned, done: dict[str, Done], teacher_raw: dict) -> Done:
-    inputs = {slot: [done[r] for r in ref] if isinstance(ref, list) else done[ref] for slot, ref in p.step.inputs.items()}
+    inputs = {
+        slot: [done[r] for r in ref] if isinstance(ref, list) else done[ref]
+        for slot, ref in p.step.inputs.items()
+    }
     start = time.perf_counter()
     with atomic_dir(p.dir) as tmp:
         ctx = StepContext(recipe, p.step, tmp, p.dir, inputs, teacher_raw)
         result = EXECUTORS[p.step.kind](ctx)
         record = {
-            "step": p.step.name, "kind": p.step.kind, "key": p.key, "parts": p.parts,
+            "step": p.step.name,
+            "kind": p.step.kind,
+            "key": p.key,
+            "parts": p.parts,
             "outputs": {k: _relative(v, tmp, p.dir, recipe.output) for k, v in result.outputs.items()},
-            "info": result.info, "seconds": round(time.perf_counter() - start, 3), "toolkit": toolkit_version(),
+            "info": result.info,
+            "seconds": round(time.perf_counter() - start, 3),
+            "toolkit": toolkit_version(),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        }  # fmt: skip
+        }
         (tmp / DONE).write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
     return Done.read(p.dir, recipe.output)
 
@@ -75,7 +89,10 @@ def run_pipeline(recipe: Recipe, dry_run: bool = False, echo: Callable[[str], No
 
 
 def summary(plan: list[Planned], done: dict[str, Done]) -> str:
-    lines = ["", "pipeline finished: " + ", ".join(f"{a} {sum(p.action == a for p in plan)}" for a in ("run", "skip"))]
+    lines = [
+        "",
+        "pipeline finished: " + ", ".join(f"{a} {sum(p.action == a for p in plan)}" for a in ("run", "skip")),
+    ]
     for p in plan:
         d = done[p.step.name]
         main = next(iter(d.outputs.values()), d.dir)
@@ -83,7 +100,9 @@ def summary(plan: list[Planned], done: dict[str, Done]) -> str:
             main = d.outputs["train"]
         note = ""
         if p.step.kind == "distill":
-            note = f"  (dev accuracy {d.info['dev_accuracy']:.1%}, teacher {d.info['teacher_dev_accuracy']:.1%})"
+            note = (
+                f"  (dev accuracy {d.info['dev_accuracy']:.1%}, teacher {d.info['teacher_dev_accuracy']:.1%})"
+            )
         lines.append(f"  {p.step.name:<12} {p.action:<4} {main}{note}")
     reports = [d.outputs["report"] for d in done.values() if "report" in d.outputs]
     lines += [f"bench report: {r}" for r in reports]

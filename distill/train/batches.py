@@ -99,7 +99,11 @@ class SplitBatches:
         return {"epoch": self.epoch, "position": self.position, "epoch_rng": self.epoch_rng}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.position, self.epoch_rng = state["epoch"], state["position"], _as_tuple(state["epoch_rng"])
+        self.epoch, self.position, self.epoch_rng = (
+            state["epoch"],
+            state["position"],
+            _as_tuple(state["epoch_rng"]),
+        )
         self.rng.setstate(self.epoch_rng)
 
 
@@ -116,9 +120,15 @@ class CorpusBatches:
     RNG's state at the chunk's start (chunks before it are skipped on resume, not tokenized)."""
 
     def __init__(
-        self, chunks: Callable[[], Iterator[list[str]]], texts: int, encode: Callable[[list[str]], Encoded],
-        batch_size: int, chunk_batches: int, accum: int, seed: int,
-    ) -> None:  # fmt: skip
+        self,
+        chunks: Callable[[], Iterator[list[str]]],
+        texts: int,
+        encode: Callable[[list[str]], Encoded],
+        batch_size: int,
+        chunk_batches: int,
+        accum: int,
+        seed: int,
+    ) -> None:
         self.chunks, self.texts, self.encode = chunks, texts, encode
         self.batch_size, self.chunk, self.accum = batch_size, batch_size * chunk_batches, accum
         self.rng = random.Random(seed)
@@ -148,7 +158,12 @@ class CorpusBatches:
             self.epoch, self.chunk_index = self.epoch + 1, 0
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "chunk": self.chunk_index, "position": self.position, "chunk_rng": self.chunk_rng}
+        return {
+            "epoch": self.epoch,
+            "chunk": self.chunk_index,
+            "position": self.position,
+            "chunk_rng": self.chunk_rng,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.chunk_index, self.position = state["epoch"], state["chunk"], state["position"]

@@ -41,11 +41,17 @@ FORMAT = 1
 # much is logged or measured, or evaluation batching (which can move dev scores by float rounding
 # only), never what is trained. Everything else in the resolved configs must be equal.
 HARMLESS = {
-    ("teacher", "cache_dir"), ("teacher", "device"),
-    ("student", "name"), ("student", "output_dir"), ("student", "device"), ("student", "eval_batch_size"),
-    ("student", "speed"), ("student", "checkpoint"), ("student", "teacher_cache", "dir"),
+    ("teacher", "cache_dir"),
+    ("teacher", "device"),
+    ("student", "name"),
+    ("student", "output_dir"),
+    ("student", "device"),
+    ("student", "eval_batch_size"),
+    ("student", "speed"),
+    ("student", "checkpoint"),
+    ("student", "teacher_cache", "dir"),
     ("student", "fail_below"),  # judges the result, never changes it
-}  # fmt: skip
+}
 
 
 def resume_key(config: dict) -> dict:
@@ -71,7 +77,14 @@ def config_change(old: dict, new: dict, path: str = "") -> str | None:
                 return found
         return None
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return next((c for i, (a, b) in enumerate(zip(old, new, strict=True)) if (c := config_change(a, b, f"{path}.{i}"))), None)
+        return next(
+            (
+                c
+                for i, (a, b) in enumerate(zip(old, new, strict=True))
+                if (c := config_change(a, b, f"{path}.{i}"))
+            ),
+            None,
+        )
     if isinstance(old, list) and isinstance(new, list):
         return f"{path}: {len(old)} entries before, {len(new)} now"
     return None if old == new else f"{path}: was {_short(old)}, now {_short(new)}"
@@ -116,17 +129,25 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def training_state(loop: dict, student: torch.nn.Module, objectives: list, stepper, best: dict | None) -> dict:
+def training_state(
+    loop: dict, student: torch.nn.Module, objectives: list, stepper, best: dict | None
+) -> dict:
     """The whole state of a training loop in progress: ``loop`` (its plain values: step, losses,
     the batch source's position, ...), the student, the objectives' projections, the stepper
     (optimizer, schedule, grad scaler), the best weights so far and every RNG."""
     return {
-        "loop": loop, "student": student.state_dict(), "objectives": [o.state_dict() for o in objectives],
-        "stepper": stepper.state_dict(), "best": best, "rng": capture_rng(),
-    }  # fmt: skip
+        "loop": loop,
+        "student": student.state_dict(),
+        "objectives": [o.state_dict() for o in objectives],
+        "stepper": stepper.state_dict(),
+        "best": best,
+        "rng": capture_rng(),
+    }
 
 
-def restore_training(state: dict, student: torch.nn.Module, objectives: list, stepper, world: World = SINGLE) -> tuple[dict, dict | None]:
+def restore_training(
+    state: dict, student: torch.nn.Module, objectives: list, stepper, world: World = SINGLE
+) -> tuple[dict, dict | None]:
     """Load :func:`training_state`'s ``state`` into the models, the stepper and this rank's RNGs;
     returns its ``loop`` values and best weights (None when it kept none)."""
     student.load_state_dict(state["student"])
@@ -162,7 +183,9 @@ class CheckpointManager:
             raise ValueError(f"format {meta.get('format')}, expected {FORMAT}")
         if _sha256(folder / "state.pt") != meta["sha256"]:
             raise ValueError("state.pt does not match its checksum (truncated or corrupt)")
-        return Checkpoint(folder, meta, torch.load(folder / "state.pt", map_location="cpu", weights_only=True))
+        return Checkpoint(
+            folder, meta, torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+        )
 
     def latest(self) -> Checkpoint | None:
         """The newest checkpoint that loads and matches its checksum; broken ones are skipped."""
@@ -198,7 +221,11 @@ class CheckpointManager:
                 meta = json.loads((folder / "meta.json").read_text())
             except (OSError, ValueError):
                 continue
-            if isinstance(meta, dict) and meta.get("format") == FORMAT and isinstance(meta.get("config"), dict):
+            if (
+                isinstance(meta, dict)
+                and meta.get("format") == FORMAT
+                and isinstance(meta.get("config"), dict)
+            ):
                 self._refuse_change(meta, folder, source)
                 return
         if mode == "require":
@@ -244,7 +271,9 @@ class CheckpointManager:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def agreed_resume_point(manager: CheckpointManager, mode: str, source: str, world: World) -> Checkpoint | None:
+def agreed_resume_point(
+    manager: CheckpointManager, mode: str, source: str, world: World
+) -> Checkpoint | None:
     """:meth:`CheckpointManager.resume_point` decided by rank 0 (which alone may discard the
     checkpoints for ``--fresh``); the other ranks load the same folder, so the output folder must be
     on a file system every node sees for a multi-node run to resume."""
@@ -270,14 +299,32 @@ class StageCheckpoints:
     states and agree on a Ctrl-C); only rank 0 writes."""
 
     def __init__(
-        self, manager: CheckpointManager, stage: int, global_step: int, done: list[dict], resume: dict | None, world: World = SINGLE
-    ) -> None:  # fmt: skip
-        self.manager, self.stage, self.global_step, self.done, self.world = manager, stage, global_step, done, world
+        self,
+        manager: CheckpointManager,
+        stage: int,
+        global_step: int,
+        done: list[dict],
+        resume: dict | None,
+        world: World = SINGLE,
+    ) -> None:
+        self.manager, self.stage, self.global_step, self.done, self.world = (
+            manager,
+            stage,
+            global_step,
+            done,
+            world,
+        )
         self.resume = resume  # the loop's state (see training_state), or None for a fresh start
 
     def save(self, step: int, state: dict, stage_done: bool = False) -> Path:
         """Write ``state`` (rank 0); returns the checkpoint's folder (the one rank 0 writes, on every rank)."""
-        meta = {"stage": self.stage, "step": step, "global_step": self.global_step, "stage_done": stage_done, "stages": self.done}
+        meta = {
+            "stage": self.stage,
+            "step": step,
+            "global_step": self.global_step,
+            "stage_done": stage_done,
+            "stages": self.done,
+        }
         if self.world.distributed:
             state = {**state, "rng_ranks": gather(capture_rng(), self.world)}
         if not self.world.is_main:

@@ -60,7 +60,9 @@ class StageResult:
     teacher_cache: str = "off"  # off | hit | miss
 
 
-def feature_requests(objectives: list[Objective], layer_map: list[int]) -> tuple[FeatureRequest, FeatureRequest]:
+def feature_requests(
+    objectives: list[Objective], layer_map: list[int]
+) -> tuple[FeatureRequest, FeatureRequest]:
     """What to capture from the student and the teacher for these objectives."""
     needs = set().union(*(o.needs for o in objectives))
     student_layers = tuple(range(1, len(layer_map) + 1))
@@ -84,7 +86,9 @@ def feature_requests(objectives: list[Objective], layer_map: list[int]) -> tuple
     return student, teacher
 
 
-def total_loss(objectives: list[Objective], student: Features, teacher: Features | None, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+def total_loss(
+    objectives: list[Objective], student: Features, teacher: Features | None, labels: Tensor
+) -> tuple[Tensor, dict[str, Tensor]]:
     """``Σ_k w_k L_k``, and each weighted term by objective name as in YAML (for the progress bar)."""
     parts = {o.name: o.weight * o(student, teacher, labels) for o in objectives}
     return sum(parts.values()), parts
@@ -110,9 +114,14 @@ class LoopState:
 
 
 def teacher_features(
-    teacher: nn.Module | None, want_t: FeatureRequest, objectives: list[Objective], source: BatchSource,
-    teacher_cache: TeacherCacheConfig | None, world: World, device: torch.device,
-) -> tuple[LiveTeacher | CachedTeacher | None, str, int]:  # fmt: skip
+    teacher: nn.Module | None,
+    want_t: FeatureRequest,
+    objectives: list[Objective],
+    source: BatchSource,
+    teacher_cache: TeacherCacheConfig | None,
+    world: World,
+    device: torch.device,
+) -> tuple[LiveTeacher | CachedTeacher | None, str, int]:
     """Where the teacher's features come from: None (no objective reads them), the teacher-output
     cache (the whole split, filled once by rank 0), or a live pass per batch; and (state, calls)."""
     if teacher is None or not any(o.uses_teacher for o in objectives):
@@ -125,13 +134,24 @@ def teacher_features(
 
 
 def optimizer_step(
-    model: nn.Module, stepper: Stepper, step: Step, teacher: LiveTeacher | CachedTeacher | None, unit_names: list[str], world: World, device: torch.device
-) -> tuple[float, dict[str, Tensor]]:  # fmt: skip
+    model: nn.Module,
+    stepper: Stepper,
+    step: Step,
+    teacher: LiveTeacher | CachedTeacher | None,
+    unit_names: list[str],
+    world: World,
+    device: torch.device,
+) -> tuple[float, dict[str, Tensor]]:
     """One update from the (global) micro-batches of ``step``: their mean loss, the last one's parts."""
-    t_data, s_data = step.data, step.data.for_student()  # the teacher's tokens; the student's (BiLSTM: word ids)
+    t_data, s_data = (
+        step.data,
+        step.data.for_student(),
+    )  # the teacher's tokens; the student's (BiLSTM: word ids)
 
     def batch(data: Encoded, indices: list[int]) -> dict[str, Tensor]:
-        return {k: v.to(device) for k, v in collate(data, indices).items()}  # (batch, seq) each, padded to the longest
+        return {
+            k: v.to(device) for k, v in collate(data, indices).items()
+        }  # (batch, seq) each, padded to the longest
 
     def lengths(indices: list[int]) -> list[int]:
         return [len(s_data.input_ids[i]) for i in indices]
@@ -146,8 +166,12 @@ def optimizer_step(
             indices, shares = global_indices[:1], [0.0] * len(shares)
         t_batch = batch(t_data, indices)
         s_batch = t_batch if s_data is t_data else batch(s_data, indices)
-        t_feats = teacher(indices, t_batch) if teacher is not None else None  # logits (batch, labels), hidden (batch, seq, hidden), ...
-        with sync_unless(model, skip=k < len(group) - 1):  # gradients all-reduced once, with the last micro-batch
+        t_feats = (
+            teacher(indices, t_batch) if teacher is not None else None
+        )  # logits (batch, labels), hidden (batch, seq, hidden), ...
+        with sync_unless(
+            model, skip=k < len(group) - 1
+        ):  # gradients all-reduced once, with the last micro-batch
             with stepper.autocast():
                 loss, parts = model(s_batch, t_feats, shares)  # () and {objective name: ()}
             stepper.backward(loss, len(group))
@@ -195,14 +219,18 @@ def fit(
     want_s, want_t = feature_requests(objectives, layer_map)
     if want_s.attn_layers or want_s.qkv_layers:
         enable_capture(student)
-    teacher_feats, cache_state, cache_calls = teacher_features(teacher, want_t, objectives, source, teacher_cache, world, device)
+    teacher_feats, cache_state, cache_calls = teacher_features(
+        teacher, want_t, objectives, source, teacher_cache, world, device
+    )
     objectives = [o.to(device) for o in objectives]
     student.to(device).train()
     model = replicate(Trainable(student, objectives, want_s), world, device)
     unit_names = [o.unit for o in objectives]
 
     total = total_steps(epochs, source.steps_per_epoch)
-    stepper = Stepper([student, *objectives], lr=lr, optim=optim, train=train_cfg, total_steps=total, device=device)
+    stepper = Stepper(
+        [student, *objectives], lr=lr, optim=optim, train=train_cfg, total_steps=total, device=device
+    )
     loop, best_state = LoopState(teacher_calls=cache_calls, teacher_cache=cache_state), None
     if checkpoints is not None and checkpoints.resume is not None:
         values, best_state = restore_training(checkpoints.resume, student, objectives, stepper, world)
@@ -217,7 +245,9 @@ def fit(
 
     start = time.perf_counter()
     # `with`: the bar is closed (its line ended) before an Interrupted message is printed.
-    with tqdm(total=total, initial=loop.step, desc=name, unit="step", dynamic_ncols=True, disable=not world.is_main) as bar:
+    with tqdm(
+        total=total, initial=loop.step, desc=name, unit="step", dynamic_ncols=True, disable=not world.is_main
+    ) as bar:
         # A resumed stage whose last step was already done draws no batch at all.
         for step in source if loop.step < total else ():
             step_loss, parts = optimizer_step(model, stepper, step, teacher_feats, unit_names, world, device)
@@ -232,7 +262,9 @@ def fit(
                 student.train()
                 loop.dev_history.append({"step": loop.step, **scores})
                 if world.is_main:
-                    bar.write(f"{name}: step {loop.step}/{total} dev accuracy {scores['accuracy']:.4f} f1 {scores['f1']:.4f}")
+                    bar.write(
+                        f"{name}: step {loop.step}/{total} dev accuracy {scores['accuracy']:.4f} f1 {scores['f1']:.4f}"
+                    )
                 if loop.best_acc is None or scores["accuracy"] > loop.best_acc:
                     loop.best_acc, best_state = scores["accuracy"], copy.deepcopy(student.state_dict())
             if checkpoints is not None:  # the snapshot is taken only when a save is due

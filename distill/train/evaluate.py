@@ -10,7 +10,13 @@ from distill.train.distributed import SINGLE, World, all_sum, shard
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, data: Encoded, batch_size: int = 64, device: str | torch.device = "cpu", indices: list[int] | None = None) -> list[int]:
+def predict(
+    model: nn.Module,
+    data: Encoded,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    indices: list[int] | None = None,
+) -> list[int]:
     """Predicted label ids of the examples ``indices`` (default: all), in that order."""
     model.eval()
     indices = list(range(len(data))) if indices is None else indices
@@ -50,7 +56,14 @@ def accuracy_f1(preds: list[int], labels: list[int], num_labels: int | None = No
     return scores(confusion_counts(preds, labels, n), n)
 
 
-def evaluate(model: nn.Module, data: Encoded, num_labels: int, batch_size: int = 64, device="cpu", world: World = SINGLE) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    data: Encoded,
+    num_labels: int,
+    batch_size: int = 64,
+    device="cpu",
+    world: World = SINGLE,
+) -> dict[str, float]:
     """On several processes each evaluates a contiguous slice of ``data`` and the counts are summed,
     so every rank gets the scores of the whole split."""
     indices = shard(list(range(len(data))), world)

@@ -39,8 +39,9 @@ def _inputs(data: Encoded, indices: list[int], device) -> dict[str, torch.Tensor
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def time_calls(fn: Callable[[], object], warmup: int, reps: int, max_seconds: float, min_reps: int,
-               device: str = "cpu") -> tuple[list[float], int]:
+def time_calls(
+    fn: Callable[[], object], warmup: int, reps: int, max_seconds: float, min_reps: int, device: str = "cpu"
+) -> tuple[list[float], int]:
     """Seconds per call and the warm-up count actually run. CUDA: events around each call."""
     t0 = time.perf_counter()
     done_warmup = 0
@@ -69,7 +70,9 @@ def time_calls(fn: Callable[[], object], warmup: int, reps: int, max_seconds: fl
 
 
 @torch.inference_mode()
-def latency_ms(model: nn.Module, data: Encoded, n: int = 100, warmup: int = 10, device="cpu") -> dict[str, float]:
+def latency_ms(
+    model: nn.Module, data: Encoded, n: int = 100, warmup: int = 10, device="cpu"
+) -> dict[str, float]:
     """Batch-1 latency percentiles over ``n`` real examples (cycled if the split is smaller)."""
     model.eval()
     inputs = [_inputs(data, [k % len(data)], device) for k in range(warmup + n)]  # built before timing
@@ -81,7 +84,9 @@ def latency_ms(model: nn.Module, data: Encoded, n: int = 100, warmup: int = 10, 
 
 
 @torch.inference_mode()
-def throughput(model: nn.Module, data: Encoded, batch_size: int = 32, batches: int = 10, device="cpu") -> float:
+def throughput(
+    model: nn.Module, data: Encoded, batch_size: int = 32, batches: int = 10, device="cpu"
+) -> float:
     """Sequences per second at ``batch_size`` over consecutive real examples, after one warm-up batch."""
     model.eval()
     picks = [[(b * batch_size + i) % len(data) for i in range(batch_size)] for b in range(batches + 1)]
@@ -91,9 +96,15 @@ def throughput(model: nn.Module, data: Encoded, batch_size: int = 32, batches: i
 
 
 def measure(
-    model: nn.Module, data: Encoded, *, latency_runs: int = 100, latency_warmup: int = 10,
-    throughput_batches: int = 10, throughput_batch_size: int = 32, device="cpu",
-) -> dict[str, object]:  # fmt: skip
+    model: nn.Module,
+    data: Encoded,
+    *,
+    latency_runs: int = 100,
+    latency_warmup: int = 10,
+    throughput_batches: int = 10,
+    throughput_batch_size: int = 32,
+    device="cpu",
+) -> dict[str, object]:
     """Params, weight size, batch-1 latency and batch-32 throughput, in one call."""
     return {
         "params": parameter_count(model),

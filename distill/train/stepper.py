@@ -24,7 +24,9 @@ def check_precision(train: TrainConfig, device: torch.device, source: str) -> No
     precision. bf16 works on both (fast on CPUs with AVX-512 BF16/AMX, correct everywhere)."""
     for key in ("precision", "teacher_precision"):
         if getattr(train, key) == "fp16" and device.type == "cpu":
-            raise ConfigError(f"{source}: train.{key}: fp16 needs a CUDA GPU, but the run is on the CPU; use bf16 or fp32")
+            raise ConfigError(
+                f"{source}: train.{key}: fp16 needs a CUDA GPU, but the run is on the CPU; use bf16 or fp32"
+            )
 
 
 def param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
@@ -56,9 +58,15 @@ class Stepper:
     loss divided by the number of micro-batches, so the gradient is their mean), then ``step``."""
 
     def __init__(
-        self, modules: list[nn.Module], *, lr: float, optim: OptimizerConfig, train: TrainConfig,
-        total_steps: int, device: torch.device,
-    ) -> None:  # fmt: skip
+        self,
+        modules: list[nn.Module],
+        *,
+        lr: float,
+        optim: OptimizerConfig,
+        train: TrainConfig,
+        total_steps: int,
+        device: torch.device,
+    ) -> None:
         self.optimizer = torch.optim.AdamW(param_groups(modules, optim.weight_decay), lr=lr)
         self.scheduler = schedule(self.optimizer, total_steps, optim.warmup_ratio, optim.schedule)
         self.grad_clip = optim.grad_clip
@@ -90,7 +98,11 @@ class Stepper:
         self.optimizer.zero_grad(set_to_none=True)
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])

@@ -72,7 +72,12 @@ def _did_you_mean(path: Path) -> str:
 def _path_like(model: str) -> bool:
     """A string that can only be a folder: hub ids are ``name`` or ``org/name``, never ``./x``,
     ``/x``, ``~/x``, ``x/`` or ``a/b/c``."""
-    return model.startswith(("./", "../", "/", "~", ".\\")) or model.endswith(("/", os.sep)) or model.count("/") > 1 or "\\" in model
+    return (
+        model.startswith(("./", "../", "/", "~", ".\\"))
+        or model.endswith(("/", os.sep))
+        or model.count("/") > 1
+        or "\\" in model
+    )
 
 
 def _missing_folder(model: str, source: str, load_error: str | None) -> ConfigError | None:
@@ -88,7 +93,9 @@ def _missing_folder(model: str, source: str, load_error: str | None) -> ConfigEr
         return ConfigError(f"{source}: model: no folder {model}{hint}")
     first = model.split("/", 1)[0]
     if "/" in model and Path(first).expanduser().is_dir() and load_error is not None:
-        return ConfigError(f"{source}: model: no folder {model} ({first}/ exists{hint}) and not loadable as a hub id: {load_error}")
+        return ConfigError(
+            f"{source}: model: no folder {model} ({first}/ exists{hint}) and not loadable as a hub id: {load_error}"
+        )
     return None
 
 
@@ -111,7 +118,9 @@ def inspect_teacher(cfg: TeacherConfig, source: str = "teacher.yaml") -> Pretrai
         why = "the model's max_position_embeddings"
         if _position_offset(config):
             why = f"{why} {positions} minus {_position_offset(config)}: {config.model_type} numbers positions from {_position_offset(config)}"
-        raise ConfigError(f"{source}: max_length: expected at most {positions - _position_offset(config)} ({why}), got {cfg.max_length}")
+        raise ConfigError(
+            f"{source}: max_length: expected at most {positions - _position_offset(config)} ({why}), got {cfg.max_length}"
+        )
     return config
 
 
@@ -144,7 +153,11 @@ def _align_labels(model, cfg: TeacherConfig, names: list[str], source: str) -> N
     """Reorder the classifier's rows so that label id i means ``names[i]``, or refuse."""
     order = label_order(model.config, cfg, names, source)
     if order != list(range(len(names))):
-        log.info("teacher: reordering classifier rows %s to match data labels %s", [model.config.id2label[i] for i in order], names)
+        log.info(
+            "teacher: reordering classifier rows %s to match data labels %s",
+            [model.config.id2label[i] for i in order],
+            names,
+        )
         head = model.classifier.out_proj if hasattr(model.classifier, "out_proj") else model.classifier
         with torch.no_grad():
             head.weight.copy_(head.weight[order].clone())
@@ -165,7 +178,12 @@ def is_ready(cfg: TeacherConfig, config: PretrainedConfig, source: str) -> bool:
 def cache_key(cfg: TeacherConfig, splits: DataSplits) -> str:
     """Everything that shapes a fine-tuned teacher, hashed: model, data, length, hyper-parameters."""
     blob = json.dumps(
-        {"model": cfg.model, "data": splits.fingerprint(), "max_length": cfg.max_length, "finetune": cfg.finetune.model_dump()},
+        {
+            "model": cfg.model,
+            "data": splits.fingerprint(),
+            "max_length": cfg.max_length,
+            "finetune": cfg.finetune.model_dump(),
+        },
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -191,7 +209,10 @@ def _finetune(cfg: TeacherConfig, path: str, splits: DataSplits, device: torch.d
     # Seed before loading: the new classification head is initialised inside from_pretrained.
     torch.manual_seed(cfg.finetune.seed)
     model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+        path,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)},
     )
     train = encode(splits.train, tokenizer, cfg.max_length)
     dev = encode(splits.dev, tokenizer, cfg.max_length)
@@ -199,12 +220,26 @@ def _finetune(cfg: TeacherConfig, path: str, splits: DataSplits, device: torch.d
     torch.manual_seed(ft.seed)
     d = dims(model.config)
     # one stage of the hard-label `ce`, built as a student.yaml stage's objectives are; no teacher
-    ce = build_objectives(parse_objectives({"ce": {"weight": 1.0}}, "teacher fine-tuning"), d, d, "teacher fine-tuning")
+    ce = build_objectives(
+        parse_objectives({"ce": {"weight": 1.0}}, "teacher fine-tuning"), d, d, "teacher fine-tuning"
+    )
     result = fit_stage(
-        "teacher fine-tuning", model, None, ce, [], train, dev,
-        epochs=ft.epochs, lr=ft.lr, optim=OptimizerConfig(weight_decay=ft.weight_decay, warmup_ratio=ft.warmup_ratio),
-        batch_size=ft.batch_size, eval_batch_size=64, seed=ft.seed, device=device, num_labels=len(names),
-    )  # fmt: skip
+        "teacher fine-tuning",
+        model,
+        None,
+        ce,
+        [],
+        train,
+        dev,
+        epochs=ft.epochs,
+        lr=ft.lr,
+        optim=OptimizerConfig(weight_decay=ft.weight_decay, warmup_ratio=ft.warmup_ratio),
+        batch_size=ft.batch_size,
+        eval_batch_size=64,
+        seed=ft.seed,
+        device=device,
+        num_labels=len(names),
+    )
     model.to("cpu")
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
@@ -214,7 +249,9 @@ def _finetune(cfg: TeacherConfig, path: str, splits: DataSplits, device: torch.d
     return result.seconds
 
 
-def load_teacher(cfg: TeacherConfig, splits: DataSplits, device: torch.device, source: str = "teacher.yaml") -> Teacher:
+def load_teacher(
+    cfg: TeacherConfig, splits: DataSplits, device: torch.device, source: str = "teacher.yaml"
+) -> Teacher:
     """The ready teacher: loaded, or fine-tuned and cached, or taken from the cache."""
     path = resolve_model(cfg.model)
     config = inspect_teacher(cfg, source)
@@ -226,7 +263,12 @@ def load_teacher(cfg: TeacherConfig, splits: DataSplits, device: torch.device, s
             log.info("teacher: using the fine-tuned teacher cached in %s", cached_dir)
             cached = True
         else:
-            log.info("teacher: fine-tuning %s on %d examples (cached in %s)", cfg.model, len(splits.train), cached_dir)
+            log.info(
+                "teacher: fine-tuning %s on %d examples (cached in %s)",
+                cfg.model,
+                len(splits.train),
+                cached_dir,
+            )
             start = time.perf_counter()
             _finetune(cfg, path, splits, device, cached_dir)
             seconds = time.perf_counter() - start
@@ -250,9 +292,13 @@ def check_teacher(dev_scores: dict[str, float], splits: DataSplits, source: str 
         )
 
 
-def evaluate_teacher(teacher: Teacher, splits: DataSplits, max_length: int, device, world: World = SINGLE) -> dict[str, dict[str, float]]:
+def evaluate_teacher(
+    teacher: Teacher, splits: DataSplits, max_length: int, device, world: World = SINGLE
+) -> dict[str, dict[str, float]]:
     n = len(splits.label_names)
     return {
-        split: evaluate(teacher.model, encode(getattr(splits, split), teacher.tokenizer, max_length), n, 64, device, world)
+        split: evaluate(
+            teacher.model, encode(getattr(splits, split), teacher.tokenizer, max_length), n, 64, device, world
+        )
         for split in ("dev", "test")
     }

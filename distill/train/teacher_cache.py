@@ -98,9 +98,13 @@ class CachedTeacher:
         return Features(
             logits=torch.stack([r["logits"] for r in rows]).to(device),
             mask=mask,
-            embeddings=_pad([r["embeddings"] for r in rows], width, False).to(device) if self.request.embeddings else None,
+            embeddings=_pad([r["embeddings"] for r in rows], width, False).to(device)
+            if self.request.embeddings
+            else None,
             hidden=[_pad([r["hidden"][k] for r in rows], width, False).to(device) for k in range(n_hidden)],
-            attn_scores=[_pad([r["attn_scores"][k] for r in rows], width, True).to(device) for k in range(n_attn)],
+            attn_scores=[
+                _pad([r["attn_scores"][k] for r in rows], width, True).to(device) for k in range(n_attn)
+            ],
         )
 
 
@@ -113,7 +117,12 @@ def cacheable(request: FeatureRequest, mode: str) -> bool:
 
 
 def cached_teacher(
-    model: nn.Module, data: Encoded, request: FeatureRequest, cache_dir: str | Path, device, batch_size: int = 64
+    model: nn.Module,
+    data: Encoded,
+    request: FeatureRequest,
+    cache_dir: str | Path,
+    device,
+    batch_size: int = 64,
 ) -> tuple[CachedTeacher, int]:
     """Load the cached features for ``data``, computing and saving them on a miss.
 
@@ -135,7 +144,9 @@ def cached_teacher(
         batch = {k: v.to(device) for k, v in collate(data, indices).items()}
         feats = live(indices, batch)
         for i, row in zip(indices, _unpad(feats, [len(data.input_ids[i]) for i in indices]), strict=True):
-            rows[i] = {k: (v.cpu() if isinstance(v, Tensor) else [t.cpu() for t in v]) for k, v in row.items()}
+            rows[i] = {
+                k: (v.cpu() if isinstance(v, Tensor) else [t.cpu() for t in v]) for k, v in row.items()
+            }
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, "wb") as f:
         torch.save(rows, f)

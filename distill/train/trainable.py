@@ -28,9 +28,14 @@ class Trainable(nn.Module):
         super().__init__()
         self.student, self.objectives, self.request = student, nn.ModuleList(objectives), request
 
-    def forward(self, batch: dict[str, Tensor], teacher: Features | None, shares: list[float]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, batch: dict[str, Tensor], teacher: Features | None, shares: list[float]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         student = forward_features(self.student, batch, self.request)
-        parts = {o.name: s * o.weight * o(student, teacher, batch["labels"]) for o, s in zip(self.objectives, shares, strict=True)}
+        parts = {
+            o.name: s * o.weight * o(student, teacher, batch["labels"])
+            for o, s in zip(self.objectives, shares, strict=True)
+        }
         return sum(parts.values()), parts
 
 
@@ -49,7 +54,9 @@ def replicate(module: Trainable, world: World, device: torch.device) -> nn.Modul
     if not world.distributed:
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False)
+    return DistributedDataParallel(
+        module, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
+    )
 
 
 def sync_unless(model: nn.Module, skip: bool) -> contextlib.AbstractContextManager:

@@ -18,10 +18,33 @@ VECTORS = {
 }
 
 VOCAB = [
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
-    "the", "flight", "was", "late", "food", "cold", "good", "bad", "crew", "and", "a", "cat", "dog",
-    "air", "##plane", "##s", "un", "##known", ".", ",", "!",
-]  # fmt: skip
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "the",
+    "flight",
+    "was",
+    "late",
+    "food",
+    "cold",
+    "good",
+    "bad",
+    "crew",
+    "and",
+    "a",
+    "cat",
+    "dog",
+    "air",
+    "##plane",
+    "##s",
+    "un",
+    "##known",
+    ".",
+    ",",
+    "!",
+]
 
 
 @pytest.fixture
@@ -41,9 +64,13 @@ def tiny_mlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = BertTokenizer(vocab=str(folder / "vocab.txt"), do_lower_case=True)  # transformers 5: `vocab=`
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=64,
-    )  # fmt: skip
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     BertForMaskedLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -38,7 +38,9 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    return write(tmp_path / "train.tsv", "sentence\tquestion\tlabel\n" + "".join("\t".join(r) + "\n" for r in ROWS))
+    return write(
+        tmp_path / "train.tsv", "sentence\tquestion\tlabel\n" + "".join("\t".join(r) + "\n" for r in ROWS)
+    )
 
 
 def config(tmp_path: Path, cols: str = "[sentence]", mode: str = "first", extra: str = "") -> Path:
@@ -66,7 +68,10 @@ def test_same_seed_same_bytes_across_runs_and_worker_counts(tmp_path, data):
     assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed
 
 
-@pytest.mark.parametrize(("mode", "changed"), [("first", {"sentence"}), ("second", {"question"}), ("both", {"sentence", "question"})])
+@pytest.mark.parametrize(
+    ("mode", "changed"),
+    [("first", {"sentence"}), ("second", {"question"}), ("both", {"sentence", "question"})],
+)
 def test_sentence_pair_modes_augment_the_chosen_columns(tmp_path, data, mode, changed):
     cfg = config(tmp_path, "[sentence, question]", mode, "keep_original: false\n")
     out = tmp_path / "out.jsonl"
@@ -75,7 +80,12 @@ def test_sentence_pair_modes_augment_the_chosen_columns(tmp_path, data, mode, ch
     originals = {r[2]: r for r in ROWS}
     seen_changed = set()
     for row in rows:
-        orig = next(o for o in ROWS if (o[0] == row["sentence"] or "sentence" in changed) and (o[1] == row["question"] or "question" in changed))
+        orig = next(
+            o
+            for o in ROWS
+            if (o[0] == row["sentence"] or "sentence" in changed)
+            and (o[1] == row["question"] or "question" in changed)
+        )
         assert row["label"] in originals
         seen_changed |= {c for c, v in (("sentence", orig[0]), ("question", orig[1])) if row[c] != v}
     assert seen_changed == changed
@@ -97,7 +107,10 @@ def error_of(capsys, argv: list[str]) -> str:
 def test_output_equal_to_input_is_refused(tmp_path, data, capsys):
     before = data.read_bytes()
     err = error_of(capsys, ["run", str(config(tmp_path)), "--input", str(data), "--output", str(data)])
-    assert err == f"augment: error: {data}: --output is the input file; choose another path (the input is never overwritten)"
+    assert (
+        err
+        == f"augment: error: {data}: --output is the input file; choose another path (the input is never overwritten)"
+    )
     assert data.read_bytes() == before
 
 
@@ -110,7 +123,10 @@ def test_bad_input_errors_are_one_line(tmp_path, data, capsys):
         "name it with --text-column or text_columns in the config"
     )
     empty = write(tmp_path / "empty.tsv", "")
-    assert error_of(capsys, ["run", cfg, "--input", str(empty), "--output", out]) == f"augment: error: {empty}: file is empty"
+    assert (
+        error_of(capsys, ["run", cfg, "--input", str(empty), "--output", out])
+        == f"augment: error: {empty}: file is empty"
+    )
     bad = write(tmp_path / "bad.yaml", "strategies:\n  - name: masking\n    p_mask: 1.5\n")
     assert error_of(capsys, ["run", str(bad), "--input", str(data), "--output", out]) == (
         f"augment: error: {bad}: strategies.0.p_mask: expected a number in [0, 1], got 1.5"

@@ -24,7 +24,23 @@ def test_single_piece_words_get_k_mlm_candidates_others_none(tiny_mlm):
         [False, True, False, True],  # air ##plane ##s and un ##known: several pieces
         [True, True],  # lower-cased by the tokenizer: one piece each
     ]
-    vocab_words = {"the", "flight", "was", "late", "food", "cold", "good", "bad", "crew", "and", "a", "cat", "dog", "air", "un"}
+    vocab_words = {
+        "the",
+        "flight",
+        "was",
+        "late",
+        "food",
+        "cold",
+        "good",
+        "bad",
+        "crew",
+        "and",
+        "a",
+        "cat",
+        "dog",
+        "air",
+        "un",
+    }
     for words, row in zip(SENTENCES, got, strict=True):
         for word, cands in zip(words, row, strict=True):
             if cands is not None:
@@ -45,7 +61,9 @@ def test_missing_model_folder_is_a_config_error(tmp_path):
 
 
 def test_tinybert_uses_mlm_for_single_pieces_and_glove_for_the_rest(tiny_mlm, glove_file, tmp_path):
-    da = TinyBertDA(p_t=1.0, K=2, mlm=load_mlm(str(tiny_mlm), "cpu"), vectors=str(glove_file), cache_dir=tmp_path)
+    da = TinyBertDA(
+        p_t=1.0, K=2, mlm=load_mlm(str(tiny_mlm), "cpu"), vectors=str(glove_file), cache_dir=tmp_path
+    )
     sentences = [["airplane", "cat"]]
     vocab = Vocab()
     da.observe(sentences)
@@ -53,7 +71,22 @@ def test_tinybert_uses_mlm_for_single_pieces_and_glove_for_the_rest(tiny_mlm, gl
     state = da.prepare(sentences, vocab)
     cands = state.lists(vocab)
     assert cands[0] == ["bus", "dog"]  # air ##plane: several pieces, so its GloVe neighbours
-    assert set(cands[1]) <= {"the", "flight", "was", "late", "food", "cold", "good", "bad", "crew", "and", "a", "dog", "air", "un"}
+    assert set(cands[1]) <= {
+        "the",
+        "flight",
+        "was",
+        "late",
+        "food",
+        "cold",
+        "good",
+        "bad",
+        "crew",
+        "and",
+        "a",
+        "dog",
+        "air",
+        "un",
+    }
     copies = Copies.of(vocab.ids(sentences[0]), [2], 5)
     da.apply(copies, state, np.random.default_rng(0).random(len(copies.ids)))
     out = vocab.strings(copies.ids.reshape(5, 2))
@@ -68,4 +101,6 @@ def test_tinybert_without_mlm_falls_back_to_glove_and_says_so_once(glove_file, t
         da.fit(vocab)
         state = da.prepare([["cat", "car", "zebra"]], vocab)
     assert state.lists(vocab) == [["kitten", "dog"], ["truck", "bus"], None]
-    assert [r.message for r in caplog.records] == ["tinybert: no mlm_model given; every word takes the GloVe branch"]
+    assert [r.message for r in caplog.records] == [
+        "tinybert: no mlm_model given; every word takes the GloVe branch"
+    ]

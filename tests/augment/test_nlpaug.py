@@ -11,7 +11,14 @@ WORDS = ["the", "flight", "was", "late", "and", "the", "food", "was", "cold"]
 
 
 def contextual(tiny_mlm) -> NlpaugStrategy:
-    args = {"model_path": str(tiny_mlm), "model_type": "bert", "action": "substitute", "aug_p": 0.5, "top_k": 5, "device": "cpu"}
+    args = {
+        "model_path": str(tiny_mlm),
+        "model_type": "bert",
+        "action": "substitute",
+        "aug_p": 0.5,
+        "top_k": 5,
+        "device": "cpu",
+    }
     return NlpaugStrategy("ContextualWordEmbsAug", args)
 
 

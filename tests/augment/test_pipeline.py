@@ -9,7 +9,14 @@ from augment.config import build_pipeline, parse_config
 from augment.copies import Copies
 from augment.ngram import NGram
 
-TANG = {"n_iter": 7, "strategies": [{"name": "masking", "p_mask": 0.2}, {"name": "pos", "p_pos": 0.3}, {"name": "ngram", "p_ng": 0.5}]}
+TANG = {
+    "n_iter": 7,
+    "strategies": [
+        {"name": "masking", "p_mask": 0.2},
+        {"name": "pos", "p_pos": 0.3},
+        {"name": "ngram", "p_ng": 0.5},
+    ],
+}
 TEXTS = ["the flight was late", "", "great crew , good food and a movie", "bad", "never again !"]
 
 
@@ -50,10 +57,16 @@ def test_ngram_on_spans_equals_ngram_on_lists():
     words = [f"w{i}" for i in range(9)]
     ngram = NGram(p_ng=0.5, max_n=4)
     copies = Copies.of(np.r_[np.arange(9), np.arange(3)], [9, 3], 40)
-    ngram.apply_spans(copies, None, np.concatenate([np.random.default_rng(5).random(120), np.random.default_rng(6).random(120)]))
+    ngram.apply_spans(
+        copies,
+        None,
+        np.concatenate([np.random.default_rng(5).random(120), np.random.default_rng(6).random(120)]),
+    )
     lo, hi = copies.spans()
     flat = [words[i] for i in copies.ids.tolist()]
     got = [flat[a:b] for a, b in zip(lo, hi, strict=True)]
-    expected = ngram.apply([words] * 40, None, np.random.default_rng(5)) + ngram.apply([words[:3]] * 40, None, np.random.default_rng(6))
+    expected = ngram.apply([words] * 40, None, np.random.default_rng(5)) + ngram.apply(
+        [words[:3]] * 40, None, np.random.default_rng(6)
+    )
     assert got == expected
     assert 10 < sum(len(c) < 9 for c in got[:40]) < 30  # about half of the 40 long copies were cut

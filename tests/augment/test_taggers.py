@@ -88,7 +88,10 @@ def test_spacy_tagger_runs_the_pipeline_components_on_our_tokens(monkeypatch):
 def test_pos_strategy_with_spacy_tagger_end_to_end(monkeypatch):
     fake_spacy(monkeypatch, {"my_model": ["suffix_tagger"]})
     cfg, strategies = parse_config(
-        {"n_iter": 50, "strategies": [{"name": "pos", "p_pos": 1.0, "tagger": "spacy", "spacy_model": "my_model"}]},
+        {
+            "n_iter": 50,
+            "strategies": [{"name": "pos", "p_pos": 1.0, "tagger": "spacy", "spacy_model": "my_model"}],
+        },
         "augment.yaml",
     )
     pipeline = build_pipeline(cfg, strategies)
@@ -103,7 +106,9 @@ def test_pos_strategy_with_spacy_tagger_end_to_end(monkeypatch):
 
 
 def test_spacy_missing_or_model_missing_are_one_line_config_errors(monkeypatch):
-    cfg, strategies = parse_config({"strategies": [{"name": "masking"}, {"name": "pos", "tagger": "spacy"}]}, "a.yaml")
+    cfg, strategies = parse_config(
+        {"strategies": [{"name": "masking"}, {"name": "pos", "tagger": "spacy"}]}, "a.yaml"
+    )
     monkeypatch.setitem(sys.modules, "spacy", None)  # import spacy raises ImportError
     with pytest.raises(ConfigError) as e:
         build_pipeline(cfg, strategies, source="a.yaml")
@@ -118,5 +123,7 @@ def test_spacy_missing_or_model_missing_are_one_line_config_errors(monkeypatch):
         "a.yaml: strategies.1.spacy_model: cannot load spaCy model 'en_core_web_sm' (not an installed package "
         "nor a model folder; models are not on PyPI: python -m spacy download en_core_web_sm)"
     )
-    with pytest.raises(ConfigError, match=r"^spacy_model: spaCy model 'blank' has no pipeline components, so no POS tags$"):
+    with pytest.raises(
+        ConfigError, match=r"^spacy_model: spaCy model 'blank' has no pipeline components, so no POS tags$"
+    ):
         spacy_tagger("blank")

@@ -12,11 +12,54 @@ import torch
 import yaml
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-WORDS = ["good", "great", "love", "fine", "nice", "happy", "bad", "awful", "hate", "sad", "boring", "terrible", "the", "a", "movie", "was", "is", "it", "not", "very", "so", "and", "but", "i", "you", "this", "that", "day", "food", "service", "really"]
+WORDS = [
+    "good",
+    "great",
+    "love",
+    "fine",
+    "nice",
+    "happy",
+    "bad",
+    "awful",
+    "hate",
+    "sad",
+    "boring",
+    "terrible",
+    "the",
+    "a",
+    "movie",
+    "was",
+    "is",
+    "it",
+    "not",
+    "very",
+    "so",
+    "and",
+    "but",
+    "i",
+    "you",
+    "this",
+    "that",
+    "day",
+    "food",
+    "service",
+    "really",
+]
 TEXTS = [
-    "the movie was great", "i hate this awful day", "not bad", "so boring and sad", "really nice food",
-    "the service was terrible", "i love it", "this is fine", "a very happy day", "awful awful awful",
-    "it was not good", "you are great", "boring movie but nice food", "i really hate the service",
+    "the movie was great",
+    "i hate this awful day",
+    "not bad",
+    "so boring and sad",
+    "really nice food",
+    "the service was terrible",
+    "i love it",
+    "this is fine",
+    "a very happy day",
+    "awful awful awful",
+    "it was not good",
+    "you are great",
+    "boring movie but nice food",
+    "i really hate the service",
 ] * 4
 
 
@@ -27,9 +70,18 @@ def save_tiny_bert(path: Path, seed: int = 0, hidden: int = 32, heads: int = 4, 
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
     # initializer_range 0.2 (not BERT's 0.02): logits far enough apart that "agreement" is meaningful.
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=heads,
-                     intermediate_size=ffn, num_labels=2, max_position_embeddings=64, initializer_range=0.2,
-                     id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=heads,
+        intermediate_size=ffn,
+        num_labels=2,
+        max_position_embeddings=64,
+        initializer_range=0.2,
+        id2label={0: "neg", 1: "pos"},
+        label2id={"neg": 0, "pos": 1},
+    )
     BertForSequenceClassification(cfg).save_pretrained(str(path))
     tok.save_pretrained(str(path))
     return path
@@ -53,8 +105,11 @@ def save_tiny_bilstm(path: Path, pair: bool = False, train_steps: int = 0, seed:
 
     torch.manual_seed(seed)
     tok = WordTokenizer.build(TEXTS)
-    model = BiLSTMClassifier(BiLSTMSettings(vocab_size=len(tok), embedding_dim=16, hidden=12, mlp=16, pair=pair,
-                                            id2label={0: "neg", 1: "pos"}))  # fmt: skip
+    model = BiLSTMClassifier(
+        BiLSTMSettings(
+            vocab_size=len(tok), embedding_dim=16, hidden=12, mlp=16, pair=pair, id2label={0: "neg", 1: "pos"}
+        )
+    )
     texts = sorted(set(TEXTS))
     enc, y = tok(texts, return_tensors="pt"), torch.tensor([label_of(t) == "pos" for t in texts]).long()
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
@@ -84,7 +139,9 @@ def tiny_bert(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory) -> Path:
-    return save_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-teacher", seed=1, hidden=48, heads=4, ffn=96)
+    return save_tiny_bert(
+        tmp_path_factory.mktemp("models") / "tiny-teacher", seed=1, hidden=48, heads=4, ffn=96
+    )
 
 
 @pytest.fixture(scope="session")
@@ -96,13 +153,24 @@ def eval_csv(tmp_path_factory) -> Path:
     return path
 
 
-def run_fast_bench(tmp_path: Path, sources: list[tuple[str, Path, str]], kinds: list[str], eval_csv: Path) -> dict:
+def run_fast_bench(
+    tmp_path: Path, sources: list[tuple[str, Path, str]], kinds: list[str], eval_csv: Path
+) -> dict:
     """`distill bench` through the CLI on (name, folder, role) sources with tiny timing budgets; its report.json."""
     from distill.cli import main
 
-    cfg = {"sources": [{"name": n, "path": str(p), "role": r} for n, p, r in sources],
-           "kinds": kinds, "batch_sizes": [1, 4], "seq_lens": [8], "warmup": 1, "reps": 3, "max_seconds": 0.5,
-           "min_reps": 2, "eval": {"path": str(eval_csv)}, "out": str(tmp_path / "r")}  # fmt: skip
+    cfg = {
+        "sources": [{"name": n, "path": str(p), "role": r} for n, p, r in sources],
+        "kinds": kinds,
+        "batch_sizes": [1, 4],
+        "seq_lens": [8],
+        "warmup": 1,
+        "reps": 3,
+        "max_seconds": 0.5,
+        "min_reps": 2,
+        "eval": {"path": str(eval_csv)},
+        "out": str(tmp_path / "r"),
+    }
     (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["bench", str(tmp_path / "bench.yaml")]) == 0
     return json.loads((tmp_path / "r" / "report.json").read_text())

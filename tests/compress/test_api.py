@@ -14,7 +14,14 @@ from distill.compress.api import BenchRun, DataFile, benchmark, compress_model, 
 from distill.compress.cli import main
 from distill.core.errors import ConfigError, DistillError
 
-FAST = {"kinds": ["torch-fp32"], "batch_sizes": [1], "seq_lens": [8], "warmup": 1, "reps": 2, "max_seconds": 0.2}
+FAST = {
+    "kinds": ["torch-fp32"],
+    "batch_sizes": [1],
+    "seq_lens": [8],
+    "warmup": 1,
+    "reps": 2,
+    "max_seconds": 0.2,
+}
 
 
 def _flags(options: dict) -> list[str]:
@@ -38,25 +45,108 @@ def test_the_cli_passes_its_flags_to_the_library_functions(monkeypatch, tmp_path
     monkeypatch.setattr(compress_cli, "compress_model", spy("compress", {"params_after": 1}))
     monkeypatch.setattr(compress_cli, "export_model", spy("export", {}))
     monkeypatch.setattr(compress_cli, "benchmark", spy("bench", BenchRun("r", {})))
-    assert main(["compress", "m", "--out", "o", "--prune-heads", "0.5", "--recover-epochs", "2",
-                 "--recover-objectives", "{pred: {}}", "--train-data", "t.csv", "--train-text-pair-column", "b",
-                 "--train-limit", "7"]) == 0  # fmt: skip
-    assert main(["export", "m", "--out", "o", "--no-optimize", "--int8", "static", "--max-len", "32",
-                 "--calibration-data", "c.jsonl", "--calibration-format", "jsonl"]) == 0  # fmt: skip
-    assert main(["bench", "--model", "a", "b", "--teacher", "t", "--eval-data", "e.csv", "--eval-limit", "5",
-                 *_flags(FAST)]) == 0  # fmt: skip
-    assert calls["compress"] == (("m", "o"), {
-        "prune_heads": 0.5, "prune_ffn": 0.0, "importance": "magnitude", "recover_epochs": 2, "recover_lr": 5e-5,
-        "recover_objectives": "{pred: {}}", "max_len": 128,
-        "train_data": DataFile("t.csv", "text", "b", "label", None, "utf-8", 7)})  # fmt: skip
-    assert calls["export"] == (("m", "o"), {
-        "opset": 17, "optimize": False, "int8": "static", "min_agreement": 0.99, "min_agreement_int8": 0.97,
-        "max_len": 32, "verify_data": None, "calibration_data": DataFile("c.jsonl", format="jsonl")})  # fmt: skip
+    assert (
+        main(
+            [
+                "compress",
+                "m",
+                "--out",
+                "o",
+                "--prune-heads",
+                "0.5",
+                "--recover-epochs",
+                "2",
+                "--recover-objectives",
+                "{pred: {}}",
+                "--train-data",
+                "t.csv",
+                "--train-text-pair-column",
+                "b",
+                "--train-limit",
+                "7",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "export",
+                "m",
+                "--out",
+                "o",
+                "--no-optimize",
+                "--int8",
+                "static",
+                "--max-len",
+                "32",
+                "--calibration-data",
+                "c.jsonl",
+                "--calibration-format",
+                "jsonl",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                "a",
+                "b",
+                "--teacher",
+                "t",
+                "--eval-data",
+                "e.csv",
+                "--eval-limit",
+                "5",
+                *_flags(FAST),
+            ]
+        )
+        == 0
+    )
+    assert calls["compress"] == (
+        ("m", "o"),
+        {
+            "prune_heads": 0.5,
+            "prune_ffn": 0.0,
+            "importance": "magnitude",
+            "recover_epochs": 2,
+            "recover_lr": 5e-5,
+            "recover_objectives": "{pred: {}}",
+            "max_len": 128,
+            "train_data": DataFile("t.csv", "text", "b", "label", None, "utf-8", 7),
+        },
+    )
+    assert calls["export"] == (
+        ("m", "o"),
+        {
+            "opset": 17,
+            "optimize": False,
+            "int8": "static",
+            "min_agreement": 0.99,
+            "min_agreement_int8": 0.97,
+            "max_len": 32,
+            "verify_data": None,
+            "calibration_data": DataFile("c.jsonl", format="jsonl"),
+        },
+    )
     args, kwargs = calls["bench"]
     assert args == (None,) and kwargs.pop("progress") is api.progress_to_stderr
-    assert kwargs == {"models": ["a", "b"], "teacher": "t", "shapes": None, "eval_data": DataFile("e.csv", limit=5),
-                      "eval_teacher": None, "eval_split": "dev", "eval_limit": 5, "devices": None, "threads": None,
-                      "out": None, **FAST}  # fmt: skip
+    assert kwargs == {
+        "models": ["a", "b"],
+        "teacher": "t",
+        "shapes": None,
+        "eval_data": DataFile("e.csv", limit=5),
+        "eval_teacher": None,
+        "eval_split": "dev",
+        "eval_limit": 5,
+        "devices": None,
+        "threads": None,
+        "out": None,
+        **FAST,
+    }
 
 
 def _cases(model: Path, bilstm: Path, data: Path, tmp: Path) -> list[tuple[list[str], object]]:
@@ -65,33 +155,51 @@ def _cases(model: Path, bilstm: Path, data: Path, tmp: Path) -> list[tuple[list[
     swapped = tmp / "swapped"
     shutil.copytree(model, swapped, dirs_exist_ok=True)
     cfg = json.loads((swapped / "config.json").read_text())
-    (swapped / "config.json").write_text(json.dumps({**cfg, "id2label": {"0": "pos", "1": "neg"},
-                                                     "label2id": {"pos": 0, "neg": 1}}))  # fmt: skip
-    (tmp / "b.yaml").write_text(yaml.safe_dump({"sources": [{"name": "t", "path": str(model), "role": "teacher"}]}))
+    (swapped / "config.json").write_text(
+        json.dumps({**cfg, "id2label": {"0": "pos", "1": "neg"}, "label2id": {"pos": 0, "neg": 1}})
+    )
+    (tmp / "b.yaml").write_text(
+        yaml.safe_dump({"sources": [{"name": "t", "path": str(model), "role": "teacher"}]})
+    )
     (tmp / "bad.yaml").write_text("sources: [{name: s, shape: tinybert-4}]\nkindz: [torch-fp32]\n")
     m, d = str(model), str(data)
     return [
-        (["compress", m, "--out", out, "--recover-objectives", "{pred: {}}"],
-         lambda: compress_model(m, out, recover_objectives={"pred": {}})),
-        (["compress", m, "--out", out, "--recover-epochs", "1", "--recover-objectives", "{hiden: {}}"],
-         lambda: compress_model(m, out, recover_epochs=1, recover_objectives={"hiden": {}})),
-        (["compress", m, "--out", out, "--recover-epochs", "1", "--recover-objectives", "missing.yaml"],
-         lambda: compress_model(m, out, recover_epochs=1, recover_objectives="missing.yaml")),
-        (["compress", m, "--out", out, "--recover-epochs", "1"], lambda: compress_model(m, out, recover_epochs=1)),
+        (
+            ["compress", m, "--out", out, "--recover-objectives", "{pred: {}}"],
+            lambda: compress_model(m, out, recover_objectives={"pred": {}}),
+        ),
+        (
+            ["compress", m, "--out", out, "--recover-epochs", "1", "--recover-objectives", "{hiden: {}}"],
+            lambda: compress_model(m, out, recover_epochs=1, recover_objectives={"hiden": {}}),
+        ),
+        (
+            ["compress", m, "--out", out, "--recover-epochs", "1", "--recover-objectives", "missing.yaml"],
+            lambda: compress_model(m, out, recover_epochs=1, recover_objectives="missing.yaml"),
+        ),
+        (
+            ["compress", m, "--out", out, "--recover-epochs", "1"],
+            lambda: compress_model(m, out, recover_epochs=1),
+        ),
         (["compress", str(bilstm), "--out", out], lambda: compress_model(bilstm, out)),
         (["export", str(tmp / "missing"), "--out", out], lambda: export_model(tmp / "missing", out)),
         (["export", m, "--out", out, "--int8", "static"], lambda: export_model(m, out, int8="static")),
         (["export", m, "--out", out, "--opset", "99"], lambda: export_model(m, out, opset=99)),
         (["bench", str(tmp / "bad.yaml")], lambda: benchmark(tmp / "bad.yaml")),
         (["bench", str(tmp / "b.yaml"), "--teacher", m], lambda: benchmark(str(tmp / "b.yaml"), teacher=m)),
-        (["bench", str(tmp / "b.yaml"), "--reps", "0", "--out", out],
-         lambda: benchmark(str(tmp / "b.yaml"), reps=0, out=out)),
-        (["bench", "--model", m, "--teacher", str(swapped), "--eval-data", d, "--out", out],
-         lambda: benchmark(models=[model], teacher=swapped, eval_data=DataFile(data), out=out)),
-    ]  # fmt: skip
+        (
+            ["bench", str(tmp / "b.yaml"), "--reps", "0", "--out", out],
+            lambda: benchmark(str(tmp / "b.yaml"), reps=0, out=out),
+        ),
+        (
+            ["bench", "--model", m, "--teacher", str(swapped), "--eval-data", d, "--out", out],
+            lambda: benchmark(models=[model], teacher=swapped, eval_data=DataFile(data), out=out),
+        ),
+    ]
 
 
-def test_a_python_caller_gets_the_same_one_line_errors_as_the_cli(tiny_bert, tiny_bilstm, eval_csv, tmp_path, capsys):
+def test_a_python_caller_gets_the_same_one_line_errors_as_the_cli(
+    tiny_bert, tiny_bilstm, eval_csv, tmp_path, capsys
+):
     for argv, call in _cases(tiny_bert, tiny_bilstm, eval_csv, tmp_path):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
@@ -114,19 +222,34 @@ def test_python_only_values_get_one_line_errors(tiny_bert, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_compress_model_returns_compress_json_and_takes_objectives_as_text_or_mapping(tiny_bert, eval_csv, tmp_path):
+def test_compress_model_returns_compress_json_and_takes_objectives_as_text_or_mapping(
+    tiny_bert, eval_csv, tmp_path
+):
     train = DataFile(eval_csv, limit=32)
     common = {"prune_ffn": 0.5, "recover_epochs": 1, "train_data": train}
     a = compress_model(tiny_bert, tmp_path / "a", recover_objectives="{kd_kl: {temperature: 3}}", **common)
     b = compress_model(tiny_bert, tmp_path / "b", recover_objectives={"kd_kl": {"temperature": 3}}, **common)
     assert a == json.loads((tmp_path / "a" / "compress.json").read_text())
-    assert a["recovery"]["objectives"] == b["recovery"]["objectives"] == {"kd_kl": {"weight": 1.0, "temperature": 3.0}}
+    assert (
+        a["recovery"]["objectives"]
+        == b["recovery"]["objectives"]
+        == {"kd_kl": {"weight": 1.0, "temperature": 3.0}}
+    )
     assert a["verify"]["n"] == 32 and a["intermediate_size"] == 32
 
 
 def test_benchmark_from_python_writes_and_returns_the_report(tiny_bert, tiny_teacher, eval_csv, tmp_path):
-    done = benchmark(models=[tiny_bert], teacher=tiny_teacher, eval_data=DataFile(eval_csv), out=str(tmp_path / "r"), **FAST)
+    done = benchmark(
+        models=[tiny_bert],
+        teacher=tiny_teacher,
+        eval_data=DataFile(eval_csv),
+        out=str(tmp_path / "r"),
+        **FAST,
+    )
     assert done.out == str(tmp_path / "r")
     report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert [(v["source"], v["role"]) for v in report["variants"]] == [("tiny-bert", "student"), ("tiny-teacher", "teacher")]
+    assert [(v["source"], v["role"]) for v in report["variants"]] == [
+        ("tiny-bert", "student"),
+        ("tiny-teacher", "teacher"),
+    ]
     assert [v["accuracy"] for v in done.result["variants"]] == [v["accuracy"] for v in report["variants"]]

@@ -13,14 +13,25 @@ from distill.core.errors import ConfigError
 from distill.train.evaluate import accuracy_f1
 from distill.train.speed import time_calls
 
-FAST = BenchSettings(devices=["cpu"], batch_sizes=[1, 4], seq_lens=[8, 16], warmup=2, reps=5, max_seconds=1,
-                     min_reps=2, threads=1, eval_max_len=32)
+FAST = BenchSettings(
+    devices=["cpu"],
+    batch_sizes=[1, 4],
+    seq_lens=[8, 16],
+    warmup=2,
+    reps=5,
+    max_seconds=1,
+    min_reps=2,
+    threads=1,
+    eval_max_len=32,
+)
 
 
 def test_benchmark_writes_every_field_and_a_readable_pareto(tiny_bert, tiny_teacher, eval_csv, tmp_path):
     ev = read_eval_set(eval_csv, label2id={"neg": 0, "pos": 1})
-    sources = [Source("teacher", path=str(tiny_teacher), role="teacher"),
-               Source("student", path=str(tiny_bert), role="student")]
+    sources = [
+        Source("teacher", path=str(tiny_teacher), role="teacher"),
+        Source("student", path=str(tiny_bert), role="student"),
+    ]
     kinds = ["ort-int8-fused", "torch-fp32", "torch-int8", "ort-opt"]
     result = run_benchmark(sources, kinds, FAST, ev)
     out = write_report(result, tmp_path / "report")
@@ -51,7 +62,9 @@ def test_benchmark_writes_every_field_and_a_readable_pareto(tiny_bert, tiny_teac
 
 def test_random_weight_sources_have_no_accuracy(tiny_bert, eval_csv, tmp_path, monkeypatch):
     # A paper shape, shrunk so the test stays fast: accuracy must stay blank even with an eval set.
-    monkeypatch.setitem(__import__("distill.compress.models", fromlist=["x"]).PAPER_SHAPES, "tinybert-4", (1, 24, 2, 48))
+    monkeypatch.setitem(
+        __import__("distill.compress.models", fromlist=["x"]).PAPER_SHAPES, "tinybert-4", (1, 24, 2, 48)
+    )
     ev = read_eval_set(eval_csv, label2id={"neg": 0, "pos": 1})
     result = run_benchmark([Source("tb4", shape="tinybert-4")], ["torch-fp32", "ort-int8-dynamic"], FAST, ev)
     assert all(v["random_weights"] and v["accuracy"] is None and v["f1"] is None for v in result["variants"])

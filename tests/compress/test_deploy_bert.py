@@ -92,8 +92,15 @@ def test_fuse_linears_concatenates_scaled_outputs():
 def test_same_logits_for_pruned_heads_and_any_depth(layers):
     """Pruned heads leave heads * d < hidden; a one-layer model has no fused-QKV layer at all."""
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
-                     intermediate_size=64, max_position_embeddings=32, initializer_range=0.2)  # fmt: skip
+    cfg = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        initializer_range=0.2,
+    )
     model = prune(BertForSequenceClassification(cfg).eval(), head_ratio=0.5, ffn_ratio=0.25)
     assert model.config.num_attention_heads == 2
     ids, mask = _batch(50, b=4, t=9)

@@ -32,9 +32,18 @@ class TinyBiLSTM(nn.Module):
 def test_export_round_trip_matches_pytorch_on_other_shapes(tiny_bert, tmp_path):
     out = tmp_path / "onnx"
     res = export_onnx(tiny_bert, out)
-    assert {p.name for p in out.iterdir()} >= {"model.onnx", "model.opt.onnx", "verify.json", "config.json", "tokenizer.json"}
+    assert {p.name for p in out.iterdir()} >= {
+        "model.onnx",
+        "model.opt.onnx",
+        "verify.json",
+        "config.json",
+        "tokenizer.json",
+    }
     assert res["model.onnx"]["agreement"] == 1.0
-    assert max(o.version for o in onnx.load(str(out / "model.onnx")).opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert (
+        max(o.version for o in onnx.load(str(out / "model.onnx")).opset_import if o.domain in ("", "ai.onnx"))
+        >= 17
+    )
     # The fused graph really is fused (one Attention op per layer).
     assert sum(n.op_type == "Attention" for n in onnx.load(str(out / "model.opt.onnx")).graph.node) == 2
     model, tok = load_classifier(tiny_bert)
@@ -42,14 +51,24 @@ def test_export_round_trip_matches_pytorch_on_other_shapes(tiny_bert, tmp_path):
     # Traced at [2, 16]; checked at batch 5, length <= 9 with padding, and batch 1; as pairs (token types 0/1).
     ids, mask, types = next(encode_batches(tok, TEXTS[:5], TEXTS[5:10], 32, 5, types=True))
     assert ids.shape[0] == 5 and ids.shape[1] != 16 and mask.min() == 0 and types.max() == 1
-    assert [i.name for i in onnx.load(str(out / "model.onnx")).graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert [i.name for i in onnx.load(str(out / "model.onnx")).graph.input] == [
+        "input_ids",
+        "attention_mask",
+        "token_type_ids",
+    ]
     for name in ("model.onnx", "model.opt.onnx"):
         pred = ort_predict(ort_session(out / name))
         np.testing.assert_allclose(pred(ids, mask, types), ref(ids, mask, types), atol=1e-4)
-        np.testing.assert_allclose(pred(ids[:1], mask[:1], types[:1]), ref(ids[:1], mask[:1], types[:1]), atol=1e-4)
-        with pytest.raises(DataError, match=r"takes \['attention_mask', 'input_ids', 'token_type_ids'\], but was given"):
+        np.testing.assert_allclose(
+            pred(ids[:1], mask[:1], types[:1]), ref(ids[:1], mask[:1], types[:1]), atol=1e-4
+        )
+        with pytest.raises(
+            DataError, match=r"takes \['attention_mask', 'input_ids', 'token_type_ids'\], but was given"
+        ):
             pred(ids, mask)  # never silently fed zeros for the second sentence
-    assert json.loads((out / "verify.json").read_text())["graphs"]["model.opt.onnx"]["max_abs_logit_diff"] < 1e-4
+    assert (
+        json.loads((out / "verify.json").read_text())["graphs"]["model.opt.onnx"]["max_abs_logit_diff"] < 1e-4
+    )
 
 
 def test_bert_graph_takes_the_tokenizers_inputs_and_gives_the_hf_models_logits_on_pairs(tiny_bert, tmp_path):
@@ -57,14 +76,19 @@ def test_bert_graph_takes_the_tokenizers_inputs_and_gives_the_hf_models_logits_o
     tokenizer's full encoding of both sentences (token types 0/1), not with the token types zeroed."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    res = export_onnx(tiny_bert, tmp_path / "o", int8="cls", verify_texts=TEXTS[:20], verify_pairs=TEXTS[20:40])
+    res = export_onnx(
+        tiny_bert, tmp_path / "o", int8="cls", verify_texts=TEXTS[:20], verify_pairs=TEXTS[20:40]
+    )
     assert res["model.onnx"]["n"] == 20
     tok = AutoTokenizer.from_pretrained(tiny_bert)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert).eval()
     enc = tok(TEXTS[:7], TEXTS[7:14], truncation=True, max_length=128, padding=True, return_tensors="np")
     with torch.no_grad():
         ref = model(**{k: torch.from_numpy(v) for k, v in enc.items()}).logits.numpy()
-        zeroed = model(input_ids=torch.from_numpy(enc["input_ids"]), attention_mask=torch.from_numpy(enc["attention_mask"])).logits.numpy()
+        zeroed = model(
+            input_ids=torch.from_numpy(enc["input_ids"]),
+            attention_mask=torch.from_numpy(enc["attention_mask"]),
+        ).logits.numpy()
     assert np.abs(ref - zeroed).max() > 1e-3  # the token types matter to this model
     for name in ("model.onnx", "model.opt.onnx", "model.cls.onnx"):
         sess = ort_session(tmp_path / "o" / name)
@@ -89,7 +113,9 @@ def test_any_logits_module_exports_with_dynamic_axes(tmp_path):
 
 def test_int8_export_is_verified_and_written(tiny_bert, tmp_path):
     res = export_onnx(tiny_bert, tmp_path / "q", int8="fused", verify_texts=TEXTS)
-    assert (tmp_path / "q" / "model.int8.onnx").stat().st_size < (tmp_path / "q" / "model.opt.onnx").stat().st_size
+    assert (tmp_path / "q" / "model.int8.onnx").stat().st_size < (
+        tmp_path / "q" / "model.opt.onnx"
+    ).stat().st_size
     assert res["model.int8.onnx"]["agreement"] >= 0.97
     assert res["model.int8.onnx"]["n"] == len(TEXTS)
 

@@ -41,8 +41,16 @@ MODELS = ("bert", "bilstm", "mpnet")
 CUDA = torch.cuda.is_available()
 NO_CUDA = "devices: cuda asked for, but no CUDA GPU is visible to torch on this machine"
 # ops an ONNX graph has only once it is quantised (dynamic: integer matmuls; static: QDQ pairs)
-QUANTISED_OPS = {"MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLinear", "DynamicQuantizeLSTM",
-                 "QuantizeLinear", "DequantizeLinear", "QAttention", "QLinearMatMul"}  # fmt: skip
+QUANTISED_OPS = {
+    "MatMulInteger",
+    "DynamicQuantizeMatMul",
+    "DynamicQuantizeLinear",
+    "DynamicQuantizeLSTM",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QAttention",
+    "QLinearMatMul",
+}
 INT8_MIN_AGREEMENT = 0.85  # 14 inputs: at most two flips near the boundary of a tiny random model
 
 
@@ -68,7 +76,9 @@ def _ops(path) -> list[str]:
 
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("name", kinds.names())
-def test_every_kind_builds_with_the_torch_logits_or_is_refused_with_its_reason(sources, tmp_path, name, model):
+def test_every_kind_builds_with_the_torch_logits_or_is_refused_with_its_reason(
+    sources, tmp_path, name, model
+):
     path, loaded = sources[model]
     kind, mt = kinds.get(name), loaded.model_type
     reason = kinds.refusal(name, mt)
@@ -97,7 +107,9 @@ def test_every_kind_builds_with_the_torch_logits_or_is_refused_with_its_reason(s
         assert np.abs(got - ref).max() < 1e-4, name
     else:
         assert (got.argmax(-1) == ref.argmax(-1)).mean() >= INT8_MIN_AGREEMENT, (name, got, ref)
-        assert np.abs(got - ref).max() < 0.5 * np.abs(ref).max(), name  # quantisation noise, not another model
+        assert np.abs(got - ref).max() < 0.5 * np.abs(ref).max(), (
+            name
+        )  # quantisation noise, not another model
     assert built.params == sum(p.numel() for p in loaded.model.parameters())
     if kind.runtime == "ort":
         ops = _ops(loaded.onnx(name, calib))
@@ -116,15 +128,19 @@ def _assert_refused_everywhere(kind: kinds.Kind, loaded: Loaded, path: str, reas
     mt = loaded.model_type
     with pytest.raises(ConfigError) as e:
         build_variant(loaded, kind.name, kind.devices[0])
-    assert str(e.value) == (f"variant kind {kind.name} does not apply to {loaded.source.name} (model_type {mt}): "
-                            f"{reason}; kinds for {mt}: {', '.join(kinds.kinds_for(mt))}")  # fmt: skip
+    assert str(e.value) == (
+        f"variant kind {kind.name} does not apply to {loaded.source.name} (model_type {mt}): "
+        f"{reason}; kinds for {mt}: {', '.join(kinds.kinds_for(mt))}"
+    )
     skip = _inapplicable([loaded.source], ["torch-fp32", kind.name], list(kind.devices))
     assert skip == {(loaded.source.name, kind.name): f"does not apply to model_type {mt}: {reason}"}
     if kind.export:
         with pytest.raises(ConfigError) as e:
             export_onnx(path, tmp_path / "out", int8=kind.export)
-        assert str(e.value) == (f"{path}: int8 {kind.export!r} (kind {kind.name}) does not apply to model_type {mt}: "
-                                f"{reason}; int8 for {mt}: {', '.join(kinds.int8_for(mt))}")  # fmt: skip
+        assert str(e.value) == (
+            f"{path}: int8 {kind.export!r} (kind {kind.name}) does not apply to model_type {mt}: "
+            f"{reason}; int8 for {mt}: {', '.join(kinds.int8_for(mt))}"
+        )
         assert not (tmp_path / "out").exists()
 
 
@@ -132,7 +148,9 @@ def _assert_refused_everywhere(kind: kinds.Kind, loaded: Loaded, path: str, reas
 def test_description_facts(name):
     kind = kinds.get(name)
     assert kind.name == name and kind.description and "\n" not in kind.description
-    assert kind.devices and set(kind.devices) <= {"cpu", "cuda"} and list(kind.devices) == sorted(kind.devices)
+    assert (
+        kind.devices and set(kind.devices) <= {"cpu", "cuda"} and list(kind.devices) == sorted(kind.devices)
+    )
     if kind.int8:  # INT8 runs on the CPU only; half precision on CUDA only
         assert kind.devices == ("cpu",)
     if kind.recipe in ("fp16", "bf16") or kind.compiled:
@@ -145,7 +163,11 @@ def test_description_facts(name):
         assert (kind.export is not None) == (kind.recipe is not None)  # every ORT INT8 graph can be exported
     assert kind.calibrated == (kind.recipe == "static")
     # what the graph and recipe need of the model is declared, and only that
-    needs = {"bert-optimiser" if kind.recipe is None else "bert-optimised-graph"} if kind.graph == "opt" else set()
+    needs = (
+        {"bert-optimiser" if kind.recipe is None else "bert-optimised-graph"}
+        if kind.graph == "opt"
+        else set()
+    )
     needs |= {"bert-layer"} if kind.graph == "cls" else set()
     needs |= {"matmul"} if kind.calibrated else set()
     assert set(kind.requires) == needs
@@ -157,15 +179,27 @@ def test_description_facts(name):
 def test_registry_tables():
     assert kinds.INT8_EXPORTS == ("dynamic", "fused", "u8u8", "cls", "static")
     assert [kinds.int8_kind(e).name for e in kinds.INT8_EXPORTS] == [
-        "ort-int8-dynamic", "ort-int8-fused", "ort-int8-u8u8", "ort-int8-cls", "ort-int8-static"]  # fmt: skip
+        "ort-int8-dynamic",
+        "ort-int8-fused",
+        "ort-int8-u8u8",
+        "ort-int8-cls",
+        "ort-int8-static",
+    ]
     # the graph each model.int8.onnx quantises, and how (the table export and bench shared before the registry)
     assert {e: (kinds.int8_kind(e).graph, kinds.int8_kind(e).recipe) for e in kinds.INT8_EXPORTS} == {
-        "dynamic": ("fp32", "dynamic"), "fused": ("opt", "dynamic-pc"), "u8u8": ("opt", "dynamic-pc-u8"),
-        "cls": ("cls", "dynamic-pc"), "static": ("fp32", "static")}  # fmt: skip
+        "dynamic": ("fp32", "dynamic"),
+        "fused": ("opt", "dynamic-pc"),
+        "u8u8": ("opt", "dynamic-pc-u8"),
+        "cls": ("cls", "dynamic-pc"),
+        "static": ("fp32", "static"),
+    }
     assert set(kinds.LACKS) == set(SUPPORTED_TYPES) - set(BERT_TYPES)
     assert all(set(lacks) <= set(kinds.REQUIREMENTS) for lacks in kinds.LACKS.values())
     assert {g.name: g.file for g in kinds.GRAPHS.values()} == {
-        "fp32": "model.onnx", "opt": "model.opt.onnx", "cls": "model.cls.onnx"}  # fmt: skip
+        "fp32": "model.onnx",
+        "opt": "model.opt.onnx",
+        "cls": "model.cls.onnx",
+    }
     with pytest.raises(ConfigError) as e:
         kinds.get("ort-int4")
     assert str(e.value) == f"variant kind 'ort-int4' is unknown; known: {', '.join(kinds.names())}"
@@ -188,9 +222,11 @@ def test_the_cls_graph_fuses_qkv(sources):
 
 def test_kinds_module_imports_neither_torch_nor_the_builders():
     """The CLI and config validation read the registry without torch; export and variants import it."""
-    code = ("import sys, distill.compress.kinds; "
-            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('distill.compress.') "
-            "and m != 'distill.compress.kinds'))")  # fmt: skip
+    code = (
+        "import sys, distill.compress.kinds; "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('distill.compress.') "
+        "and m != 'distill.compress.kinds'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     code = "import sys, distill.compress.export; print('distill.compress.variants' in sys.modules)"

@@ -27,13 +27,19 @@ from tests.mpnet_helpers import save_tiny_mpnet, save_tiny_mpnet_classifier
 
 from .conftest import TEXTS, run_fast_bench
 
-MPNET_KINDS = ("torch-fp32, torch-int8, torch-fp16, torch-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic, "
-               "ort-int8-static")  # fmt: skip
-OPT = ("ORT's BERT optimiser does not fuse MPNet's attention (its relative-position bias is outside BERT's pattern), "
-       "so it would add only LayerNorm fusions to ort-fp32")  # fmt: skip
+MPNET_KINDS = (
+    "torch-fp32, torch-int8, torch-fp16, torch-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic, "
+    "ort-int8-static"
+)
+OPT = (
+    "ORT's BERT optimiser does not fuse MPNet's attention (its relative-position bias is outside BERT's pattern), "
+    "so it would add only LayerNorm fusions to ort-fp32"
+)
 FUSED = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"
-CLS = ("the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) and "
-       "classification head differ")  # fmt: skip
+CLS = (
+    "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) and "
+    "classification head differ"
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +61,13 @@ def test_wrapper_is_the_model_itself_without_token_types(tiny_mpnet):
     assert mask.min() == 0 and ids[mask == 0].tolist() == [1] * int((mask == 0).sum())  # MPNet pads with 1
     # HF's own forward: positions counted from 2 over non-pad tokens, its own float-min mask.
     with torch.no_grad():
-        expected = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
+        expected = model(
+            input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
+        ).logits.numpy()
     np.testing.assert_allclose(torch_predict(module)(ids, mask), expected, atol=1e-6)
-    assert np.abs(expected[:, 0] - expected[:, 1]).max() > 0.1  # logits spread: the comparisons below mean something
+    assert (
+        np.abs(expected[:, 0] - expected[:, 1]).max() > 0.1
+    )  # logits spread: the comparisons below mean something
 
 
 def test_export_round_trip_is_dynamic_and_matches_pytorch_with_padding(tiny_mpnet, tmp_path, capsys):
@@ -68,14 +78,18 @@ def test_export_round_trip_is_dynamic_and_matches_pytorch_with_padding(tiny_mpne
     rep = json.loads((out / "verify.json").read_text())
     assert rep["model_type"] == "mpnet" and rep["inputs"] == ["input_ids", "attention_mask"]
     assert rep["notes"] == [f"model.opt.onnx not written (model_type mpnet): {OPT}"]
-    assert json.loads((out / "config.json").read_text())["architectures"] == ["MPNetForSequenceClassification"]
+    assert json.loads((out / "config.json").read_text())["architectures"] == [
+        "MPNetForSequenceClassification"
+    ]
     graph = onnx.load(str(out / "model.onnx")).graph
     assert [i.name for i in graph.input] == ["input_ids", "attention_mask"]
     for i in graph.input:  # both axes symbolic, not the traced [2, 16]
         assert [d.dim_param for d in i.type.tensor_type.shape.dim] == ["batch", "seq"]
     model, tok = load_classifier(tiny_mpnet)
     pred = ort_predict(ort_session(out / "model.onnx"))
-    ids, mask = padded_batch(tok, ["i really hate the service", "good", "not bad", "a very happy day", "so sad"])
+    ids, mask = padded_batch(
+        tok, ["i really hate the service", "good", "not bad", "a very happy day", "so sad"]
+    )
     assert ids.shape[0] == 5 and ids.shape[1] != 16 and mask.min() == 0
     long_ids = np.random.default_rng(0).integers(5, model.config.vocab_size, (3, 40))  # batch 3, length 40
     long_ids[:, 0], long_ids[2, 25:] = 0, 1  # <s> first; the third row padded after 25 tokens
@@ -88,7 +102,21 @@ def test_export_round_trip_is_dynamic_and_matches_pytorch_with_padding(tiny_mpne
 
 def test_dynamic_int8_export_agrees_on_a_fixed_input_set(tiny_mpnet, eval_csv, tmp_path):
     out = tmp_path / "q"
-    assert main(["export", str(tiny_mpnet), "--out", str(out), "--int8", "dynamic", "--verify-data", str(eval_csv)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(tiny_mpnet),
+                "--out",
+                str(out),
+                "--int8",
+                "dynamic",
+                "--verify-data",
+                str(eval_csv),
+            ]
+        )
+        == 0
+    )
     graphs = json.loads((out / "verify.json").read_text())["graphs"]
     int8 = graphs["model.int8.onnx"]
     assert int8["n"] == len(TEXTS) and int8["agreement"] >= 0.97 and 0 < int8["max_abs_logit_diff"] < 0.5
@@ -100,8 +128,18 @@ def test_dynamic_int8_export_agrees_on_a_fixed_input_set(tiny_mpnet, eval_csv, t
 
 def test_static_int8_export_is_calibrated_and_verified(tiny_mpnet, eval_csv, tmp_path):
     out = tmp_path / "s"
-    argv = ["export", str(tiny_mpnet), "--out", str(out), "--int8", "static", "--calibration-data", str(eval_csv),
-            "--verify-data", str(eval_csv)]  # fmt: skip
+    argv = [
+        "export",
+        str(tiny_mpnet),
+        "--out",
+        str(out),
+        "--int8",
+        "static",
+        "--calibration-data",
+        str(eval_csv),
+        "--verify-data",
+        str(eval_csv),
+    ]
     assert main(argv) == 0
     int8 = json.loads((out / "verify.json").read_text())["graphs"]["model.int8.onnx"]
     assert int8["n"] == len(TEXTS) and int8["agreement"] >= 0.97 and 0 < int8["max_abs_logit_diff"] < 0.5
@@ -129,9 +167,14 @@ def test_static_int8_calibration_pads_with_mpnets_pad_id(tiny_mpnet, tmp_path, m
     assert set(ids[mask == 0].tolist()) == {1}
 
 
-@pytest.mark.parametrize(("int8", "kind", "reason"), [
-    ("fused", "ort-int8-fused", FUSED), ("u8u8", "ort-int8-u8u8", FUSED), ("cls", "ort-int8-cls", CLS),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("int8", "kind", "reason"),
+    [
+        ("fused", "ort-int8-fused", FUSED),
+        ("u8u8", "ort-int8-u8u8", FUSED),
+        ("cls", "ort-int8-cls", CLS),
+    ],
+)
 def test_export_refuses_bert_only_int8(tiny_mpnet, tmp_path, capsys, int8, kind, reason):
     assert main(["export", str(tiny_mpnet), "--out", str(tmp_path / "o"), "--int8", int8]) == 2
     assert capsys.readouterr().err == (
@@ -150,7 +193,9 @@ def test_bert_only_kinds_refused_by_name(tiny_mpnet, tmp_path):
             f"variant kind {kind} does not apply to t (model_type mpnet): {reason}; kinds for mpnet: {MPNET_KINDS}"
         )
     fast = BenchSettings(batch_sizes=[1], seq_lens=[8], warmup=1, reps=2, max_seconds=0.5, min_reps=2)
-    with pytest.raises(ConfigError) as e:  # a source left with no kind at all: refused before anything is timed
+    with pytest.raises(
+        ConfigError
+    ) as e:  # a source left with no kind at all: refused before anything is timed
         run_benchmark([Source("t", path=str(tiny_mpnet))], ["ort-opt", "ort-int8-fused"], fast)
     assert str(e.value) == (
         "source 't' (model_type mpnet): none of kinds ['ort-opt', 'ort-int8-fused'] apply to it; "
@@ -158,22 +203,42 @@ def test_bert_only_kinds_refused_by_name(tiny_mpnet, tmp_path):
     )
 
 
-def test_bench_mpnet_teacher_and_bert_student_records_the_skipped_kinds(tiny_mpnet, tiny_bert, eval_csv, tmp_path):
+def test_bench_mpnet_teacher_and_bert_student_records_the_skipped_kinds(
+    tiny_mpnet, tiny_bert, eval_csv, tmp_path
+):
     kinds = ["torch-fp32", "torch-int8", "ort-fp32", "ort-opt", "ort-int8-dynamic", "ort-int8-fused"]
-    rep = run_fast_bench(tmp_path, [("student", tiny_bert, "student"), ("teacher", tiny_mpnet, "teacher")],
-                         kinds, eval_csv)
+    rep = run_fast_bench(
+        tmp_path, [("student", tiny_bert, "student"), ("teacher", tiny_mpnet, "teacher")], kinds, eval_csv
+    )
     assert [v["name"] for v in rep["variants"]] == [f"student/{k}" for k in kinds] + [
-        "teacher/torch-fp32", "teacher/torch-int8", "teacher/ort-fp32", "teacher/ort-int8-dynamic"]
+        "teacher/torch-fp32",
+        "teacher/torch-int8",
+        "teacher/ort-fp32",
+        "teacher/ort-int8-dynamic",
+    ]
     assert rep["skipped"] == [
-        {"name": "teacher/ort-opt", "source": "teacher", "kind": "ort-opt",
-         "skipped": f"does not apply to model_type mpnet: {OPT}"},
-        {"name": "teacher/ort-int8-fused", "source": "teacher", "kind": "ort-int8-fused",
-         "skipped": f"does not apply to model_type mpnet: {FUSED}"},
-    ]  # fmt: skip
+        {
+            "name": "teacher/ort-opt",
+            "source": "teacher",
+            "kind": "ort-opt",
+            "skipped": f"does not apply to model_type mpnet: {OPT}",
+        },
+        {
+            "name": "teacher/ort-int8-fused",
+            "source": "teacher",
+            "kind": "ort-int8-fused",
+            "skipped": f"does not apply to model_type mpnet: {FUSED}",
+        },
+    ]
     teacher = {v["kind"]: v for v in rep["variants"] if v["source"] == "teacher"}
-    assert teacher["ort-fp32"]["agreement_with_fp32"] == 1.0 and teacher["ort-int8-dynamic"]["agreement_with_fp32"] >= 0.9
+    assert (
+        teacher["ort-fp32"]["agreement_with_fp32"] == 1.0
+        and teacher["ort-int8-dynamic"]["agreement_with_fp32"] >= 0.9
+    )
     assert teacher["torch-int8"]["size_mb"] < teacher["torch-fp32"]["size_mb"]
-    assert teacher["torch-fp32"]["params"] == sum(p.numel() for p in load_classifier(tiny_mpnet)[0].parameters())
+    assert teacher["torch-fp32"]["params"] == sum(
+        p.numel() for p in load_classifier(tiny_mpnet)[0].parameters()
+    )
     for v in rep["variants"]:
         assert 0 <= v["accuracy"] <= 1 and v["accuracy_delta_vs_teacher"] is not None
         assert {(t["seq_len"], t["batch"]) for t in v["timings"]} == {(8, 1), (8, 4)}

@@ -39,18 +39,32 @@ def pair_run(tmp_path_factory) -> dict:
     encoder = save_tiny_encoder(tmp / "encoder")
     data = write_csv(tmp / "pairs.csv", pair_rows(64), ("premise", "hypothesis", "label"))
     teacher = tmp / "teacher.yaml"
-    text = textwrap.dedent(TINY_TEACHER_YAML.format(name="pair-teacher", model=encoder, data=data, cache=tmp / "cache"))
-    teacher.write_text(text.replace("max_length: 16", f"max_length: {MAX_LEN}").replace(
-        "  split:", "  text_column: premise\n  text_pair_column: hypothesis\n  split:"))
+    text = textwrap.dedent(
+        TINY_TEACHER_YAML.format(name="pair-teacher", model=encoder, data=data, cache=tmp / "cache")
+    )
+    teacher.write_text(
+        text.replace("max_length: 16", f"max_length: {MAX_LEN}").replace(
+            "  split:", "  text_column: premise\n  text_pair_column: hypothesis\n  split:"
+        )
+    )
     # The dev split as `distill run` carves it, written out for `distill export --verify-data`.
     splits = load_splits(load_teacher_config(teacher).data)
-    dev = write_csv(tmp / "dev.csv", [(a, b, splits.label_names[y]) for a, b, y in
-                                      zip(splits.dev.texts, splits.dev.pairs, splits.dev.labels, strict=True)],
-                    ("premise", "hypothesis", "label"))  # fmt: skip
+    dev = write_csv(
+        tmp / "dev.csv",
+        [
+            (a, b, splits.label_names[y])
+            for a, b, y in zip(splits.dev.texts, splits.dev.pairs, splits.dev.labels, strict=True)
+        ],
+        ("premise", "hypothesis", "label"),
+    )
     student = tmp / "student.yaml"
     # More prediction epochs than test_run's: a student that learned something, so accuracies can differ.
-    student.write_text(textwrap.dedent(STUDENT.format(width=16, heads=2, ffn=32, init="teacher")).replace(
-        "epochs: 3\n    lr: 1.0e-3\n    objectives:\n      pred", "epochs: 12\n    lr: 3.0e-3\n    objectives:\n      pred"))
+    student.write_text(
+        textwrap.dedent(STUDENT.format(width=16, heads=2, ffn=32, init="teacher")).replace(
+            "epochs: 3\n    lr: 1.0e-3\n    objectives:\n      pred",
+            "epochs: 12\n    lr: 3.0e-3\n    objectives:\n      pred",
+        )
+    )
     out = tmp / "run"
     assert main(["run", str(teacher), str(student), "--output-dir", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -72,8 +86,25 @@ def test_pair_student_exports_verifies_and_benches_as_it_was_evaluated(pair_run,
 
     tmp, student, metrics = pair_run["tmp"], pair_run["student"], pair_run["metrics"]
     onnx_dir = tmp / "onnx"
-    assert main(["export", str(student), "--out", str(onnx_dir), "--int8", "cls", "--verify-data", str(pair_run["dev"]),
-                 "--verify-text-column", "premise", "--verify-text-pair-column", "hypothesis"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "export",
+                str(student),
+                "--out",
+                str(onnx_dir),
+                "--int8",
+                "cls",
+                "--verify-data",
+                str(pair_run["dev"]),
+                "--verify-text-column",
+                "premise",
+                "--verify-text-pair-column",
+                "hypothesis",
+            ]
+        )
+        == 0
+    )
     tok = AutoTokenizer.from_pretrained(student)
     for name in ("model.onnx", "model.opt.onnx", "model.cls.onnx", "model.int8.onnx"):
         inputs = {i.name for i in onnx.load(str(onnx_dir / name)).graph.input}
@@ -93,19 +124,52 @@ def test_pair_student_exports_verifies_and_benches_as_it_was_evaluated(pair_run,
     # verify.json: checked at the run's max_length (from the folder's config.resolved.yaml) on the dev
     # pairs, so its reference accuracy is the run's dev accuracy.
     report = json.loads((onnx_dir / "verify.json").read_text())
-    assert report["inputs"] == ["input_ids", "attention_mask", "token_type_ids"] and report["max_len"] == MAX_LEN
+    assert (
+        report["inputs"] == ["input_ids", "attention_mask", "token_type_ids"] and report["max_len"] == MAX_LEN
+    )
     dev_acc = metrics["student"]["dev"]["accuracy"]
     for name in ("model.onnx", "model.opt.onnx", "model.cls.onnx"):
         g = report["graphs"][name]
         assert g["n"] == 16 and g["agreement"] == 1.0 and g["max_abs_logit_diff"] < 1e-4
-        assert g["accuracy_reference"] == pytest.approx(dev_acc) and g["accuracy_candidate"] == pytest.approx(dev_acc)
+        assert g["accuracy_reference"] == pytest.approx(dev_acc) and g["accuracy_candidate"] == pytest.approx(
+            dev_acc
+        )
 
     # bench on the run's dev split: every FP32 kind's accuracy is metrics.json's.
     capsys.readouterr()
     bench = tmp / "bench"
-    assert main(["bench", "--model", str(student), "--eval-teacher", str(pair_run["teacher"]), "--eval-split", "dev",
-                 "--kinds", "torch-fp32", "torch-fp32-cls", "ort-fp32", "ort-opt", "ort-int8-cls", "--batch-sizes", "1",
-                 "--seq-lens", "8", "--warmup", "1", "--reps", "2", "--max-seconds", "0.2", "--out", str(bench)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                str(student),
+                "--eval-teacher",
+                str(pair_run["teacher"]),
+                "--eval-split",
+                "dev",
+                "--kinds",
+                "torch-fp32",
+                "torch-fp32-cls",
+                "ort-fp32",
+                "ort-opt",
+                "ort-int8-cls",
+                "--batch-sizes",
+                "1",
+                "--seq-lens",
+                "8",
+                "--warmup",
+                "1",
+                "--reps",
+                "2",
+                "--max-seconds",
+                "0.2",
+                "--out",
+                str(bench),
+            ]
+        )
+        == 0
+    )
     variants = {v["kind"]: v for v in json.loads((bench / "report.json").read_text())["variants"]}
     for kind in ("torch-fp32", "torch-fp32-cls", "ort-fp32", "ort-opt"):
         assert variants[kind]["accuracy"] == pytest.approx(dev_acc), kind

@@ -11,13 +11,29 @@ import pytest
 from distill.compress.pareto import accuracy_limits, label_box, pareto_figure, pareto_frontier
 from distill.compress.report import _timing
 
-KINDS = ["torch-fp32", "torch-int8", "ort-fp32", "ort-opt", "ort-int8-dynamic", "ort-int8-fused", "ort-int8-cls"]
+KINDS = [
+    "torch-fp32",
+    "torch-int8",
+    "ort-fp32",
+    "ort-opt",
+    "ort-int8-dynamic",
+    "ort-int8-fused",
+    "ort-int8-cls",
+]
 
 
 def _variant(src: str, kind: str, acc: float | None, thr: float, size: float = 10.0) -> dict:
-    return {"name": f"{src}/{kind}", "source": src, "kind": kind, "device": "cpu", "role": "other",
-            "random_weights": acc is None, "accuracy": acc, "size_mb": size,
-            "timings": [{"seq_len": 64, "batch": 32, "throughput_seq_s": thr}]}  # fmt: skip
+    return {
+        "name": f"{src}/{kind}",
+        "source": src,
+        "kind": kind,
+        "device": "cpu",
+        "role": "other",
+        "random_weights": acc is None,
+        "accuracy": acc,
+        "size_mb": size,
+        "timings": [{"seq_len": 64, "batch": 32, "throughput_seq_s": thr}],
+    }
 
 
 def _result(variants: list[dict]) -> dict:
@@ -36,10 +52,15 @@ def easy() -> dict:
 
 def hard() -> dict:
     """Spread out: accuracies 72-91%, throughputs 30-10,000/s, and speed-only random-weight shapes."""
-    vs = [_variant(src, k, acc - 0.02 * i, base * (1 + 0.6 * i))
-          for src, base, acc in (("teacher", 30, 0.91), ("tinybert-4", 500, 0.86), ("bilstm", 3000, 0.78))
-          for i, k in enumerate(KINDS[:5])]  # fmt: skip
-    vs += [_variant("bert-large", "torch-fp32", None, 8, 1340), _variant("bert-large", "ort-int8-dynamic", None, 25, 340)]
+    vs = [
+        _variant(src, k, acc - 0.02 * i, base * (1 + 0.6 * i))
+        for src, base, acc in (("teacher", 30, 0.91), ("tinybert-4", 500, 0.86), ("bilstm", 3000, 0.78))
+        for i, k in enumerate(KINDS[:5])
+    ]
+    vs += [
+        _variant("bert-large", "torch-fp32", None, 8, 1340),
+        _variant("bert-large", "ort-int8-dynamic", None, 25, 340),
+    ]
     return _result(vs)
 
 

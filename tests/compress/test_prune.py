@@ -30,7 +30,9 @@ def test_pruned_bert_reloads_with_the_asked_sizes(tiny_bert, tmp_path, importanc
     logits = again(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
     assert logits.shape == (3, 2)
     # The reloaded model is the pruned model, not a re-initialised one.
-    torch.testing.assert_close(logits, model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits)
+    torch.testing.assert_close(
+        logits, model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+    )
 
 
 def test_ffn_only_keeps_attention_and_slices_both_ffn_matrices_consistently(tiny_bert):
@@ -67,8 +69,14 @@ def test_recover_moves_the_pruned_model_towards_the_teacher(tiny_bert):
     assert gap() < before
 
 
-@pytest.mark.parametrize(("kw", "msg"), [({"head_ratio": 1.0}, "head_ratio"), ({"ffn_ratio": -0.1}, "ffn_ratio"),
-                                         ({"importance": "taylor"}, "labelled batch")])
+@pytest.mark.parametrize(
+    ("kw", "msg"),
+    [
+        ({"head_ratio": 1.0}, "head_ratio"),
+        ({"ffn_ratio": -0.1}, "ffn_ratio"),
+        ({"importance": "taylor"}, "labelled batch"),
+    ],
+)
 def test_bad_pruning_arguments_are_one_line_errors(tiny_bert, kw, msg):
     model, _ = load_classifier(tiny_bert)
     with pytest.raises(ConfigError, match=msg):

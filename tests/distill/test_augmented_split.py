@@ -18,7 +18,12 @@ def _cfg(**top):
 
 def test_single_text_config_on_single_and_pair_data():
     one = for_split(_cfg(text_columns=["sentence"]), pair=False, where="x")
-    assert (one.text_columns, one.format, one.output_format, one.pair_mode) == (["text"], "jsonl", "jsonl", "first")
+    assert (one.text_columns, one.format, one.output_format, one.pair_mode) == (
+        ["text"],
+        "jsonl",
+        "jsonl",
+        "first",
+    )
     two = for_split(_cfg(text_columns=["sentence"]), pair=True, where="x")
     assert two.text_columns == ["text", "text_pair"]
 
@@ -31,8 +36,10 @@ def test_pair_config_keeps_its_pair_mode_on_pair_data():
 def test_pair_config_on_single_text_data_is_refused():
     with pytest.raises(ConfigError) as e:
         for_split(_cfg(text_columns=["q", "p"], pair_mode="second"), pair=False, where="recipe.yaml: steps.2")
-    assert str(e.value) == ("recipe.yaml: steps.2: the augment config names two text_columns (a sentence-pair task) "
-                            "but the training data has a single text column")
+    assert str(e.value) == (
+        "recipe.yaml: steps.2: the augment config names two text_columns (a sentence-pair task) "
+        "but the training data has a single text column"
+    )
 
 
 def test_pipeline_augment_step_refuses_a_huge_output_before_building(tmp_path, monkeypatch):
@@ -46,7 +53,9 @@ def test_pipeline_augment_step_refuses_a_huge_output_before_building(tmp_path, m
     train.write_text("".join(f'{{"text": "row {i} is fine", "label": "a"}}\n' for i in range(10)))
     config = tmp_path / "augment.yaml"
     config.write_text("n_iter: 2\nstrategies:\n  - {name: masking}\n")
-    monkeypatch.setattr(augment.config, "build_pipeline", lambda *a, **k: pytest.fail("pipeline built before the check"))
+    monkeypatch.setattr(
+        augment.config, "build_pipeline", lambda *a, **k: pytest.fail("pipeline built before the check")
+    )
     data = SimpleNamespace(outputs={"train": train}, info={"pair": False})
     step = SimpleNamespace(config=config, options=SimpleNamespace(n_iter=200_000_000, workers=1))
     ctx = SimpleNamespace(one=lambda name: data, step=step, tmp=tmp_path / "step")

@@ -30,7 +30,9 @@ def split_source() -> SplitBatches:
 def corpus_source(tmp_path) -> CorpusBatches:
     path = tmp_path / "corpus.txt"
     path.write_text("".join(t + "\n" for t in TEXTS))
-    return CorpusBatches(lambda: iter_chunks(path, 4 * 3), len(TEXTS), encode, batch_size=4, chunk_batches=3, accum=2, seed=7)
+    return CorpusBatches(
+        lambda: iter_chunks(path, 4 * 3), len(TEXTS), encode, batch_size=4, chunk_batches=3, accum=2, seed=7
+    )
 
 
 @pytest.fixture(params=["split", "corpus"])
@@ -49,7 +51,9 @@ def test_one_pass_is_steps_per_epoch_and_ends_with_epoch_end(make):
     ends = [s.epoch_end for s in steps]
     assert ends[: source.steps_per_epoch] == [False] * (source.steps_per_epoch - 1) + [True]
     assert source.state_dict()["epoch"] == 1  # the step after the pass is the next epoch's first
-    seen = sorted(ids for step in fingerprint(steps[: source.steps_per_epoch]) for batch in step for ids in batch)
+    seen = sorted(
+        ids for step in fingerprint(steps[: source.steps_per_epoch]) for batch in step for ids in batch
+    )
     assert seen == sorted(tuple(x) for x in encode(TEXTS).input_ids)  # every text once per pass
 
 

@@ -36,7 +36,9 @@ def test_csv_split_is_stratified_seeded_and_complete(tmp_path):
 def test_tsv_with_custom_columns_and_label_order(tmp_path):
     rows = [(t, y, "x") for t, y in toy_rows(40)]
     path = write_csv(tmp_path / "d.tsv", rows, header=("review", "sentiment", "other"), delimiter="\t")
-    s = load_splits(cfg(source=str(path), text_column="review", label_column="sentiment", labels=["positive", "negative"]))
+    s = load_splits(
+        cfg(source=str(path), text_column="review", label_column="sentiment", labels=["positive", "negative"])
+    )
     assert s.label_names == ["positive", "negative"]
     i = s.train.texts.index(s.train.texts[0])
     assert s.label_names[s.train.labels[i]] in ("positive", "negative")
@@ -51,7 +53,11 @@ def test_jsonl_with_separate_dev_and_test_files(tmp_path):
         p.write_text("\n".join(json.dumps({"text": t, "label": y}) for t, y in rows) + "\n")
         return p
 
-    train, dev, test = jsonl("train.jsonl", toy_rows(30)), jsonl("dev.jsonl", toy_rows(8, 1)), jsonl("test.jsonl", toy_rows(6, 2))
+    train, dev, test = (
+        jsonl("train.jsonl", toy_rows(30)),
+        jsonl("dev.jsonl", toy_rows(8, 1)),
+        jsonl("test.jsonl", toy_rows(6, 2)),
+    )
     s = load_splits(cfg(source=str(train), dev=str(dev), test=str(test)))
     assert (len(s.train), len(s.dev), len(s.test)) == (30, 8, 6)
     assert sorted(s.dev.texts) == sorted(t for t, _ in toy_rows(8, 1))
@@ -88,8 +94,12 @@ def test_load_from_disk_with_classlabel(tmp_path):
     import datasets
 
     rows = toy_rows(40)
-    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["negative", "positive"])})
-    train = datasets.Dataset.from_dict({"text": [t for t, _ in rows], "label": [int(y == "positive") for _, y in rows]}, features=features)
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["negative", "positive"])}
+    )
+    train = datasets.Dataset.from_dict(
+        {"text": [t for t, _ in rows], "label": [int(y == "positive") for _, y in rows]}, features=features
+    )
     dd = datasets.DatasetDict({"train": train, "validation": train.select(range(10))})
     dd.save_to_disk(str(tmp_path / "ds"))
     s = load_splits(cfg(source=str(tmp_path / "ds"), format="disk"))
@@ -108,6 +118,7 @@ def test_embedded_tweets_binary():
 
 # --- bad input --------------------------------------------------------------------------------
 
+
 def error(**kw) -> str:
     with pytest.raises(DataError) as e:
         load_splits(cfg(**kw))
@@ -122,7 +133,10 @@ def test_missing_column(tmp_path):
 def test_empty_file_and_missing_file(tmp_path):
     (tmp_path / "e.csv").write_text("")
     assert error(source=str(tmp_path / "e.csv")) == f"{tmp_path / 'e.csv'}: file is empty"
-    assert error(source=str(tmp_path / "nope.csv")) == f"{tmp_path / 'nope.csv'}: no such file or folder (data.source)"
+    assert (
+        error(source=str(tmp_path / "nope.csv"))
+        == f"{tmp_path / 'nope.csv'}: no such file or folder (data.source)"
+    )
 
 
 def test_unknown_label_names_line(tmp_path):
@@ -181,22 +195,32 @@ def test_single_label_and_unknown_extension(tmp_path):
 
 # --- batching ---------------------------------------------------------------------------------
 
+
 def test_length_grouped_batches_cover_everything_once_and_pad_per_batch(tmp_path):
     rows = toy_rows(300)
-    data = encode(TextDataset([t for t, _ in rows], [int(y == "positive") for _, y in rows]), tiny_tokenizer(tmp_path), 16)
+    data = encode(
+        TextDataset([t for t, _ in rows], [int(y == "positive") for _, y in rows]),
+        tiny_tokenizer(tmp_path),
+        16,
+    )
     batches = train_batches(data, 8, random.Random(0), group=4)
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(300))
-    spread = [max(len(data.input_ids[i]) for i in b) - min(len(data.input_ids[i]) for i in b) for b in batches]
+    spread = [
+        max(len(data.input_ids[i]) for i in b) - min(len(data.input_ids[i]) for i in b) for b in batches
+    ]
     assert sum(spread) / len(spread) <= 1.0  # sorted within chunks: lengths inside a batch nearly equal
     assert batches != train_batches(data, 8, random.Random(1), group=4)
     b = collate(data, batches[0])
     width = max(len(data.input_ids[i]) for i in batches[0])
-    assert b["input_ids"].shape == (len(batches[0]), width) and b["attention_mask"].sum(1).tolist() == [len(data.input_ids[i]) for i in batches[0]]
+    assert b["input_ids"].shape == (len(batches[0]), width) and b["attention_mask"].sum(1).tolist() == [
+        len(data.input_ids[i]) for i in batches[0]
+    ]
     assert sorted(i for b in eval_batches(data, 7) for i in b) == list(range(300))
 
 
 # --- labels that are not class names (regression targets, multi-label lists) ------------------
+
 
 def labelled(tmp_path, labels, name="d.csv", header=("text", "label")):
     rows = [(t, y) for (t, _), y in zip(toy_rows(len(labels)), labels, strict=True)]
@@ -209,9 +233,14 @@ def test_float_labels_are_refused_as_a_regression_target(tmp_path):
     path = labelled(tmp_path, scores, header=("text", "score"))
     distinct = len(set(scores))
     msg = error(source=str(path), label_column="score")
-    assert msg.startswith(f"{path}: label column 'score' holds {distinct} distinct numbers, not all integers (")
+    assert msg.startswith(
+        f"{path}: label column 'score' holds {distinct} distinct numbers, not all integers ("
+    )
     assert "looks like a regression target" in msg
-    assert "supported: classification with class-name or integer labels; regression and multi-label are not supported yet" in msg
+    assert (
+        "supported: classification with class-name or integer labels; regression and multi-label are not supported yet"
+        in msg
+    )
     # few distinct values are refused too: 0.5 is not a class id
     path = labelled(tmp_path, ["0.5", "1.5"] * 20, name="half.csv")
     assert "holds 2 distinct numbers, not all integers (0.5, 1.5)" in error(source=str(path))
@@ -222,7 +251,10 @@ def test_many_scattered_integer_labels_are_refused(tmp_path):
     counts = [str(rng.randrange(0, 10_000)) for _ in range(200)]  # like counts: many values, gaps
     path = labelled(tmp_path, counts)
     msg = error(source=str(path))
-    assert f"label column 'label' holds {len(set(counts))} distinct integers that are not the class ids 0..k-1 or 1..k" in msg
+    assert (
+        f"label column 'label' holds {len(set(counts))} distinct integers that are not the class ids 0..k-1 or 1..k"
+        in msg
+    )
     assert "looks like a regression target" in msg
 
 
@@ -274,6 +306,7 @@ def test_declared_labels_skip_the_shape_check(tmp_path):
 
 # --- GLUE folders without a dev file ----------------------------------------------------------
 
+
 def glue_train_only(tmp_path):
     glue = tmp_path / "SST-2"
     glue.mkdir()
@@ -285,7 +318,9 @@ def glue_train_only(tmp_path):
 def test_glue_folder_without_dev_file_carves_dev_when_split_dev_is_set(tmp_path, caplog):
     glue = glue_train_only(tmp_path)
     with caplog.at_level(logging.INFO, logger="distill"):
-        s = load_splits(cfg(source=str(glue), format="glue", glue_task="sst2", split={"dev": 0.2, "test": 0.2}))
+        s = load_splits(
+            cfg(source=str(glue), format="glue", glue_task="sst2", split={"dev": 0.2, "test": 0.2})
+        )
     assert (len(s.train), len(s.dev), len(s.test)) == (30, 10, 10)
     assert f"{glue}: no dev.tsv; carving the dev split (split.dev: 0.2) out of train.tsv" in caplog.text
 

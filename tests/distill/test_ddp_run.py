@@ -72,7 +72,9 @@ def setup(tmp_path_factory) -> dict:
     tiny_tokenizer(encoder).save_pretrained(encoder)
     data = write_csv(root / "toy.csv", toy_rows(64))
     teacher = root / "teacher.yaml"
-    teacher.write_text(textwrap.dedent(TINY_TEACHER_YAML.format(name="t", model=encoder, data=data, cache=root / "cache")))
+    teacher.write_text(
+        textwrap.dedent(TINY_TEACHER_YAML.format(name="t", model=encoder, data=data, cache=root / "cache"))
+    )
     return {"root": root, "teacher": teacher}
 
 
@@ -84,7 +86,10 @@ def student(setup: dict, body: str, tag: str) -> Path:
 
 
 def one_process(setup: dict, student_yaml: Path, out: Path) -> dict:
-    assert main(["--threads", "1", "run", str(setup["teacher"]), str(student_yaml), "--output-dir", str(out)]) == 0
+    assert (
+        main(["--threads", "1", "run", str(setup["teacher"]), str(student_yaml), "--output-dir", str(out)])
+        == 0
+    )
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -96,7 +101,9 @@ def _free_port() -> int:
 
 def _rank(rank: int, port: int, argv: list[str]) -> None:
     """One forked rank: the environment torchrun would give it, then the CLI."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank)
+    )
     code = main(argv)
     if code:
         raise SystemExit(code)
@@ -108,7 +115,16 @@ def two_processes(setup: dict, student_yaml: Path, out: Path) -> None:
 
 
 def torchrun(setup: dict, student_yaml: Path, out: Path) -> subprocess.CompletedProcess:
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "distill.cli"]
+    launch = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "distill.cli",
+    ]
     args = ["--threads", "1", "run", str(setup["teacher"]), str(student_yaml), "--output-dir", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     run = subprocess.run([*launch, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -122,7 +138,10 @@ def assert_equivalent(out: Path, reference: Path) -> None:
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
     assert worst < ATOL, f"max |Δw| {worst}"
     assert any(not torch.equal(a[k], b[k]) for k in a) or worst == 0.0
-    ma, mb = json.loads((out / "metrics.json").read_text()), json.loads((reference / "metrics.json").read_text())
+    ma, mb = (
+        json.loads((out / "metrics.json").read_text()),
+        json.loads((reference / "metrics.json").read_text()),
+    )
     assert (ma["student"]["dev"], ma["student"]["test"]) == (mb["student"]["dev"], mb["student"]["test"])
     assert ma["teacher"]["dev"] == mb["teacher"]["dev"]  # sharded teacher evaluation, counts summed
     for sa, sb in zip(ma["stages"], mb["stages"], strict=True):
@@ -131,7 +150,9 @@ def assert_equivalent(out: Path, reference: Path) -> None:
         seen = sb["examples_per_second"] * sb["seconds"]
         assert seen > 0 and sa["examples_per_second"] * sa["seconds"] == pytest.approx(seen)
         assert [h["accuracy"] for h in sa["dev_history"]] == [h["accuracy"] for h in sb["dev_history"]]
-        assert sa["loss_first"] == pytest.approx(sb["loss_first"], rel=1e-5)  # the global batch's loss, not rank 0's
+        assert sa["loss_first"] == pytest.approx(
+            sb["loss_first"], rel=1e-5
+        )  # the global batch's loss, not rank 0's
         assert sa["loss_last"] == pytest.approx(sb["loss_last"], rel=1e-4)
     assert ma["machine"]["processes"] == 2 and mb["machine"]["processes"] == 1
 
@@ -141,7 +162,9 @@ def same_files(out: Path, reference: Path) -> None:
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert files == sorted(str(p.relative_to(reference)) for p in reference.rglob("*"))
     log = (out / "run.log").read_text()
-    assert log.count("teacher: dev accuracy") == 1 and log.count("stage prediction: ") == 2  # "objectives", "N steps"
+    assert (
+        log.count("teacher: dev accuracy") == 1 and log.count("stage prediction: ") == 2
+    )  # "objectives", "N steps"
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +185,9 @@ def test_two_gloo_processes_train_the_one_process_student_and_only_rank_0_writes
     assert json.loads((out / "metrics.json").read_text())["stages"][1]["teacher_cache"] == "miss"
 
 
-def test_killed_two_rank_run_resumes_bit_identically_on_two_ranks_and_refuses_one(setup, pair, monkeypatch, capsys):
+def test_killed_two_rank_run_resumes_bit_identically_on_two_ranks_and_refuses_one(
+    setup, pair, monkeypatch, capsys
+):
     # 16 global steps (8 per stage); checkpoints every 3 and at stage ends, the newest 2 kept:
     # both ranks SIGKILL themselves after step 11, so the run resumes from step 9 (stage 1, step 1)
     out = setup["root"] / "killed"
@@ -170,15 +195,33 @@ def test_killed_two_rank_run_resumes_bit_identically_on_two_ranks_and_refuses_on
     with pytest.raises(mp.ProcessExitedException):
         two_processes(setup, student(setup, STUDENT, "two"), out)
     monkeypatch.delenv("DISTILL_TEST_FAULT")
-    assert sorted(p.name for p in (out / "checkpoints" / "resume").iterdir()) == ["00-00000008-end", "01-00000001"]
-    refused = main(["--threads", "1", "run", str(setup["teacher"]), str(setup["root"] / "two.yaml"), "--output-dir", str(out)])
-    assert refused == 2 and "processes: was 2, now 1; this change breaks resumption" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "checkpoints" / "resume").iterdir()) == [
+        "00-00000008-end",
+        "01-00000001",
+    ]
+    refused = main(
+        [
+            "--threads",
+            "1",
+            "run",
+            str(setup["teacher"]),
+            str(setup["root"] / "two.yaml"),
+            "--output-dir",
+            str(out),
+        ]
+    )
+    assert (
+        refused == 2 and "processes: was 2, now 1; this change breaks resumption" in capsys.readouterr().err
+    )
     two_processes(setup, setup["root"] / "two.yaml", out)
     assert "(stage 1, step 1)" in (out / "run.log").read_text()
     a, b = load_file(out / "model.safetensors"), load_file(pair["two"] / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)  # same processes, same reduction order: bits
     ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (out, pair["two"]))
-    assert (ma["student"]["dev"], ma["stages"][1]["dev_history"]) == (mb["student"]["dev"], mb["stages"][1]["dev_history"])
+    assert (ma["student"]["dev"], ma["stages"][1]["dev_history"]) == (
+        mb["student"]["dev"],
+        mb["stages"][1]["dev_history"],
+    )
 
 
 def test_bilstm_last_batch_of_one_example_leaves_rank_1_empty(setup):
@@ -203,15 +246,45 @@ def test_general_distillation_on_two_ranks_equals_one_process(tmp_path, tiny_enc
     corpus = tmp_path / "texts.txt"
     corpus.write_text("".join(t + "\n" for t, _ in toy_rows(45, seed=1)))
     teacher = tmp_path / "teacher.yaml"
-    teacher.write_text(f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: unused.csv}}\ncache_dir: {tmp_path}\n")
+    teacher.write_text(
+        f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: unused.csv}}\ncache_dir: {tmp_path}\n"
+    )
     student = tmp_path / "student.yaml"
-    student.write_text("name: g\narchitecture: {num_layers: 2, hidden_size: 16, num_heads: 2, intermediate_size: 32, dropout: 0.0}\n"
-                       "init: random\nstages: [{name: general, objectives: {emb: {}, hidden: {}, attn: {}}}]\n")  # fmt: skip
-    args = ["--threads", "1", "general", str(teacher), str(student), "--corpus", str(corpus), "--epochs", "3", "--lr", "3e-3", "--batch-size", "7"]
+    student.write_text(
+        "name: g\narchitecture: {num_layers: 2, hidden_size: 16, num_heads: 2, intermediate_size: 32, dropout: 0.0}\n"
+        "init: random\nstages: [{name: general, objectives: {emb: {}, hidden: {}, attn: {}}}]\n"
+    )
+    args = [
+        "--threads",
+        "1",
+        "general",
+        str(teacher),
+        str(student),
+        "--corpus",
+        str(corpus),
+        "--epochs",
+        "3",
+        "--lr",
+        "3e-3",
+        "--batch-size",
+        "7",
+    ]
     assert main([*args, "--output-dir", str(tmp_path / "one")]) == 0
-    mp.start_processes(_rank, args=(_free_port(), [*args, "--output-dir", str(tmp_path / "two")]), nprocs=2, start_method="fork")
-    a, b = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
+    mp.start_processes(
+        _rank,
+        args=(_free_port(), [*args, "--output-dir", str(tmp_path / "two")]),
+        nprocs=2,
+        start_method="fork",
+    )
+    a, b = (
+        load_file(tmp_path / "one" / "model.safetensors"),
+        load_file(tmp_path / "two" / "model.safetensors"),
+    )
     assert max((a[k] - b[k]).abs().max().item() for k in a) < ATOL
     ra, rb = (json.loads((tmp_path / d / "general.json").read_text()) for d in ("one", "two"))
-    assert ra["steps"] == rb["steps"] == 21 and rb["probe_loss_after"] == pytest.approx(ra["probe_loss_after"], rel=1e-5)
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert ra["steps"] == rb["steps"] == 21 and rb["probe_loss_after"] == pytest.approx(
+        ra["probe_loss_after"], rel=1e-5
+    )
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )

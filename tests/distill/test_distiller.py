@@ -22,9 +22,15 @@ def objectives(names, s_dims, t_dims):
 def setup(tmp_path):
     torch.manual_seed(0)
     teacher = BertForSequenceClassification(tiny_config(num_labels=2)).eval()
-    student = BertForSequenceClassification(tiny_config(num_labels=2, hidden_size=16, num_attention_heads=2, num_hidden_layers=2))
+    student = BertForSequenceClassification(
+        tiny_config(num_labels=2, hidden_size=16, num_attention_heads=2, num_hidden_layers=2)
+    )
     rows = toy_rows(40)
-    data = encode(TextDataset([t for t, _ in rows], [int(y == "positive") for _, y in rows]), tiny_tokenizer(tmp_path), 16)
+    data = encode(
+        TextDataset([t for t, _ in rows], [int(y == "positive") for _, y in rows]),
+        tiny_tokenizer(tmp_path),
+        16,
+    )
     calls = []
     teacher.register_forward_hook(lambda *a: calls.append(1))
     return teacher, student, data, calls
@@ -32,9 +38,22 @@ def setup(tmp_path):
 
 def run(teacher, student, data, objs, epochs=1.0):
     return fit_stage(
-        "test", student, teacher, objs, [2, 4], data, None, epochs=epochs, lr=1e-3, optim=OptimizerConfig(),
-        batch_size=8, eval_batch_size=8, seed=0, device=torch.device("cpu"), num_labels=2,
-    )  # fmt: skip
+        "test",
+        student,
+        teacher,
+        objs,
+        [2, 4],
+        data,
+        None,
+        epochs=epochs,
+        lr=1e-3,
+        optim=OptimizerConfig(),
+        batch_size=8,
+        eval_batch_size=8,
+        seed=0,
+        device=torch.device("cpu"),
+        num_labels=2,
+    )
 
 
 def test_teacher_runs_once_per_batch_and_never_trains(tmp_path):
@@ -75,5 +94,7 @@ def test_progress_bar_and_parts_use_the_yaml_names(tmp_path, capsys):
     assert "pred=" in bar and "ce=" in bar and "kd_kl=" in bar
     assert "HardCrossEntropy" not in bar and "SoftCrossEntropy" not in bar
     logits = torch.zeros(2, 2)
-    _, parts = total_loss(objs, Features(logits, torch.ones(2, 3)), Features(logits, torch.ones(2, 3)), torch.tensor([0, 1]))
+    _, parts = total_loss(
+        objs, Features(logits, torch.ones(2, 3)), Features(logits, torch.ones(2, 3)), torch.tensor([0, 1])
+    )
     assert list(parts) == ["pred", "ce", "kd_kl"]

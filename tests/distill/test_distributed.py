@@ -23,7 +23,9 @@ def test_shards_cover_the_global_batch_once_in_order():
 def test_shares_make_the_rank_average_the_global_mean():
     # ranks hold 2, 2 and 3 of 7 examples with mean losses m_r; DDP averages share_r * m_r over 3 ranks
     means, sizes = [0.5, 1.0, 2.0], [2, 2, 3]
-    ddp_average = sum(share(n, 7, World(r, 3)) * m for r, (n, m) in enumerate(zip(sizes, means, strict=True))) / 3
+    ddp_average = (
+        sum(share(n, 7, World(r, 3)) * m for r, (n, m) in enumerate(zip(sizes, means, strict=True))) / 3
+    )
     assert ddp_average == pytest.approx((2 * 0.5 + 2 * 1.0 + 3 * 2.0) / 7)
     assert share(5, 5, World()) == 1.0
 
@@ -35,7 +37,9 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, port: int, out) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank)
+    )
     world = init_world()
     out[rank] = torch.tensor(all_sum([rank + 1.0, 10.0], world) + [float(world.is_main)])
     torch.distributed.destroy_process_group()
@@ -52,7 +56,9 @@ def test_unit_shares_weigh_tokens_and_token_pairs_not_examples():
     # tokens and 20/56 of the query-key pairs are rank 0's
     lengths, world = [2, 4, 6], World(0, 2)
     mine, theirs = [2, 4], [6]
-    assert unit_shares(mine, lengths, ["example", "token", "token_pair"], world) == pytest.approx([2 * 2 / 3, 6 * 2 / 12, 20 * 2 / 56])
+    assert unit_shares(mine, lengths, ["example", "token", "token_pair"], world) == pytest.approx(
+        [2 * 2 / 3, 6 * 2 / 12, 20 * 2 / 56]
+    )
     assert unit_shares(theirs, lengths, ["token_pair"], World(1, 2)) == pytest.approx([36 * 2 / 56])
 
 

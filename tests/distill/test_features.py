@@ -37,7 +37,9 @@ def test_scores_match_manual_computation(model_and_batch):
     with torch.no_grad():
         reference = model(**batch, output_hidden_states=True)
         enable_capture(model)
-        f = forward_features(model, batch, FeatureRequest(embeddings=True, hidden_layers=(2, 4), attn_layers=(1, 3)))
+        f = forward_features(
+            model, batch, FeatureRequest(embeddings=True, hidden_layers=(2, 4), attn_layers=(1, 3))
+        )
     assert len(f.attn_scores) == 2 and f.attn_scores[0].shape == (2, 4, 7, 7)
     for got, layer in zip(f.attn_scores, (1, 3), strict=True):
         # the input of layer L is the output of layer L-1 (hidden_states[L-1])

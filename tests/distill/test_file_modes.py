@@ -54,12 +54,18 @@ def test_saved_student_and_metrics_are_readable_by_others(tmp_path, tiny_encoder
     assert json.loads((out / "metrics.json").read_text())["student"]
     files = [p for p in out.rglob("*") if p.is_file()]
     folders = [out, *(p for p in out.rglob("*") if p.is_dir())]
-    assert {"metrics.json", "model.safetensors", "config.json", "config.resolved.yaml"} <= {p.name for p in files}
+    assert {"metrics.json", "model.safetensors", "config.json", "config.resolved.yaml"} <= {
+        p.name for p in files
+    }
     assert {p.relative_to(out).as_posix(): oct(mode(p)) for p in files if mode(p) != 0o644} == {}
     assert {p.relative_to(out).as_posix(): oct(mode(p)) for p in folders if mode(p) != 0o755} == {}
     cache = tmp_path / "cache"
     cached = [p for p in cache.rglob("*")]
-    assert cached and {p.relative_to(cache).as_posix(): oct(mode(p)) for p in cached if mode(p) not in (0o644, 0o755)} == {}
+    assert (
+        cached
+        and {p.relative_to(cache).as_posix(): oct(mode(p)) for p in cached if mode(p) not in (0o644, 0o755)}
+        == {}
+    )
 
 
 def test_augment_output_is_readable_by_others(tmp_path):
@@ -70,9 +76,20 @@ def test_augment_output_is_readable_by_others(tmp_path):
     src = tmp_path / "train.tsv"
     src.write_text("sentence\tlabel\nthe flight was late\t0\ni loved the crew\t1\n", encoding="utf-8")
     config = tmp_path / "aug.yaml"
-    config.write_text(yaml.safe_dump({"n_iter": 2, "text_columns": ["sentence"], "format": "tsv",
-                                      "strategies": [{"name": "masking", "p_mask": 0.3}]}))  # fmt: skip
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "n_iter": 2,
+                "text_columns": ["sentence"],
+                "format": "tsv",
+                "strategies": [{"name": "masking", "p_mask": 0.3}],
+            }
+        )
+    )
     out = tmp_path / "out" / "augmented.tsv"
     with umask(0o022):
-        assert augment_main(["run", str(config), "--input", str(src), "--output", str(out), "--no-progress"]) == 0
+        assert (
+            augment_main(["run", str(config), "--input", str(src), "--output", str(out), "--no-progress"])
+            == 0
+        )
     assert mode(out) == 0o644

@@ -28,22 +28,46 @@ stages:
 def test_general_lowers_intermediate_loss_and_is_a_task_init(tmp_path, tiny_encoder_dir, capsys):
     corpus = tmp_path / "texts.jsonl"
     corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in toy_rows(96, seed=1)) + "\n")
-    assert [len(c) for c in iter_chunks(corpus, 40)] == [40, 40, 16]  # streamed in chunks, blank lines skipped
+    assert [len(c) for c in iter_chunks(corpus, 40)] == [
+        40,
+        40,
+        16,
+    ]  # streamed in chunks, blank lines skipped
     data = write_csv(tmp_path / "toy.csv", toy_rows(64))
     teacher = tmp_path / "teacher.yaml"
-    teacher.write_text(textwrap.dedent(f"""
+    teacher.write_text(
+        textwrap.dedent(f"""
         name: t
         model: {tiny_encoder_dir}
         max_length: 16
         data: {{source: {data}, split: {{dev: 0.25, test: 0.25}}}}
         finetune: {{epochs: 12, batch_size: 8, lr: 2.0e-3, warmup_ratio: 0.0}}
         cache_dir: {tmp_path / "cache"}
-    """))
+    """)
+    )
     student = tmp_path / "student.yaml"
     student.write_text(STUDENT.replace("INIT", "random"))
     general = tmp_path / "general"
-    assert main(["general", str(teacher), str(student), "--corpus", str(corpus), "--output-dir", str(general),
-                 "--epochs", "3", "--lr", "3e-3", "--batch-size", "8"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "general",
+                str(teacher),
+                str(student),
+                "--corpus",
+                str(corpus),
+                "--output-dir",
+                str(general),
+                "--epochs",
+                "3",
+                "--lr",
+                "3e-3",
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     r = json.loads((general / "general.json").read_text())
     assert r["texts"] == 96 and r["steps"] == 36 and r["layer_map"] == [2, 4]
     assert r["probe_loss_after"] < 0.8 * r["probe_loss_before"]  # emb + hidden + attn went down
@@ -53,11 +77,16 @@ def test_general_lowers_intermediate_loss_and_is_a_task_init(tmp_path, tiny_enco
     out = tmp_path / "task"
     assert main(["run", str(teacher), str(student), "--output-dir", str(out)]) == 0
     assert f"weights from {general}" in (out / "run.log").read_text()
-    g, task = load_file(general / "model.safetensors"), load_file(out / "checkpoints" / "0-prediction" / "model.safetensors")
+    g, task = (
+        load_file(general / "model.safetensors"),
+        load_file(out / "checkpoints" / "0-prediction" / "model.safetensors"),
+    )
     # Task distillation started from the general student (not re-initialised): a layer's weights
     # after one short stage still point the same way (a fresh random init would give cosine ~0).
     key = "encoder.layer.0.attention.self.query.weight"
-    cosine = torch.nn.functional.cosine_similarity(g[key].flatten(), task[f"bert.{key}"].flatten(), dim=0).item()
+    cosine = torch.nn.functional.cosine_similarity(
+        g[key].flatten(), task[f"bert.{key}"].flatten(), dim=0
+    ).item()
     assert cosine > 0.9
 
 
@@ -78,7 +107,9 @@ def test_general_interrupted_and_resumed_is_bit_identical(tmp_path, tiny_encoder
 
     out = tmp_path / "resumed"
     monkeypatch.setenv("DISTILL_TEST_FAULT", "sigint:13")
-    with pytest.raises(Interrupted, match="checkpoint saved to .*00-00000013; run the same command again to resume"):
+    with pytest.raises(
+        Interrupted, match="checkpoint saved to .*00-00000013; run the same command again to resume"
+    ):
         general_distill(teacher, student, corpus, out, **args)
     monkeypatch.delenv("DISTILL_TEST_FAULT")
     resume_dir = out / "checkpoints" / "resume"
@@ -87,7 +118,10 @@ def test_general_interrupted_and_resumed_is_bit_identical(tmp_path, tiny_encoder
     result = general_distill(teacher, student, corpus, out, **args)
 
     assert result["steps"] == reference["steps"] == 24
-    assert (result["probe_loss_before"], result["probe_loss_after"]) == (reference["probe_loss_before"], reference["probe_loss_after"])
+    assert (result["probe_loss_before"], result["probe_loss_after"]) == (
+        reference["probe_loss_before"],
+        reference["probe_loss_after"],
+    )
     a, b = load_file(out / "model.safetensors"), load_file(tmp_path / "reference" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not (out / "checkpoints").exists()  # the finished folder holds no resume state

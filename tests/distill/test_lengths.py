@@ -43,7 +43,14 @@ def test_measure_lengths_warns_naming_max_length_and_the_95th_percentile(tmp_pat
     texts = ["good", "the flight was very late and bad", "bad", "nice crew"] * 5  # 3, 9, 3, 4 tokens
     with caplog.at_level(logging.INFO, logger="distill"):
         figures = measure_lengths(splits_of(texts), cfg, "teacher.yaml")
-    assert figures["train"] == {"examples": 20, "truncated": 5, "fraction": 0.25, "p50": 3, "p95": 9, "max_length": 5}
+    assert figures["train"] == {
+        "examples": 20,
+        "truncated": 5,
+        "fraction": 0.25,
+        "p50": 3,
+        "p95": 9,
+        "max_length": 5,
+    }
     assert figures["dev"]["truncated"] == 1 and figures["test"]["truncated"] == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
@@ -63,22 +70,30 @@ def test_unloadable_tokenizer_is_a_config_error(tiny_encoder_dir):
     cfg = TeacherConfig(name="t", model=str(tiny_encoder_dir), data={"source": "x"})
     with pytest.raises(ConfigError) as e:
         measure_lengths(splits_of(["good"] * 4), cfg, "teacher.yaml")
-    assert str(e.value).startswith(f"teacher.yaml: model: cannot load the tokenizer of '{tiny_encoder_dir}' (local folder)")
+    assert str(e.value).startswith(
+        f"teacher.yaml: model: cannot load the tokenizer of '{tiny_encoder_dir}' (local folder)"
+    )
 
 
 def configs(tmp_path: Path, model: Path) -> tuple[Path, Path]:
     data = write_csv(tmp_path / "toy.csv", toy_rows(64))  # 5..9 tokens, a fifth of them 9
-    text = TINY_TEACHER_YAML.format(name="t", model=model, data=data, cache=tmp_path / "cache").replace("max_length: 16", "max_length: 8")
+    text = TINY_TEACHER_YAML.format(name="t", model=model, data=data, cache=tmp_path / "cache").replace(
+        "max_length: 16", "max_length: 8"
+    )
     (tmp_path / "teacher.yaml").write_text(textwrap.dedent(text))
     (tmp_path / "student.yaml").write_text(STUDENT_YAML)
     return tmp_path / "teacher.yaml", tmp_path / "student.yaml"
 
 
-def test_run_writes_the_figures_to_metrics_and_warns_and_validate_prints_them(tmp_path, tiny_encoder_dir, capsys, caplog):
+def test_run_writes_the_figures_to_metrics_and_warns_and_validate_prints_them(
+    tmp_path, tiny_encoder_dir, capsys, caplog
+):
     teacher, student = configs(tmp_path, tiny_encoder_dir)
     assert main(["validate", str(teacher), str(student)]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0].startswith("ok: ") and printed[1].startswith("tokens per example (teacher tokenizer, max_length 8): train p50 ")
+    assert printed[0].startswith("ok: ") and printed[1].startswith(
+        "tokens per example (teacher tokenizer, max_length 8): train p50 "
+    )
 
     out = tmp_path / "run"
     with caplog.at_level(logging.INFO, logger="distill"):
@@ -92,5 +107,7 @@ def test_run_writes_the_figures_to_metrics_and_warns_and_validate_prints_them(tm
     assert sum(f["truncated"] for f in lengths.values()) > 0.1 * 64
     assert lengths_line(lengths) == printed[1]  # validate printed the run's figures
     log = (out / "run.log").read_text()
-    assert "WARNING" in log and f"{teacher}: max_length 8 cuts " in log and "(95th percentile 9 tokens)" in log
+    assert (
+        "WARNING" in log and f"{teacher}: max_length 8 cuts " in log and "(95th percentile 9 tokens)" in log
+    )
     assert f"data: {printed[1]}" in log

@@ -26,7 +26,9 @@ def model_and_batch():
     model = MPNetForSequenceClassification(tiny_mpnet_config(num_labels=3)).eval()
     with torch.no_grad():
         model.mpnet.encoder.relative_attention_bias.weight.normal_(0.0, 1.0)  # the init leaves it near 0
-    batch = dict(tiny_mpnet_tokenizer()(["the flight was very late", "great crew"], padding=True, return_tensors="pt"))
+    batch = dict(
+        tiny_mpnet_tokenizer()(["the flight was very late", "great crew"], padding=True, return_tensors="pt")
+    )
     assert batch["input_ids"].shape == (2, 7) and batch["attention_mask"][1].tolist() == [1, 1, 1, 1, 0, 0, 0]
     return model, batch
 
@@ -50,14 +52,18 @@ def test_scores_match_hand_computation_with_position_bias(model_and_batch):
     with torch.no_grad():
         reference = model(**batch, output_hidden_states=True, output_attentions=True)
         enable_capture(model)
-        f = forward_features(model, batch, FeatureRequest(embeddings=True, hidden_layers=(1, 2), attn_layers=(1, 2)))
+        f = forward_features(
+            model, batch, FeatureRequest(embeddings=True, hidden_layers=(1, 2), attn_layers=(1, 2))
+        )
     assert [tuple(s.shape) for s in f.attn_scores] == [(2, 4, 7, 7), (2, 4, 7, 7)]
     for got, layer in zip(f.attn_scores, (1, 2), strict=True):
         expected = hand_scores(model, reference.hidden_states[layer - 1], layer)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
         # what the softmax normalizes: the scores plus the padding mask give HF's own attention weights
         pad = (1 - batch["attention_mask"][:, None, None, :]) * torch.finfo(torch.float32).min
-        torch.testing.assert_close(torch.softmax(got + pad, -1), reference.attentions[layer - 1], rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(
+            torch.softmax(got + pad, -1), reference.attentions[layer - 1], rtol=1e-6, atol=1e-6
+        )
     assert torch.equal(f.logits, reference.logits)  # the recording forward is op for op HF's
     assert torch.equal(f.embeddings, reference.hidden_states[0])
     assert all(torch.equal(h, reference.hidden_states[i]) for h, i in zip(f.hidden, (1, 2), strict=True))
@@ -83,7 +89,9 @@ def test_queries_keys_values_and_gradients(model_and_batch):
 def test_cached_scores_equal_live_ones_at_other_padding(tmp_path, model_and_batch):
     model, _ = model_and_batch
     lengths = [3, 7, 5, 2, 6]
-    data = Encoded([[0, *torch.randint(5, 36, (n - 2,)).tolist(), 2] for n in lengths], None, [0, 1, 2, 1, 0], 1)
+    data = Encoded(
+        [[0, *torch.randint(5, 36, (n - 2,)).tolist(), 2] for n in lengths], None, [0, 1, 2, 1, 0], 1
+    )
     request = FeatureRequest(embeddings=True, hidden_layers=(2,), attn_layers=(1, 2))
     cache, calls = cached_teacher(model, data, request, tmp_path, "cpu", batch_size=2)
     assert calls == 3
@@ -91,7 +99,9 @@ def test_cached_scores_equal_live_ones_at_other_padding(tmp_path, model_and_batc
     batch = collate(data, indices)
     live, cached = LiveTeacher(model, request)(indices, batch), cache(indices, batch)
     real = batch["attention_mask"].bool()
-    pairs = (real[:, None, :, None] & real[:, None, None, :]).expand(-1, 4, -1, -1)  # (batch, heads, seq, seq)
+    pairs = (real[:, None, :, None] & real[:, None, None, :]).expand(
+        -1, 4, -1, -1
+    )  # (batch, heads, seq, seq)
     for c, v in zip(cached.attn_scores, live.attn_scores, strict=True):
         torch.testing.assert_close(c[pairs], v[pairs], atol=2e-2, rtol=1e-2)  # fp16 in the cache
     torch.testing.assert_close(cached.hidden[0][real], live.hidden[0][real], atol=2e-2, rtol=1e-2)
@@ -107,11 +117,17 @@ def test_tinybert_student_gets_mpnet_embeddings_with_positions_aligned(model_and
     proj = pca_projection(t_emb.word_embeddings.weight, 16)
     torch.testing.assert_close(s_emb.word_embeddings.weight, t_emb.word_embeddings.weight @ proj)
     # BERT position p is MPNet's row p + 2 (MPNet counts positions from padding_idx + 1 = 2)
-    torch.testing.assert_close(s_emb.position_embeddings.weight[:64], t_emb.position_embeddings.weight[2:] @ proj)
+    torch.testing.assert_close(
+        s_emb.position_embeddings.weight[:64], t_emb.position_embeddings.weight[2:] @ proj
+    )
 
     wide = build_tinybert({**sizes, "hidden_size": 32}, teacher.config, ["a", "b", "c"])
-    assert init_from_teacher(wide, teacher, [1, 2]) == ["word and position embeddings (copied from MPNetEmbeddings)"]
-    assert torch.equal(wide.bert.embeddings.position_embeddings.weight[:64], t_emb.position_embeddings.weight[2:])
+    assert init_from_teacher(wide, teacher, [1, 2]) == [
+        "word and position embeddings (copied from MPNetEmbeddings)"
+    ]
+    assert torch.equal(
+        wide.bert.embeddings.position_embeddings.weight[:64], t_emb.position_embeddings.weight[2:]
+    )
     assert torch.equal(wide.bert.embeddings.LayerNorm.weight, t_emb.LayerNorm.weight)
 
 

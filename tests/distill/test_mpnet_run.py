@@ -32,7 +32,11 @@ def test_mpnet_teacher_fine_tuned_then_distilled_into_tinybert(tmp_path, capsys)
     encoder = save_tiny_mpnet(tmp_path / "mpnet", num_hidden_layers=4)  # as 12 -> 4: uniform map [2, 4]
     teacher = tmp_path / "teacher.yaml"
     data = write_csv(tmp_path / "toy.csv", toy_rows(64))
-    teacher.write_text(textwrap.dedent(TINY_TEACHER_YAML.format(name="mpnet", model=encoder, data=data, cache=tmp_path / "cache")))
+    teacher.write_text(
+        textwrap.dedent(
+            TINY_TEACHER_YAML.format(name="mpnet", model=encoder, data=data, cache=tmp_path / "cache")
+        )
+    )
     student = tmp_path / "student.yaml"
     student.write_text(STUDENT.replace("CACHE", str(tmp_path / "tc")))
 
@@ -40,7 +44,9 @@ def test_mpnet_teacher_fine_tuned_then_distilled_into_tinybert(tmp_path, capsys)
     assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "out")]) == 0
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["layer_map"] == [2, 4] and m["teacher"]["finetune_seconds"] is not None
-    assert m["teacher"]["dev"]["accuracy"] > m["data"]["majority_dev_accuracy"]  # else the run would have stopped
+    assert (
+        m["teacher"]["dev"]["accuracy"] > m["data"]["majority_dev_accuracy"]
+    )  # else the run would have stopped
     assert [s["teacher_cache"] for s in m["stages"]] == ["miss", "miss"]  # MPNet scores and logits cached
     assert all(s["loss_last"] < s["loss_first"] for s in m["stages"])
     log = (tmp_path / "out" / "run.log").read_text()

@@ -18,9 +18,13 @@ T = torch.tensor
 E = math.e
 
 
-def build(name: str, student_width: int = 2, teacher_width: int = 2, s_heads: int = 2, t_heads: int = 2, **params):
+def build(
+    name: str, student_width: int = 2, teacher_width: int = 2, s_heads: int = 2, t_heads: int = 2, **params
+):
     cls = OBJECTIVES.get(name)
-    return cls(cls.Params(**params), ModelDims(student_width, s_heads, 2), ModelDims(teacher_width, t_heads, 2))
+    return cls(
+        cls.Params(**params), ModelDims(student_width, s_heads, 2), ModelDims(teacher_width, t_heads, 2)
+    )
 
 
 def feats(**kw) -> Features:
@@ -30,6 +34,7 @@ def feats(**kw) -> Features:
 
 
 # --- embeddings and hidden states -------------------------------------------------------------
+
 
 def test_embedding_mse_golden_and_padding():
     s = T([[[1.0, 2.0], [3.0, 4.0]]])  # (batch 1, seq 2, hidden 2)
@@ -68,6 +73,7 @@ def test_hidden_cosine_golden():
 
 # --- attention scores -------------------------------------------------------------------------
 
+
 def test_attention_per_head_with_padding():
     s = torch.zeros(1, 2, 2, 2)  # (batch, heads, seq, seq)
     t = T([[[[1.0, 1.0], [1.0, 1.0]], [[2.0, 0.0], [0.0, 0.0]]]])
@@ -99,6 +105,7 @@ def test_attention_ignores_float_min_padding_scores():
 
 # --- predictions ------------------------------------------------------------------------------
 
+
 def test_soft_cross_entropy_with_temperature():
     # z_T = (2, 0), z_S = (0, 2), t = 2: p_T = softmax(1, 0), log p_S = log_softmax(0, 1)
     p_t = [E / (E + 1), 1 / (E + 1)]
@@ -107,7 +114,9 @@ def test_soft_cross_entropy_with_temperature():
     got = soft_cross_entropy(T([[0.0, 2.0]]), T([[2.0, 0.0]]), temperature=2.0)
     assert got.item() == pytest.approx(expected, rel=1e-6)
     obj = build("pred", temperature=2.0)
-    assert obj(feats(logits=T([[0.0, 2.0]])), feats(logits=T([[2.0, 0.0]])), None).item() == pytest.approx(expected, rel=1e-6)
+    assert obj(feats(logits=T([[0.0, 2.0]])), feats(logits=T([[2.0, 0.0]])), None).item() == pytest.approx(
+        expected, rel=1e-6
+    )
 
 
 def test_kl_divergence_scaled_by_t_squared():
@@ -117,7 +126,9 @@ def test_kl_divergence_scaled_by_t_squared():
     kl = sum(p * (a - b) for p, a, b in zip(p_t, log_p_t, log_p_s, strict=True))  # 0.46211...
     got = kl_divergence(T([[0.0, 2.0]]), T([[2.0, 0.0]]), temperature=2.0)
     assert got.item() == pytest.approx(4 * kl, rel=1e-6)
-    assert build("kd_kl", temperature=2.0)(feats(logits=T([[0.0, 2.0]])), feats(logits=T([[2.0, 0.0]])), None).item() == pytest.approx(4 * kl, rel=1e-6)
+    assert build("kd_kl", temperature=2.0)(
+        feats(logits=T([[0.0, 2.0]])), feats(logits=T([[2.0, 0.0]])), None
+    ).item() == pytest.approx(4 * kl, rel=1e-6)
 
 
 def test_logit_mse_and_hard_ce():
@@ -127,5 +138,15 @@ def test_logit_mse_and_hard_ce():
 
 
 def test_registry_names_and_suggestion():
-    assert OBJECTIVES.names() == ["attn", "ce", "emb", "hidden", "hidden_cos", "kd_kl", "logit_mse", "pred", "relation"]
+    assert OBJECTIVES.names() == [
+        "attn",
+        "ce",
+        "emb",
+        "hidden",
+        "hidden_cos",
+        "kd_kl",
+        "logit_mse",
+        "pred",
+        "relation",
+    ]
     assert OBJECTIVES.suggest("atn") == "did you mean 'attn'?"

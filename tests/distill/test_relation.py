@@ -41,7 +41,9 @@ def test_relation_objective_sums_chosen_relations_of_last_layer():
     obj = cls(cls.Params(relations=["qq", "vv"], relation_heads=1), ModelDims(1, 1, 1), ModelDims(1, 1, 1))
     s, z = T([[[[1.0], [0.0]]]]), torch.zeros(1, 1, 2, 1)
     one = relation_kl(s, z, T([[1, 1]]), 1).item()
-    feats_s = Features(logits=None, mask=T([[1, 1]]), qkv=[(z, z, z), (s, z, s)])  # layer 1 ignored: layers: last
+    feats_s = Features(
+        logits=None, mask=T([[1, 1]]), qkv=[(z, z, z), (s, z, s)]
+    )  # layer 1 ignored: layers: last
     feats_t = Features(logits=None, mask=T([[1, 1]]), qkv=[(s, s, s), (z, z, z)])
     assert obj(feats_s, feats_t, None).item() == pytest.approx(2 * one, rel=1e-6)  # qq + vv, kk left out
     assert auto_relation_heads(ModelDims(32, 2, 2), ModelDims(64, 4, 4)) == 4
@@ -84,7 +86,12 @@ def test_layers_last_captures_only_the_last_mapped_pair_and_gives_the_same_loss(
     enable_capture(student), enable_capture(teacher)
     batch = {"input_ids": torch.randint(5, 30, (2, 6)), "attention_mask": T([[1] * 6, [1] * 4 + [0] * 2])}
     with torch.no_grad():
-        only_last = last(forward_features(student, batch, want_s), forward_features(teacher, batch, want_t), None)
-        everything = last(forward_features(student, batch, FeatureRequest(qkv_layers=(1, 2))),
-                          forward_features(teacher, batch, FeatureRequest(qkv_layers=(2, 4))), None)
+        only_last = last(
+            forward_features(student, batch, want_s), forward_features(teacher, batch, want_t), None
+        )
+        everything = last(
+            forward_features(student, batch, FeatureRequest(qkv_layers=(1, 2))),
+            forward_features(teacher, batch, FeatureRequest(qkv_layers=(2, 4))),
+            None,
+        )
     assert only_last.item() == pytest.approx(everything.item(), rel=1e-6) and only_last.item() > 0

@@ -51,7 +51,9 @@ def setup(tmp_path_factory) -> dict:
     tiny_tokenizer(encoder).save_pretrained(encoder)
     data = write_csv(root / "toy.csv", toy_rows(64))
     teacher = root / "teacher.yaml"
-    teacher.write_text(textwrap.dedent(TINY_TEACHER_YAML.format(name="t", model=encoder, data=data, cache=root / "cache")))
+    teacher.write_text(
+        textwrap.dedent(TINY_TEACHER_YAML.format(name="t", model=encoder, data=data, cache=root / "cache"))
+    )
     student = root / "student.yaml"
     student.write_text(STUDENT)
     reference = root / "reference"
@@ -59,17 +61,46 @@ def setup(tmp_path_factory) -> dict:
     return {"root": root, "teacher": teacher, "student": student, "reference": reference}
 
 
-def cli(setup: dict, out: Path, *flags: str, fault: str | None = None, student: Path | None = None) -> subprocess.CompletedProcess:
+def cli(
+    setup: dict, out: Path, *flags: str, fault: str | None = None, student: Path | None = None
+) -> subprocess.CompletedProcess:
     """`python -m distill.cli run` in a fresh process (one torch thread, like the reference)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if fault:
         env["DISTILL_TEST_FAULT"] = fault
-    args = ["--threads", "1", "run", str(setup["teacher"]), str(student or setup["student"]), "--output-dir", str(out), *flags]
-    return subprocess.run([sys.executable, "-m", "distill.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    args = [
+        "--threads",
+        "1",
+        "run",
+        str(setup["teacher"]),
+        str(student or setup["student"]),
+        "--output-dir",
+        str(out),
+        *flags,
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "distill.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def resume(setup: dict, out: Path, *flags: str) -> int:
-    return main(["--threads", "1", "run", str(setup["teacher"]), str(setup["student"]), "--output-dir", str(out), *flags])
+    return main(
+        [
+            "--threads",
+            "1",
+            "run",
+            str(setup["teacher"]),
+            str(setup["student"]),
+            "--output-dir",
+            str(out),
+            *flags,
+        ]
+    )
 
 
 def checkpoints(out: Path) -> list[str]:
@@ -82,10 +113,17 @@ def assert_same_result(out: Path, reference: Path) -> None:
     a, b = load_file(out / "model.safetensors"), load_file(reference / "model.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
-    ma, mb = json.loads((out / "metrics.json").read_text()), json.loads((reference / "metrics.json").read_text())
+    ma, mb = (
+        json.loads((out / "metrics.json").read_text()),
+        json.loads((reference / "metrics.json").read_text()),
+    )
     assert (ma["student"]["dev"], ma["student"]["test"]) == (mb["student"]["dev"], mb["student"]["test"])
-    assert [{k: s[k] for k in STAGE_FIELDS} for s in ma["stages"]] == [{k: s[k] for k in STAGE_FIELDS} for s in mb["stages"]]
-    assert ma["stages"][0]["teacher_calls"] == mb["stages"][0]["teacher_calls"] == 12  # counted across the resume
+    assert [{k: s[k] for k in STAGE_FIELDS} for s in ma["stages"]] == [
+        {k: s[k] for k in STAGE_FIELDS} for s in mb["stages"]
+    ]
+    assert (
+        ma["stages"][0]["teacher_calls"] == mb["stages"][0]["teacher_calls"] == 12
+    )  # counted across the resume
     assert not (out / "checkpoints" / "resume").exists()  # a finished run drops its resume state
 
 
@@ -119,7 +157,10 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(setup, killed)
     state.write_bytes(state.read_bytes()[:1000])  # truncated, as by a full disk outside our control
     assert resume(setup, out) == 0  # automatic resume, no flag
     log = (out / "run.log").read_text()
-    assert "01-00000003 is unusable (state.pt does not match its checksum (truncated or corrupt)); trying the previous one" in log
+    assert (
+        "01-00000003 is unusable (state.pt does not match its checksum (truncated or corrupt)); trying the previous one"
+        in log
+    )
     assert "00-00000012-end (stage 0, step 12)" in log
     assert_same_result(out, setup["reference"])
 
@@ -131,7 +172,10 @@ def test_sigint_saves_a_checkpoint_and_exits_130_then_resume_completes(setup, mo
     monkeypatch.setenv("DISTILL_TEST_FAULT", "sigint:7")  # stage 1, between the checkpoints at 5 and 10
     assert resume(setup, out) == 130
     saved = out / "checkpoints" / "resume" / "00-00000007"
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"interrupted: checkpoint saved to {saved}; run the same command again to resume"
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1]
+        == f"interrupted: checkpoint saved to {saved}; run the same command again to resume"
+    )
     assert checkpoints(out) == ["00-00000005", "00-00000007"]
     assert not (out / "model.safetensors").exists()
     monkeypatch.delenv("DISTILL_TEST_FAULT")
@@ -145,7 +189,10 @@ def test_sigterm_saves_a_checkpoint_and_exits_143_then_resume_completes(setup):
     run = cli(setup, out, fault="sigterm:7")  # stage 1, between the checkpoints at 5 and 10
     assert run.returncode == 143, run.stderr
     saved = out / "checkpoints" / "resume" / "00-00000007"
-    assert run.stderr.strip().splitlines()[-1] == f"terminated: checkpoint saved to {saved}; run the same command again to resume"
+    assert (
+        run.stderr.strip().splitlines()[-1]
+        == f"terminated: checkpoint saved to {saved}; run the same command again to resume"
+    )
     assert "Traceback" not in run.stderr
     assert checkpoints(out) == ["00-00000005", "00-00000007"]
     assert not (out / "model.safetensors").exists()
@@ -161,7 +208,11 @@ def test_config_change_that_breaks_resumption_is_refused(setup, killed, capsys):
         ("batch_size: 8", "batch_size: 4", "student.batch_size: was 8, now 4"),
         ("num_layers: 2", "num_layers: 3", "student.architecture.num_layers: was 2, now 3"),
         ("name: prediction", "name: pred", 'student.stages.1.name: was "prediction", now "pred"'),
-        ("{emb: {}, hidden: {}, attn: {}}", "{emb: {}, hidden: {}}", "student.stages.0.objectives.attn: removed"),
+        (
+            "{emb: {}, hidden: {}, attn: {}}",
+            "{emb: {}, hidden: {}}",
+            "student.stages.0.objectives.attn: removed",
+        ),
     ]:
         setup["student"].write_text(base.replace(old, new))
         try:
@@ -188,7 +239,11 @@ def test_config_change_that_breaks_resumption_is_refused(setup, killed, capsys):
 def test_harmless_change_is_resumed(setup, killed):
     out = copy_of(killed, "harmless")
     base = setup["student"].read_text()
-    setup["student"].write_text(base.replace("eval_batch_size: 64", "eval_batch_size: 16").replace("latency_runs: 2", "latency_runs: 3"))
+    setup["student"].write_text(
+        base.replace("eval_batch_size: 64", "eval_batch_size: 16").replace(
+            "latency_runs: 2", "latency_runs: 3"
+        )
+    )
     try:
         assert resume(setup, out) == 0
     finally:
@@ -206,16 +261,24 @@ def test_unwritable_output_dir_fails_before_training(setup, capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     # --output-dir gave the folder, so the message names the flag, not student.yaml's output_dir
-    assert err[0] == f"error: --output-dir: cannot write to {blocker / 'out'} ({blocker} is a file, not a folder); " \
+    assert (
+        err[0]
+        == f"error: --output-dir: cannot write to {blocker / 'out'} ({blocker} is a file, not a folder); "
         "choose another folder with output_dir or --output-dir"
+    )
     assert sorted(os.listdir(cache)) == before  # nothing was loaded or computed
 
 
 def test_too_little_disk_space_fails_before_training(setup, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000)
+    )
     out = tmp_path / "full"
     assert resume(setup, out) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: --output-dir: {out} has 0.0 MB free, but the run writes about") and len(err.splitlines()) == 1
+    assert (
+        err.startswith(f"error: --output-dir: {out} has 0.0 MB free, but the run writes about")
+        and len(err.splitlines()) == 1
+    )
     assert "lower checkpoint.keep_last" in err
     assert not (out / "checkpoints").exists()

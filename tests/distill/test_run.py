@@ -39,10 +39,16 @@ stages:
 METRIC_FIELDS = {"dev", "test", "params", "weights_mb", "latency_ms_b1", "throughput_b32", "threads"}
 
 
-def configs(tmp_path: Path, model: Path, width: int = 16, heads: int = 2, ffn: int = 32, init: str = "teacher") -> tuple[Path, Path]:
+def configs(
+    tmp_path: Path, model: Path, width: int = 16, heads: int = 2, ffn: int = 32, init: str = "teacher"
+) -> tuple[Path, Path]:
     data = write_csv(tmp_path / "toy.csv", toy_rows(64))
     teacher = tmp_path / "teacher.yaml"
-    teacher.write_text(textwrap.dedent(TINY_TEACHER_YAML.format(name="tiny-teacher", model=model, data=data, cache=tmp_path / "cache")))
+    teacher.write_text(
+        textwrap.dedent(
+            TINY_TEACHER_YAML.format(name="tiny-teacher", model=model, data=data, cache=tmp_path / "cache")
+        )
+    )
     student = tmp_path / "student.yaml"
     student.write_text(textwrap.dedent(STUDENT.format(width=width, heads=heads, ffn=ffn, init=init)))
     return teacher, student
@@ -78,7 +84,11 @@ def test_run_end_to_end_narrow_student(tmp_path, tiny_encoder_dir, capsys):
     assert (out / "config.resolved.yaml").is_file() and (out / "run.log").is_file()
     assert (out / "checkpoints" / "1-prediction" / "objectives.pt").is_file()
     # the learned projections, keyed by the YAML names of the stage's objectives
-    assert set(torch.load(out / "checkpoints" / "0-intermediate" / "objectives.pt")) == {"emb", "hidden", "attn"}
+    assert set(torch.load(out / "checkpoints" / "0-intermediate" / "objectives.pt")) == {
+        "emb",
+        "hidden",
+        "attn",
+    }
     assert not (out / "objectives.pt").exists()  # projections are not part of the exported student
 
 
@@ -100,7 +110,9 @@ def test_teacher_with_other_label_names_needs_label_map(tmp_path, tiny_classifie
     teacher, student = configs(tmp_path, tiny_classifier_dir)  # the classifier's labels are pos/neg
     assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert "the teacher's labels ['pos', 'neg'] do not match the data's labels ['negative', 'positive']" in err
+    assert (
+        "the teacher's labels ['pos', 'neg'] do not match the data's labels ['negative', 'positive']" in err
+    )
     assert "add `label_map:`" in err
 
 
@@ -153,7 +165,9 @@ def test_label_map_reorders_the_classifier_rows(tiny_classifier_dir):
     model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier_dir).eval()  # labels: pos, neg
     ids = torch.randint(5, 30, (3, 6))
     before = model(input_ids=ids).logits
-    cfg = TeacherConfig(name="t", model="x", data={"source": "x.csv"}, label_map={"pos": "positive", "neg": "negative"})
+    cfg = TeacherConfig(
+        name="t", model="x", data={"source": "x.csv"}, label_map={"pos": "positive", "neg": "negative"}
+    )
     _align_labels(model, cfg, ["negative", "positive"], "teacher.yaml")
     after = model(input_ids=ids).logits
     torch.testing.assert_close(after, before[:, [1, 0]])  # id 0 now means negative

@@ -37,7 +37,10 @@ def student_cfg(tmp_path: Path, extra: str = "", text: str = STUDENT):
 def test_warnings_name_the_shortfall_the_step_count_and_what_to_try(tmp_path):
     cfg = student_cfg(tmp_path)
     bar = Bar(teacher=0.9, majority=0.5, label="negative")
-    stages = [{"name": "first", "steps": 4, "best_dev_accuracy": 0.5}, {"name": "second", "steps": 4, "best_dev_accuracy": 0.7}]
+    stages = [
+        {"name": "first", "steps": 4, "best_dev_accuracy": 0.5},
+        {"name": "second", "steps": 4, "best_dev_accuracy": 0.7},
+    ]
     assert stage_warning(cfg, stages, 0, bar) == (
         "stage first: the student's dev accuracy 50.0% after 4 optimizer steps is not above the majority-class rate 50.0% "
         "(always 'negative'); likely cause: too few optimizer steps (4) for a randomly initialised student (init: random), "
@@ -66,17 +69,30 @@ def test_fail_below_bars(tmp_path):
     )
     assert below_bar(majority, 0.55, bar) is None  # above majority, though below 90% of the teacher
     fraction = student_cfg(tmp_path, "fail_below: 0.95\n")
-    assert below_bar(fraction, 0.85, bar) == "fail_below: 0.95: the student's dev accuracy 85.0% is 94% of the teacher's 90.0%, below 95%"
+    assert (
+        below_bar(fraction, 0.85, bar)
+        == "fail_below: 0.95: the student's dev accuracy 85.0% is 94% of the teacher's 90.0%, below 95%"
+    )
     assert below_bar(fraction, 0.86, bar) is None
     # a stricter bar than 90% also raises the warnings' threshold, so the error has its warning
     assert "below 95%" in final_warning(fraction, [{"name": "second", "steps": 8}], 0.85, bar)
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("1.5", "got 1.5"), ("0", "got 0"), ("-0.5", "got -0.5"), (".nan", "got NaN"), ("true", "got true"),
-    ("majorty", "did you mean 'majority'? expected majority or a fraction of the teacher's dev accuracy in (0, 1], e.g. 0.9, "
-                'got "majorty"'),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1.5", "got 1.5"),
+        ("0", "got 0"),
+        ("-0.5", "got -0.5"),
+        (".nan", "got NaN"),
+        ("true", "got true"),
+        (
+            "majorty",
+            "did you mean 'majority'? expected majority or a fraction of the teacher's dev accuracy in (0, 1], e.g. 0.9, "
+            'got "majorty"',
+        ),
+    ],
+)
 def test_fail_below_bad_values_are_one_line(tmp_path, value, message):
     with pytest.raises(ConfigError) as e:
         student_cfg(tmp_path, f"fail_below: {value}\n")
@@ -85,7 +101,9 @@ def test_fail_below_bad_values_are_one_line(tmp_path, value, message):
     assert "expected majority or a fraction of the teacher's dev accuracy in (0, 1]" in str(e.value)
 
 
-@pytest.mark.parametrize(("value", "parsed"), [("majority", "majority"), ("0.9", 0.9), ("9e-1", 0.9), ("1", 1.0)])
+@pytest.mark.parametrize(
+    ("value", "parsed"), [("majority", "majority"), ("0.9", 0.9), ("9e-1", 0.9), ("1", 1.0)]
+)
 def test_fail_below_good_values(tmp_path, value, parsed):
     assert student_cfg(tmp_path, f"fail_below: {value}\n").fail_below == parsed
 
@@ -96,19 +114,29 @@ def teacher_yaml(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sanity")
     data = write_csv(root / "toy.csv", toy_rows(64))
     teacher = root / "teacher.yaml"
-    teacher.write_text(textwrap.dedent(TINY_TEACHER_YAML.format(name="t", model=save_tiny_encoder(root / "enc"), data=data, cache=root / "cache")))
+    teacher.write_text(
+        textwrap.dedent(
+            TINY_TEACHER_YAML.format(
+                name="t", model=save_tiny_encoder(root / "enc"), data=data, cache=root / "cache"
+            )
+        )
+    )
     return teacher
 
 
 def test_a_student_that_learned_nothing_is_warned_about_everywhere(teacher_yaml, tmp_path, capsys):
     student, out = tmp_path / "student.yaml", tmp_path / "out"
     student.write_text(STUDENT)
-    assert main(["--threads", "1", "run", str(teacher_yaml), str(student), "--output-dir", str(out)]) == 0  # a warning, not an error
+    assert (
+        main(["--threads", "1", "run", str(teacher_yaml), str(student), "--output-dir", str(out)]) == 0
+    )  # a warning, not an error
     m = json.loads((out / "metrics.json").read_text())
     acc, teacher, (first, _) = m["student"]["dev"]["accuracy"], m["teacher"]["dev"]["accuracy"], m["stages"]
     assert acc < 0.9 * teacher
     assert len(m["warnings"]) == 2
-    assert m["warnings"][0].startswith(f"stage first: the student's dev accuracy {first['best_dev_accuracy']:.1%} after 4 optimizer steps ")
+    assert m["warnings"][0].startswith(
+        f"stage first: the student's dev accuracy {first['best_dev_accuracy']:.1%} after 4 optimizer steps "
+    )
     assert m["warnings"][1].startswith(f"final student: dev accuracy {acc:.1%} after 8 optimizer steps ")
     assert all("likely cause: too few optimizer steps" in w and "try more epochs" in w for w in m["warnings"])
     printed, log = capsys.readouterr(), (out / "run.log").read_text()
@@ -129,16 +157,25 @@ def test_fail_below_exits_3_with_the_student_saved(teacher_yaml, tmp_path, capsy
         f"error: {student}: fail_below: 0.9: the student's dev accuracy {acc:.1%} is {acc / teacher:.0%} of the teacher's "
         f"{teacher:.1%}, below 90%; the student was saved to {out} (metrics.json lists the warnings)"
     )
-    assert "dev accuracy" in printed.out and f"warning: {m['warnings'][1]}" in printed.out  # the summary first
+    assert (
+        "dev accuracy" in printed.out and f"warning: {m['warnings'][1]}" in printed.out
+    )  # the summary first
     assert not (out / "checkpoints" / "resume").exists()  # the run finished
 
 
 def test_a_student_that_learned_is_not_warned_about(teacher_yaml, tmp_path, capsys):
     # The teacher's layers copied, 2 x 24 steps: at the teacher's dev accuracy.
     student, out = tmp_path / "student.yaml", tmp_path / "out"
-    student.write_text(STUDENT.replace("init: random", "init: teacher").replace(
-        "{num_layers: 2, hidden_size: 16, num_heads: 2, intermediate_size: 32}", "{family: distilbert, num_layers: 2}"
-    ).replace("lr: 1.0e-6", "lr: 1.0e-3").replace("epochs: 1,", "epochs: 6,") + "fail_below: 0.9\n")
+    student.write_text(
+        STUDENT.replace("init: random", "init: teacher")
+        .replace(
+            "{num_layers: 2, hidden_size: 16, num_heads: 2, intermediate_size: 32}",
+            "{family: distilbert, num_layers: 2}",
+        )
+        .replace("lr: 1.0e-6", "lr: 1.0e-3")
+        .replace("epochs: 1,", "epochs: 6,")
+        + "fail_below: 0.9\n"
+    )
     assert main(["--threads", "1", "run", str(teacher_yaml), str(student), "--output-dir", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["student"]["dev"]["accuracy"] >= 0.9 * m["teacher"]["dev"]["accuracy"]

@@ -30,7 +30,13 @@ def teacher_yaml(tmp_path_factory) -> Path:
     tiny_tokenizer(root / "encoder").save_pretrained(root / "encoder")
     data = write_csv(root / "toy.csv", toy_rows(64))
     path = root / "teacher.yaml"
-    path.write_text(textwrap.dedent(TINY_TEACHER_YAML.format(name="wide-teacher", model=root / "encoder", data=data, cache=root / "cache")))
+    path.write_text(
+        textwrap.dedent(
+            TINY_TEACHER_YAML.format(
+                name="wide-teacher", model=root / "encoder", data=data, cache=root / "cache"
+            )
+        )
+    )
     return path
 
 
@@ -46,7 +52,9 @@ def run(teacher: Path, student: Path, out: Path) -> dict:
 
 
 def test_head_and_width_mismatch_with_score_mean_and_relations(tmp_path, teacher_yaml):
-    student = student_yaml(tmp_path, """
+    student = student_yaml(
+        tmp_path,
+        """
         name: narrow
         architecture: {num_layers: 2, hidden_size: 16, num_heads: 2, intermediate_size: 32}
         layer_map: [2, 4]
@@ -54,7 +62,8 @@ def test_head_and_width_mismatch_with_score_mean_and_relations(tmp_path, teacher
           - {name: intermediate, epochs: 3, lr: 1.0e-3, eval: false,
              objectives: {emb: {}, hidden: {}, attn: {heads: auto}, relation: {relation_heads: auto}}}
           - {name: prediction, epochs: 2, lr: 1.0e-3, objectives: {kd_kl: {temperature: 2.0}, ce: {weight: 0.5}}}
-    """)
+    """,
+    )
     m = run(teacher_yaml, student, tmp_path / "out")
     assert all(s["loss_last"] < s["loss_first"] for s in m["stages"])
     log = (tmp_path / "out" / "run.log").read_text()
@@ -64,7 +73,9 @@ def test_head_and_width_mismatch_with_score_mean_and_relations(tmp_path, teacher
     assert m["stages"][1]["teacher_cache"] in ("hit", "miss")
 
 
-def test_distilbert_student_copies_chosen_layers_and_bad_map_is_a_config_error(tmp_path, teacher_yaml, capsys):
+def test_distilbert_student_copies_chosen_layers_and_bad_map_is_a_config_error(
+    tmp_path, teacher_yaml, capsys
+):
     body = """
         name: distil
         architecture: {family: distilbert, init_layers: LAYERS}
@@ -74,12 +85,19 @@ def test_distilbert_student_copies_chosen_layers_and_bad_map_is_a_config_error(t
     """
     bad = student_yaml(tmp_path, body.replace("LAYERS", "[1, 5]"))
     assert main(["validate", str(teacher_yaml), str(bad)]) == 2
-    assert "architecture.init_layers.1: teacher layer 5 does not exist; expected 1..4, got [1, 5]" in capsys.readouterr().err
+    assert (
+        "architecture.init_layers.1: teacher layer 5 does not exist; expected 1..4, got [1, 5]"
+        in capsys.readouterr().err
+    )
     m = run(teacher_yaml, student_yaml(tmp_path, body.replace("LAYERS", "[1, 3]")), tmp_path / "out")
     assert m["student_family"] == "distilbert" and m["layer_map"] == [2, 4]
     assert "layers 1<-1 2<-3 (copied)" in (tmp_path / "out" / "run.log").read_text()
     model, _ = students.load(tmp_path / "out")
-    assert (model.config.num_hidden_layers, model.config.hidden_size, model.config.num_attention_heads) == (2, 32, 4)
+    assert (model.config.num_hidden_layers, model.config.hidden_size, model.config.num_attention_heads) == (
+        2,
+        32,
+        4,
+    )
     assert m["stages"][0]["loss_last"] < m["stages"][0]["loss_first"]
 
 
@@ -95,12 +113,21 @@ BILSTM = """
 
 def test_bilstm_run_twice_second_uses_cache_and_gives_same_student(tmp_path, teacher_yaml):
     vectors = tmp_path / "vec.txt"
-    vectors.write_text("".join(f"{w} {i % 3} {i % 5 - 2} {i % 7 - 3}\n" for i, w in enumerate(["good", "great", "bad", "awful", "the", "flight"])))
-    student = student_yaml(tmp_path, BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc")))
+    vectors.write_text(
+        "".join(
+            f"{w} {i % 3} {i % 5 - 2} {i % 7 - 3}\n"
+            for i, w in enumerate(["good", "great", "bad", "awful", "the", "flight"])
+        )
+    )
+    student = student_yaml(
+        tmp_path, BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc"))
+    )
     a = run(teacher_yaml, student, tmp_path / "a")
     b = run(teacher_yaml, student, tmp_path / "b")
     assert a["stages"][0]["teacher_cache"] == "miss" and a["stages"][0]["teacher_calls"] > 0
-    assert b["stages"][0]["teacher_cache"] == "hit" and b["stages"][0]["teacher_calls"] == 0  # teacher never ran
+    assert (
+        b["stages"][0]["teacher_cache"] == "hit" and b["stages"][0]["teacher_calls"] == 0
+    )  # teacher never ran
     wa, wb = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert a["student"]["dev"] == b["student"]["dev"] and a["student"]["params"] < a["teacher"]["params"]
@@ -113,7 +140,12 @@ def test_bilstm_run_twice_second_uses_cache_and_gives_same_student(tmp_path, tea
 def test_bilstm_asked_for_attention_fails_at_validation(tmp_path, teacher_yaml, capsys):
     vectors = tmp_path / "v.txt"
     vectors.write_text("good 1 0 0\n")  # must exist: a missing vectors file is refused first
-    student = student_yaml(tmp_path, BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", "tc").replace("ce: {weight: 0.5}", "attn: {}"))
+    student = student_yaml(
+        tmp_path,
+        BILSTM.replace("VECTORS", str(vectors))
+        .replace("CACHE", "tc")
+        .replace("ce: {weight: 0.5}", "attn: {}"),
+    )
     assert main(["validate", str(teacher_yaml), str(student)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"error: {student}: stages.0.objectives.attn: a bilstm student exposes only logits, but attn needs attn; "
@@ -121,19 +153,34 @@ def test_bilstm_asked_for_attention_fails_at_validation(tmp_path, teacher_yaml, 
     )
 
 
-def test_augment_key_distills_on_augmented_train_split_cached_teacher_unchanged(tmp_path, teacher_yaml, capsys):
+def test_augment_key_distills_on_augmented_train_split_cached_teacher_unchanged(
+    tmp_path, teacher_yaml, capsys
+):
     vectors = tmp_path / "vec.txt"
     vectors.write_text("".join(f"{w} {i % 3} {i % 5 - 2}\n" for i, w in enumerate(["good", "bad", "the"])))
     aug = tmp_path / "mask.yaml"
-    aug.write_text("seed: 0\nn_iter: 3\nstrategies:\n  - {name: masking, p_mask: 0.5}\n  - {name: ngram, p_ng: 0.5}\n")
-    body = BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc")) + f"    augment: {aug}\n"
-    plain = run(teacher_yaml, student_yaml(tmp_path, BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc"))), tmp_path / "plain")
+    aug.write_text(
+        "seed: 0\nn_iter: 3\nstrategies:\n  - {name: masking, p_mask: 0.5}\n  - {name: ngram, p_ng: 0.5}\n"
+    )
+    body = (
+        BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc"))
+        + f"    augment: {aug}\n"
+    )
+    plain = run(
+        teacher_yaml,
+        student_yaml(
+            tmp_path, BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc"))
+        ),
+        tmp_path / "plain",
+    )
     a = run(teacher_yaml, student_yaml(tmp_path, body), tmp_path / "a")
     n = plain["data"]["train"]
     assert a["data"]["train_original"] == n and plain["data"]["train_original"] == n
     # originals kept, 3 copies each, minus duplicates (dedup): strictly more, at most 4x
     assert n < a["data"]["train"] <= 4 * n
-    assert a["teacher"]["dev"] == plain["teacher"]["dev"] and a["teacher"]["cached"]  # same teacher, not re-tuned
+    assert (
+        a["teacher"]["dev"] == plain["teacher"]["dev"] and a["teacher"]["cached"]
+    )  # same teacher, not re-tuned
     assert a["stages"][0]["teacher_cache"] == "miss"  # new training texts: new teacher outputs
     cached = list((teacher_yaml.parent / "cache" / "augmented").glob("*.jsonl"))
     assert len(cached) == 1 and sum(1 for _ in cached[0].open()) == a["data"]["train"]
@@ -150,21 +197,30 @@ def test_augment_key_distills_on_augmented_train_split_cached_teacher_unchanged(
     )
 
 
-def test_augmentation_too_big_is_refused_by_validate_and_run_before_the_teacher(tmp_path, teacher_yaml, capsys, monkeypatch):
+def test_augmentation_too_big_is_refused_by_validate_and_run_before_the_teacher(
+    tmp_path, teacher_yaml, capsys, monkeypatch
+):
     import distill.distillation.run
 
     vectors = tmp_path / "vec.txt"
     vectors.write_text("good 1 0\nbad 0 1\n")
     aug = tmp_path / "huge.yaml"
     aug.write_text("n_iter: 2147483647\nstrategies:\n  - {name: masking}\n")
-    body = BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc")) + f"    augment: {aug}\n"
+    body = (
+        BILSTM.replace("VECTORS", str(vectors)).replace("CACHE", str(tmp_path / "tc"))
+        + f"    augment: {aug}\n"
+    )
     student = student_yaml(tmp_path, body)
 
     def no_teacher(*a, **k):
         raise AssertionError("the teacher was loaded before the size check")
+
     monkeypatch.setattr(distill.distillation.run, "load_teacher", no_teacher)
     expected = f"error: {student}: augment: {aug}: n_iter: 2147483647 copies of each of "
-    for argv in (["validate", str(teacher_yaml), str(student)], ["run", str(teacher_yaml), str(student), "--output-dir", str(tmp_path / "o")]):
+    for argv in (
+        ["validate", str(teacher_yaml), str(student)],
+        ["run", str(teacher_yaml), str(student), "--output-dir", str(tmp_path / "o")],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(expected), err

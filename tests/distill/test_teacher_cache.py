@@ -17,7 +17,11 @@ def test_cached_features_match_live_and_second_load_runs_no_teacher(tmp_path):
     lengths = [3, 7, 5, 2, 6]
     data = Encoded([torch.randint(5, 30, (n,)).tolist() for n in lengths], None, [0, 1, 0, 1, 0], 0)
     request = FeatureRequest(embeddings=True, hidden_layers=(2, 4), attn_layers=(4,))
-    assert cacheable(request, "all") and not cacheable(request, "logits") and cacheable(FeatureRequest(), "logits")
+    assert (
+        cacheable(request, "all")
+        and not cacheable(request, "logits")
+        and cacheable(FeatureRequest(), "logits")
+    )
     assert not cacheable(FeatureRequest(qkv_layers=(1,)), "all")
 
     cache, calls = cached_teacher(teacher, data, request, tmp_path, "cpu", batch_size=2)
@@ -33,7 +37,9 @@ def test_cached_features_match_live_and_second_load_runs_no_teacher(tmp_path):
     pairs = real[:, None, :, None] & real[:, None, None, :]  # (batch, 1, seq, seq)
     c, v = cached.attn_scores[0], live.attn_scores[0]
     torch.testing.assert_close(c[pairs.expand_as(c)], v[pairs.expand_as(v)], atol=2e-2, rtol=1e-2)
-    assert c[1, :, 3:, :].abs().sum().item() == 0 and c[1, :, :, 3:].abs().sum().item() == 0  # example 0: 3 tokens
+    assert (
+        c[1, :, 3:, :].abs().sum().item() == 0 and c[1, :, :, 3:].abs().sum().item() == 0
+    )  # example 0: 3 tokens
 
     again, calls = cached_teacher(teacher, data, request, tmp_path, "cpu")
     assert calls == 0 and torch.equal(again(indices, batch).logits, cached.logits)
@@ -70,6 +76,10 @@ def test_a_cache_file_holding_a_pickled_object_is_not_executed_but_rebuilt(tmp_p
     assert not marker.exists()  # the pickle was not run
     assert loads and all(kw.get("weights_only") is True for kw in loads)
     assert calls == 1  # recomputed from the teacher
-    assert f"teacher cache: {path} is not a plain tensor file" in caplog.text and "recomputing it" in caplog.text
+    assert (
+        f"teacher cache: {path} is not a plain tensor file" in caplog.text and "recomputing it" in caplog.text
+    )
     again, calls = cached_teacher(teacher, data, request, tmp_path, "cpu")
-    assert calls == 0 and torch.equal(again([0, 1], collate(data, [0, 1])).logits, cache([0, 1], collate(data, [0, 1])).logits)
+    assert calls == 0 and torch.equal(
+        again([0, 1], collate(data, [0, 1])).logits, cache([0, 1], collate(data, [0, 1])).logits
+    )

@@ -52,21 +52,32 @@ def test_pairs_are_split_and_padding_does_not_change_logits():
     mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]])
     types = torch.tensor([[0, 0, 1, 1, 0], [0, 1, 1, 0, 0]])
     ids2, m1, m2 = second_sentence(ids, mask, types)
-    assert ids2.tolist() == [[7, 8, 0, 0, 0], [9, 9, 0, 0, 0]] and m2.tolist() == [[1, 1, 0, 0, 0], [1, 1, 0, 0, 0]]
+    assert ids2.tolist() == [[7, 8, 0, 0, 0], [9, 9, 0, 0, 0]] and m2.tolist() == [
+        [1, 1, 0, 0, 0],
+        [1, 1, 0, 0, 0],
+    ]
     assert m1.tolist() == [[1, 1, 0, 0, 0], [1, 0, 0, 0, 0]]
     torch.manual_seed(0)
-    model = BiLSTMClassifier(BiLSTMSettings(vocab_size=10, embedding_dim=4, hidden=3, mlp=5, pair=True)).eval()
+    model = BiLSTMClassifier(
+        BiLSTMSettings(vocab_size=10, embedding_dim=4, hidden=3, mlp=5, pair=True)
+    ).eval()
     alone = model(input_ids=ids[1:, :3], attention_mask=mask[1:, :3], token_type_ids=types[1:, :3]).logits
     batched = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
     torch.testing.assert_close(batched[1:], alone)  # padding (and the other row) leave a row unchanged
-    swapped = model(input_ids=torch.tensor([[9, 9, 5]]), attention_mask=torch.ones(1, 3), token_type_ids=torch.tensor([[0, 0, 1]]))
+    swapped = model(
+        input_ids=torch.tensor([[9, 9, 5]]),
+        attention_mask=torch.ones(1, 3),
+        token_type_ids=torch.tensor([[0, 0, 1]]),
+    )
     assert not torch.allclose(swapped.logits, alone)  # order of the pair matters ([h1; h2; ...])
 
 
 def test_save_load_gives_same_logits(tmp_path):
     torch.manual_seed(0)
     tok = WordTokenizer.build(["the flight was great", "awful crew"])
-    model = BiLSTMClassifier(BiLSTMSettings(vocab_size=len(tok), embedding_dim=6, hidden=4, mlp=5, id2label={0: "neg", 1: "pos"})).eval()
+    model = BiLSTMClassifier(
+        BiLSTMSettings(vocab_size=len(tok), embedding_dim=6, hidden=4, mlp=5, id2label={0: "neg", 1: "pos"})
+    ).eval()
     model.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     loaded, loaded_tok = students.load(tmp_path)
@@ -106,9 +117,18 @@ def test_onnx_export_matches_pytorch_at_other_shapes(tmp_path):
     ids, mask = torch.randint(2, 20, (3, 7)), torch.ones(3, 7, dtype=torch.long)
     axes = {0: "batch", 1: "seq"}
     path = tmp_path / "bilstm.onnx"
-    torch.onnx.export(Logits(), (ids, mask), str(path), input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                      dynamic_axes={"input_ids": axes, "attention_mask": axes}, dynamo=False)  # fmt: skip
+    torch.onnx.export(
+        Logits(),
+        (ids, mask),
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["logits"],
+        dynamic_axes={"input_ids": axes, "attention_mask": axes},
+        dynamo=False,
+    )
     ids2, mask2 = torch.randint(2, 20, (2, 9)), torch.ones(2, 9, dtype=torch.long)
     mask2[0, 5:] = 0  # padded row
-    got = onnxruntime.InferenceSession(str(path)).run(None, {"input_ids": ids2.numpy(), "attention_mask": mask2.numpy()})[0]
+    got = onnxruntime.InferenceSession(str(path)).run(
+        None, {"input_ids": ids2.numpy(), "attention_mask": mask2.numpy()}
+    )[0]
     torch.testing.assert_close(torch.from_numpy(got), Logits()(ids2, mask2).detach(), atol=1e-5, rtol=1e-5)

@@ -23,8 +23,12 @@ def test_every_other_layer_init_copies_the_chosen_teacher_layers():
         s_state = student.bert.encoder.layer[s_layer].state_dict()
         t_state = teacher.bert.encoder.layer[t_layer].state_dict()
         assert s_state.keys() == t_state.keys() and all(torch.equal(s_state[k], t_state[k]) for k in s_state)
-    assert not torch.equal(student.bert.encoder.layer[1].output.dense.weight, teacher.bert.encoder.layer[1].output.dense.weight)
-    assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
+    assert not torch.equal(
+        student.bert.encoder.layer[1].output.dense.weight, teacher.bert.encoder.layer[1].output.dense.weight
+    )
+    assert torch.equal(
+        student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight
+    )
     assert torch.equal(student.classifier.weight, teacher.classifier.weight)
     # Copying teacher layers 1..4 into a 4-layer student reproduces the teacher exactly.
     full = build_distilbert(teacher.config, 4, ["a", "b"]).eval()

@@ -47,20 +47,37 @@ def test_family_builds_saves_and_loads_back(name, teacher, tmp_path):
 
     shape = arch.shape(t.hidden_size, t.num_attention_heads, t.num_hidden_layers, t.intermediate_size)
     assert isinstance(shape, StudentShape)
-    assert arch.resolved(t.hidden_size, t.num_attention_heads, t.num_hidden_layers, t.intermediate_size) == shape.as_dict()
+    assert (
+        arch.resolved(t.hidden_size, t.num_attention_heads, t.num_hidden_layers, t.intermediate_size)
+        == shape.as_dict()
+    )
     assert shape.dims() == ModelDims(shape.hidden_size, shape.num_heads, shape.num_layers)
     with pytest.raises(dataclasses.FrozenInstanceError):
         shape.num_layers = 1
-    layer_map = resolve_layer_map("uniform", shape.num_layers, t.num_hidden_layers, "s.yaml") if family.is_transformer else []
+    layer_map = (
+        resolve_layer_map("uniform", shape.num_layers, t.num_hidden_layers, "s.yaml")
+        if family.is_transformer
+        else []
+    )
     line = family.describe(arch, shape, layer_map)
     assert line.strip() and "\n" not in line
     assert "logits" in family.features and family.general == (family.build_encoder is not None)
 
     torch.manual_seed(0)
-    built = students.build(BuildRequest(
-        arch=arch, shape=shape, teacher=t_model, teacher_tokenizer=t_tok, label_names=["neg", "pos"], texts=TEXTS,
-        pair=False, init="teacher", layer_map=layer_map, source="s.yaml",
-    ))  # fmt: skip
+    built = students.build(
+        BuildRequest(
+            arch=arch,
+            shape=shape,
+            teacher=t_model,
+            teacher_tokenizer=t_tok,
+            label_names=["neg", "pos"],
+            texts=TEXTS,
+            pair=False,
+            init="teacher",
+            layer_map=layer_map,
+            source="s.yaml",
+        )
+    )
     assert built.own_tokenizer == (family.model_type is not None)
     folder = tmp_path / "student"
     built.model.save_pretrained(folder)
@@ -70,9 +87,10 @@ def test_family_builds_saves_and_loads_back(name, teacher, tmp_path):
 
     model, tok = students.load(folder)
     enc = built.tokenizer(TEXTS, truncation=True, max_length=16, padding=True, return_tensors="pt")
-    assert {k: v.tolist() for k, v in tok(TEXTS, truncation=True, max_length=16, padding=True, return_tensors="pt").items()} == {
-        k: v.tolist() for k, v in enc.items()
-    }
+    assert {
+        k: v.tolist()
+        for k, v in tok(TEXTS, truncation=True, max_length=16, padding=True, return_tensors="pt").items()
+    } == {k: v.tolist() for k, v in enc.items()}
     with torch.no_grad():
         before, after = built.model.eval()(**enc).logits, model.eval()(**enc).logits
     assert before.shape == (len(TEXTS), 2) and torch.allclose(before, after, atol=1e-6, rtol=0)
@@ -82,7 +100,10 @@ def test_family_builds_saves_and_loads_back(name, teacher, tmp_path):
 
     if family.general:  # general distillation trains the bare encoder of the same shape
         encoder = family.build_encoder(arch, shape, t)
-        assert (encoder.config.num_hidden_layers, encoder.config.hidden_size) == (shape.num_layers, shape.hidden_size)
+        assert (encoder.config.num_hidden_layers, encoder.config.hidden_size) == (
+            shape.num_layers,
+            shape.hidden_size,
+        )
 
 
 def test_shape_order_is_only_for_the_resolved_yaml():
@@ -103,11 +124,22 @@ def _error(architecture) -> str:
 def test_errors_name_the_key_as_written_whatever_the_family(name):
     # Each family's block is its own schema, chosen by `family`; the path shows no trace of that choice.
     minimal = STUDENTS.get(name).minimal
-    assert _error({**minimal, "num_layerz": 2}) == "s.yaml: architecture.num_layerz: unknown key; did you mean 'num_layers'?"
-    assert _error({**minimal, "init_layers": ["x"]}).startswith("s.yaml: architecture.init_layers.0: expected an integer >= 1")
+    assert (
+        _error({**minimal, "num_layerz": 2})
+        == "s.yaml: architecture.num_layerz: unknown key; did you mean 'num_layers'?"
+    )
+    assert _error({**minimal, "init_layers": ["x"]}).startswith(
+        "s.yaml: architecture.init_layers.0: expected an integer >= 1"
+    )
     assert _error(7) == "s.yaml: architecture: expected a mapping of keys to values, got 7"
 
 
 def test_an_unknown_family_lists_the_registered_ones():
-    assert _error({"family": "lstm"}) == "s.yaml: architecture.family: expected one of 'tinybert', 'distilbert', 'bilstm', got \"lstm\""
-    assert _error({"family": ["x"]}) == "s.yaml: architecture.family: expected one of 'tinybert', 'distilbert', 'bilstm', got [\"x\"]"
+    assert (
+        _error({"family": "lstm"})
+        == "s.yaml: architecture.family: expected one of 'tinybert', 'distilbert', 'bilstm', got \"lstm\""
+    )
+    assert (
+        _error({"family": ["x"]})
+        == "s.yaml: architecture.family: expected one of 'tinybert', 'distilbert', 'bilstm', got [\"x\"]"
+    )
