@@ -1,6 +1,6 @@
 """Reading input rows and writing augmented rows in CSV, TSV, GLUE TSV or JSONL.
 
-Reading streams through :func:`distill.data.readers.iter_rows`; writing goes to a temporary file
+Reading streams through :func:`distill.core.readers.iter_rows`; writing goes to a temporary file
 renamed at the end (:func:`distill.core.atomic.atomic_file`). Rows are serialised to text by
 :func:`format_rows` (in worker processes), so the main process only concatenates strings.
 """
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from distill.core.errors import DataError, OutputError
-from distill.data.readers import detect_format, iter_rows, read_header, require_columns
+from distill.core.readers import detect_format, iter_rows, read_header, require_columns
 
 Row = dict[str, str]
 

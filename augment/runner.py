@@ -35,7 +35,7 @@ from augment.io import (
 )
 from augment.signals import fault_hook, init_worker
 from distill.core.atomic import atomic_file
-from distill.data.readers import detect_format
+from distill.core.readers import detect_format
 
 # Set in the parent before forking workers, inherited by them (no pickling of models or tables).
 _STATE: dict[str, object] = {}

@@ -27,7 +27,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from distill.core.atomic import write_text
 from distill.core.errors import ConfigError
-from distill.objectives.base import ModelDims
+from distill.models.dims import ModelDims
 from students.bilstm_block import BiLSTMConfig
 from students.family import (
     ArchitectureBase,

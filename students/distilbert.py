@@ -16,7 +16,7 @@ import torch
 from pydantic import model_validator
 from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
-from distill.objectives.base import ModelDims
+from distill.models.dims import ModelDims
 from students.family import (
     ArchitectureBase,
     BuildRequest,

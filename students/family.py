@@ -26,7 +26,7 @@ from torch import nn
 from distill.core.errors import ConfigError
 from distill.core.registry import Registry
 from distill.core.schema import PositiveInt, Probability
-from distill.objectives.base import ModelDims
+from distill.models.dims import ModelDims
 from students.bilstm_block import BiLSTMConfig
 
 SHAPE_KEYS = ("num_layers", "hidden_size", "num_heads", "intermediate_size")

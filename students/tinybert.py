@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import model_validator
 from transformers import BertConfig, BertForSequenceClassification, PretrainedConfig
 
-from distill.objectives.base import ModelDims
+from distill.models.dims import ModelDims
 from students.family import (
     ArchitectureBase,
     BuildRequest,

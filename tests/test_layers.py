@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "core",
         ("distill.core",),
     ),  # errors, registry, schema, atomic writes, output folders, signals, word vectors
-    ("data", ("distill.data",)),  # readers, datasets and splits, the data: block, batching
+    ("data", ("distill.data",)),  # datasets and splits, the data: block, label checks, batching
     ("models", ("distill.models",)),  # architecture code: feature capture, score recording, layer maps
     (
         "parts",
@@ -171,6 +171,20 @@ def test_no_module_imports_a_layer_above_its_own(graph):
         if m != PACKAGE_ROOT and t != PACKAGE_ROOT and layer_of(t) > layer_of(m)
     )
     assert upward == []
+
+
+def test_students_and_augment_need_only_core_and_models(graph):
+    """The parts a user adds to most often stand on the foundations alone (a student family needs a
+    teacher's sizes from models, nothing of the training loop or the jobs)."""
+    allowed = ("distill.core", "distill.models", "students", "augment")
+    reach = {
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        if m.split(".")[0] in ("students", "augment") and m not in CLI_MODULES
+        for t in targets
+        if not any(t == a or t.startswith(a + ".") for a in allowed)
+    }
+    assert reach == set()
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:

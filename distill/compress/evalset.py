@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.core.errors import DataError
-from distill.data.readers import iter_rows
+from distill.core.readers import iter_rows
 
 
 @dataclass

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TextIO
 
 from distill.core.errors import DataError
+from distill.core.readers import detect_format, iter_rows, require_columns
 from distill.data.config import DataConfig
 from distill.data.embedded import embedded_corpus
 from distill.data.labels import check_label_kind
-from distill.data.readers import detect_format, iter_rows, require_columns
 
 log = logging.getLogger("distill")
 

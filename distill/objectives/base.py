@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -11,16 +10,8 @@ from torch import Tensor, nn
 
 from distill.core.registry import Registry
 from distill.core.schema import NonNegFloat
+from distill.models.dims import ModelDims  # noqa: F401  (re-exported: the sizes objectives are built for)
 from distill.models.features import Features
-
-
-@dataclass(frozen=True)
-class ModelDims:
-    """The sizes an objective needs to know to build its projections."""
-
-    hidden_size: int
-    num_heads: int
-    num_layers: int
 
 
 class WeightOnly(BaseModel):
