@@ -113,7 +113,9 @@ def machine_line(m: dict[str, Any]) -> str:
     gpu = m.get("gpu")
     if isinstance(gpu, dict):
         gpu = f"{gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']}, CUDA {gpu['cuda']})"
-    flags = f" (SIMD: {', '.join(m['cpu_flags']) or 'none'})" if "cpu_flags" in m else ""
+    flags = f" (SIMD: {', '.join(m['cpu_flags']) or 'none'}" if "cpu_flags" in m else ""
+    if flags:  # reports since issue 20 name the CPU class too
+        flags += f"; matrix engines: {m['matrix_engines']})" if m.get("matrix_engines") else ")"
     threads = m.get("threads", m.get("torch_threads"))
     return f"{m['cpu']}, {m['cores']} cores{flags}, {threads} thread(s) for the measurements; GPU: {gpu or 'none'}"
 
@@ -121,7 +123,7 @@ def machine_line(m: dict[str, Any]) -> str:
 def machine_short(m: dict[str, Any]) -> str:
     """CPU, cores, its best INT8 instructions (INT8 speed-ups differ between CPUs with and without VNNI), GPU."""
     gpu = m.get("gpu")
-    from distill.compress.machine import int8_isa  # here: machine.py imports torch, which --readme needs not
+    from distill.core.cpu import int8_isa
 
     isa = int8_isa(m.get("cpu_flags", []))
     return (

@@ -151,7 +151,7 @@ def _measure(
 def _gpu_peak(kind: str) -> float | None:
     name = torch.cuda.get_device_name(0)
     recipe = registry.get(kind).recipe
-    dtype = recipe if recipe in ("fp16", "bf16") else "fp32"
+    dtype = "fp16" if recipe == "fp16" else "bf16" if recipe and recipe.startswith("bf16") else "fp32"
     for key, peaks in GPU_PEAK_FLOPS.items():
         if key in name:
             return peaks[dtype] / 1e12 if peaks[dtype] else None
@@ -211,7 +211,11 @@ def run_benchmark(
                         continue
                     if progress:
                         progress(f"{src.name} / {kind} / {device}")
-                    built = build_variant(loaded, kind, device, settings.threads, calib)
+                    try:
+                        built = build_variant(loaded, kind, device, settings.threads, calib)
+                    except registry.Unavailable as e:  # e.g. torch.compile without a C++ compiler
+                        skip[(src.name, kind)] = str(e)
+                        continue
                     entry = {
                         "name": f"{src.name}/{kind}",
                         "source": src.name,

@@ -69,7 +69,8 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
     lines = [
         f"# {title}",
         "",
-        f"- Machine: {m['cpu']} ({m['cores']} cores, flags: {', '.join(m['cpu_flags']) or 'none'})"
+        f"- Machine: {m['cpu']} ({m['cores']} cores, flags: {', '.join(m['cpu_flags']) or 'none'}"
+        + (f"; matrix engines: {m['matrix_engines']})" if m.get("matrix_engines") else ")")
         + (
             f"; GPU {gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']}, CUDA {gpu['cuda']})"
             if gpu
