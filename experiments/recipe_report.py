@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from distill.compress.recommend import pick  # noqa: E402
 from distill.core.atomic import atomic_dir, write_text  # noqa: E402
 from distill.core.errors import DistillError  # noqa: E402
 
@@ -81,9 +82,11 @@ def target(results: dict[str, Any]) -> dict[str, Any]:
     ]
     if not cands:
         return out
-    keep = [v for v in cands if v["pct_of_teacher"] >= min_pct]
-    best = (
-        max(keep, key=lambda v: _speed(v, batch)) if keep else max(cands, key=lambda v: v["pct_of_teacher"])
+    best, _ = pick(  # the rule `distill bench` recommends by (distill/compress/recommend.py)
+        cands,
+        speed=lambda v: _speed(v, batch),
+        keeps=lambda v: v["pct_of_teacher"] >= min_pct,
+        accuracy=lambda v: v["pct_of_teacher"],
     )
     out.update(
         variant=best["name"],

@@ -288,6 +288,7 @@ def benchmark(
     threads: int | None = None,
     out: str | None = None,
     progress: Callable[[str], None] | None = None,
+    max_accuracy_drop: float | None = None,
 ) -> BenchRun:
     """`distill bench`: measure the sources of ``config`` (a bench.yaml) or, without one, of ``models``
     (the first the FP32 student reference) and ``shapes`` on ``eval_teacher``'s ``eval_split`` or
@@ -342,6 +343,7 @@ def benchmark(
         "reps": reps,
         "max_seconds": max_seconds,
         "threads": threads,
+        "max_accuracy_drop": max_accuracy_drop,
         "out": out,
     }
     given = {key: value for key, value in flags.items() if value is not None}

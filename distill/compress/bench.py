@@ -27,6 +27,7 @@ from distill.compress import kinds as registry
 from distill.compress.evalset import EvalSet, encode_batches, synthetic_batch
 from distill.compress.export import Predict
 from distill.compress.machine import machine_facts, pin_threads, require_device
+from distill.compress.recommend import DEFAULT_MAX_DROP
 from distill.compress.variants import Source, build_variant, load_source
 from distill.core.errors import ConfigError
 from distill.train.evaluate import accuracy_f1
@@ -54,6 +55,7 @@ class BenchSettings:
     threads: int = 1
     eval_max_len: int = 128
     eval_batch_size: int = 32
+    max_accuracy_drop: float = DEFAULT_MAX_DROP  # points below FP32 a recommended kind may lose
 
 
 class PeakRSS:
