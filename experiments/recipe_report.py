@@ -165,7 +165,10 @@ def _facts(kind: str, f: dict[str, Any]) -> str:
         return (
             f"INT8 {f['int8'] or 'none'}; agreement with the torch model on the verification texts: {agree}"
         )
-    return "sources: " + ", ".join(f["sources"])
+    rec = "".join(
+        f"; recommended for {r['source']} on {r['device']}: {r['kind']}" for r in f.get("recommended", [])
+    )
+    return "sources: " + ", ".join(f["sources"]) + rec
 
 
 def variant_columns(batches: list[int]) -> list[str]:

@@ -91,6 +91,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(
             f"{name}: agreement {rep['agreement']:.2%} on {rep['n']}, max |Δlogit| {rep['max_abs_logit_diff']:.3g}{acc}"
         )
+    import torch
+
+    from distill.compress.models import check_model_dir
+    from distill.compress.recommend import cxx_compiler, export_hint
+
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    mt = check_model_dir(args.model)["model_type"]
+    for line in export_hint(args.model, mt, devices, cxx_compiler() is not None):
+        print(line)
     return 0
 
 

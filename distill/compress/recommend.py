@@ -128,3 +128,40 @@ def recommendations(report: dict, max_drop: float = DEFAULT_MAX_DROP) -> list[di
 def summary_line(rec: dict) -> str:
     """The line `distill bench` prints and report.md shows for one recommendation."""
     return f"recommended on this machine for {rec['source']} ({rec['device']}): {rec['kind']} ({rec['why']})"
+
+
+def cxx_compiler() -> str | None:
+    """The C++ compiler torch.compile's inductor would use ($CXX, else g++/clang++/c++ on PATH)."""
+    import os
+    import shutil
+
+    return next(
+        (p for c in (os.environ.get("CXX"), "g++", "clang++", "c++") if c and (p := shutil.which(c))), None
+    )
+
+
+def kinds_here(model_type: str, devices: Sequence[str], compiler: bool) -> list[str]:
+    """The kinds that apply to ``model_type`` and can run on one of ``devices`` (this machine's); the
+    torch.compile kinds only with a C++ compiler (inductor compiles C++ at run time)."""
+    from distill.compress import kinds
+
+    return [
+        k
+        for k in kinds.kinds_for(model_type)
+        if any(d in kinds.get(k).devices for d in devices) and (compiler or not kinds.get(k).compiled)
+    ]
+
+
+def export_hint(model_dir: str, model_type: str, devices: Sequence[str], compiler: bool) -> list[str]:
+    """What `distill export` prints after its graphs: which kinds this machine can run, and the
+    `distill bench` command that measures them and names the fastest that keeps the accuracy bound
+    (export does not time anything, so it cannot know which is fastest)."""
+    here = kinds_here(model_type, devices, compiler)
+    lines = [f"kinds for this {model_type} model on this machine ({', '.join(devices)}): {', '.join(here)}"]
+    if not compiler:
+        lines.append("(torch.compile kinds left out: no C++ compiler found for inductor)")
+    lines.append(
+        f"the fastest of them that keeps accuracy: distill bench --model {model_dir} --eval-data EVAL.csv "
+        f"--devices {' '.join(devices)} --kinds {' '.join(here)}"
+    )
+    return lines

@@ -136,3 +136,17 @@ def test_bench_writes_the_recommendation(tiny_bert, eval_csv, tmp_path, capsys, 
     line = summary_line(rec)
     assert line in capsys.readouterr().out.splitlines()
     assert f"- {line}" in (out / "report.md").read_text().splitlines()
+
+
+def test_kinds_here_leave_out_other_devices_other_model_types_and_compile_without_a_compiler():
+    from distill.compress import kinds
+    from distill.compress.recommend import export_hint, kinds_here
+
+    cpu = kinds_here("distill-bilstm", ["cpu"], compiler=True)
+    assert cpu == [k for k in kinds.kinds_for("distill-bilstm") if "cpu" in kinds.get(k).devices]
+    assert "torch-compile-fp32" in cpu and "torch-fp16" not in cpu and "ort-opt" not in cpu
+    bare = kinds_here("distill-bilstm", ["cpu"], compiler=False)
+    assert bare == [k for k in cpu if not kinds.get(k).compiled]
+    assert "torch-compile-fp16" in kinds_here("bert", ["cpu", "cuda"], compiler=True)
+    lines = export_hint("m", "distill-bilstm", ["cpu"], compiler=False)
+    assert lines[1] == "(torch.compile kinds left out: no C++ compiler found for inductor)"
