@@ -382,6 +382,20 @@ def benchmark(
     return BenchRun(cfg.out, result)
 
 
+def export_hints(model_dir: str | Path) -> list[str]:
+    """The lines `distill export` prints after its graphs: the kinds this machine (its devices, a
+    C++ compiler for torch.compile) can run for the model, and the `distill bench` command that
+    names the fastest that keeps accuracy (recommend.export_hint)."""
+    import torch
+
+    from distill.compress.models import check_model_dir
+    from distill.compress.recommend import cxx_compiler, export_hint
+
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    mt = check_model_dir(model_dir)["model_type"]
+    return export_hint(str(model_dir), mt, devices, cxx_compiler() is not None)
+
+
 def _one_label_order(sources, where: str) -> dict | None:
     """The label name -> id every saved source shares: one eval label column is scored against all
     of them, so a teacher whose ids name other classes (or in another order) would get a wrong

@@ -11,7 +11,14 @@ import argparse
 import json
 import sys
 
-from distill.compress.api import DataFile, benchmark, compress_model, export_model, progress_to_stderr
+from distill.compress.api import (
+    DataFile,
+    benchmark,
+    compress_model,
+    export_hints,
+    export_model,
+    progress_to_stderr,
+)
 from distill.compress.kinds import INT8_EXPORTS
 from distill.core.errors import DistillError
 
@@ -91,14 +98,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(
             f"{name}: agreement {rep['agreement']:.2%} on {rep['n']}, max |Δlogit| {rep['max_abs_logit_diff']:.3g}{acc}"
         )
-    import torch
-
-    from distill.compress.models import check_model_dir
-    from distill.compress.recommend import cxx_compiler, export_hint
-
-    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-    mt = check_model_dir(args.model)["model_type"]
-    for line in export_hint(args.model, mt, devices, cxx_compiler() is not None):
+    for line in export_hints(args.model):
         print(line)
     return 0
 

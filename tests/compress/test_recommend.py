@@ -150,3 +150,14 @@ def test_kinds_here_leave_out_other_devices_other_model_types_and_compile_withou
     assert "torch-compile-fp16" in kinds_here("bert", ["cpu", "cuda"], compiler=True)
     lines = export_hint("m", "distill-bilstm", ["cpu"], compiler=False)
     assert lines[1] == "(torch.compile kinds left out: no C++ compiler found for inductor)"
+
+
+def test_a_negative_accuracy_bound_is_refused_in_one_line():
+    from distill.compress.benchconfig import parse_bench_config
+    from distill.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse_bench_config(
+            {"sources": [{"name": "s", "shape": "tinybert-4"}], "max_accuracy_drop": -1}, "b.yaml"
+        )
+    assert "b.yaml" in str(e.value) and "max_accuracy_drop" in str(e.value) and "\n" not in str(e.value)
