@@ -7,6 +7,8 @@ throughput is sequences per second at larger batches. Repetitions stop early at 
 recorded next to every figure. A kind that does not apply to a source (a BERT-only kind on an MPNet
 or a BiLSTM) is skipped, and the report says so and why, so one ``kinds`` list can serve a teacher
 and a student of different model types; a source to which no listed kind applies is an error.
+A kind that applies but cannot be built on this machine (``kinds.Unavailable``: a quantized engine
+this torch lacks, torch.compile failing without a C++ compiler) is skipped likewise, with its reason.
 """
 
 from __future__ import annotations
