@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from distill.compress.recommend import pick  # noqa: E402
 from distill.core.atomic import atomic_dir, write_text  # noqa: E402
 from distill.core.errors import DistillError  # noqa: E402
 
@@ -81,9 +82,11 @@ def target(results: dict[str, Any]) -> dict[str, Any]:
     ]
     if not cands:
         return out
-    keep = [v for v in cands if v["pct_of_teacher"] >= min_pct]
-    best = (
-        max(keep, key=lambda v: _speed(v, batch)) if keep else max(cands, key=lambda v: v["pct_of_teacher"])
+    best, _ = pick(  # the rule `distill bench` recommends by (distill/compress/recommend.py)
+        cands,
+        speed=lambda v: _speed(v, batch),
+        keeps=lambda v: v["pct_of_teacher"] >= min_pct,
+        accuracy=lambda v: v["pct_of_teacher"],
     )
     out.update(
         variant=best["name"],
@@ -113,7 +116,9 @@ def machine_line(m: dict[str, Any]) -> str:
     gpu = m.get("gpu")
     if isinstance(gpu, dict):
         gpu = f"{gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']}, CUDA {gpu['cuda']})"
-    flags = f" (SIMD: {', '.join(m['cpu_flags']) or 'none'})" if "cpu_flags" in m else ""
+    flags = f" (SIMD: {', '.join(m['cpu_flags']) or 'none'}" if "cpu_flags" in m else ""
+    if flags:  # reports since issue 20 name the CPU class too
+        flags += f"; matrix engines: {m['matrix_engines']})" if m.get("matrix_engines") else ")"
     threads = m.get("threads", m.get("torch_threads"))
     return f"{m['cpu']}, {m['cores']} cores{flags}, {threads} thread(s) for the measurements; GPU: {gpu or 'none'}"
 
@@ -121,7 +126,7 @@ def machine_line(m: dict[str, Any]) -> str:
 def machine_short(m: dict[str, Any]) -> str:
     """CPU, cores, its best INT8 instructions (INT8 speed-ups differ between CPUs with and without VNNI), GPU."""
     gpu = m.get("gpu")
-    from distill.compress.machine import int8_isa  # here: machine.py imports torch, which --readme needs not
+    from distill.core.cpu import int8_isa
 
     isa = int8_isa(m.get("cpu_flags", []))
     return (
@@ -160,7 +165,10 @@ def _facts(kind: str, f: dict[str, Any]) -> str:
         return (
             f"INT8 {f['int8'] or 'none'}; agreement with the torch model on the verification texts: {agree}"
         )
-    return "sources: " + ", ".join(f["sources"])
+    rec = "".join(
+        f"; recommended for {r['source']} on {r['device']}: {r['kind']}" for r in f.get("recommended", [])
+    )
+    return "sources: " + ", ".join(f["sources"]) + rec
 
 
 def variant_columns(batches: list[int]) -> list[str]:

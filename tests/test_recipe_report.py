@@ -186,6 +186,12 @@ def test_bench_page_numbers_are_the_report_numbers(pages):
         in steps[1]["facts"]
     )
     assert steps[0]["facts"].startswith("train 32 / dev 16 / test 16 rows")
+    # the bench step's done.json names the kind recommend.py picks on this machine, and the page shows it
+    b_info = next(d for d in done.values() if d["kind"] == "bench")["info"]
+    assert b_info["recommended"] == report["recommended"] and report["recommended"]
+    rec = report["recommended"][0]
+    assert rec["source"] == "distill" and rec["device"] == "cpu"
+    assert steps[3]["facts"].endswith(f"; recommended for distill on cpu: {rec['kind']}")
 
     # Machine, command, target, plot.
     assert r["machine"] == report["machine"] and r["loadavg"] == {

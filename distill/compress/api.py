@@ -288,6 +288,7 @@ def benchmark(
     threads: int | None = None,
     out: str | None = None,
     progress: Callable[[str], None] | None = None,
+    max_accuracy_drop: float | None = None,
 ) -> BenchRun:
     """`distill bench`: measure the sources of ``config`` (a bench.yaml) or, without one, of ``models``
     (the first the FP32 student reference) and ``shapes`` on ``eval_teacher``'s ``eval_split`` or
@@ -342,6 +343,7 @@ def benchmark(
         "reps": reps,
         "max_seconds": max_seconds,
         "threads": threads,
+        "max_accuracy_drop": max_accuracy_drop,
         "out": out,
     }
     given = {key: value for key, value in flags.items() if value is not None}
@@ -378,6 +380,20 @@ def benchmark(
     )
     write_report(result, cfg.out)
     return BenchRun(cfg.out, result)
+
+
+def export_hints(model_dir: str | Path) -> list[str]:
+    """The lines `distill export` prints after its graphs: the kinds this machine (its devices, a
+    C++ compiler for torch.compile) can run for the model, and the `distill bench` command that
+    names the fastest that keeps accuracy (recommend.export_hint)."""
+    import torch
+
+    from distill.compress.models import check_model_dir
+    from distill.compress.recommend import cxx_compiler, export_hint
+
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    mt = check_model_dir(model_dir)["model_type"]
+    return export_hint(str(model_dir), mt, devices, cxx_compiler() is not None)
 
 
 def _one_label_order(sources, where: str) -> dict | None:

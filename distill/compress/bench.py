@@ -7,6 +7,8 @@ throughput is sequences per second at larger batches. Repetitions stop early at 
 recorded next to every figure. A kind that does not apply to a source (a BERT-only kind on an MPNet
 or a BiLSTM) is skipped, and the report says so and why, so one ``kinds`` list can serve a teacher
 and a student of different model types; a source to which no listed kind applies is an error.
+A kind that applies but cannot be built on this machine (``kinds.Unavailable``: a quantized engine
+this torch lacks, torch.compile failing without a C++ compiler) is skipped likewise, with its reason.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from distill.compress import kinds as registry
 from distill.compress.evalset import EvalSet, encode_batches, synthetic_batch
 from distill.compress.export import Predict
 from distill.compress.machine import machine_facts, pin_threads, require_device
+from distill.compress.recommend import DEFAULT_MAX_DROP
 from distill.compress.variants import Source, build_variant, load_source
 from distill.core.errors import ConfigError
 from distill.train.evaluate import accuracy_f1
@@ -54,6 +57,7 @@ class BenchSettings:
     threads: int = 1
     eval_max_len: int = 128
     eval_batch_size: int = 32
+    max_accuracy_drop: float = DEFAULT_MAX_DROP  # points below FP32 a recommended kind may lose
 
 
 class PeakRSS:
@@ -151,7 +155,7 @@ def _measure(
 def _gpu_peak(kind: str) -> float | None:
     name = torch.cuda.get_device_name(0)
     recipe = registry.get(kind).recipe
-    dtype = recipe if recipe in ("fp16", "bf16") else "fp32"
+    dtype = "fp16" if recipe == "fp16" else "bf16" if recipe and recipe.startswith("bf16") else "fp32"
     for key, peaks in GPU_PEAK_FLOPS.items():
         if key in name:
             return peaks[dtype] / 1e12 if peaks[dtype] else None
@@ -211,7 +215,11 @@ def run_benchmark(
                         continue
                     if progress:
                         progress(f"{src.name} / {kind} / {device}")
-                    built = build_variant(loaded, kind, device, settings.threads, calib)
+                    try:
+                        built = build_variant(loaded, kind, device, settings.threads, calib)
+                    except registry.Unavailable as e:  # e.g. torch.compile without a C++ compiler
+                        skip[(src.name, kind)] = str(e)
+                        continue
                     entry = {
                         "name": f"{src.name}/{kind}",
                         "source": src.name,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from distill.compress import kinds as registry
 from distill.compress.bench import BenchSettings
+from distill.compress.recommend import DEFAULT_MAX_DROP
 from distill.core.errors import ConfigError
 from distill.core.schema import Encoding, load_yaml, validate
 
@@ -62,6 +63,8 @@ class BenchCfg(_Strict):
     max_seconds: float = Field(10.0, gt=0)
     min_reps: int = Field(3, ge=1)
     threads: int = Field(1, ge=1)
+    # the accuracy bound of the recommended kind: points below the source's torch-fp32 (recommend.py)
+    max_accuracy_drop: float = Field(DEFAULT_MAX_DROP, ge=0)
     # None: the eval teacher.yaml's max_length (as `distill run` evaluated), else DEFAULT_EVAL_MAX_LEN.
     eval_max_len: int | None = Field(None, ge=1)
     eval: DataCfg | None = None
@@ -105,6 +108,7 @@ class BenchCfg(_Strict):
             min_reps=self.min_reps,
             threads=self.threads,
             eval_max_len=self.resolved_eval_max_len(),
+            max_accuracy_drop=self.max_accuracy_drop,
         )
 
 

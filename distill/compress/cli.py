@@ -11,7 +11,14 @@ import argparse
 import json
 import sys
 
-from distill.compress.api import DataFile, benchmark, compress_model, export_model, progress_to_stderr
+from distill.compress.api import (
+    DataFile,
+    benchmark,
+    compress_model,
+    export_hints,
+    export_model,
+    progress_to_stderr,
+)
 from distill.compress.kinds import INT8_EXPORTS
 from distill.core.errors import DistillError
 
@@ -91,6 +98,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(
             f"{name}: agreement {rep['agreement']:.2%} on {rep['n']}, max |Δlogit| {rep['max_abs_logit_diff']:.3g}{acc}"
         )
+    for line in export_hints(args.model):
+        print(line)
     return 0
 
 
@@ -112,9 +121,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         reps=args.reps,
         max_seconds=args.max_seconds,
         threads=args.threads,
+        max_accuracy_drop=args.max_accuracy_drop,
         out=args.out,
         progress=progress_to_stderr,
     )
+    from distill.compress.recommend import summary_line
+
+    for rec in done.result.get("recommended", []):
+        print(summary_line(rec))
     print(f"wrote {done.out}/report.md, report.json, pareto.png")
     return 0
 
@@ -184,6 +198,11 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--reps", type=int)
     p.add_argument("--max-seconds", type=float)
     p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        help="accuracy points a recommended kind may lose against the source's torch-fp32 (default 0.3)",
+    )
     p.add_argument("--out")
     _add_data_args(p, "eval", "the eval split (text + label)")
     p.add_argument(

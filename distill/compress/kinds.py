@@ -88,9 +88,13 @@ LACKS: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind. ``recipe``: for torch, None (FP32), ``int8`` (torch.ao dynamic), ``fp16`` or ``bf16``;
-    for ort, None (FP32) or a quantize_onnx mode (``dynamic``, ``dynamic-pc``, ``dynamic-pc-u8``,
-    ``static``). ``export``: its ``distill export --int8`` name, writing the same graph as model.int8.onnx."""
+    """One kind. ``recipe``: for torch, None (FP32), ``int8`` (torch.ao dynamic), ``fp16`` or ``bf16``
+    (weights and activations cast) or ``bf16-autocast`` (FP32 weights, the forward under
+    ``torch.autocast`` to BF16); for ort, None (FP32) or a quantize_onnx mode (``dynamic``,
+    ``dynamic-pc``, ``dynamic-pc-u8``, ``static``). ``engine``: a torch INT8 kind's quantized engine
+    (``torch.backends.quantized.engine``, set around quantize_dynamic and every forward; None: the
+    default, ``x86`` on x86 CPUs since torch 2.0, ``qnnpack`` on ARM). ``export``: its
+    ``distill export --int8`` name, writing the same graph as model.int8.onnx."""
 
     name: str
     runtime: Literal["torch", "ort"]
@@ -99,6 +103,7 @@ class Kind:
     graph: str = "fp32"
     recipe: str | None = None
     compiled: bool = False  # torch.compile (inductor) of the result
+    engine: str | None = None
     requires: tuple[str, ...] = ()
     export: str | None = None
 
@@ -107,6 +112,8 @@ class Kind:
             raise ValueError(f"kind {self.name}: graph {self.graph!r} unknown; known: {', '.join(GRAPHS)}")
         if self.graph == "opt" and self.runtime != "ort":
             raise ValueError(f"kind {self.name}: the opt graph is ONNX only")
+        if self.engine is not None and (self.runtime, self.recipe) != ("torch", "int8"):
+            raise ValueError(f"kind {self.name}: a quantized engine is for torch INT8 kinds only")
         bad = [r for r in self.requires if r not in REQUIREMENTS]
         if bad:
             raise ValueError(
@@ -120,7 +127,21 @@ class Kind:
 
     @property
     def int8(self) -> bool:
-        return self.recipe is not None and self.recipe not in ("fp16", "bf16")
+        return self.recipe is not None and self.recipe not in HALF
+
+    @property
+    def half(self) -> bool:
+        """FP16 or BF16 (cast or autocast): checked by agreement with FP32, like INT8."""
+        return self.recipe in HALF
+
+
+# the half-precision recipes of torch kinds (every other non-None recipe is an INT8 one)
+HALF = ("fp16", "bf16", "bf16-autocast")
+
+
+class Unavailable(ConfigError):
+    """A kind that applies to the model but cannot be built on this machine (a quantized engine this
+    torch lacks, torch.compile failing for want of a C++ compiler): bench skips it with this reason."""
 
 
 _REGISTRY: Registry[Kind] = Registry("variant kind")
@@ -148,11 +169,56 @@ for _k in (
         "torch-int8",
         "torch",
         CPU,
-        "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear/LSTM)",
+        "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear/LSTM), torch's default quantized "
+        "engine (x86 on x86 CPUs, qnnpack on ARM)",
         recipe="int8",
     ),
+    Kind(
+        "torch-int8-x86",
+        "torch",
+        CPU,
+        "PyTorch dynamic INT8 on Linear/LSTM with the x86 quantized engine set (FBGEMM/oneDNN kernels)",
+        recipe="int8",
+        engine="x86",
+    ),
+    Kind(
+        "torch-int8-onednn",
+        "torch",
+        CPU,
+        "PyTorch dynamic INT8 on Linear/LSTM with the onednn quantized engine (oneDNN: VNNI/AMX-INT8)",
+        recipe="int8",
+        engine="onednn",
+    ),
     Kind("torch-fp16", "torch", CUDA, "PyTorch, weights and activations FP16", recipe="fp16"),
-    Kind("torch-bf16", "torch", CUDA, "PyTorch, weights and activations BF16", recipe="bf16"),
+    Kind(
+        "torch-bf16",
+        "torch",
+        BOTH,
+        "PyTorch, weights and activations BF16 (AMX/AVX-512 BF16 on CPUs that have them, correct on all)",
+        recipe="bf16",
+    ),
+    Kind(
+        "torch-bf16-autocast",
+        "torch",
+        BOTH,
+        "PyTorch, FP32 weights, the forward under torch.autocast to BF16 (matmuls in BF16)",
+        recipe="bf16-autocast",
+    ),
+    Kind(
+        "torch-compile-fp32",
+        "torch",
+        BOTH,
+        "torch.compile (inductor) of the FP32 model (needs a C++ compiler on the CPU)",
+        compiled=True,
+    ),
+    Kind(
+        "torch-compile-bf16",
+        "torch",
+        BOTH,
+        "torch.compile (inductor) of the BF16 model (weights and activations BF16)",
+        recipe="bf16",
+        compiled=True,
+    ),
     Kind(
         "torch-compile-fp16",
         "torch",

@@ -13,39 +13,20 @@ import subprocess
 
 import torch
 
+from distill.core.cpu import cpu_flags, cpu_model, int8_isa, matrix_engines
 from distill.core.errors import ConfigError
 
-
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> list[str]:
-    """The SIMD flags that decide INT8 speed on x86 (VNNI makes INT8 GEMMs ~2x faster)."""
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    return [w for w in wanted if w in have]
-    except OSError:
-        pass
-    return []
-
-
-def int8_isa(flags: list[str]) -> str | None:
-    """The best INT8 instructions among ``flags`` (from :func:`cpu_flags`): INT8 speed-ups differ
-    between CPUs with and without VNNI, so reports name it."""
-    return next((f for f in ("amx_int8", "avx512_vnni", "avx_vnni", "avx2") if f in flags), None)
+__all__ = [  # the CPU facts live torch-free in distill.core.cpu; re-exported for the bench's callers
+    "cpu_flags",
+    "cpu_model",
+    "gpu_facts",
+    "int8_isa",
+    "machine_facts",
+    "matrix_engines",
+    "pin_threads",
+    "require_device",
+    "require_ort_cuda",
+]
 
 
 def gpu_facts() -> dict | None:
@@ -82,7 +63,8 @@ def machine_facts(threads: int) -> dict:
 
     return {
         "cpu": cpu_model(),
-        "cpu_flags": cpu_flags(),
+        "cpu_flags": (flags := cpu_flags()),
+        "matrix_engines": matrix_engines(flags),
         "cores": os.cpu_count(),
         "threads": threads,
         "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],

@@ -69,7 +69,8 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
     lines = [
         f"# {title}",
         "",
-        f"- Machine: {m['cpu']} ({m['cores']} cores, flags: {', '.join(m['cpu_flags']) or 'none'})"
+        f"- Machine: {m['cpu']} ({m['cores']} cores, flags: {', '.join(m['cpu_flags']) or 'none'}"
+        + (f"; matrix engines: {m['matrix_engines']})" if m.get("matrix_engines") else ")")
         + (
             f"; GPU {gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']}, CUDA {gpu['cuda']})"
             if gpu
@@ -88,6 +89,11 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
         "",
     ]
     lines += [f"- `{k}`: {d}" for k, d in result["kinds"].items()]
+    if result.get("recommended"):  # recommend.py: the fastest kind that keeps the accuracy bound
+        from distill.compress.recommend import summary_line
+
+        lines += ["", "The fastest kind for this machine:", ""]
+        lines += [f"- {summary_line(r)}" for r in result["recommended"]]
     if result.get("skipped"):  # e.g. BERT-only kinds listed for a bench that also has a BiLSTM student
         lines += ["", "Not measured (the kind does not apply to the source):", ""]
         lines += [f"- `{x['name']}`: {x['skipped']}" for x in result["skipped"]]
@@ -170,7 +176,12 @@ def render_pareto(result: dict, path: Path) -> None:
 
 def write_report(result: dict, out_dir: str | Path, title: str = "Benchmark report") -> Path:
     """Write report.json, report.md and pareto.png into ``out_dir`` atomically (all or nothing)."""
+    from distill.compress.recommend import DEFAULT_MAX_DROP, recommendations
+
     add_comparisons(result)
+    result["recommended"] = recommendations(
+        result, result["settings"].get("max_accuracy_drop", DEFAULT_MAX_DROP)
+    )
     with atomic_dir(out_dir) as tmp:
         (tmp / "report.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
         (tmp / "report.md").write_text(render_markdown(result, title), encoding="utf-8")

@@ -11,9 +11,10 @@ the numpy predictor the benchmark times and evaluates, plus its parameters and s
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from torch import nn
 
 from distill.compress import kinds
 from distill.compress.deploy_bert import DeployBert
-from distill.compress.evalset import pad_id
+from distill.compress.evalset import pad_id, synthetic_batch
 from distill.compress.export import (
     Predict,
     export_module,
@@ -179,23 +180,96 @@ TORCH_GRAPHS: dict[str, Callable[[Loaded], nn.Module]] = {
     "fp32": lambda loaded: copy.deepcopy(loaded.module),
     "cls": lambda loaded: DeployBert(loaded.model, input_names(loaded.module)),  # it copies the model
 }
+
+
+class Autocast(nn.Module):
+    """The FP32 module with its forward under ``torch.autocast`` to BF16 on ``device``: matmuls and
+    linears in BF16 (AMX/AVX-512 BF16 on CPUs that have them), reductions and LayerNorm in FP32."""
+
+    def __init__(self, module: nn.Module, device: str) -> None:
+        super().__init__()
+        self.module, self.device_type = module, device
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            return self.module(*inputs)
+
+
 # a torch kind's recipe -> (module, device) -> the module the kind runs.
 TORCH_RECIPES: dict[str | None, Callable[[nn.Module, str], nn.Module]] = {
     None: lambda m, device: m.to(device),
     "int8": lambda m, device: quantize_dynamic_int8(m),  # CPU only
     "fp16": lambda m, device: m.to(device="cuda", dtype=torch.float16),
-    "bf16": lambda m, device: m.to(device="cuda", dtype=torch.bfloat16),
+    "bf16": lambda m, device: m.to(device=device, dtype=torch.bfloat16),
+    "bf16-autocast": lambda m, device: Autocast(m.to(device), device),
 }
+
+
+@contextlib.contextmanager
+def quantized_engine(engine: str | None) -> Iterator[None]:
+    """``torch.backends.quantized.engine`` set to ``engine`` inside (None: left as it is); restored after."""
+    if engine is None:
+        yield
+        return
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = before
+
+
+def supported_engines() -> list[str]:
+    """The quantized engines this torch build has (x86 builds: x86, fbgemm, onednn, qnnpack)."""
+    return list(torch.backends.quantized.supported_engines)
+
+
+def _require_engine(kind: kinds.Kind) -> None:
+    have = supported_engines()
+    if kind.engine is not None and kind.engine not in have:
+        raise kinds.Unavailable(
+            f"variant kind {kind.name} needs torch's quantized engine {kind.engine!r}; this torch "
+            f"({torch.__version__}) has {', '.join(e for e in have if e != 'none')}"
+        )
+
+
+def _with_engine(predict: Predict, engine: str | None) -> Predict:
+    if engine is None:
+        return predict
+
+    def run(*arrays):
+        with quantized_engine(engine):
+            return predict(*arrays)
+
+    return run
+
+
+def _compile_probe(kind: kinds.Kind, predict: Predict, loaded: Loaded) -> None:
+    """torch.compile compiles on the first call: do it here on one small batch, so a machine that
+    cannot (inductor needs a C++ compiler on the CPU) gets one reason, not a traceback mid-bench."""
+    try:
+        predict(*synthetic_batch(2, 8, loaded.vocab_size, seed=0, types=loaded.token_types))
+    except Exception as e:  # inductor raises many types (compiler missing, unsupported op, ...)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise kinds.Unavailable(
+            f"variant kind {kind.name}: torch.compile failed on this machine: {type(e).__name__}: {first}"
+        ) from e
 
 
 def _build_torch(
     loaded: Loaded, kind: kinds.Kind, device: str, threads: int, calibration: list | None
 ) -> Built:
-    m = TORCH_RECIPES[kind.recipe](TORCH_GRAPHS[kind.graph](loaded), device)
+    _require_engine(kind)
+    with quantized_engine(kind.engine):
+        m = TORCH_RECIPES[kind.recipe](TORCH_GRAPHS[kind.graph](loaded), device)
     size = _state_dict_bytes(m)
+    m = m.eval()
     if kind.compiled:
         m = torch.compile(m, dynamic=True)
-    return Built(torch_predict(m.eval(), device), count_parameters(loaded.model), size)
+    predict = _with_engine(torch_predict(m, device), kind.engine)
+    if kind.compiled:
+        _compile_probe(kind, predict, loaded)
+    return Built(predict, count_parameters(loaded.model), size)
 
 
 def _build_ort(

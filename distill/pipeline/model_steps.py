@@ -203,8 +203,9 @@ def run_bench(ctx: StepContext) -> Result:
         }
     bench_yaml = ctx.tmp / "bench.yaml"
     bench_yaml.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    benchmark(str(bench_yaml), progress=progress_to_stderr)  # the file is kept: the step's bench.yaml
+    done = benchmark(str(bench_yaml), progress=progress_to_stderr)  # the file is kept: the step's bench.yaml
     return Result(
         {"report": out / "report.md", "report_json": out / "report.json"},
-        {"sources": [s["name"] for s in sources]},
+        # the fastest kind that keeps the accuracy bound on this machine (compress/recommend.py)
+        {"sources": [s["name"] for s in sources], "recommended": done.result["recommended"]},
     )

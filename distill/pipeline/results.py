@@ -67,7 +67,8 @@ def step_facts(kind: str, info: dict[str, Any]) -> dict[str, Any]:
             "agreement": {g: r["agreement"] for g, r in graphs.items()},
             "accuracy_delta": {g: r.get("accuracy_delta") for g, r in graphs.items()},
         }
-    return {"sources": info.get("sources", [])}  # bench
+    # bench; ``recommended``: recommend.py's pick per device and source (done.json since issue 20)
+    return {"sources": info.get("sources", []), "recommended": info.get("recommended", [])}
 
 
 def _timing(v: dict, seq: int, batch: int) -> dict | None:

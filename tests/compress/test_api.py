@@ -44,6 +44,7 @@ def test_the_cli_passes_its_flags_to_the_library_functions(monkeypatch, tmp_path
 
     monkeypatch.setattr(compress_cli, "compress_model", spy("compress", {"params_after": 1}))
     monkeypatch.setattr(compress_cli, "export_model", spy("export", {}))
+    monkeypatch.setattr(compress_cli, "export_hints", lambda model: [])
     monkeypatch.setattr(compress_cli, "benchmark", spy("bench", BenchRun("r", {})))
     assert (
         main(
@@ -101,6 +102,8 @@ def test_the_cli_passes_its_flags_to_the_library_functions(monkeypatch, tmp_path
                 "e.csv",
                 "--eval-limit",
                 "5",
+                "--max-accuracy-drop",
+                "0.5",
                 *_flags(FAST),
             ]
         )
@@ -144,6 +147,7 @@ def test_the_cli_passes_its_flags_to_the_library_functions(monkeypatch, tmp_path
         "eval_limit": 5,
         "devices": None,
         "threads": None,
+        "max_accuracy_drop": 0.5,
         "out": None,
         **FAST,
     }

@@ -26,6 +26,16 @@ def test_export_cli_writes_and_reports(tiny_bert, eval_csv, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "model.int8.onnx: agreement" in out and "Δacc" in out
     assert (tmp_path / "o" / "model.int8.onnx").is_file()
+    # what this machine can run, and the bench command that names the fastest (export times nothing)
+    from distill.compress.recommend import cxx_compiler, kinds_here
+
+    here = kinds_here("bert", ["cpu"], cxx_compiler() is not None)
+    assert "torch-bf16" in here and "torch-int8-x86" in here and "torch-fp16" not in here
+    assert f"kinds for this bert model on this machine (cpu): {', '.join(here)}" in out.splitlines()
+    assert (
+        f"the fastest of them that keeps accuracy: distill bench --model {tiny_bert} --eval-data EVAL.csv "
+        f"--devices cpu --kinds {' '.join(here)}"
+    ) in out.splitlines()
 
 
 def test_compress_cli_prunes_and_verifies(tiny_bert, eval_csv, tmp_path, capsys):

@@ -70,6 +70,10 @@ def test_run_end_to_end_narrow_student(tmp_path, tiny_encoder_dir, capsys):
     assert m["teacher"]["dev"]["accuracy"] > m["data"]["majority_dev_accuracy"]
     assert m["teacher"]["finetune_seconds"] > 0 and m["teacher"]["cached"] is False
     assert m["student"]["params"] < m["teacher"]["params"]
+    from distill.core.cpu import cpu_flags, matrix_engines  # the CPU class the speeds were measured on
+
+    assert m["machine"]["cpu_flags"] == cpu_flags()
+    assert m["machine"]["matrix_engines"] == matrix_engines(cpu_flags())
     # 24 steps at lr 1e-3 leave this narrow student at the majority rate: the run says so (and exits 0)
     assert m["student"]["dev"]["accuracy"] <= m["data"]["majority_dev_accuracy"]
     assert len(m["warnings"]) == 1 and "is not above the majority-class rate" in m["warnings"][0]
