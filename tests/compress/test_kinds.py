@@ -264,6 +264,8 @@ def test_the_cpu_kinds_of_issue_20():
         "torch-bf16-autocast",
         "torch-compile-fp32",
         "torch-compile-bf16",
+        "torch-bf16-cls",
+        "torch-compile-bf16-cls",
         "torch-compile-fp16",
     ]
     facts = {n: (kinds.get(n).recipe, kinds.get(n).compiled, kinds.get(n).engine) for n in kinds.names()}
@@ -273,6 +275,9 @@ def test_the_cpu_kinds_of_issue_20():
     assert facts["torch-bf16-autocast"] == ("bf16-autocast", False, None)
     assert facts["torch-compile-fp32"] == (None, True, None)
     assert facts["torch-compile-bf16"] == ("bf16", True, None)
+    assert facts["torch-bf16-cls"] == ("bf16", False, None) and kinds.get("torch-bf16-cls").graph == "cls"
+    assert facts["torch-compile-bf16-cls"] == ("bf16", True, None)
+    assert kinds.get("torch-compile-bf16-cls").requires == ("bert-layer",)
     assert "x86 on x86 CPUs" in kinds.get("torch-int8").description
     with pytest.raises(ValueError, match="a quantized engine is for torch INT8 kinds only"):
         kinds.Kind("x", "torch", ("cpu",), "d", recipe="bf16", engine="x86")
