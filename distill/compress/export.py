@@ -79,8 +79,17 @@ def export_module(module: nn.Module, path: str | Path, opset: int = MIN_OPSET, s
     return Path(path)
 
 
-def optimize_bert_onnx(src: str | Path, dst: str | Path, num_heads: int, hidden_size: int) -> Path:
-    """ORT's transformer optimiser: fuses attention, LayerNorm+residual and bias+GELU into single ops."""
+def optimize_bert_onnx(
+    src: str | Path,
+    dst: str | Path,
+    num_heads: int,
+    hidden_size: int,
+    use_gpu: bool = False,
+    fp16: bool = False,
+) -> Path:
+    """ORT's transformer optimiser: fuses attention, LayerNorm+residual and bias+GELU into single ops.
+    ``use_gpu``: the fusions for ORT's CUDA provider; ``fp16``: then weights and activations in FP16,
+    inputs and logits kept as they were (int64 ids, FP32 logits)."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     opt = optimize_model(
@@ -89,8 +98,10 @@ def optimize_bert_onnx(src: str | Path, dst: str | Path, num_heads: int, hidden_
         num_heads=num_heads,
         hidden_size=hidden_size,
         opt_level=1,
-        use_gpu=False,
+        use_gpu=use_gpu,
     )
+    if fp16:
+        opt.convert_float_to_float16(keep_io_types=True)
     opt.save_model_to_file(str(dst))
     return Path(dst)
 

@@ -256,13 +256,20 @@ def load_classifier(model_dir: str | Path) -> tuple[nn.Module, object]:
     return model, tokenizer
 
 
-def random_bert(shape: str, num_labels: int = 2, vocab_size: int = 30522, seed: int = 0) -> nn.Module:
-    """A randomly initialised BERT classifier with a paper model's shape (speed only)."""
+def random_bert(
+    shape: str,
+    num_labels: int = 2,
+    vocab_size: int = 30522,
+    seed: int = 0,
+    dims: tuple[int, int, int, int] | None = None,
+) -> nn.Module:
+    """A randomly initialised BERT classifier with a paper model's shape (speed only); ``dims``
+    (layers, hidden, heads, ffn) gives another shape, ``shape`` then only names it."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    if shape not in PAPER_SHAPES:
+    if dims is None and shape not in PAPER_SHAPES:
         raise ConfigError(f"shape {shape!r} is unknown; known: {', '.join(PAPER_SHAPES)}")
-    layers, hidden, heads, ffn = PAPER_SHAPES[shape]
+    layers, hidden, heads, ffn = dims or PAPER_SHAPES[shape]
     torch.manual_seed(seed)
     cfg = BertConfig(
         vocab_size=vocab_size,

@@ -6,8 +6,6 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from distill.core.schema import did_you_mean
-
 T = TypeVar("T")
 
 
@@ -45,6 +43,8 @@ class Registry(Generic[T]):
 
     def suggest(self, name: str) -> str:
         """A did-you-mean hint, or the list of allowed names."""
+        from distill.core.schema import did_you_mean  # here: schema needs pydantic, a registry does not
+
         names = self.names()
         if self._prefix_match:
             close = did_you_mean(name, names)

@@ -11,11 +11,14 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from distill.data.batching import Encoded, collate
+if TYPE_CHECKING:  # imported where used: the data layer needs pydantic, and the GPU report's
+    # machine (experiments/gpu_report.py) times models with time_calls and parameter_count without it
+    from distill.data.batching import Encoded
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -34,6 +37,8 @@ def weight_bytes(model: nn.Module) -> int:
 
 
 def _inputs(data: Encoded, indices: list[int], device) -> dict[str, torch.Tensor]:
+    from distill.data.batching import collate
+
     batch = collate(data, indices)
     batch.pop("labels")
     return {k: v.to(device) for k, v in batch.items()}
