@@ -3,8 +3,8 @@
 Every CPU kind of the kinds registry (distill/compress/kinds.py) that applies to a BERT is built
 for three sources: the TinyBERT-4 and BERT-base shapes (random weights, speed only) and a trained
 student folder (speed and dev accuracy against its own torch FP32). Timing is round-robin: every
-round times each (source, kind, batch) once, so load drift on a shared machine hits every variant
-alike. Sequence length 64, one thread, batches 1 and 32. A kind that fails to build here (e.g.
+round times each (source, kind, batch) once, in a shuffled order (seeded by the round), so load
+drift on a shared machine hits every variant alike and no case always runs right after the same one. Sequence length 64, one thread, batches 1 and 32. A kind that fails to build here (e.g.
 torch.compile without a C++ compiler) is listed with its error, not timed.
 
 Writes experiments/reports/cpu-engines-<class>.md and .json, <class> naming the CPU's matrix
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import tempfile
 import time
@@ -92,8 +93,8 @@ def round_robin(built: dict, loaded: dict, rounds: int, warmup: int) -> dict:
         for _ in range(warmup):
             predict(*inputs)
     times = {key: [] for key, _, _ in cases}
-    for _ in range(rounds):
-        for key, predict, inputs in cases:
+    for r in range(rounds):  # a new order each round: no case always follows the same (cache-cold) one
+        for key, predict, inputs in random.Random(r).sample(cases, len(cases)):
             t = time.perf_counter()
             predict(*inputs)
             times[key].append(time.perf_counter() - t)
