@@ -38,7 +38,8 @@ def _add_resume_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from distill.distillation.run import run, summary_table
+    from distill.distillation.run import run
+    from distill.distillation.summary import summary_table
 
     try:
         metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))

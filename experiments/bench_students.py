@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import students  # noqa: E402
 from distill.data.batching import collate, encode, encode_views, train_batches  # noqa: E402
 from distill.data.dataset import load_splits  # noqa: E402
-from distill.distillation.run import Plan, _machine, run  # noqa: E402
+from distill.distillation.run import Plan, run  # noqa: E402
+from distill.distillation.summary import machine_block  # noqa: E402
 from distill.models.features import FeatureRequest, enable_capture, forward_features  # noqa: E402
 from distill.objectives import OBJECTIVES  # noqa: E402
 from distill.train.distiller import feature_requests, total_loss  # noqa: E402
@@ -223,7 +224,7 @@ def main() -> None:
         teacher_model, teacher_tok, splits, max_length, Path(tempfile.mkdtemp(prefix="bench-cache-"))
     )
     report = {
-        "machine": _machine(SINGLE),
+        "machine": machine_block(SINGLE),
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "workdir")},

@@ -14,18 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import transformers
 import yaml
 
 from distill.core.atomic import atomic_dir, write_text
-from distill.core.cpu import cpu_flags, cpu_model, matrix_engines
 from distill.core.errors import DistillError, OutputError, StudentBelowBar
 from distill.core.interrupt import Interrupted, save_on_sigint, stop_requested
 from distill.core.output_dir import prepare_output_dir
@@ -41,6 +38,7 @@ from distill.distillation.preflight import (
     preflight,
 )
 from distill.distillation.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
+from distill.distillation.summary import machine_block
 from distill.train.checkpoint import (
     CheckpointManager,
     StageCheckpoints,
@@ -64,24 +62,7 @@ __all__ = [
     "build_objectives",
     "pick_device",
     "run",
-    "summary_table",
 ]  # Plan & co. live in distill.distillation.preflight
-
-
-def _machine(world: World) -> dict:
-    flags = cpu_flags()
-    return {
-        "cpu": cpu_model(),
-        "cpu_flags": flags,  # BF16 training speed on a CPU hinges on avx512_bf16/AMX
-        "matrix_engines": matrix_engines(flags),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "processes": world.size,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def _save_student(model, tokenizer, out: Path) -> None:
@@ -325,7 +306,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         "student_family": s_cfg.architecture.family,
         "teacher_path": teacher.path,
         "student_path": str(out),
-        "machine": _machine(world),
+        "machine": machine_block(world),
         "data": {
             "train": len(splits.train),
             "train_original": n_original,
@@ -377,61 +358,3 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
             failure,
         )
     return metrics
-
-
-def summary_table(m: dict) -> str:
-    """The end-of-run table: teacher vs student accuracy, size and speed."""
-    rows = [("", "teacher", "student", "student/teacher")]
-    t, s = m["teacher"], m["student"]
-
-    def pct(x):
-        return f"{100 * x:.1f}%"
-
-    rows += [
-        (
-            "dev accuracy",
-            pct(t["dev"]["accuracy"]),
-            pct(s["dev"]["accuracy"]),
-            pct(s["dev"]["accuracy"] / t["dev"]["accuracy"]),
-        ),
-        (
-            "test accuracy",
-            pct(t["test"]["accuracy"]),
-            pct(s["test"]["accuracy"]),
-            pct(s["test"]["accuracy"] / t["test"]["accuracy"]),
-        ),
-        ("test macro-F1", pct(t["test"]["f1"]), pct(s["test"]["f1"]), ""),
-        (
-            "parameters",
-            f"{t['params'] / 1e6:.1f}M",
-            f"{s['params'] / 1e6:.1f}M",
-            f"{s['params'] / t['params']:.2f}x",
-        ),
-        (
-            "weights (MB)",
-            f"{t['weights_mb']:.1f}",
-            f"{s['weights_mb']:.1f}",
-            f"{s['weights_mb'] / t['weights_mb']:.2f}x",
-        ),
-        (
-            "latency b=1 p50 (ms)",
-            f"{t['latency_ms_b1']['p50']:.1f}",
-            f"{s['latency_ms_b1']['p50']:.1f}",
-            f"{s['speedup_b1']:.2f}x faster",
-        ),
-        (
-            "throughput b=32 (seq/s)",
-            f"{t['throughput_b32']:.0f}",
-            f"{s['throughput_b32']:.0f}",
-            f"{s['speedup_b32']:.2f}x",
-        ),
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    machine = m["machine"]
-    lines.append(
-        f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; majority-class dev accuracy "
-        f"{pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)"
-    )
-    lines += [f"warning: {w}" for w in m.get("warnings", [])]
-    return "\n".join(lines)
