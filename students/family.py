@@ -156,33 +156,26 @@ class StudentFamily:
     name: str  # architecture.family
     title: str  # as messages name it: "BiLSTM student"
     schema: type[ArchitectureBase]  # its `architecture:` block
-    resolve: Callable[
-        [ArchitectureBase, ModelDims, int | None], StudentShape
-    ]  # (arch, teacher dims, teacher FFN)
-    describe: Callable[
-        [ArchitectureBase, StudentShape, list[int]], str
-    ]  # validate's one line (arch, shape, layer map)
+    # (arch, teacher dims, teacher FFN) -> the student's shape
+    resolve: Callable[[ArchitectureBase, ModelDims, int | None], StudentShape]
+    # validate's one line: (arch, shape, layer map) -> text
+    describe: Callable[[ArchitectureBase, StudentShape, list[int]], str]
     build: Callable[[BuildRequest], BuiltStudent]
     load: Callable[[Path], tuple[nn.Module, object]]  # a saved student folder -> (model, tokenizer)
-    check_init: Callable[
-        [str, StudentShape, object, str], None
-    ]  # (saved folder, shape, teacher config, source)
-    weight_bytes: Callable[
-        [ArchitectureBase, StudentShape, object, int], int
-    ]  # (arch, shape, teacher config, labels)
+    # (saved folder, shape, teacher config, source): a saved student given as `init` fits the shape
+    check_init: Callable[[str, StudentShape, object, str], None]
+    # (arch, shape, teacher config, labels) -> fp32 bytes of the saved student (the pre-flight's disk estimate)
+    weight_bytes: Callable[[ArchitectureBase, StudentShape, object, int], int]
     features: frozenset[str]  # what it exposes in `Features` (checked against the objectives' `needs`)
     is_transformer: bool  # layers, heads, a layer map; prunable, BERT-optimisable
-    copies_teacher_layers: (
-        bool  # `init: teacher` copies whole teacher layers (the sanity advice suggests such a family)
-    )
+    # `init: teacher` copies whole teacher layers (the sanity advice suggests such a family)
+    copies_teacher_layers: bool
     # The encoder general distillation trains, (arch, shape, teacher config) -> nn.Module; None: not supported.
     build_encoder: Callable[[ArchitectureBase, StudentShape, object], nn.Module] | None = None
     model_type: str | None = (
         None  # the config.json model_type of its own saved format; None: a Hugging Face model
     )
-    minimal: dict[str, Any] = field(
-        default_factory=dict
-    )  # the smallest `architecture:` block it takes (docs, contract tests)
+    minimal: dict[str, Any] = field(default_factory=dict)  # the smallest `architecture:` block it takes
     inits: tuple[str, ...] = ("random", "teacher")  # the word inits it takes besides a saved folder
     owns: dict[str, str] = field(
         default_factory=dict
@@ -280,6 +273,25 @@ def describe_transformer(arch: ArchitectureBase, shape: StudentShape, layer_map:
         f"{shape.num_layers} layers x {shape.hidden_size} ({shape.num_heads} heads, FFN {shape.intermediate_size}), "
         f"layer map {layer_map}"
     )
+
+
+TRANSFORMER_FEATURES = frozenset({"logits", "embeddings", "hidden", "attn", "qkv"})
+
+
+def transformer_family(**fields: Any) -> StudentFamily:
+    """A family whose students are Hugging Face transformer classifiers: saved and loaded with
+    ``save_pretrained``/``from_pretrained``, a saved ``init`` checked from its config.json, every
+    intermediate feature exposed, validate's line from the shape. ``fields`` give the rest (name,
+    title, schema, resolve, build, ...) and may override any of these."""
+    defaults = dict(
+        describe=describe_transformer,
+        load=load_hf,
+        check_init=check_hf_init,
+        weight_bytes=hf_weight_bytes,
+        features=TRANSFORMER_FEATURES,
+        is_transformer=True,
+    )
+    return StudentFamily(**{**defaults, **fields})
 
 
 def load_saved_weights(model: nn.Module, init: str, num_labels: int, source: str) -> str:

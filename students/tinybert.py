@@ -16,14 +16,10 @@ from students.family import (
     ArchitectureBase,
     BuildRequest,
     BuiltStudent,
-    StudentFamily,
     StudentShape,
-    check_hf_init,
-    describe_transformer,
-    hf_weight_bytes,
-    load_hf,
     load_saved_weights,
     register,
+    transformer_family,
 )
 from students.init import init_from_teacher
 
@@ -120,18 +116,12 @@ def build_encoder(arch: ArchitectureBase, shape: StudentShape, teacher: Pretrain
 
 
 FAMILY = register(
-    StudentFamily(
+    transformer_family(
         name="tinybert",
         title="TinyBERT",
         schema=TinyBERTArchitecture,
         resolve=resolve,
-        describe=describe_transformer,
         build=build,
-        load=load_hf,
-        check_init=check_hf_init,
-        weight_bytes=hf_weight_bytes,
-        features=frozenset({"logits", "embeddings", "hidden", "attn", "qkv"}),
-        is_transformer=True,
         copies_teacher_layers=False,
         build_encoder=build_encoder,
         minimal={"family": "tinybert", "preset": "tinybert4"},
