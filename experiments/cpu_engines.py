@@ -11,7 +11,7 @@ Writes experiments/reports/cpu-engines-<class>.md and .json, <class> naming the 
 engines (distill.core.cpu.matrix_engines: amx_bf16+amx_int8, avx512_bf16+avx512_vnni, avx2, ...): BF16 and INT8 speed depend on them, so each
 class gets its own page.
 
-    PYTHONPATH=. python experiments/cpu_engines.py --student outputs/tinybert3-h384 \\
+    python experiments/cpu_engines.py --student outputs/tinybert3-h384 \\
         --teacher-yaml experiments/teachers/minilm-tweets.yaml [--rounds 20] [--eval-limit 2000]
 """
 
@@ -21,6 +21,7 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +29,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.compress import kinds
-from distill.compress.bench import evaluate
-from distill.compress.evalset import synthetic_batch, teacher_split, trained_inputs
-from distill.compress.machine import machine_facts, pin_threads
-from distill.compress.variants import Source, build_variant, load_source
-from distill.core.atomic import write_text
-from distill.core.cpu import matrix_engines
+# The repository first: run as `python experiments/cpu_engines.py`, this folder would otherwise make
+# experiments/students/ (configs) shadow the students package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from distill.compress import kinds  # noqa: E402
+from distill.compress.bench import evaluate  # noqa: E402
+from distill.compress.evalset import synthetic_batch, teacher_split, trained_inputs  # noqa: E402
+from distill.compress.machine import machine_facts, pin_threads  # noqa: E402
+from distill.compress.variants import Source, build_variant, load_source  # noqa: E402
+from distill.core.atomic import write_text  # noqa: E402
+from distill.core.cpu import matrix_engines  # noqa: E402
 
 REPORTS = Path(__file__).parent / "reports"
 SEQ, BATCHES = 64, (1, 32)
