@@ -36,9 +36,8 @@ class Copies:
         lengths = np.asarray(lengths, dtype=np.int64)
         sizes = n * lengths
         sent = np.repeat(np.arange(len(lengths)), sizes)  # (T,) sentence of each entry
-        k = (
-            np.arange(int(sizes.sum())) - (np.cumsum(sizes) - sizes)[sent]
-        )  # position within the sentence's block
+        # position within the sentence's block
+        k = np.arange(int(sizes.sum())) - (np.cumsum(sizes) - sizes)[sent]
         token = (np.cumsum(lengths) - lengths)[sent] + k % np.maximum(lengths[sent], 1)
         return Copies(
             words[token], token, lengths, n, np.zeros(n * len(lengths), np.int64), np.repeat(lengths, n)

@@ -222,9 +222,8 @@ def check_init(path: str, shape: StudentShape, teacher: object, source: str) -> 
 def weight_bytes(arch: BiLSTMArchitecture, shape: StudentShape, teacher: object, labels: int) -> int:
     """Its size before it is built (the vocabulary at its cap)."""
     b = arch.bilstm
-    emb = (
-        50 if b.vectors is None else 300
-    )  # the packaged GloVe is 50-d; a user's file is at most 300-d, typically
+    # the packaged GloVe is 50-d; a user's file is at most 300-d, typically
+    emb = 50 if b.vectors is None else 300
     return 4 * (
         b.max_vocab * emb + 8 * (emb + b.hidden + 1) * b.hidden + 2 * b.hidden * b.mlp + (b.mlp + 1) * labels
     )

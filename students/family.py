@@ -177,9 +177,8 @@ class StudentFamily:
     )
     minimal: dict[str, Any] = field(default_factory=dict)  # the smallest `architecture:` block it takes
     inits: tuple[str, ...] = ("random", "teacher")  # the word inits it takes besides a saved folder
-    owns: dict[str, str] = field(
-        default_factory=dict
-    )  # its own keys of the shared block -> the message for another family
+    # its own keys of the shared block -> the message for another family
+    owns: dict[str, str] = field(default_factory=dict)
 
     @property
     def general(self) -> bool:

@@ -110,10 +110,11 @@ def test_sizes_around_the_bound(tmp_path, capsys, no_pipeline):
     estimate; and chunks whose copies exceed MAX_CHUNK_COPIES."""
     rng = random.Random("fuzz-augment-bounds")
     for _ in range(200):
+        # n_iter <= 10^6: one-row chunks fit in memory
         rows, keep = (
             rng.randrange(1001, 5000),
             rng.random() < 0.5,
-        )  # n_iter <= 10^6: one-row chunks fit in memory
+        )
         n_iter = max(1, MAX_ROWS // rows - int(keep) + rng.randrange(-2, 3))
         cfg, _ = parse_config(
             {**CONFIG, "n_iter": n_iter, "keep_original": keep, "chunk_size": 1}, "aug.yaml"

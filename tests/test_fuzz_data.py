@@ -288,17 +288,17 @@ def test_mixed_encoding_reads_with_the_right_encoding_and_odd_files_that_are_fin
     s = load_splits(DataConfig(source=str(latin), encoding="latin-1"))
     assert "caf\u00e9 good" in s.train.texts + s.dev.texts + s.test.texts  # no replacement characters
     bom = write_data(tmp_path, "bom.csv", b"\xef\xbb\xbf" + delimited().encode())  # Excel's UTF-8 CSV
+    # the column is "text"
     assert load_splits(DataConfig(source=str(bom))).label_names == [
         "negative",
         "positive",
-    ]  # the column is "text"
+    ]
     crlf = write_data(tmp_path, "crlf.csv", delimited().replace("\n", "\r\n").encode())
     assert set(load_splits(DataConfig(source=str(crlf))).train.texts) <= {t for t, _ in ROWS}  # no stray "\r"
     big = write_data(tmp_path, "big.csv", delimited(ROWS + [(BIG, "positive")]).encode())
     s = load_splits(DataConfig(source=str(big)))
-    assert (
-        BIG in s.train.texts + s.dev.texts + s.test.texts
-    )  # read whole: the tokenizer truncates it to max_length
+    # read whole: the tokenizer truncates it to max_length
+    assert BIG in s.train.texts + s.dev.texts + s.test.texts
 
 
 # ---------------------------------------------------------------------------------------------

@@ -119,9 +119,8 @@ def test_runs_each_step_once_then_skips_then_reruns_only_what_changed(
     assert done["outputs"]["dev"] == f"{first['data'][0]}/dev.jsonl"
     metrics = json.loads((dist_dir / "model" / "metrics.json").read_text())
     assert metrics["data"]["train"] == n_aug and metrics["data"]["dev"] == 16
-    assert (
-        metrics["teacher"]["cached"] is False and metrics["teacher"]["finetune_seconds"] is None
-    )  # ready, not re-fine-tuned
+    # ready, not re-fine-tuned
+    assert metrics["teacher"]["cached"] is False and metrics["teacher"]["finetune_seconds"] is None
     assert metrics["student_path"] == str(dist_dir / "model")
     teacher = AutoModelForSequenceClassification.from_pretrained(out / first["teacher"][0] / "model")
     assert teacher.config.id2label == {0: "negative", 1: "positive"}
@@ -236,9 +235,10 @@ def test_bilstm_student_is_exported_and_benchmarked(tmp_path, tiny_encoder_dir, 
         "model.onnx",
         "model.int8.onnx",
     }
+    # the dev split
     assert (
         verify["graphs"]["model.onnx"]["n"] == 16 and verify["graphs"]["model.onnx"]["accuracy_delta"] == 0.0
-    )  # the dev split
+    )
     report = json.loads((out / dirs["bench"][0] / "report" / "report.json").read_text())
     assert [v["name"] for v in report["variants"]] == [
         "distill/torch-fp32",
@@ -270,10 +270,11 @@ def test_student_below_fail_below_exits_3_and_is_kept(tmp_path, tiny_encoder_dir
         f"teacher's {teacher:.1%}, below 99%; the student was kept in {kept[0]} "
         "(metrics.json lists the warnings; the step is not marked done)"
     )
+    # distill is not done: a rerun trains it again
     assert sorted(step_dirs(tmp_path / "out")) == [
         "data",
         "teacher",
-    ]  # distill is not done: a rerun trains it again
+    ]
 
 
 PAIR_STEPS = """

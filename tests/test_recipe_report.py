@@ -244,9 +244,8 @@ def test_bilstm_page_reads_the_distill_metrics(pages):
         m = metrics[role]
         assert num(row["acc %"]) == pytest.approx(100 * m["test"]["accuracy"], abs=HALF_2DP)
         assert num(row["b1 p50 ms"]) == pytest.approx(m["latency_ms_b1"]["p50"], abs=HALF_2DP)
-        assert num(row["b8 seq/s"]) == pytest.approx(
-            m["throughput_b32"], abs=HALF_1DP
-        )  # measured at batch 8 here
+        # measured at batch 8 here
+        assert num(row["b8 seq/s"]) == pytest.approx(m["throughput_b32"], abs=HALF_1DP)
     assert num(rows[1]["speed-up b8 (throughput)"]) == pytest.approx(
         metrics["student"]["speedup_b32"], abs=HALF_2DP
     )

@@ -138,9 +138,8 @@ def _measure(
 
 def _gpu_peak(kind: str) -> float | None:
     recipe = registry.get(kind).recipe
-    dtype = (
-        "fp16" if recipe == "fp16" else "bf16" if recipe and recipe.startswith("bf16") else "fp32"
-    )  # bf16-autocast too
+    # bf16-autocast too
+    dtype = "fp16" if recipe == "fp16" else "bf16" if recipe and recipe.startswith("bf16") else "fp32"
     return gpu_peak_tflops(torch.cuda.get_device_name(0), dtype)
 
 
@@ -230,9 +229,8 @@ def run_benchmark(
                         entry["accuracy"], entry["f1"] = scores["accuracy"], scores["f1"]
                         if ref_pred is not None:
                             entry["agreement_with_fp32"] = float((pred == ref_pred).mean())
-                    cfg = getattr(
-                        loaded.model, "config", None
-                    )  # BERT/MPNet shapes: GPU FLOP/s (none for a BiLSTM)
+                    # BERT/MPNet shapes: GPU FLOP/s (none for a BiLSTM)
+                    cfg = getattr(loaded.model, "config", None)
                     entry["timings"] = _measure(
                         built.predict, loaded.vocab_size, device, settings, cfg, kind, loaded.token_types
                     )

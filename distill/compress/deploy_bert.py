@@ -35,9 +35,8 @@ def fuse_linears(linears: list[nn.Linear], scales: list[float]) -> nn.Linear:
     fused = nn.Linear(linears[0].in_features, sum(lin.out_features for lin in linears))
     fused = fused.to(device=linears[0].weight.device, dtype=linears[0].weight.dtype)
     with torch.no_grad():
-        fused.weight.copy_(
-            torch.cat([lin.weight * s for lin, s in zip(linears, scales, strict=True)])
-        )  # (sum out, H)
+        # (sum out, H)
+        fused.weight.copy_(torch.cat([lin.weight * s for lin, s in zip(linears, scales, strict=True)]))
         fused.bias.copy_(torch.cat([lin.bias * s for lin, s in zip(linears, scales, strict=True)]))
     return fused
 

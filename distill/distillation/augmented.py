@@ -143,9 +143,8 @@ def augment_train(
     try:
         plan = prepare_run(cfg, src, out, where, flag=f"{source}: augment: the augmented-split cache")
         pipeline = build_pipeline(cfg, strategies, source=where)
-        stats = run_file(
-            pipeline, cfg, src, out, plan=plan, workers=workers
-        )  # `out` appears only when complete
+        # `out` appears only when complete
+        stats = run_file(pipeline, cfg, src, out, plan=plan, workers=workers)
     finally:
         src.unlink(missing_ok=True)
     log.info(

@@ -153,9 +153,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         len(splits.test),
         splits.label_names,
     )
-    lengths = checked.facts[
-        "lengths"
-    ]  # measured by the pre-flight; logged (and warned) before the teacher trains
+    # measured by the pre-flight; logged (and warned) before the teacher trains
+    lengths = checked.facts["lengths"]
     if world.is_main:
         report_lengths(lengths, plan.teacher_source)
     # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).
@@ -258,9 +257,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
             )
             ckpt, global_step = None, hooks.global_step
             stages.append(asdict(result))
-            warning = (
-                stage_warning(s_cfg, stages, i, bar) if i < len(s_cfg.stages) - 1 else None
-            )  # the last: checked at the end
+            # the last: checked at the end
+            warning = stage_warning(s_cfg, stages, i, bar) if i < len(s_cfg.stages) - 1 else None
             if warning and world.is_main:
                 log.warning(warning)
             log.info(
@@ -343,9 +341,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
     )
     final = student_scores["dev"]["accuracy"]
-    metrics["warnings"] = student_warnings(
-        s_cfg, stages, final, bar
-    )  # every stage's, also those before a resume
+    # every stage's, also those before a resume
+    metrics["warnings"] = student_warnings(s_cfg, stages, final, bar)
     if warning := final_warning(s_cfg, stages, final, bar):
         log.warning(warning)
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))

@@ -39,9 +39,8 @@ class Features:
     embeddings: Tensor | None = None  # (batch, seq, hidden): output of the embedding layer
     hidden: list[Tensor] = field(default_factory=list)  # [(batch, seq, hidden)], mapped layers
     attn_scores: list[Tensor] = field(default_factory=list)  # [(batch, heads, seq, seq)] pre-softmax
-    qkv: list[tuple[Tensor, Tensor, Tensor]] = field(
-        default_factory=list
-    )  # [3 x (batch, heads, seq, head_dim)]
+    # [3 x (batch, heads, seq, head_dim)]
+    qkv: list[tuple[Tensor, Tensor, Tensor]] = field(default_factory=list)
 
     def detached(self) -> Features:
         """A copy usable in autograd: clones tensors made under ``torch.inference_mode``; floating

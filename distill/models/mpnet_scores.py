@@ -52,9 +52,8 @@ def _recording_forward(
     if sink is not None and sink.qkv is not None:
         sink.qkv.append((q, k, v))
 
-    scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(
-        self.attention_head_size
-    )  # (batch, heads, seq, seq)
+    # (batch, heads, seq, seq)
+    scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
     if position_bias is not None:
         scores = scores + position_bias
     if sink is not None and sink.scores is not None:

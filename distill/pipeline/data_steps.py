@@ -115,9 +115,8 @@ def run_augment(ctx: StepContext) -> Result:
     cfg, strategies = parse_config(raw, source)
     cfg = for_split(cfg, data.info["pair"], source)
     out = ctx.tmp / "train.jsonl"
-    plan = prepare_run(
-        cfg, data.outputs["train"], out, source, flag=f"{source}: the augment step's output"
-    )  # before models load
+    # before models load
+    plan = prepare_run(cfg, data.outputs["train"], out, source, flag=f"{source}: the augment step's output")
     pipeline = build_pipeline(cfg, strategies, source=source)
     stats = run_file(
         pipeline, cfg, data.outputs["train"], out, plan=plan, workers=ctx.step.options.workers, progress=False

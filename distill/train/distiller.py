@@ -143,10 +143,11 @@ def optimizer_step(
     device: torch.device,
 ) -> tuple[float, dict[str, Tensor]]:
     """One update from the (global) micro-batches of ``step``: their mean loss, the last one's parts."""
+    # the teacher's tokens; the student's (BiLSTM: word ids)
     t_data, s_data = (
         step.data,
         step.data.for_student(),
-    )  # the teacher's tokens; the student's (BiLSTM: word ids)
+    )
 
     def batch(data: Encoded, indices: list[int]) -> dict[str, Tensor]:
         return {
@@ -166,9 +167,8 @@ def optimizer_step(
             indices, shares = global_indices[:1], [0.0] * len(shares)
         t_batch = batch(t_data, indices)
         s_batch = t_batch if s_data is t_data else batch(s_data, indices)
-        t_feats = (
-            teacher(indices, t_batch) if teacher is not None else None
-        )  # logits (batch, labels), hidden (batch, seq, hidden), ...
+        # logits (batch, labels), hidden (batch, seq, hidden), ...
+        t_feats = teacher(indices, t_batch) if teacher is not None else None
         with sync_unless(
             model, skip=k < len(group) - 1
         ):  # gradients all-reduced once, with the last micro-batch

@@ -178,9 +178,8 @@ def test_pair_bilstm_exports_token_type_ids(tiny_pair_bilstm, tmp_path, capsys):
     ref, pred = torch_predict(as_logits_module(model)), ort_predict(session)
     np.testing.assert_allclose(pred(ids, mask, types), ref(ids, mask, types), atol=1e-5)
     swapped = next(encode_batches(tok, [b for _, b in rows[:3]], [a for a, _ in rows[:3]], 32, 3, types=True))
-    assert (
-        np.abs(pred(*swapped) - pred(ids, mask, types)).max() > 1e-3
-    )  # the graph reads which sentence is which
+    # the graph reads which sentence is which
+    assert np.abs(pred(*swapped) - pred(ids, mask, types)).max() > 1e-3
 
 
 @pytest.mark.parametrize(

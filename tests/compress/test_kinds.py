@@ -121,9 +121,8 @@ def test_every_kind_builds_with_the_torch_logits_or_is_refused_with_its_reason(
         assert np.abs(got - ref).max() < tol, name
     else:  # INT8, BF16 (8 mantissa bits), FP16: by agreement
         assert (got.argmax(-1) == ref.argmax(-1)).mean() >= INT8_MIN_AGREEMENT, (name, got, ref)
-        assert np.abs(got - ref).max() < 0.5 * np.abs(ref).max(), (
-            name
-        )  # quantisation noise, not another model
+        # quantisation noise, not another model
+        assert np.abs(got - ref).max() < 0.5 * np.abs(ref).max(), name
     assert built.params == sum(p.numel() for p in loaded.model.parameters())
     if kind.runtime == "ort":
         ops = _ops(loaded.onnx(name, calib))

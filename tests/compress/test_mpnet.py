@@ -65,9 +65,8 @@ def test_wrapper_is_the_model_itself_without_token_types(tiny_mpnet):
             input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
         ).logits.numpy()
     np.testing.assert_allclose(torch_predict(module)(ids, mask), expected, atol=1e-6)
-    assert (
-        np.abs(expected[:, 0] - expected[:, 1]).max() > 0.1
-    )  # logits spread: the comparisons below mean something
+    # logits spread: the comparisons below mean something
+    assert np.abs(expected[:, 0] - expected[:, 1]).max() > 0.1
 
 
 def test_export_round_trip_is_dynamic_and_matches_pytorch_with_padding(tiny_mpnet, tmp_path, capsys):

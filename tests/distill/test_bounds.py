@@ -59,9 +59,8 @@ def test_student_epochs_beyond_the_bound_are_refused_before_training(
         f"error: {student}: stages.0.epochs: 1e+40 epochs would make 3e+40 optimizer steps (1e+40 x 3 per epoch = "
         "ceil(20 train rows / batch_size 8) / train.grad_accum_steps 1), more than the bound of 100,000,000; lower the epochs"
     )
-    assert (
-        not out.exists() and not (tmp_path / "cache").exists()
-    )  # no teacher was fine-tuned, nothing written
+    # no teacher was fine-tuned, nothing written
+    assert not out.exists() and not (tmp_path / "cache").exists()
 
 
 def test_teacher_finetune_epochs_beyond_the_bound_are_refused(tmp_path, tiny_encoder_dir, capsys):

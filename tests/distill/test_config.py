@@ -147,9 +147,8 @@ def test_validate_command_exit_code_and_one_line(tmp_path, capsys, tiny_encoder_
     assert main(["validate", str(teacher), str(ok)]) == 0
     out = capsys.readouterr().out
     assert "student 2 layers x 16 (2 heads, FFN 64), layer map [2, 4]" in out
-    ok_line, lengths = (
-        out.strip().splitlines()
-    )  # validate reads the data, and tokenizes it as the teacher would
+    # validate reads the data, and tokenizes it as the teacher would
+    ok_line, lengths = out.strip().splitlines()
     assert ok_line.endswith("data: train 16, dev 2, test 2, labels negative, positive")
     assert lengths.startswith("tokens per example (teacher tokenizer, max_length 16): train p50 ")
 
@@ -186,9 +185,8 @@ def test_unloadable_teacher_model(tmp_path, capsys):
         tmp_path, f"name: t\nmodel: {tmp_path / 'missing'}\ndata: {{source: x.csv}}\n", "teacher.yaml"
     )
     assert main(["validate", str(teacher), str(write(tmp_path, STUDENT))]) == 2
-    assert (
-        capsys.readouterr().err == f"error: {teacher}: model: no folder {tmp_path / 'missing'}\n"
-    )  # an absolute path is no hub id
+    # an absolute path is no hub id
+    assert capsys.readouterr().err == f"error: {teacher}: model: no folder {tmp_path / 'missing'}\n"
     (tmp_path / "empty").mkdir()  # a folder that exists but holds no model
     teacher.write_text(f"name: t\nmodel: {tmp_path / 'empty'}\ndata: {{source: x.csv}}\n")
     assert main(["validate", str(teacher), str(write(tmp_path, STUDENT))]) == 2

@@ -150,9 +150,8 @@ def assert_equivalent(out: Path, reference: Path) -> None:
         seen = sb["examples_per_second"] * sb["seconds"]
         assert seen > 0 and sa["examples_per_second"] * sa["seconds"] == pytest.approx(seen)
         assert [h["accuracy"] for h in sa["dev_history"]] == [h["accuracy"] for h in sb["dev_history"]]
-        assert sa["loss_first"] == pytest.approx(
-            sb["loss_first"], rel=1e-5
-        )  # the global batch's loss, not rank 0's
+        # the global batch's loss, not rank 0's
+        assert sa["loss_first"] == pytest.approx(sb["loss_first"], rel=1e-5)
         assert sa["loss_last"] == pytest.approx(sb["loss_last"], rel=1e-4)
     assert ma["machine"]["processes"] == 2 and mb["machine"]["processes"] == 1
 
@@ -162,9 +161,8 @@ def same_files(out: Path, reference: Path) -> None:
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert files == sorted(str(p.relative_to(reference)) for p in reference.rglob("*"))
     log = (out / "run.log").read_text()
-    assert (
-        log.count("teacher: dev accuracy") == 1 and log.count("stage prediction: ") == 2
-    )  # "objectives", "N steps"
+    # "objectives", "N steps"
+    assert log.count("teacher: dev accuracy") == 1 and log.count("stage prediction: ") == 2
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,12 @@ stages:
 def test_general_lowers_intermediate_loss_and_is_a_task_init(tmp_path, tiny_encoder_dir, capsys):
     corpus = tmp_path / "texts.jsonl"
     corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in toy_rows(96, seed=1)) + "\n")
+    # streamed in chunks, blank lines skipped
     assert [len(c) for c in iter_chunks(corpus, 40)] == [
         40,
         40,
         16,
-    ]  # streamed in chunks, blank lines skipped
+    ]
     data = write_csv(tmp_path / "toy.csv", toy_rows(64))
     teacher = tmp_path / "teacher.yaml"
     teacher.write_text(

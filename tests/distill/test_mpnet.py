@@ -99,9 +99,8 @@ def test_cached_scores_equal_live_ones_at_other_padding(tmp_path, model_and_batc
     batch = collate(data, indices)
     live, cached = LiveTeacher(model, request)(indices, batch), cache(indices, batch)
     real = batch["attention_mask"].bool()
-    pairs = (real[:, None, :, None] & real[:, None, None, :]).expand(
-        -1, 4, -1, -1
-    )  # (batch, heads, seq, seq)
+    # (batch, heads, seq, seq)
+    pairs = (real[:, None, :, None] & real[:, None, None, :]).expand(-1, 4, -1, -1)
     for c, v in zip(cached.attn_scores, live.attn_scores, strict=True):
         torch.testing.assert_close(c[pairs], v[pairs], atol=2e-2, rtol=1e-2)  # fp16 in the cache
     torch.testing.assert_close(cached.hidden[0][real], live.hidden[0][real], atol=2e-2, rtol=1e-2)

@@ -44,9 +44,8 @@ def test_mpnet_teacher_fine_tuned_then_distilled_into_tinybert(tmp_path, capsys)
     assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "out")]) == 0
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["layer_map"] == [2, 4] and m["teacher"]["finetune_seconds"] is not None
-    assert (
-        m["teacher"]["dev"]["accuracy"] > m["data"]["majority_dev_accuracy"]
-    )  # else the run would have stopped
+    # else the run would have stopped
+    assert m["teacher"]["dev"]["accuracy"] > m["data"]["majority_dev_accuracy"]
     assert [s["teacher_cache"] for s in m["stages"]] == ["miss", "miss"]  # MPNet scores and logits cached
     assert all(s["loss_last"] < s["loss_first"] for s in m["stages"])
     log = (tmp_path / "out" / "run.log").read_text()

@@ -135,9 +135,8 @@ def test_bf16_autocast_runs_on_cpu(tmp_path):
     )
     assert dtypes == {torch.bfloat16}  # the student's matmuls ran in bf16
     assert result.steps == 8 and torch.isfinite(torch.tensor([result.loss_first, result.loss_last])).all()
-    assert all(
-        v.dtype == torch.float32 for v in student.state_dict().values() if v.is_floating_point()
-    )  # fp32 master weights
+    # fp32 master weights
+    assert all(v.dtype == torch.float32 for v in student.state_dict().values() if v.is_floating_point())
     assert any(not torch.equal(before[k], v) for k, v in student.state_dict().items())
 
 
@@ -206,7 +205,6 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, m
         match=r"00-00000002: could not write the checkpoint \(No space left on device\); the previous",
     ):
         manager.save({**meta, "step": 2}, {"x": torch.zeros(3)})
-    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == [
-        "00-00000001"
-    ]  # no half-written folder
+    # no half-written folder
+    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == ["00-00000001"]
     assert torch.equal(manager.latest().state["x"], torch.ones(3))

@@ -256,9 +256,8 @@ def test_a_failed_fresh_run_leaves_no_finished_marker(tmp_path, tiny_classifier_
     (out / "metrics.json").write_text(json.dumps({"student": {"dev": {"accuracy": 0.5}}}))
     line = one_error(["run", str(teacher), str(student), "--output-dir", str(out)], capsys, root)
     assert "dev accuracy 50.0%; `--fresh` retrains" in line
-    assert (
-        main(["run", str(teacher), str(student), "--output-dir", str(out), "--fresh"]) == 2
-    )  # stopped by the teacher check
+    # stopped by the teacher check
+    assert main(["run", str(teacher), str(student), "--output-dir", str(out), "--fresh"]) == 2
     assert "is not above the majority-class rate" in capsys.readouterr().err
     assert not (out / "metrics.json").exists()
 
@@ -292,9 +291,8 @@ def test_a_saved_student_of_another_shape_is_refused_before_the_teacher(tmp_path
     root = tmp_path / "work"
     root.mkdir()
     saved = tmp_path / "saved-student"
-    BertForSequenceClassification(tiny_config(num_hidden_layers=2, num_labels=2)).save_pretrained(
-        saved
-    )  # 32 wide, not 16
+    # 32 wide, not 16
+    BertForSequenceClassification(tiny_config(num_hidden_layers=2, num_labels=2)).save_pretrained(saved)
     teacher, student = write_configs(root, tiny_encoder_dir, {}, {"init": str(saved)})
     line = same_error_from_validate_and_run(teacher, student, root / "out", capsys, root)
     assert line == (

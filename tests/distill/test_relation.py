@@ -41,9 +41,8 @@ def test_relation_objective_sums_chosen_relations_of_last_layer():
     obj = cls(cls.Params(relations=["qq", "vv"], relation_heads=1), ModelDims(1, 1, 1), ModelDims(1, 1, 1))
     s, z = T([[[[1.0], [0.0]]]]), torch.zeros(1, 1, 2, 1)
     one = relation_kl(s, z, T([[1, 1]]), 1).item()
-    feats_s = Features(
-        logits=None, mask=T([[1, 1]]), qkv=[(z, z, z), (s, z, s)]
-    )  # layer 1 ignored: layers: last
+    # layer 1 ignored: layers: last
+    feats_s = Features(logits=None, mask=T([[1, 1]]), qkv=[(z, z, z), (s, z, s)])
     feats_t = Features(logits=None, mask=T([[1, 1]]), qkv=[(s, s, s), (z, z, z)])
     assert obj(feats_s, feats_t, None).item() == pytest.approx(2 * one, rel=1e-6)  # qq + vv, kk left out
     assert auto_relation_heads(ModelDims(32, 2, 2), ModelDims(64, 4, 4)) == 4

@@ -121,9 +121,8 @@ def assert_same_result(out: Path, reference: Path) -> None:
     assert [{k: s[k] for k in STAGE_FIELDS} for s in ma["stages"]] == [
         {k: s[k] for k in STAGE_FIELDS} for s in mb["stages"]
     ]
-    assert (
-        ma["stages"][0]["teacher_calls"] == mb["stages"][0]["teacher_calls"] == 12
-    )  # counted across the resume
+    # counted across the resume
+    assert ma["stages"][0]["teacher_calls"] == mb["stages"][0]["teacher_calls"] == 12
     assert not (out / "checkpoints" / "resume").exists()  # a finished run drops its resume state
 
 

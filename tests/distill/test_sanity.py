@@ -127,9 +127,8 @@ def teacher_yaml(tmp_path_factory) -> Path:
 def test_a_student_that_learned_nothing_is_warned_about_everywhere(teacher_yaml, tmp_path, capsys):
     student, out = tmp_path / "student.yaml", tmp_path / "out"
     student.write_text(STUDENT)
-    assert (
-        main(["--threads", "1", "run", str(teacher_yaml), str(student), "--output-dir", str(out)]) == 0
-    )  # a warning, not an error
+    # a warning, not an error
+    assert main(["--threads", "1", "run", str(teacher_yaml), str(student), "--output-dir", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     acc, teacher, (first, _) = m["student"]["dev"]["accuracy"], m["teacher"]["dev"]["accuracy"], m["stages"]
     assert acc < 0.9 * teacher
@@ -157,9 +156,8 @@ def test_fail_below_exits_3_with_the_student_saved(teacher_yaml, tmp_path, capsy
         f"error: {student}: fail_below: 0.9: the student's dev accuracy {acc:.1%} is {acc / teacher:.0%} of the teacher's "
         f"{teacher:.1%}, below 90%; the student was saved to {out} (metrics.json lists the warnings)"
     )
-    assert (
-        "dev accuracy" in printed.out and f"warning: {m['warnings'][1]}" in printed.out
-    )  # the summary first
+    # the summary first
+    assert "dev accuracy" in printed.out and f"warning: {m['warnings'][1]}" in printed.out
     assert not (out / "checkpoints" / "resume").exists()  # the run finished
 
 

@@ -125,9 +125,8 @@ def test_bilstm_run_twice_second_uses_cache_and_gives_same_student(tmp_path, tea
     a = run(teacher_yaml, student, tmp_path / "a")
     b = run(teacher_yaml, student, tmp_path / "b")
     assert a["stages"][0]["teacher_cache"] == "miss" and a["stages"][0]["teacher_calls"] > 0
-    assert (
-        b["stages"][0]["teacher_cache"] == "hit" and b["stages"][0]["teacher_calls"] == 0
-    )  # teacher never ran
+    # teacher never ran
+    assert b["stages"][0]["teacher_cache"] == "hit" and b["stages"][0]["teacher_calls"] == 0
     wa, wb = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert a["student"]["dev"] == b["student"]["dev"] and a["student"]["params"] < a["teacher"]["params"]
@@ -178,9 +177,8 @@ def test_augment_key_distills_on_augmented_train_split_cached_teacher_unchanged(
     assert a["data"]["train_original"] == n and plain["data"]["train_original"] == n
     # originals kept, 3 copies each, minus duplicates (dedup): strictly more, at most 4x
     assert n < a["data"]["train"] <= 4 * n
-    assert (
-        a["teacher"]["dev"] == plain["teacher"]["dev"] and a["teacher"]["cached"]
-    )  # same teacher, not re-tuned
+    # same teacher, not re-tuned
+    assert a["teacher"]["dev"] == plain["teacher"]["dev"] and a["teacher"]["cached"]
     assert a["stages"][0]["teacher_cache"] == "miss"  # new training texts: new teacher outputs
     cached = list((teacher_yaml.parent / "cache" / "augmented").glob("*.jsonl"))
     assert len(cached) == 1 and sum(1 for _ in cached[0].open()) == a["data"]["train"]

@@ -37,9 +37,8 @@ def test_cached_features_match_live_and_second_load_runs_no_teacher(tmp_path):
     pairs = real[:, None, :, None] & real[:, None, None, :]  # (batch, 1, seq, seq)
     c, v = cached.attn_scores[0], live.attn_scores[0]
     torch.testing.assert_close(c[pairs.expand_as(c)], v[pairs.expand_as(v)], atol=2e-2, rtol=1e-2)
-    assert (
-        c[1, :, 3:, :].abs().sum().item() == 0 and c[1, :, :, 3:].abs().sum().item() == 0
-    )  # example 0: 3 tokens
+    # example 0: 3 tokens
+    assert c[1, :, 3:, :].abs().sum().item() == 0 and c[1, :, :, 3:].abs().sum().item() == 0
 
     again, calls = cached_teacher(teacher, data, request, tmp_path, "cpu")
     assert calls == 0 and torch.equal(again(indices, batch).logits, cached.logits)
