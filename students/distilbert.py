@@ -10,12 +10,11 @@ teacher layers is ``architecture.init_layers``, default the layer map (``uniform
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from pydantic import model_validator
 from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
+from distill.models.adapters import adapter_for, adapter_of
 from distill.models.dims import ModelDims
 from students.family import (
     ArchitectureBase,
@@ -26,12 +25,15 @@ from students.family import (
     register,
     transformer_family,
 )
-from students.init import _bert_parts, copy_relative_bias
+from students.init import copy_head, copy_shared
 
 
-def distilbert_config(teacher: PretrainedConfig, num_layers: int, label_names: list[str]) -> PretrainedConfig:
-    cfg = copy.deepcopy(teacher)
-    cfg.num_hidden_layers = num_layers
+def distilbert_config(
+    teacher: PretrainedConfig, num_layers: int, label_names: list[str], layers: list[int] | None = None
+) -> PretrainedConfig:
+    """The teacher's config with ``num_layers`` layers (its family adapter keeps layer types and sharing
+    consistent with the teacher ``layers`` the student's come from) and the data's labels."""
+    cfg = adapter_for(teacher.model_type).smaller(teacher, num_layers, layers or [])
     cfg.num_labels = len(label_names)
     cfg.id2label = dict(enumerate(label_names))
     cfg.label2id = {n: i for i, n in enumerate(label_names)}
@@ -40,29 +42,20 @@ def distilbert_config(teacher: PretrainedConfig, num_layers: int, label_names: l
 
 @torch.no_grad()
 def copy_teacher_layers(student: torch.nn.Module, teacher: torch.nn.Module, layers: list[int]) -> list[str]:
-    """Copy embeddings, teacher layer ``layers[m-1]`` (1-based) into student layer ``m``, the
-    pooler and the classifier. Shapes match by construction."""
-    s_emb, s_layers, s_pool = _bert_parts(student)
-    t_emb, t_layers, t_pool = _bert_parts(teacher)
-    s_emb.load_state_dict(t_emb.state_dict())
-    for m, t in enumerate(layers, 1):
-        s_layers[m - 1].load_state_dict(t_layers[t - 1].state_dict())
-    done = [
-        "embeddings (copied)",
-        f"layers {' '.join(f'{m}<-{t}' for m, t in enumerate(layers, 1))} (copied)",
-    ]
-    if copy_relative_bias(student, teacher):
-        done.append("relative position bias (copied)")
-    if s_pool is not None and t_pool is not None:
-        s_pool.load_state_dict(t_pool.state_dict())
-        done.append("pooler (copied)")
-    student.classifier.load_state_dict(teacher.classifier.state_dict())
-    done.append("classifier (copied)")
-    return done
+    """Copy embeddings, teacher layer ``layers[m-1]`` (1-based) into student layer ``m``, the parts
+    every layer reads, the pooler and the classifier. Shapes match by construction."""
+    adapter = adapter_of(teacher)
+    adapter.embeddings(student).load_state_dict(adapter.embeddings(teacher).state_dict())
+    done = ["embeddings (copied)", *adapter.copy_layers(student, teacher, layers)]
+    return done + copy_shared(student, teacher) + copy_head(student, teacher)
 
 
-def build_distilbert(teacher: PretrainedConfig, num_layers: int, label_names: list[str]) -> torch.nn.Module:
-    return AutoModelForSequenceClassification.from_config(distilbert_config(teacher, num_layers, label_names))
+def build_distilbert(
+    teacher: PretrainedConfig, num_layers: int, label_names: list[str], layers: list[int] | None = None
+) -> torch.nn.Module:
+    return AutoModelForSequenceClassification.from_config(
+        distilbert_config(teacher, num_layers, label_names, layers)
+    )
 
 
 class DistilBERTArchitecture(ArchitectureBase):
@@ -94,9 +87,10 @@ def resolve(arch: ArchitectureBase, teacher: ModelDims, teacher_ffn: int | None)
 
 
 def build(req: BuildRequest) -> BuiltStudent:
-    model = build_distilbert(req.teacher.config, req.shape.num_layers, req.label_names)
+    layers = req.init_layers or req.layer_map
+    model = build_distilbert(req.teacher.config, req.shape.num_layers, req.label_names, layers)
     if req.init in ("teacher", "glove"):
-        notes = copy_teacher_layers(model, req.teacher, req.init_layers or req.layer_map)
+        notes = copy_teacher_layers(model, req.teacher, layers)
     elif req.init == "random":
         notes = ["random"]
     else:

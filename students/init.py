@@ -11,7 +11,8 @@ a random TinyBERT-4 reached 71.4% on a task whose majority rate is 70.0%). So:
   word and position embeddings and the embedding LayerNorm; layers stay random.
 
 Position rows are aligned by position, not by row: MPNet (like RoBERTa) numbers positions from
-``padding_idx + 1`` (rows 0 and 1 unused), BERT from 0, so BERT row p takes MPNet row p + 2.
+``padding_idx + 1`` (rows 0 and 1 unused), BERT from 0, so BERT row p takes MPNet row p + 2. Where
+each part is, and each family's offset, come from the family adapters (distill.models.adapters).
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ import logging
 import torch
 from torch import nn
 
+from distill.models.adapters import adapter_of
+
 log = logging.getLogger("distill")
 
 
-def _bert_parts(model: nn.Module):
-    base = model.base_model
-    return base.embeddings, base.encoder.layer, getattr(base, "pooler", None)
+def parts(model: nn.Module) -> tuple[nn.Module, nn.ModuleList, nn.Module | None]:
+    """(embeddings, stored Transformer blocks, pooler) as the model's family adapter finds them."""
+    adapter = adapter_of(model)
+    return adapter.embeddings(model), adapter.layers(model), adapter.pooler(model)
 
 
 def _same_shapes(a: nn.Module, b: nn.Module) -> bool:
@@ -34,41 +38,55 @@ def _same_shapes(a: nn.Module, b: nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape for k in sa)
 
 
-def position_offset(embeddings: nn.Module) -> int:
-    """The row of position 0: ``padding_idx + 1`` for fairseq-style embeddings (MPNet, RoBERTa),
-    which keep ``padding_idx`` on the embeddings module; 0 for BERT."""
-    pad = getattr(embeddings, "padding_idx", None)
-    return 0 if pad is None else pad + 1
-
-
 @torch.no_grad()
-def _copy_embeddings(s_emb: nn.Module, t_emb: nn.Module, proj: torch.Tensor | None) -> None:
-    """Word and position rows (times ``proj`` (d_T, d_S) when given), positions aligned by offset;
-    token-type rows when both have them and the same count."""
+def _copy_embeddings(student: nn.Module, teacher: nn.Module, proj: torch.Tensor | None) -> None:
+    """Word and position rows (times ``proj`` (d_T, d_S) when given), positions aligned by each
+    family's offset (a teacher without absolute positions gives none); token-type rows when both have
+    them and the same count."""
+    sa, ta = adapter_of(student), adapter_of(teacher)
 
     def put(dst: torch.Tensor, src: torch.Tensor) -> None:  # src (rows, d_T) -> dst (rows, d_S)
         dst.copy_(src.float() @ proj if proj is not None else src)
 
-    put(s_emb.word_embeddings.weight, t_emb.word_embeddings.weight)
-    s_pos, t_pos = s_emb.position_embeddings.weight, t_emb.position_embeddings.weight
-    s_off, t_off = position_offset(s_emb), position_offset(t_emb)
-    n = min(s_pos.size(0) - s_off, t_pos.size(0) - t_off)
-    put(s_pos[s_off : s_off + n], t_pos[t_off : t_off + n])
-    src, dst = getattr(t_emb, "token_type_embeddings", None), getattr(s_emb, "token_type_embeddings", None)
+    put(sa.word_embeddings(student).weight, ta.word_embeddings(teacher).weight)
+    s_pos, t_pos = sa.position_embeddings(student), ta.position_embeddings(teacher)
+    if s_pos is not None and t_pos is not None:
+        s_off, t_off = sa.position_offset(student.config), ta.position_offset(teacher.config)
+        n = min(s_pos.weight.size(0) - s_off, t_pos.weight.size(0) - t_off)
+        put(s_pos.weight[s_off : s_off + n], t_pos.weight[t_off : t_off + n])
+    src = getattr(ta.embeddings(teacher), "token_type_embeddings", None)
+    dst = getattr(sa.embeddings(student), "token_type_embeddings", None)
     if src is not None and dst is not None and src.weight.shape[0] == dst.weight.shape[0]:
         put(dst.weight, src.weight)
 
 
 @torch.no_grad()
-def copy_relative_bias(student: nn.Module, teacher: nn.Module) -> bool:
-    """MPNet keeps its relative-position bias on the encoder, shared by all layers, not in a layer:
-    copy it when both models have one of the same shape."""
-    src = getattr(teacher.base_model.encoder, "relative_attention_bias", None)
-    dst = getattr(student.base_model.encoder, "relative_attention_bias", None)
-    if src is None or dst is None or src.weight.shape != dst.weight.shape:
-        return False
-    dst.load_state_dict(src.state_dict())
-    return True
+def copy_shared(student: nn.Module, teacher: nn.Module) -> list[str]:
+    """Copy the parts outside the blocks that every block reads (MPNet's relative-position bias,
+    DeBERTa's relative embeddings, ModernBERT's final norm) when both models have them alike."""
+    s_parts, t_parts = adapter_of(student).shared(student), adapter_of(teacher).shared(teacher)
+    done = []
+    for name, src in t_parts.items():
+        dst = s_parts.get(name)
+        if dst is not None and _same_shapes(dst, src):
+            dst.load_state_dict(src.state_dict())
+            done.append(name)
+    return [f"{', '.join(done)} (copied)"] if done else []
+
+
+@torch.no_grad()
+def copy_head(student: nn.Module, teacher: nn.Module) -> list[str]:
+    """Copy the pooler and the classifier head where both have them alike."""
+    sa, ta = adapter_of(student), adapter_of(teacher)
+    done = []
+    s_pool, t_pool = sa.pooler(student), ta.pooler(teacher)
+    if s_pool is not None and t_pool is not None and _same_shapes(s_pool, t_pool):
+        s_pool.load_state_dict(t_pool.state_dict())
+        done.append("pooler (copied)")
+    if _same_shapes(sa.head(student), ta.head(teacher)):
+        sa.head(student).load_state_dict(ta.head(teacher).state_dict())
+        done.append("classifier (copied)")
+    return done
 
 
 def pca_projection(weight: torch.Tensor, dim: int) -> torch.Tensor:
@@ -81,41 +99,35 @@ def pca_projection(weight: torch.Tensor, dim: int) -> torch.Tensor:
 @torch.no_grad()
 def init_from_teacher(student: nn.Module, teacher: nn.Module, layer_map: list[int]) -> list[str]:
     """Initialise ``student`` in place from ``teacher``; returns what was copied, for the log."""
-    s_emb, s_layers, s_pool = _bert_parts(student)
-    t_emb, t_layers, t_pool = _bert_parts(teacher)
+    sa, ta = adapter_of(student), adapter_of(teacher)
+    s_emb, s_layers = sa.embeddings(student), sa.layers(student)
+    t_emb = ta.embeddings(teacher)
+    s_width = sa.word_embeddings(student).weight.size(1)
+    t_width = ta.word_embeddings(teacher).weight.size(1)
     done = []
-    s_width, t_width = student.config.hidden_size, teacher.config.hidden_size
-    if s_width == t_width:
-        if _same_shapes(s_emb, t_emb):
+    if student.config.hidden_size == teacher.config.hidden_size and s_width == t_width:
+        if sa is ta and _same_shapes(s_emb, t_emb):
             s_emb.load_state_dict(t_emb.state_dict())
             done.append("embeddings (copied)")
-        elif s_emb.word_embeddings.weight.shape == t_emb.word_embeddings.weight.shape:  # another architecture
-            _copy_embeddings(s_emb, t_emb, None)
-            if hasattr(s_emb, "LayerNorm") and hasattr(t_emb, "LayerNorm"):
-                s_emb.LayerNorm.load_state_dict(t_emb.LayerNorm.state_dict())
+        elif sa.word_embeddings(student).weight.shape == ta.word_embeddings(teacher).weight.shape:
+            _copy_embeddings(student, teacher, None)  # another family: rows by meaning
+            s_norm, t_norm = sa.embedding_norm(student), ta.embedding_norm(teacher)
+            if s_norm is not None and t_norm is not None and _same_shapes(s_norm, t_norm):
+                s_norm.load_state_dict(t_norm.state_dict())
             done.append(f"word and position embeddings (copied from {type(t_emb).__name__})")
         copied = []
+        t_applied = ta.applied(teacher)
         for m, t in enumerate(layer_map, 1):
-            if _same_shapes(s_layers[m - 1], t_layers[t - 1]):
-                s_layers[m - 1].load_state_dict(t_layers[t - 1].state_dict())
+            if m <= len(s_layers) and _same_shapes(s_layers[m - 1], t_applied[t - 1]):
+                s_layers[m - 1].load_state_dict(t_applied[t - 1].state_dict())
                 copied.append(f"{m}<-{t}")
         if copied:
             done.append(f"layers {' '.join(copied)} (copied)")
-            if copy_relative_bias(student, teacher):
-                done.append("relative position bias (copied)")
-        if s_pool is not None and t_pool is not None and _same_shapes(s_pool, t_pool):
-            s_pool.load_state_dict(t_pool.state_dict())
-            done.append("pooler (copied)")
-        if (
-            hasattr(student, "classifier")
-            and hasattr(teacher, "classifier")
-            and _same_shapes(student.classifier, teacher.classifier)
-        ):
-            student.classifier.load_state_dict(teacher.classifier.state_dict())
-            done.append("classifier (copied)")
+            done.extend(copy_shared(student, teacher))
+        done.extend(copy_head(student, teacher))
     elif s_width < t_width:
-        proj = pca_projection(t_emb.word_embeddings.weight, s_width)  # (d_T, d_S)
-        _copy_embeddings(s_emb, t_emb, proj)
+        proj = pca_projection(ta.word_embeddings(teacher).weight, s_width)  # (d_T, d_S)
+        _copy_embeddings(student, teacher, proj)
         done.append(f"embeddings (PCA {t_width}->{s_width})")
     if not done:
         log.warning("init: teacher: nothing in the student has the teacher's shapes; it starts random")

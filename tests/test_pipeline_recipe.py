@@ -185,7 +185,7 @@ def test_step_configs_are_validated_by_their_own_loaders(tmp_path, monkeypatch):
         (
             {"kind": "export", "inputs": {"model": "distill"}, "options": {"int8": "fused"}},
             "steps.6.inputs.model: step 'distill' makes a BiLSTM student; options.int8 'fused' does not apply to it (it "
-            "quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only); int8 for a BiLSTM: dynamic",
+            "quantises the graph of ORT's BERT optimiser, which does not apply to this model type); int8 for a BiLSTM: dynamic",
         ),
         (
             {

@@ -141,7 +141,7 @@ def compress_model(
     from distill.compress.evalset import encode_batches
     from distill.compress.export import torch_predict, verify
     from distill.compress.models import (
-        BERT_TYPES,
+        BILSTM_TYPE,
         as_logits_module,
         check_model_dir,
         count_parameters,
@@ -151,16 +151,18 @@ def compress_model(
     from distill.compress.prune import prune
     from distill.compress.recover import recover
     from distill.core.atomic import atomic_dir
+    from distill.models.adapters import adapter_for
 
     quiet_transformers()
     _positive(max_len, "--max-len")
     # Objectives are checked before anything loads: a typo costs no pruning.
     objectives, where = recover_objectives_spec(recover_objectives, recover_epochs)
     mt = check_model_dir(model_dir)["model_type"]
-    if mt not in BERT_TYPES:
+    no_prune = "a BiLSTM has no heads or FFN to prune" if mt == BILSTM_TYPE else adapter_for(mt).prune.why
+    if no_prune:
         raise ConfigError(
-            f"{model_dir}: model_type {mt}: distill compress (pruning) supports BERT-family models only "
-            f"({', '.join(BERT_TYPES)}); export and benchmark it with distill export / distill bench"
+            f"{model_dir}: model_type {mt}: distill compress (pruning) does not apply: {no_prune}; "
+            "export and benchmark it with distill export / distill bench"
         )
     model, tok = load_classifier(model_dir)
     original = copy.deepcopy(model)

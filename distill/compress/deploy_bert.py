@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from distill.core.errors import ConfigError
+from distill.models.adapters import adapter_for
 
 
 def fuse_linears(linears: list[nn.Linear], scales: list[float]) -> nn.Linear:
@@ -60,10 +61,10 @@ class DeployBert(nn.Module):
     def __init__(self, model: nn.Module, input_names: tuple[str, ...] = ("input_ids", "attention_mask")):
         super().__init__()
         self.input_names = tuple(input_names)
-        if getattr(model.config, "model_type", None) != "bert" or not hasattr(model, "bert"):
+        support = adapter_for(getattr(model.config, "model_type", None)).cls_graph
+        if not support.ok or not hasattr(model, "bert"):
             raise ConfigError(
-                f"the [CLS]-only last layer needs a BERT classifier, not model_type "
-                f"{getattr(model.config, 'model_type', None)!r}"
+                f"the [CLS]-only last layer needs a BERT classifier: {support.why or type(model).__name__}"
             )
         if model.bert.pooler is None:
             raise ConfigError("the [CLS]-only last layer needs a BERT classifier with a pooler")

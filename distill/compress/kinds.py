@@ -7,7 +7,7 @@ derived from here: the ``kinds:`` names bench.yaml and recipe.yaml accept, ``dis
 names (:data:`INT8_EXPORTS`), the graph an exported model.int8.onnx quantises, and, through
 :func:`refusal`, whether a kind applies to a model type (export refuses, bench skips, the pipeline's
 plan refuses before training). This module imports neither torch nor the builders (variants.py,
-export.py), so the CLI and config validation read it without loading torch.
+export.py; the family adapters' facts are torch-free), so the CLI and config validation read it without loading torch.
 
 To add a kind: one ``register(Kind(...))`` below; its builder is picked by its runtime, graph and
 recipe (variants.py).
@@ -20,6 +20,7 @@ from typing import Literal
 
 from distill.core.errors import ConfigError
 from distill.core.registry import Registry
+from distill.models.adapters import Adapter, adapter_for, model_types
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,23 @@ REQUIREMENTS: dict[str, str] = {
     "matmul": "QDQ quantises the MatMul/Gemm ops outside the classifier",
 }
 
-_FUSED = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"
+_FUSED = "it quantises the graph of ORT's BERT optimiser, which does not apply to this model type"
 _CLS = "the [CLS]-only last layer rewrites a BERT layer; this model has none"
-_CLS_MPNET = (
-    "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) "
-    "and classification head differ"
-)
-# model_type (compress.models: BILSTM_TYPE, MPNET_TYPE) -> {requirement: why this model type lacks it}.
-# A BERT meets every requirement; a model type not listed here too.
-# ORT's optimiser has no MPNet model type; its BERT one, run on MPNet (tried on a tiny one), fuses
-# no attention (MPNet adds its relative-position bias to the scores, outside BERT's pattern) and
-# only folds residual adds into LayerNorm, ORT's session having fused bias+GELU already.
+
+
+def _family_lacks(adapter: Adapter) -> dict[str, str]:
+    """What an encoder family lacks, from its adapter's deployment facts."""
+    lacks = {}
+    if not adapter.ort_optimizer.ok:
+        lacks["bert-optimiser"] = adapter.ort_optimizer.why
+        lacks["bert-optimised-graph"] = _FUSED
+    if not adapter.cls_graph.ok:
+        lacks["bert-layer"] = adapter.cls_graph.why
+    return lacks
+
+
+# model_type -> {requirement: why this model type lacks it}: the BiLSTM student's own format, and each
+# encoder family's facts (distill.models.adapters). A model type not listed meets every requirement.
 LACKS: dict[str, dict[str, str]] = {
     "distill-bilstm": {
         "bert-optimiser": "ORT's BERT optimiser fuses BERT attention, LayerNorm and GELU, which this model does not have",
@@ -77,12 +84,7 @@ LACKS: dict[str, dict[str, str]] = {
         "matmul": "its QDQ recipe quantises only MatMul/Gemm outside the classifier, and a BiLSTM has none "
         "(its LSTM would stay FP32)",
     },
-    "mpnet": {
-        "bert-optimiser": "ORT's BERT optimiser does not fuse MPNet's attention (its relative-position bias is outside "
-        "BERT's pattern), so it would add only LayerNorm fusions to ort-fp32",
-        "bert-optimised-graph": _FUSED,
-        "bert-layer": _CLS_MPNET,
-    },
+    **{mt: lacks for mt in model_types() if (lacks := _family_lacks(adapter_for(mt)))},
 }
 
 

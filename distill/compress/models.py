@@ -19,16 +19,13 @@ import torch
 from torch import nn
 
 from distill.core.errors import ConfigError
+from distill.models.adapters import adapter_of, model_types
 from distill.train.speed import parameter_count
 
 # students.bilstm.MODEL_TYPE, written out: importing `students` pulls in every family's model classes.
 BILSTM_TYPE = "distill-bilstm"
-# MPNet (e.g. a fine-tuned all-mpnet-base-v2 teacher): exported, quantised and timed like a BERT, but
-# neither pruned nor given ORT's BERT optimiser (see kinds.LACKS).
-MPNET_TYPE = "mpnet"
-# Architectures whose attention/FFN layout prune.py and the ORT BERT optimiser understand.
-BERT_TYPES = ("bert",)
-SUPPORTED_TYPES = (*BERT_TYPES, MPNET_TYPE, BILSTM_TYPE)
+# Every encoder family with an adapter (distill.models.adapters), and the BiLSTM student's own format.
+SUPPORTED_TYPES = (*model_types(), BILSTM_TYPE)
 INPUT_NAMES = ("input_ids", "attention_mask")  # the calling convention's first two inputs, always taken
 INPUT_ORDER = (*INPUT_NAMES, "token_type_ids")  # every input a module may take, in its positional order
 
@@ -89,26 +86,26 @@ def hf_input_names(model: nn.Module, tokenizer) -> tuple[str, ...]:
             f"the tokenizer produces inputs {unknown} that export and bench do not feed; "
             f"they feed {', '.join(INPUT_ORDER)}"
         )
-    if "token_type_ids" in names and model.config.model_type == MPNET_TYPE:
-        raise ConfigError("the tokenizer produces token_type_ids, which an MPNet model does not take")
+    if not adapter_of(model).token_types:  # training dropped them too (features.forward_features)
+        names = [n for n in names if n != "token_type_ids"]
     return tuple(n for n in INPUT_ORDER if n in INPUT_NAMES or n in names)
 
 
 class LogitsOnly(nn.Module):
     """Wrap a HF ``*ForSequenceClassification`` so forward(input_ids, attention_mask[, token_type_ids]) -> logits.
 
-    BERT: token_type_ids and position_ids are passed explicitly: left to the model, they come from
-    buffers sliced by the traced length, which an ONNX export would freeze. The token types are an
-    input when ``input_names`` has them (the tokenizer produces them: a pair's second sentence is 1),
-    else zeros (one sentence). MPNet has no token types and computes its positions from input_ids (a
-    CumSum over non-padding tokens, padding_idx 1), as in training; that graph is dynamic in both
-    axes, so it gets neither.
+    How each family is fed so that an ONNX export keeps both axes dynamic is its adapter's
+    ``logits``: BERT gets explicit position ids and token types (left to the model they come from
+    buffers sliced by the traced length, which an export would freeze) and BERT's additive
+    (batch, 1, 1, seq) mask, the form ORT's optimiser fuses; RoBERTa and MPNet compute their positions
+    from the ids; DeBERTa and ModernBERT build their own masks. The token types are an input when
+    ``input_names`` has them (the tokenizer produces them: a pair's second sentence is 1), else zeros.
     """
 
     def __init__(self, model: nn.Module, input_names: tuple[str, ...] = INPUT_NAMES):
         super().__init__()
         self.model = model
-        self.bert_inputs = model.config.model_type != MPNET_TYPE
+        self.adapter = adapter_of(model)
         self.input_names = input_names
 
     def forward(
@@ -117,24 +114,7 @@ class LogitsOnly(nn.Module):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        # Additive mask [B, 1, 1, T]: 0 where attended, -10000 on padding. It is BERT's original form,
-        # the one onnxruntime's optimiser recognises and fuses into a single Attention op. MPNet gets it
-        # too: transformers' mask builder passes a 4-D mask through, so its graph has no mask-building ops.
-        dtype = next(self.model.parameters()).dtype  # FP16/BF16 models need the mask in their dtype
-        additive = (1.0 - attention_mask.unsqueeze(1).unsqueeze(2).to(dtype)) * -10000.0  # [B, 1, 1, T]
-        if not self.bert_inputs:
-            return self.model(input_ids=input_ids, attention_mask=additive).logits  # [B, labels]
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)  # [B, T]: one sentence
-        position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
-        position_ids = position_ids.expand_as(input_ids)  # [B, T]
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=additive,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-        )
-        return out.logits  # [B, labels]
+        return self.adapter.logits(self.model, input_ids, attention_mask, token_type_ids)  # (batch, labels)
 
 
 class BiLSTMLogits(nn.Module):

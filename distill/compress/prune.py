@@ -22,6 +22,7 @@ import torch_pruning as tp
 from torch import nn
 
 from distill.core.errors import ConfigError
+from distill.models.adapters import adapter_of
 
 IMPORTANCES = ("magnitude", "taylor")
 
@@ -59,8 +60,10 @@ def prune(
     taylor_batch: input_ids/attention_mask/labels, needed for importance="taylor".
     """
     cfg = getattr(model, "config", None)
-    if cfg is None or cfg.model_type != "bert" or not hasattr(model, "bert"):
-        raise ConfigError("prune: only BERT-family *ForSequenceClassification models are supported")
+    if cfg is None or not hasattr(model, "bert"):
+        raise ConfigError("prune: only BERT *ForSequenceClassification models are supported")
+    if not (support := adapter_of(model).prune).ok:
+        raise ConfigError(f"prune: {support.why}")
     for name, r in (("head_ratio", head_ratio), ("ffn_ratio", ffn_ratio)):
         if not 0.0 <= r < 1.0:
             raise ConfigError(f"prune: {name} must be in [0, 1), got {r}")

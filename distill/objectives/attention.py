@@ -14,11 +14,15 @@ from distill.objectives.base import OBJECTIVES, ModelDims, Objective, WeightOnly
 log = logging.getLogger("distill")
 
 
-def attention_score_mse(student: Tensor, teacher: Tensor, mask: Tensor, heads: str = "per_head") -> Tensor:
+def attention_score_mse(
+    student: Tensor, teacher: Tensor, mask: Tensor, heads: str = "per_head", valid: Tensor | None = None
+) -> Tensor:
     """MSE between un-normalised attention scores ``Q Kᵀ / √d`` of one layer pair.
 
     student: (batch, heads_S, seq, seq); teacher: (batch, heads_T, seq, seq); mask: (batch, seq).
-    Query-key pairs that touch padding are excluded, as TinyBERT's code does by zeroing them.
+    Query-key pairs that touch padding are excluded, as TinyBERT's code does by zeroing them, and so
+    are pairs outside ``valid`` (broadcastable bool, True where both models' scores are defined: a
+    windowed layer defines them only inside its window).
 
     - ``per_head`` (the paper, equal head counts): ``1/h Σ_i MSE(A_i^S, A_i^T)``.
     - ``mean``: average the scores over heads first, then MSE; works for any two head counts.
@@ -31,6 +35,8 @@ def attention_score_mse(student: Tensor, teacher: Tensor, mask: Tensor, heads: s
         )
     m = mask.bool()
     pairs = m[:, None, :, None] & m[:, None, None, :]  # (batch, 1, seq, seq): True where both are real
+    if valid is not None:
+        pairs = pairs & valid
     # `where`, not a multiplication: a padded score may be huge (float min), and inf * 0 is nan.
     diff = torch.where(pairs, student - teacher, torch.zeros((), dtype=student.dtype, device=student.device))
     return diff.pow(2).sum() / (pairs.sum() * student.size(1)).clamp_min(1)
@@ -81,4 +87,16 @@ class AttentionScoreMSE(Objective):
 
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
         pairs = zip(student.attn_scores, teacher.attn_scores, strict=True)
-        return sum(attention_score_mse(s, t, student.mask, self.heads) for s, t in pairs)
+        valid = [_both(student.attn_valid, teacher.attn_valid, k) for k in range(len(student.attn_scores))]
+        return sum(
+            attention_score_mse(s, t, student.mask, self.heads, v)
+            for (s, t), v in zip(pairs, valid, strict=True)
+        )
+
+
+def _both(a: list[Tensor | None], b: list[Tensor | None], k: int) -> Tensor | None:
+    """Where layer pair ``k``'s scores are defined in both models (None: everywhere)."""
+    va, vb = (a[k] if k < len(a) else None), (b[k] if k < len(b) else None)
+    if va is None or vb is None:
+        return va if vb is None else vb
+    return va & vb

@@ -27,6 +27,7 @@ from distill.core.atomic import atomic_dir
 from distill.core.errors import ConfigError, DistillError
 from distill.data.batching import encode
 from distill.data.dataset import DataSplits
+from distill.models.adapters import adapter_for
 from distill.objectives import ModelDims
 from distill.objectives.spec import build_objectives, parse_objectives
 from distill.train.distiller import fit_stage
@@ -54,9 +55,9 @@ def resolve_model(model: str) -> str:
 
 
 def _position_offset(config: PretrainedConfig) -> int:
-    """MPNet numbers positions from padding_idx + 1 = 2 (its embeddings fix padding_idx at 1), so
-    its first two position rows hold no position."""
-    return 2 if config.model_type == "mpnet" else 0
+    """The row of position 0 (RoBERTa and MPNet number positions from pad_token_id + 1, so their
+    first rows hold no position); the family adapter knows."""
+    return adapter_for(config.model_type).position_offset(config)
 
 
 def _did_you_mean(path: Path) -> str:
@@ -112,6 +113,9 @@ def inspect_teacher(cfg: TeacherConfig, source: str = "teacher.yaml") -> Pretrai
             raise missing from None
         where = "local folder" if os.path.isdir(path) else "hub id (needs the model hub or its local cache)"
         raise ConfigError(f"{source}: model: cannot load {cfg.model!r} as a {where}: {first}") from None
+    adapter = adapter_for(config.model_type, f"{source}: model {cfg.model!r}")  # an unknown family: one line
+    if why := adapter.check(config):
+        raise ConfigError(f"{source}: model {cfg.model!r}: {why}")
     # A longer max_length would only fail mid-run, on the first text that long (position index out of range).
     positions = getattr(config, "max_position_embeddings", None)
     if positions and cfg.max_length > positions - _position_offset(config):

@@ -69,8 +69,17 @@ def _unpad(feats: Features, lengths: list[int]) -> list[dict[str, object]]:
             row["embeddings"] = feats.embeddings[b, :n].half().clone()  # (n, hidden)
         row["hidden"] = [h[b, :n].half().clone() for h in feats.hidden]
         row["attn_scores"] = [a[b, :, :n, :n].half().clone() for a in feats.attn_scores]  # (heads, n, n)
+        if any(v is not None for v in feats.attn_valid):  # a windowed layer's defined scores: (1, n, n)
+            row["attn_valid"] = [_valid_row(v, b, n) for v in feats.attn_valid]
         rows.append(row)
     return rows
+
+
+def _valid_row(valid: Tensor | None, b: int, n: int) -> Tensor:
+    """Example ``b``'s (1, n, n) bool mask of defined scores (all True where the layer has none)."""
+    if valid is None:
+        return torch.ones(1, n, n, dtype=torch.bool)
+    return valid[b if valid.size(0) > 1 else 0, :1, :n, :n].clone()
 
 
 def _pad(tensors: list[Tensor], width: int, square: bool) -> Tensor:
@@ -104,6 +113,12 @@ class CachedTeacher:
             hidden=[_pad([r["hidden"][k] for r in rows], width, False).to(device) for k in range(n_hidden)],
             attn_scores=[
                 _pad([r["attn_scores"][k] for r in rows], width, True).to(device) for k in range(n_attn)
+            ],
+            attn_valid=[
+                (_pad([r["attn_valid"][k] for r in rows], width, True) > 0.5).to(device)
+                if "attn_valid" in rows[0]
+                else None
+                for k in range(n_attn)
             ],
         )
 

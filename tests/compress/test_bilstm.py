@@ -185,8 +185,8 @@ def test_pair_bilstm_exports_token_type_ids(tiny_pair_bilstm, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("int8", "reason"),
     [
-        ("fused", "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"),
-        ("u8u8", "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"),
+        ("fused", "it quantises the graph of ORT's BERT optimiser, which does not apply to this model type"),
+        ("u8u8", "it quantises the graph of ORT's BERT optimiser, which does not apply to this model type"),
         (
             "static",
             "its QDQ recipe quantises only MatMul/Gemm outside the classifier, and a BiLSTM has none (its LSTM would stay FP32)",
@@ -226,7 +226,7 @@ def test_bench_skips_bert_only_kinds_for_the_bilstm_and_writes_every_field(
         "bilstm/ort-fp32",
         "bilstm/ort-int8-dynamic",
     ]
-    fused = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"
+    fused = "it quantises the graph of ORT's BERT optimiser, which does not apply to this model type"
     assert rep["skipped"] == [
         {
             "name": "bilstm/ort-opt",
@@ -287,7 +287,7 @@ def test_bert_only_kinds_refused_by_name(tiny_bilstm, tmp_path):
 def test_compress_refuses_a_bilstm(tiny_bilstm, tmp_path, capsys):
     assert main(["compress", str(tiny_bilstm), "--out", str(tmp_path / "p"), "--prune-heads", "0.5"]) == 2
     assert capsys.readouterr().err == (
-        f"error: {tiny_bilstm}: model_type distill-bilstm: distill compress (pruning) supports BERT-family models only "
-        "(bert); export and benchmark it with distill export / distill bench\n"
+        f"error: {tiny_bilstm}: model_type distill-bilstm: distill compress (pruning) does not apply: a BiLSTM "
+        "has no heads or FFN to prune; export and benchmark it with distill export / distill bench\n"
     )
     assert not (tmp_path / "p").exists()

@@ -35,7 +35,7 @@ OPT = (
     "ORT's BERT optimiser does not fuse MPNet's attention (its relative-position bias is outside BERT's pattern), "
     "so it would add only LayerNorm fusions to ort-fp32"
 )
-FUSED = "it quantises the graph of ORT's BERT optimiser, which applies to BERT-family models only"
+FUSED = "it quantises the graph of ORT's BERT optimiser, which does not apply to this model type"
 CLS = (
     "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) and "
     "classification head differ"
@@ -248,8 +248,9 @@ def test_bench_mpnet_teacher_and_bert_student_records_the_skipped_kinds(
 def test_compress_refuses_mpnet(tiny_mpnet, tmp_path, capsys):
     assert main(["compress", str(tiny_mpnet), "--out", str(tmp_path / "p"), "--prune-heads", "0.5"]) == 2
     assert capsys.readouterr().err == (
-        f"error: {tiny_mpnet}: model_type mpnet: distill compress (pruning) supports BERT-family models only "
-        "(bert); export and benchmark it with distill export / distill bench\n"
+        f"error: {tiny_mpnet}: model_type mpnet: distill compress (pruning) does not apply: compress/prune.py "
+        "slices BERT's `model.bert` layers; MPNet's attention (q, k, v, o) differs; export and benchmark it "
+        "with distill export / distill bench\n"
     )
     assert not (tmp_path / "p").exists()
 

@@ -134,11 +134,11 @@ def test_distilbert_student_of_mpnet_copies_the_relative_position_bias(model_and
     teacher, batch = model_and_batch
     student = build_distilbert(teacher.config, 2, ["a", "b", "c"]).eval()
     notes = copy_teacher_layers(student, teacher, [1, 2])
-    assert notes[-2:] == ["relative position bias (copied)", "classifier (copied)"]
+    assert notes[-2:] == ["relative_attention_bias (copied)", "classifier (copied)"]
     with torch.no_grad():  # every layer copied: the student is the teacher
         assert torch.equal(student(**batch).logits, teacher(**batch).logits)
     general = build_distilbert(teacher.config, 2, ["a", "b", "c"]).eval()  # `distill general` inits this way
-    assert "relative position bias (copied)" in init_from_teacher(general, teacher, [1, 2])
+    assert "relative_attention_bias (copied)" in init_from_teacher(general, teacher, [1, 2])
     with torch.no_grad():
         assert torch.equal(general(**batch).logits, teacher(**batch).logits)
 

@@ -20,21 +20,14 @@ Queries, keys and values (MiniLM's relation objective) are recorded as the other
 
 from __future__ import annotations
 
-import contextlib
 import math
-import types
-from collections.abc import Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
 from transformers.models.mpnet.modeling_mpnet import MPNetSelfAttention
 
 
-def is_mpnet_attention(module: nn.Module) -> bool:
-    return isinstance(module, MPNetSelfAttention)
-
-
-def _recording_forward(
+def recording_forward(
     self: MPNetSelfAttention,
     hidden_states: Tensor,  # (batch, seq, hidden)
     attention_mask: Tensor | None = None,  # (batch, 1, seq, seq) additive: 0 or float-min
@@ -45,19 +38,20 @@ def _recording_forward(
     # Mirrors transformers 5.x MPNetSelfAttention.forward op for op (tests/distill/test_mpnet.py
     # checks the outputs against the unpatched model); only the two `sink` lines are new.
     sink = getattr(self, "_kd_sink", None)
+    layer, want_scores, want_qkv = sink.next() if sink is not None else (0, False, False)
     hidden_shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
     q = self.q(hidden_states).view(hidden_shape).transpose(1, 2)  # (batch, heads, seq, head_dim)
     k = self.k(hidden_states).view(hidden_shape).transpose(1, 2)
     v = self.v(hidden_states).view(hidden_shape).transpose(1, 2)
-    if sink is not None and sink.qkv is not None:
-        sink.qkv.append((q, k, v))
+    if want_qkv:
+        sink.qkv[layer] = (q, k, v)
 
     # (batch, heads, seq, seq)
     scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
     if position_bias is not None:
         scores = scores + position_bias
-    if sink is not None and sink.scores is not None:
-        sink.scores.append(scores)
+    if want_scores:
+        sink.scores[layer] = scores
     if attention_mask is not None:
         scores = scores + attention_mask
 
@@ -65,16 +59,3 @@ def _recording_forward(
     c = torch.matmul(probs, v).permute(0, 2, 1, 3).contiguous()  # (batch, seq, heads, head_dim)
     o = self.o(c.view(*c.size()[:-2], self.all_head_size))
     return (o, probs) if output_attentions else (o,)
-
-
-@contextlib.contextmanager
-def patched(modules: Iterable[nn.Module]) -> Iterator[None]:
-    """Give each MPNet self-attention among ``modules`` the recording forward while inside."""
-    mine = [m for m in modules if is_mpnet_attention(m)]
-    for m in mine:
-        m.forward = types.MethodType(_recording_forward, m)
-    try:
-        yield
-    finally:
-        for m in mine:
-            del m.forward  # back to the class's own forward

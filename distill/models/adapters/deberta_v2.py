@@ -1,0 +1,64 @@
+"""DeBERTa-v2 and v3 (``model_type: deberta-v2``): disentangled attention with relative positions.
+
+Its self-attention computes content and position terms inline (no attention-function registry), so
+the recording modules get :func:`distill.models.adapters.deberta_scores.recording_forward` while
+recording. The relative-position embeddings and their LayerNorm live on the encoder, read by every
+layer (copied with the layers); the pooler (``ContextPooler``) sits on the classifier, not the base
+model. The model builds its own (batch, 1, seq, seq) mask from the 0/1 mask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from distill.models.adapters.base import Adapter, Support, instance_forward, register
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class DebertaV2Adapter(Adapter):
+    name = "deberta-v2"
+    title = "DeBERTa-v2/v3"
+    model_types = ("deberta-v2",)
+    mask_form = "bool"
+    uses_registry = False
+    ort_optimizer = Support.no(
+        "ORT's BERT optimiser does not match DeBERTa's disentangled attention (relative c2p/p2c terms)"
+    )
+    cls_graph = Support.no(
+        "the [CLS]-only last layer rewrites BERT layers; DeBERTa's disentangled attention differs"
+    )
+    prune = Support.no(
+        "compress/prune.py slices BERT's `model.bert` layers; DeBERTa's query/key/pos projections differ"
+    )
+    notes = "disentangled attention (content + relative-position terms, recorded together); v3 checkpoints"
+
+    def attention(self, block: nn.Module) -> nn.Module:
+        return block.attention.self
+
+    def shared(self, model: nn.Module) -> dict[str, nn.Module]:
+        encoder = model.base_model.encoder
+        names = ("rel_embeddings", "LayerNorm", "conv")
+        return {n: getattr(encoder, n) for n in names if isinstance(getattr(encoder, n, None), _module())}
+
+    def pooler(self, model: nn.Module) -> nn.Module | None:
+        return getattr(model, "pooler", None)
+
+    @contextlib.contextmanager
+    def patched(self, modules: list[nn.Module]) -> Iterator[None]:
+        from distill.models.adapters.deberta_scores import recording_forward
+
+        with instance_forward(modules, recording_forward):
+            yield
+
+
+def _module() -> type:
+    from torch import nn
+
+    return nn.Module
+
+
+DEBERTA_V2 = register(DebertaV2Adapter())

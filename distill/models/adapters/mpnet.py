@@ -1,0 +1,57 @@
+"""MPNet (e.g. all-mpnet-base-v2): relative-position bias shared by all layers, computed inline.
+
+Its self-attention does not call the attention-function registry; while recording, the recording
+modules get :func:`distill.models.adapters.mpnet_scores.recording_forward`. Positions are numbered
+from ``pad_token_id + 1`` and computed from the ids; no token types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from distill.models.adapters.base import Adapter, Support, instance_forward, register
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class MPNetAdapter(Adapter):
+    name = "mpnet"
+    title = "MPNet"
+    model_types = ("mpnet",)
+    token_types = False
+    positions = "model"
+    uses_registry = False
+    ort_optimizer = Support.no(
+        "ORT's BERT optimiser does not fuse MPNet's attention (its relative-position bias is outside BERT's "
+        "pattern), so it would add only LayerNorm fusions to ort-fp32"
+    )
+    cls_graph = Support.no(
+        "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) and "
+        "classification head differ"
+    )
+    prune = Support.no(
+        "compress/prune.py slices BERT's `model.bert` layers; MPNet's attention (q, k, v, o) differs"
+    )
+    notes = "relative-position bias (recorded as part of the scores); positions from pad_token_id + 1"
+
+    def position_offset(self, config: Any) -> int:
+        return (config.pad_token_id or 0) + 1
+
+    def attention(self, block: nn.Module) -> nn.Module:
+        return block.attention.attn
+
+    def shared(self, model: nn.Module) -> dict[str, nn.Module]:
+        return {"relative_attention_bias": model.base_model.encoder.relative_attention_bias}
+
+    @contextlib.contextmanager
+    def patched(self, modules: list[nn.Module]) -> Iterator[None]:
+        from distill.models.adapters.mpnet_scores import recording_forward
+
+        with instance_forward(modules, recording_forward):
+            yield
+
+
+MPNET = register(MPNetAdapter())
