@@ -155,5 +155,8 @@ def test_refuses_a_model_it_cannot_shorten(tiny_bert):
     with pytest.raises(ConfigError, match=r"needs a BERT classifier with a pooler"):
         DeployBert(model)
     model.config.model_type = "distilbert"
-    with pytest.raises(ConfigError, match=r"needs a BERT classifier: the \[CLS\]-only last layer rewrites BERT layers and pooler; DistilBERT's"):
+    with pytest.raises(
+        ConfigError,
+        match=r"needs a BERT classifier: the \[CLS\]-only last layer rewrites BERT layers and pooler; DistilBERT's",
+    ):
         DeployBert(model)

@@ -23,7 +23,6 @@ from distill.compress.bench import _inapplicable
 from distill.compress.evalset import encode_batches
 from distill.compress.export import export_onnx, torch_predict
 from distill.compress.models import SUPPORTED_TYPES
-from distill.models.adapters import adapter_for
 from distill.compress.quantize import ONNX_INT8_RECIPES
 from distill.compress.variants import (
     BUILDERS,
@@ -37,6 +36,7 @@ from distill.compress.variants import (
     load_source,
 )
 from distill.core.errors import ConfigError
+from distill.models.adapters import adapter_for
 from tests.compress.conftest import TEXTS
 from tests.mpnet_helpers import save_tiny_mpnet_classifier
 

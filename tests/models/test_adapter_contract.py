@@ -28,7 +28,7 @@ FAMILIES = sorted(CONFIGS)
 
 
 def test_every_registered_family_has_a_tiny_config():
-    assert FAMILIES == sorted(ADAPTERS.names())
+    assert sorted(ADAPTERS.names()) == FAMILIES
     for family in FAMILIES:
         assert adapter_for(CONFIGS[family]().model_type) is ADAPTERS.get(family)
 
@@ -121,12 +121,16 @@ def test_smaller_model_copies_the_mapped_layers_and_round_trips(family, tmp_path
     for m, t in enumerate(layers, 1):  # exactly the mapped tensors
         s_state, t_state = s_applied[m - 1].state_dict(), t_applied[t - 1].state_dict()
         dropped = set(t_state) - set(s_state)  # only where the family's first layer lacks a part
-        assert set(s_state) <= set(t_state) and (not dropped or (m == 1 and any("dropped" in x for x in notes)))
+        assert set(s_state) <= set(t_state) and (
+            not dropped or (m == 1 and any("dropped" in x for x in notes))
+        )
         assert all(torch.equal(s_state[k], t_state[k]) for k in s_state)
     for name, part in adapter.shared(teacher).items():
         assert all(
             torch.equal(a, b)
-            for a, b in zip(part.state_dict().values(), adapter.shared(student)[name].state_dict().values())
+            for a, b in zip(
+                part.state_dict().values(), adapter.shared(student)[name].state_dict().values(), strict=True
+            )
         )
     inputs = batch(seq=9)
     student.save_pretrained(tmp_path / "s")
