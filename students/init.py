@@ -83,7 +83,8 @@ def copy_head(student: nn.Module, teacher: nn.Module) -> list[str]:
     if s_pool is not None and t_pool is not None and _same_shapes(s_pool, t_pool):
         s_pool.load_state_dict(t_pool.state_dict())
         done.append("pooler (copied)")
-    if _same_shapes(sa.head(student), ta.head(teacher)):
+    s_head, t_head = sa.head(student), ta.head(teacher)
+    if s_head is not None and t_head is not None and _same_shapes(s_head, t_head):
         sa.head(student).load_state_dict(ta.head(teacher).state_dict())
         done.append("classifier (copied)")
     return done
@@ -116,13 +117,18 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module, layer_map: list[in
                 s_norm.load_state_dict(t_norm.state_dict())
             done.append(f"word and position embeddings (copied from {type(t_emb).__name__})")
         copied = []
-        t_applied = ta.applied(teacher)
-        for m, t in enumerate(layer_map, 1):
-            if m <= len(s_layers) and _same_shapes(s_layers[m - 1], t_applied[t - 1]):
-                s_layers[m - 1].load_state_dict(t_applied[t - 1].state_dict())
-                copied.append(f"{m}<-{t}")
+        if sa is ta and student.config.num_hidden_layers == len(layer_map):  # the family's own copy
+            done.extend(sa.copy_layers(student, teacher, layer_map))
+            copied = layer_map
+        else:  # another family: the layers whose tensors line up (a BERT student of a RoBERTa teacher)
+            t_applied = ta.applied(teacher)
+            for m, t in enumerate(layer_map, 1):
+                if m <= len(s_layers) and _same_shapes(s_layers[m - 1], t_applied[t - 1]):
+                    s_layers[m - 1].load_state_dict(t_applied[t - 1].state_dict())
+                    copied.append(f"{m}<-{t}")
+            if copied:
+                done.append(f"layers {' '.join(copied)} (copied)")
         if copied:
-            done.append(f"layers {' '.join(copied)} (copied)")
             done.extend(copy_shared(student, teacher))
         done.extend(copy_head(student, teacher))
     elif s_width < t_width:

@@ -14,6 +14,7 @@ from transformers import (
     AutoModel,
     AutoModelForSequenceClassification,
     BertConfig,
+    BertTokenizerFast,
     DebertaV2Config,
     DistilBertConfig,
     ElectraConfig,
@@ -23,11 +24,12 @@ from transformers import (
     RobertaConfig,
 )
 
-from tests.conftest import WORDS, tiny_tokenizer
+from tests.conftest import WORDS, write_vocab
 
 VOCAB = 5 + len(WORDS)  # the tiny BERT tokenizer's: [PAD]=0 [UNK] [CLS] [SEP] [MASK] + words
 COMMON = dict(vocab_size=VOCAB, pad_token_id=0)
 SIZES = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64)
+NO_TOKEN_TYPES = ("roberta", "distilbert", "modernbert", "mpnet")  # their tokenizers produce none
 NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
@@ -124,7 +126,10 @@ def save_encoder(family: str, folder: Path, seed: int = 0) -> Path:
     model = AutoModel.from_config(CONFIGS[family]())
     _stir(model)
     model.save_pretrained(folder)
-    tiny_tokenizer(folder).save_pretrained(folder)
+    # as their own tokenizers: ids and mask only where the family reads no token types
+    names = {"model_input_names": ["input_ids", "attention_mask"]} if family in NO_TOKEN_TYPES else {}
+    tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(folder)), do_lower_case=True, **names)
+    tokenizer.save_pretrained(folder)
     return folder
 
 

@@ -71,7 +71,13 @@ def use_onnx_attention(model: nn.Module) -> None:
     from transformers import AttentionInterface
 
     if ONNX_ATTENTION not in AttentionInterface._global_mapping:
+        from transformers import AttentionMaskInterface
+        from transformers.masking_utils import eager_mask
+
         AttentionInterface.register(ONNX_ATTENTION, _classic_attention)
+        # Families that build their own mask from the 0/1 one (ModernBERT's windows) need the mask
+        # function too: without it the mask builder returns None and padding would leak.
+        AttentionMaskInterface.register(ONNX_ATTENTION, eager_mask)
     model.set_attn_implementation(ONNX_ATTENTION)
 
 
@@ -86,7 +92,9 @@ def hf_input_names(model: nn.Module, tokenizer) -> tuple[str, ...]:
             f"the tokenizer produces inputs {unknown} that export and bench do not feed; "
             f"they feed {', '.join(INPUT_ORDER)}"
         )
-    if not adapter_of(model).token_types:  # training dropped them too (features.forward_features)
+    if not adapter_of(model).takes_token_types(
+        model.config
+    ):  # training dropped them too (features.forward_features)
         names = [n for n in names if n != "token_type_ids"]
     return tuple(n for n in INPUT_ORDER if n in INPUT_NAMES or n in names)
 

@@ -80,8 +80,8 @@ def forward_features(model: nn.Module, batch: dict[str, Tensor], request: Featur
     names = ("input_ids", "attention_mask", "token_type_ids")
     hf = getattr(getattr(model, "config", None), "model_type", None) is not None  # not a BiLSTM
     adapter = adapter_of(model) if hf else None
-    if (
-        adapter is not None and not adapter.token_types
+    if adapter is not None and not adapter.takes_token_types(
+        model.config
     ):  # e.g. a BERT tokenizer's token types, for a DistilBERT
         names = names[:2]
     inputs = {k: v for k, v in batch.items() if k in names}

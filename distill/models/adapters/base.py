@@ -88,6 +88,10 @@ class Adapter:
         """Why this model (config) cannot be handled, or None."""
         return None
 
+    def takes_token_types(self, config: Any) -> bool:
+        """Whether a model of this config reads token_type_ids (DeBERTa-v3: no, it has no such table)."""
+        return self.token_types
+
     def embeddings(self, model: nn.Module) -> nn.Module:
         return model.base_model.embeddings
 
@@ -124,9 +128,9 @@ class Adapter:
     def pooler(self, model: nn.Module) -> nn.Module | None:
         return getattr(model.base_model, "pooler", None)
 
-    def head(self, model: nn.Module) -> nn.Module:
-        """The classifier head: pooled or [CLS] state -> logits."""
-        return model.classifier
+    def head(self, model: nn.Module) -> nn.Module | None:
+        """The classifier head: pooled or [CLS] state -> logits (None: a bare encoder)."""
+        return getattr(model, "classifier", None)
 
     def num_layers(self, config: Any) -> int:
         return config.num_hidden_layers
@@ -209,7 +213,7 @@ class Adapter:
             kwargs["attention_mask"] = (1.0 - attention_mask[:, None, None, :].to(dtype)) * -10000.0
         else:
             kwargs["attention_mask"] = attention_mask
-        if self.token_types:
+        if self.takes_token_types(model.config):
             kwargs["token_type_ids"] = (
                 torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from distill.models.adapters.base import Adapter, Support, instance_forward, register
 
@@ -35,6 +35,9 @@ class DebertaV2Adapter(Adapter):
         "compress/prune.py slices BERT's `model.bert` layers; DeBERTa's query/key/pos projections differ"
     )
     notes = "disentangled attention (content + relative-position terms, recorded together); v3 checkpoints"
+
+    def takes_token_types(self, config: Any) -> bool:
+        return bool(getattr(config, "type_vocab_size", 0))  # DeBERTa-v3: 0, token types ignored
 
     def attention(self, block: nn.Module) -> nn.Module:
         return block.attention.self
