@@ -67,11 +67,18 @@ def _classic_attention(
 
 
 def use_onnx_attention(model: nn.Module) -> None:
-    """Switch a HF model to :func:`_classic_attention` (registered once with AttentionInterface)."""
-    from transformers import AttentionInterface
+    """Switch a HF model to :func:`_classic_attention` (registered once with AttentionInterface).
+
+    Its mask function is registered too: transformers builds no mask at all for an attention name
+    without one, so a family that makes its own mask from the 0/1 mask (ModernBERT) would export a
+    graph that ignores padding (the traced all-ones mask folded away)."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import eager_mask
 
     if ONNX_ATTENTION not in AttentionInterface._global_mapping:
         AttentionInterface.register(ONNX_ATTENTION, _classic_attention)
+    if ONNX_ATTENTION not in AttentionMaskInterface._global_mapping:
+        AttentionMaskInterface.register(ONNX_ATTENTION, eager_mask)
     model.set_attn_implementation(ONNX_ATTENTION)
 
 
