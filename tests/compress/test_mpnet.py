@@ -23,6 +23,7 @@ from distill.compress.models import (
 )
 from distill.compress.variants import Source, build_variant, load_source
 from distill.core.errors import ConfigError
+from distill.models.adapters import adapter_for
 from tests.mpnet_helpers import save_tiny_mpnet, save_tiny_mpnet_classifier
 
 from .conftest import TEXTS, run_fast_bench
@@ -31,10 +32,8 @@ MPNET_KINDS = (
     "torch-fp32, torch-int8, torch-int8-x86, torch-int8-onednn, torch-fp16, torch-bf16, torch-bf16-autocast, torch-compile-fp32, torch-compile-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic, "
     "ort-int8-static"
 )
-OPT = (
-    "ORT's BERT optimiser does not fuse MPNet's attention (its relative-position bias is outside BERT's pattern), "
-    "so it would add only LayerNorm fusions to ort-fp32"
-)
+# the adapter's measured fact (tests/compress/test_family_fusions.py checks it against the optimiser)
+OPT = adapter_for("mpnet").ort_optimizer.why
 FUSED = "it quantises the graph of ORT's BERT optimiser, which does not apply to this model type"
 CLS = (
     "the [CLS]-only last layer rewrites a BERT layer and pooler; MPNet's layers (relative-position bias) and "

@@ -78,7 +78,9 @@ class Adapter:
     # TinyBERT-style students of this teacher: "bert" (a BERT reading the teacher's tokens) or "own".
     tinybert_student: str = "bert"
     # Deployment paths, each with the reason when it does not apply.
-    ort_optimizer: Support = YES  # ORT's transformer optimiser (model_type "bert") fuses its layers
+    # ORT's transformer optimiser (model_type "bert") fuses every layer's attention (measured by
+    # tests/compress/test_family_fusions.py)
+    ort_optimizer: Support = YES
     cls_graph: Support = YES  # the [CLS]-only deployment graph (compress/deploy_bert.py)
     prune: Support = YES  # compress/prune.py with torch-pruning
     notes: str = ""  # one line for the docs: what is special about the family

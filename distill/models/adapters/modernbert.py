@@ -26,7 +26,8 @@ class ModernBertAdapter(Adapter):
     positions = "model"  # rotary, from 0..seq-1
     mask_form = "bool"  # it builds the windowed masks of its local layers from the 0/1 mask
     ort_optimizer = Support.no(
-        "ORT's BERT optimiser does not match ModernBERT's rotary, GeGLU and pre-norm layers"
+        "ORT's BERT optimiser fuses none of ModernBERT's attention (fused Wqkv, rotary Q/K, no output bias; "
+        "measured on a tiny model, onnxruntime 1.32: no Attention node, only SkipLayerNorm and Gelu)"
     )
     cls_graph = Support.no(
         "the [CLS]-only last layer rewrites BERT layers; ModernBERT's (Wqkv, rotary, GeGLU) differ"
