@@ -126,3 +126,37 @@ def test_gpu_report_tiny_runs_without_the_projects_other_dependencies(tmp_path):
     assert recipe["reason"] in md and "| 5. the recipe's student benchmarked |" in md
     assert "- **not measured**: the student's bench did not run" in md
     assert "9,102 samples/s" in md  # the MLPerf anchor
+
+
+def test_family_speed_tiny_times_every_family_in_every_variant(tmp_path):
+    """experiments/family_speed.py --tiny (run as a script, as the main session runs it): every
+    registered family's base and its TinyBERT student, FP32 and INT8, at both batches, one progress
+    line each, and the report names them all."""
+    from distill.models.adapters import ADAPTERS
+
+    done = subprocess.run(
+        [sys.executable, "experiments/family_speed.py", "--tiny", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (md_path,) = tmp_path.glob("family-speed-*.md")
+    data = json.loads(md_path.with_suffix(".json").read_text())
+    families, variants = ADAPTERS.names(), ("base-fp32", "student-fp32", "student-int8")
+    assert data["failed"] == [] and [r["family"] for r in data["families"]] == families
+    assert data["batches"] == [1, 2] and data["rounds"] == 1 and data["machine"]["threads"] == 1
+    for row in data["families"]:
+        assert set(row["variants"]) == set(variants)
+        assert all(row["variants"][v][f"b{b}_ms"] > 0 for v in variants for b in (1, 2)), row
+        assert row["params"]["base"] > 0 and row["params"]["student"] > 0
+    md = md_path.read_text()
+    for family in families:
+        assert f"| {family} |" in md
+    for variant in variants:
+        assert f"`{variant}`" in md
+    for family in families:
+        for variant in variants:
+            for b in (1, 2):
+                assert f"] {family} {variant} b{b}: " in done.stdout
