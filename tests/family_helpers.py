@@ -142,3 +142,16 @@ def batch(seq: int = 9, rows: int = 3, seed: int = 0) -> dict[str, torch.Tensor]
         mask[r, seq - 2 * r :] = 0
     ids = ids.masked_fill(mask == 0, 0)
     return {"input_ids": ids, "attention_mask": mask}
+
+
+def save_classifier(family: str, folder: Path, seed: int = 0) -> Path:
+    """A fine-tuned-looking ``*ForSequenceClassification`` of ``family`` (labels neg/pos) and the tiny
+    tokenizer (ids and mask only where the family reads no token types), saved."""
+    model = classifier(family, seed)
+    model.config.id2label, model.config.label2id = {0: "neg", 1: "pos"}, {"neg": 0, "pos": 1}
+    model.save_pretrained(folder)
+    names = {"model_input_names": ["input_ids", "attention_mask"]} if family in NO_TOKEN_TYPES else {}
+    BertTokenizerFast(vocab_file=str(write_vocab(folder)), do_lower_case=True, **names).save_pretrained(
+        folder
+    )
+    return folder

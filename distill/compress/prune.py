@@ -9,7 +9,7 @@ the same fraction of residual channels (lowest importance across the whole resid
 one number. torch-pruning finds every coupled weight (Q/K/V/output, LayerNorms, embeddings,
 pooler); we only choose indices and update the config.
 
-The BiLSTM student is not pruned (it is small already; torch-pruning could cut LSTM hidden units, but
+Other families are refused with their adapter's reason (``Adapter.prune``). The BiLSTM student is not pruned (it is small already; torch-pruning could cut LSTM hidden units, but
 its saved config would need updating to match): ``prune`` refuses anything but a BERT classifier, and
 ``distill compress`` refuses a BiLSTM folder by name.
 """
@@ -53,17 +53,19 @@ def prune(
     importance: str = "magnitude",
     taylor_batch: dict[str, torch.Tensor] | None = None,
 ) -> nn.Module:
-    """Prune a HF ``BertForSequenceClassification`` in place and return it, config updated.
+    """Prune a BERT or RoBERTa-family (XLM-R, CamemBERT) classifier in place and return it, config
+    updated; the family adapter says where the layers, embeddings and off-stream outputs are.
 
     head_ratio: fraction of heads removed from every layer (rounded to whole heads).
     ffn_ratio: fraction of FFN neurons removed from every layer.
     taylor_batch: input_ids/attention_mask/labels, needed for importance="taylor".
     """
     cfg = getattr(model, "config", None)
-    if cfg is None or not hasattr(model, "bert"):
-        raise ConfigError("prune: only BERT *ForSequenceClassification models are supported")
-    if not (support := adapter_of(model).prune).ok:
-        raise ConfigError(f"prune: {support.why}")
+    if cfg is None or getattr(cfg, "model_type", None) is None:
+        raise ConfigError("prune: only Hugging Face *ForSequenceClassification models are supported")
+    adapter = adapter_of(model)
+    if not adapter.prune.ok:
+        raise ConfigError(f"prune: {adapter.prune.why}")
     for name, r in (("head_ratio", head_ratio), ("ffn_ratio", ffn_ratio)):
         if not 0.0 <= r < 1.0:
             raise ConfigError(f"prune: {name} must be in [0, 1), got {r}")
@@ -81,7 +83,7 @@ def prune(
         "input_ids": torch.ones(1, 8, dtype=torch.long),
         "attention_mask": torch.ones(1, 8, dtype=torch.long),
     }
-    layers = model.bert.encoder.layer
+    layers = adapter.layers(model)
 
     def graph() -> tp.DependencyGraph:
         # Rebuilt after each step: scores and groups must describe the current shapes.
@@ -108,18 +110,21 @@ def prune(
             dg.get_pruning_group(q, tp.prune_linear_out_channels, idxs=cut).prune()
         dg = graph()
         # Residual stream: embeddings, every LayerNorm, every in/out projection of the hidden size.
-        emb = model.bert.embeddings.word_embeddings
+        emb = adapter.word_embeddings(model)
         n_hidden_cut = n_heads_cut * head_dim
         group = dg.get_pruning_group(emb, tp.prune_embedding_out_channels, idxs=list(range(hidden)))
         dg.get_pruning_group(
             emb, tp.prune_embedding_out_channels, idxs=_lowest(imp(group), n_hidden_cut)
         ).prune()
-        # The pooler's output is not on the residual stream; it must match the new hidden size too.
-        pool = model.bert.pooler.dense
-        group = dg.get_pruning_group(pool, tp.prune_linear_out_channels, idxs=list(range(pool.out_features)))
-        dg.get_pruning_group(
-            pool, tp.prune_linear_out_channels, idxs=_lowest(imp(group), n_hidden_cut)
-        ).prune()
+        # The pooler's (RoBERTa: the head's dense) output is not on the residual stream; it must match
+        # the new hidden size too.
+        for side in adapter.side_outputs(model):
+            group = dg.get_pruning_group(
+                side, tp.prune_linear_out_channels, idxs=list(range(side.out_features))
+            )
+            dg.get_pruning_group(
+                side, tp.prune_linear_out_channels, idxs=_lowest(imp(group), n_hidden_cut)
+            ).prune()
     model.zero_grad(set_to_none=True)
     # What torch-pruning does not know about: the config and the attention modules' bookkeeping.
     new_heads = heads - n_heads_cut

@@ -39,6 +39,7 @@ from distill.core.output_dir import OUTPUT_HINT, check_free_space, check_writabl
 from distill.data.dataset import DataSplits, load_splits
 from distill.distillation.augmented import check_augment, for_split, load_augment_config
 from distill.distillation.lengths import split_lengths
+from distill.distillation.structures import check_structures
 from distill.models.layer_map import resolve_layer_map
 from distill.objectives import ModelDims, Objective
 from distill.objectives import spec as objective_spec
@@ -102,6 +103,9 @@ class Plan:
                 self.student_source,
                 "architecture.init_layers",
             )
+        arch_cfg, shape, t_hf = arch, self.shape, self.teacher_hf
+        build = (lambda: self.family.build_encoder(arch_cfg, shape, t_hf)) if self.family.general else None
+        check_structures(self.teacher_hf, self.layer_map, build, self.teacher_source, self.student_source)
         self.student_dims = self.shape.dims()
         self.teacher_dims = t
         self.objectives = [  # fail on shape conflicts now, not mid-run

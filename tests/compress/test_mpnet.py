@@ -248,8 +248,8 @@ def test_compress_refuses_mpnet(tiny_mpnet, tmp_path, capsys):
     assert main(["compress", str(tiny_mpnet), "--out", str(tmp_path / "p"), "--prune-heads", "0.5"]) == 2
     assert capsys.readouterr().err == (
         f"error: {tiny_mpnet}: model_type mpnet: distill compress (pruning) does not apply: compress/prune.py "
-        "slices BERT's `model.bert` layers; MPNet's attention (q, k, v, o) differs; export and benchmark it "
-        "with distill export / distill bench\n"
+        "cuts BERT's layer layout (attention.self.query/key/value, intermediate.dense); MPNet's (q, k, v, o) "
+        "differs; export and benchmark it with distill export / distill bench\n"
     )
     assert not (tmp_path / "p").exists()
 

@@ -84,5 +84,5 @@ def test_bad_pruning_arguments_are_one_line_errors(tiny_bert, kw, msg):
 
 
 def test_non_bert_is_refused():
-    with pytest.raises(ConfigError, match="only BERT"):
+    with pytest.raises(ConfigError, match="only Hugging Face"):
         prune(torch.nn.Linear(2, 2), head_ratio=0.5)

@@ -31,7 +31,7 @@ class AlbertAdapter(Adapter):
         "the [CLS]-only last layer rewrites separate BERT layers; ALBERT's one block is shared"
     )
     prune = Support.no(
-        "pruning a shared block prunes every layer at once; compress/prune.py slices BERT layers"
+        "pruning a shared block prunes every layer at once; compress/prune.py cuts separate BERT layers"
     )
     notes = "one shared block applied N times (recorded per application); factorised embeddings"
 

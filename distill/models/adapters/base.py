@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -133,6 +132,13 @@ class Adapter:
     def head(self, model: nn.Module) -> nn.Module | None:
         """The classifier head: pooled or [CLS] state -> logits (None: a bare encoder)."""
         return getattr(model, "classifier", None)
+
+    def side_outputs(self, model: nn.Module) -> list[nn.Module]:
+        """Linear layers whose output width is ``hidden_size`` but that are off the residual stream
+        (BERT's pooler, RoBERTa's head dense): pruning the width must cut their outputs too, or the
+        pruned model would not reload from its config."""
+        pooler = self.pooler(model)
+        return [pooler.dense] if pooler is not None and hasattr(pooler, "dense") else []
 
     def num_layers(self, config: Any) -> int:
         return config.num_hidden_layers
@@ -264,8 +270,10 @@ def adapter_for(model_type: str, source: str = "config.json") -> Adapter:
     and the closest."""
     if model_type in _BY_TYPE:
         return _BY_TYPE[model_type]
-    close = difflib.get_close_matches(str(model_type), model_types(), n=1, cutoff=0.5)
-    hint = f"; closest: {close[0]!r}" if close else ""
+    from distill.core.schema import did_you_mean  # spelling, or a shared prefix (xlm -> xlm-roberta)
+
+    close = did_you_mean(str(model_type), model_types())
+    hint = f"; closest: {close!r}" if close else ""
     raise ConfigError(
         f"{source}: model_type {model_type!r} is not a supported encoder family{hint}; "
         f"supported: {', '.join(model_types())}"

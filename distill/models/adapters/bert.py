@@ -20,7 +20,10 @@ _HEAD = (
     "the [CLS]-only last layer rewrites BERT's pooler and classifier; {title}'s head (dense, {act}, out_proj, "
     "no pooler) differs"
 )
-_PRUNE = "compress/prune.py slices BERT's `model.bert` layers; {title} classifiers are not wired into it"
+_PRUNE = (
+    "compress/prune.py cuts the residual width from the word embeddings; {title}-small's narrower embeddings "
+    "(embedding_size, projected by embeddings_project) are not the residual stream"
+)
 
 
 class BertAdapter(Adapter):
@@ -33,11 +36,14 @@ class RobertaAdapter(Adapter):
     model_types = ("roberta", "xlm-roberta", "camembert")
     positions = "model"  # fairseq-style: from the ids, starting at pad_token_id + 1
     cls_graph = Support.no(_HEAD.format(title="RoBERTa", act="tanh"))
-    prune = Support.no(_PRUNE.format(title="RoBERTa"))
     notes = "positions from pad_token_id + 1; one token type; head on [CLS] without a pooler"
 
     def position_offset(self, config: Any) -> int:
         return (config.pad_token_id or 0) + 1
+
+    def side_outputs(self, model: nn.Module) -> list[nn.Module]:
+        head = self.head(model)  # RobertaClassificationHead: dense (hidden -> hidden), out_proj
+        return [head.dense] if head is not None and hasattr(head, "dense") else []
 
 
 class ElectraAdapter(Adapter):

@@ -34,7 +34,7 @@ class DebertaV2Adapter(Adapter):
         "the [CLS]-only last layer rewrites BERT layers; DeBERTa's disentangled attention differs"
     )
     prune = Support.no(
-        "compress/prune.py slices BERT's `model.bert` layers; DeBERTa's query/key/pos projections differ"
+        "compress/prune.py cuts BERT's layer layout (attention.self.query/key/value, intermediate.dense); DeBERTa's (query_proj, key_proj, relative-position projections) differs"
     )
     notes = "disentangled attention (content + relative-position terms, recorded together); v3 checkpoints"
 

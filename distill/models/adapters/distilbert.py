@@ -24,7 +24,9 @@ class DistilBertAdapter(Adapter):
         "the [CLS]-only last layer rewrites BERT layers and pooler; DistilBERT's blocks (sa_layer_norm, ffn) and "
         "pre_classifier head differ"
     )
-    prune = Support.no("compress/prune.py slices BERT's `model.bert` layers; DistilBERT's blocks differ")
+    prune = Support.no(
+        "compress/prune.py cuts BERT's layer layout (attention.self.query/key/value, intermediate.dense); DistilBERT's (q_lin/k_lin/v_lin, ffn.lin1) differs"
+    )
     notes = "no token types; blocks at distilbert.transformer.layer; pre_classifier + classifier head"
 
     def layers(self, model: nn.Module) -> nn.ModuleList:

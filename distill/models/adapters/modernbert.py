@@ -32,7 +32,9 @@ class ModernBertAdapter(Adapter):
     cls_graph = Support.no(
         "the [CLS]-only last layer rewrites BERT layers; ModernBERT's (Wqkv, rotary, GeGLU) differ"
     )
-    prune = Support.no("compress/prune.py slices BERT's `model.bert` layers; ModernBERT's fused Wqkv differs")
+    prune = Support.no(
+        "compress/prune.py cuts BERT's layer layout (attention.self.query/key/value, intermediate.dense); ModernBERT's (fused Wqkv, GeGLU) differs"
+    )
     notes = "rotary positions; local layers attend inside a window (scores outside it are not compared)"
 
     def embeddings(self, model: nn.Module) -> nn.Module:

@@ -34,7 +34,7 @@ class MPNetAdapter(Adapter):
         "classification head differ"
     )
     prune = Support.no(
-        "compress/prune.py slices BERT's `model.bert` layers; MPNet's attention (q, k, v, o) differs"
+        "compress/prune.py cuts BERT's layer layout (attention.self.query/key/value, intermediate.dense); MPNet's (q, k, v, o) differs"
     )
     notes = "relative-position bias (recorded as part of the scores); positions from pad_token_id + 1"
 
