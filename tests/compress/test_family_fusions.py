@@ -66,4 +66,10 @@ def test_ort_optimiser_fact_is_what_the_optimiser_does(family, tmp_path):
         assert _max_diff(model, opt) < 1e-4, family
     else:
         assert fact.why.strip(), family
-        assert fused < layers, (family, "every layer fuses: the fact should say yes", dict(ops))
+        # not every layer fuses, or the fused graph computes something else (ERNIE's task types dropped)
+        wrong = _max_diff(model, opt) >= 1e-4
+        assert fused < layers or wrong, (
+            family,
+            "every layer fuses and agrees: the fact should say yes",
+            dict(ops),
+        )

@@ -16,8 +16,8 @@ PRUNABLE = [f for f in sorted(CONFIGS) if adapter_of(classifier(f)).prune.ok]
 REFUSED = [f for f in sorted(CONFIGS) if f not in PRUNABLE]
 
 
-def test_bert_and_roberta_are_the_prunable_families():
-    assert PRUNABLE == ["bert", "roberta"]
+def test_bert_and_roberta_are_prunable():
+    assert {"bert", "roberta"} <= set(PRUNABLE)  # the layouts prune.py was written for
 
 
 @pytest.mark.parametrize("family", PRUNABLE)

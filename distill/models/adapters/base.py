@@ -77,7 +77,8 @@ class Adapter:
     # TinyBERT-style students of this teacher: "bert" (a BERT reading the teacher's tokens) or "own".
     tinybert_student: str = "bert"
     # Deployment paths, each with the reason when it does not apply.
-    # ORT's transformer optimiser (model_type "bert") fuses every layer's attention (measured by
+    # ORT's transformer optimiser (model_type "bert") fuses every layer's attention and keeps the
+    # model's logits (measured by
     # tests/compress/test_family_fusions.py)
     ort_optimizer: Support = YES
     cls_graph: Support = YES  # the [CLS]-only deployment graph (compress/deploy_bert.py)
