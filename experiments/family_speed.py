@@ -163,6 +163,14 @@ def _mpnet(tiny: bool):
     return MPNetConfig(**(T if tiny else {}), max_position_embeddings=514)  # defaults: mpnet-base
 
 
+def _ernie(tiny: bool):
+    from transformers import ErnieConfig
+
+    # ernie-3.0-base-zh: 12 x 768, vocabulary 40,000, 2,048 positions, task-type embeddings
+    s = T if tiny else dict(_BASE, vocab_size=40000, max_position_embeddings=2048, type_vocab_size=4)
+    return ErnieConfig(**s, use_task_id=True, task_type_vocab_size=3)
+
+
 _BASE = dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072)
 # family (adapter name) -> (the published base model it stands for, its config)
 BASES: dict[str, tuple[str, Callable]] = {
@@ -174,6 +182,7 @@ BASES: dict[str, tuple[str, Callable]] = {
     "deberta-v2": ("deberta-v3-base", _deberta),
     "modernbert": ("modernbert-base", _modernbert),
     "mpnet": ("mpnet-base", _mpnet),
+    "ernie": ("ernie-3.0-base-zh", _ernie),
 }
 
 

@@ -18,6 +18,7 @@ from transformers import (
     DebertaV2Config,
     DistilBertConfig,
     ElectraConfig,
+    ErnieConfig,
     ModernBertConfig,
     MPNetConfig,
     PretrainedConfig,
@@ -95,6 +96,9 @@ CONFIGS = {
     ),
     "deberta-v2": _deberta,
     "modernbert": _modernbert,
+    "ernie": lambda: ErnieConfig(
+        **COMMON, **SIZES, **NO_DROPOUT, max_position_embeddings=64, use_task_id=True
+    ),
     "mpnet": lambda: MPNetConfig(
         **{**COMMON, "pad_token_id": 1}, **SIZES, **NO_DROPOUT, max_position_embeddings=66
     ),

@@ -17,7 +17,7 @@ from distill.models.adapters.base import (
     model_types,
 )
 
-FAMILIES = ("bert", "distilbert", "albert", "deberta_v2", "modernbert", "mpnet")
+FAMILIES = ("bert", "distilbert", "albert", "deberta_v2", "modernbert", "mpnet", "ernie")
 for _module in FAMILIES:
     importlib.import_module(f"distill.models.adapters.{_module}")
 
