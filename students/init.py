@@ -38,6 +38,13 @@ def _same_shapes(a: nn.Module, b: nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape for k in sa)
 
 
+def _fits(student_block: nn.Module, teacher_block: nn.Module) -> bool:
+    """Every tensor of the student's block has its namesake, of the same shape, in the teacher's (a
+    block may lack a part the teacher's has: ModernBERT's first layer has no attn_norm)."""
+    s, t = student_block.state_dict(), teacher_block.state_dict()
+    return all(k in t and t[k].shape == v.shape for k, v in s.items())
+
+
 @torch.no_grad()
 def _copy_embeddings(student: nn.Module, teacher: nn.Module, proj: torch.Tensor | None) -> None:
     """Word and position rows (times ``proj`` (d_T, d_S) when given), positions aligned by each
@@ -106,8 +113,12 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module, layer_map: list[in
     s_width = sa.word_embeddings(student).weight.size(1)
     t_width = ta.word_embeddings(teacher).weight.size(1)
     done = []
-    if student.config.hidden_size == teacher.config.hidden_size and s_width == t_width:
-        if sa is ta and _same_shapes(s_emb, t_emb):
+    if student.config.hidden_size == teacher.config.hidden_size:
+        if (
+            s_width != t_width
+        ):  # factorised teacher embeddings (ELECTRA-small, ALBERT), projected in its model
+            done.append(f"embeddings left random (the teacher's are {t_width} wide, the student's {s_width})")
+        elif sa is ta and _same_shapes(s_emb, t_emb):
             s_emb.load_state_dict(t_emb.state_dict())
             done.append("embeddings (copied)")
         elif sa.word_embeddings(student).weight.shape == ta.word_embeddings(teacher).weight.shape:
@@ -117,11 +128,14 @@ def init_from_teacher(student: nn.Module, teacher: nn.Module, layer_map: list[in
                 s_norm.load_state_dict(t_norm.state_dict())
             done.append(f"word and position embeddings (copied from {type(t_emb).__name__})")
         copied = []
-        if sa is ta and student.config.num_hidden_layers == len(layer_map):  # the family's own copy
+        t_applied, s_applied = ta.applied(teacher), sa.applied(student)
+        fits = len(s_applied) == len(layer_map) and all(
+            _fits(s_applied[m - 1], t_applied[t - 1]) for m, t in enumerate(layer_map, 1)
+        )
+        if sa is ta and fits:  # the family's own copy (ModernBERT's first layer, ALBERT's shared block)
             done.extend(sa.copy_layers(student, teacher, layer_map))
             copied = layer_map
-        else:  # another family: the layers whose tensors line up (a BERT student of a RoBERTa teacher)
-            t_applied = ta.applied(teacher)
+        else:  # another family or FFN: the layers whose tensors line up (a BERT student of a RoBERTa teacher)
             for m, t in enumerate(layer_map, 1):
                 if m <= len(s_layers) and _same_shapes(s_layers[m - 1], t_applied[t - 1]):
                     s_layers[m - 1].load_state_dict(t_applied[t - 1].state_dict())
