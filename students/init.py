@@ -7,8 +7,11 @@ a random TinyBERT-4 reached 71.4% on a task whose majority rate is 70.0%). So:
   the layer map assigns to each student layer, the pooler and the classifier (DistilBERT's recipe);
 - where the student is narrower, project the teacher's embeddings onto their top principal
   components (PCA), so the student starts with the teacher's lexical geometry; layers stay random;
-- where the widths match but the architectures differ (an MPNet teacher, a BERT student), copy the
-  word and position embeddings and the embedding LayerNorm; layers stay random.
+- where the widths match but the families differ (a BERT student of an MPNet, RoBERTa or ELECTRA
+  teacher), copy the word and position embeddings and the embedding LayerNorm, and each mapped layer
+  whose tensors line up with the student's (RoBERTa's and ELECTRA's layers are BERT's; MPNet's are not);
+- a teacher whose word embeddings are narrower than its layers (ELECTRA-small, ALBERT: projected
+  inside the model) gives no embeddings; the log says so.
 
 Position rows are aligned by position, not by row: MPNet (like RoBERTa) numbers positions from
 ``padding_idx + 1`` (rows 0 and 1 unused), BERT from 0, so BERT row p takes MPNet row p + 2. Where

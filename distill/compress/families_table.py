@@ -10,12 +10,11 @@ families, the objectives and the kinds registry, so it cannot drift.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from distill.compress import kinds
-from distill.models.adapters import ADAPTERS, Adapter, Support
+from distill.compress.kinds_table import generated_block_cli
+from distill.models.adapters import ADAPTERS, Support
 from distill.objectives import OBJECTIVES
 from students import STUDENTS
 
@@ -37,12 +36,6 @@ def _objectives() -> str:
     return f"{len(usable)}/{len(OBJECTIVES.names())}"
 
 
-def _students(adapter: Adapter) -> tuple[str, str]:
-    tiny = "BERT on its tokens" if adapter.tinybert_student == "bert" else f"{adapter.title}"
-    own = f"{adapter.title}, fewer layers"
-    return tiny, own
-
-
 def markdown() -> str:
     """One row per family adapter; a "no" carries a footnote with the reason."""
     notes: list[str] = []
@@ -58,30 +51,25 @@ def markdown() -> str:
     total = len(kinds.names())
     for name in ADAPTERS.names():
         a = ADAPTERS.get(name)
-        tiny, own = _students(a)
         mt = a.model_types[0]
+        # every TinyBERT-style student is a BERT reading the teacher's tokens (README: why)
         lines.append(
-            f"| {a.title} | {', '.join(f'`{t}`' for t in a.model_types)} | bare or classifier | {tiny} | {own} | "
+            f"| {a.title} | {', '.join(f'`{t}`' for t in a.model_types)} | bare or classifier | BERT on its tokens | "
+            f"{a.title}, fewer layers | "
             f"{_objectives()} | {'yes' if general else 'no'} | yes | {_cell(a.ort_optimizer, notes)} | "
             f"{_cell(a.cls_graph, notes)} | {_cell(a.prune, notes)} | {len(kinds.kinds_for(mt))}/{total} |"
         )
     lines.append("")
     lines.extend(f"[{i}] {why}  " for i, why in enumerate(notes, 1))
+    lines.append("")
+    lines.extend(f"- {ADAPTERS.get(n).title}: {ADAPTERS.get(n).notes}" for n in ADAPTERS.names())
     return "\n".join(lines).rstrip()
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="the README's supported-architectures matrix, from the adapters")
-    p.add_argument("--readme", default=None, help="rewrite the matrix block of this file in place")
-    args = p.parse_args(argv)
-    if args.readme is None:
-        print(markdown())
-        return 0
-    path = Path(args.readme)
-    text = path.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    path.write_text(f"{text[:start]}\n{markdown()}\n{text[end:]}", encoding="utf-8")
-    return 0
+    return generated_block_cli(
+        argv, "the README's supported-architectures matrix, from the adapters", markdown(), BEGIN, END
+    )
 
 
 if __name__ == "__main__":

@@ -37,22 +37,29 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, table: str) -> str:
-    """``text`` with the block between :data:`BEGIN` and :data:`END` replaced by ``table``."""
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    return f"{text[:start]}\n{table}\n{text[end:]}"
+def replace_block(text: str, table: str, begin: str = BEGIN, end: str = END) -> str:
+    """``text`` with the block between the ``begin`` and ``end`` markers replaced by ``table``."""
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    return f"{text[:start]}\n{table}\n{text[stop:]}"
+
+
+def generated_block_cli(
+    argv: list[str] | None, description: str, table: str, begin: str = BEGIN, end: str = END
+) -> int:
+    """Print ``table``, or with ``--readme FILE`` rewrite that file's block between the markers."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--readme", default=None, help="rewrite the block of this file in place")
+    args = p.parse_args(argv)
+    if args.readme is None:
+        print(table)
+        return 0
+    path = Path(args.readme)
+    path.write_text(replace_block(path.read_text(encoding="utf-8"), table, begin, end), encoding="utf-8")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="the README's kinds table, from the kinds registry")
-    p.add_argument("--readme", default=None, help="rewrite the table block of this file in place")
-    args = p.parse_args(argv)
-    if args.readme is None:
-        print(markdown())
-        return 0
-    path = Path(args.readme)
-    path.write_text(replace_block(path.read_text(encoding="utf-8"), markdown()), encoding="utf-8")
-    return 0
+    return generated_block_cli(argv, "the README's kinds table, from the kinds registry", markdown())
 
 
 if __name__ == "__main__":

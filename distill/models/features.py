@@ -9,7 +9,6 @@ recorded is its adapter's business (:mod:`distill.models.adapters`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 import torch
@@ -66,13 +65,6 @@ class FeatureRequest:
 def enable_capture(model: nn.Module) -> None:
     """Prepare a Hugging Face model so its scores can be recorded (its adapter's ``enable``)."""
     adapter_of(model).enable(model)
-
-
-@contextlib.contextmanager
-def record_scores(model: nn.Module, layers: tuple[int, ...]) -> Iterator[list[Tensor]]:
-    """Record pre-softmax scores of Transformer ``layers`` (1-based) during forward passes."""
-    with adapter_of(model).record(model, layers) as rec:
-        yield rec.scores
 
 
 def forward_features(model: nn.Module, batch: dict[str, Tensor], request: FeatureRequest) -> Features:

@@ -74,16 +74,13 @@ class Adapter:
     # Its self-attention calls transformers' attention-function registry (the ``kd`` recording and the
     # ONNX export's classic attention plug in there); False: the adapter patches a recording forward.
     uses_registry: bool = True
-    # TinyBERT-style students of this teacher: "bert" (a BERT reading the teacher's tokens) or "own".
-    tinybert_student: str = "bert"
-    # Deployment paths, each with the reason when it does not apply.
-    # ORT's transformer optimiser (model_type "bert") fuses every layer's attention and keeps the
-    # model's logits (measured by
-    # tests/compress/test_family_fusions.py)
+    # Deployment paths, each with the reason when it does not apply. ORT's transformer optimiser
+    # (model_type "bert"): it fuses every layer's attention and keeps the model's logits (measured by
+    # tests/compress/test_family_fusions.py).
     ort_optimizer: Support = YES
     cls_graph: Support = YES  # the [CLS]-only deployment graph (compress/deploy_bert.py)
     prune: Support = YES  # compress/prune.py with torch-pruning
-    notes: str = ""  # one line for the docs: what is special about the family
+    notes: str = ""  # one line for the README matrix: what differs from BERT
 
     # --- structure -------------------------------------------------------------------------------
     def check(self, config: Any) -> str | None:
