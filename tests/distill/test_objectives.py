@@ -150,3 +150,14 @@ def test_registry_names_and_suggestion():
         "relation",
     ]
     assert OBJECTIVES.suggest("atn") == "did you mean 'attn'?"
+
+
+def test_attention_mse_compares_only_where_both_scores_are_defined():
+    """A windowed layer (ModernBERT's local attention) defines scores only inside its window: pairs
+    outside ``valid`` are left out like padding. By hand: teacher [[1, 2], [3, 4]], student zeros."""
+    teacher = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 1, 2, 2)
+    student = torch.zeros_like(teacher)
+    mask = torch.ones(1, 2)
+    assert attention_score_mse(student, teacher, mask).item() == pytest.approx((1 + 4 + 9 + 16) / 4)
+    valid = torch.tensor([[True, True], [True, False]]).view(1, 1, 2, 2)  # pair (1, 1) outside the window
+    assert attention_score_mse(student, teacher, mask, valid=valid).item() == pytest.approx((1 + 4 + 9) / 3)

@@ -82,3 +82,23 @@ def test_a_cache_file_holding_a_pickled_object_is_not_executed_but_rebuilt(tmp_p
     assert calls == 0 and torch.equal(
         again([0, 1], collate(data, [0, 1])).logits, cache([0, 1], collate(data, [0, 1])).logits
     )
+
+
+def test_a_windowed_teachers_cache_keeps_where_its_scores_are_defined(tmp_path):
+    """ModernBERT's local layers define scores inside their window only: the cache keeps that mask
+    (padded with False), so the attn objective compares the same pairs on cached and live features."""
+    from tests.family_helpers import classifier
+
+    teacher = classifier("modernbert")  # layers [global, local, local, global], window of 4
+    lengths = [9, 7, 8]
+    data = Encoded([torch.randint(5, 30, (n,)).tolist() for n in lengths], None, [0, 1, 0], 0)
+    request = FeatureRequest(attn_layers=(1, 2))
+    cache, _ = cached_teacher(teacher, data, request, tmp_path, "cpu", batch_size=2)
+    indices = [1, 0, 2]
+    batch = collate(data, indices)
+    live, cached = LiveTeacher(teacher, request)(indices, batch), cache(indices, batch)
+    real = batch["attention_mask"].bool()
+    pairs = real[:, None, :, None] & real[:, None, None, :]  # (batch, 1, seq, seq)
+    assert live.attn_valid[0] is None and cached.attn_valid[0][pairs].all()  # the global layer: everywhere
+    assert torch.equal(cached.attn_valid[1] & pairs, live.attn_valid[1] & pairs)
+    assert not cached.attn_valid[1][pairs].all()  # the window leaves pairs out
