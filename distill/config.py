@@ -43,7 +43,7 @@ from distill.data.config import DataConfig, SplitConfig  # noqa: F401  (the data
 from students.family import DEFAULT_FAMILY, STUDENTS, ArchitectureBase, family_names
 
 # The word values of `init` (anything else is a saved student folder, `general:<folder>` or `<folder>`).
-_WORD_INITS = ("random", "teacher", "glove")
+_WORD_INITS = ("random", "teacher", "pruned", "glove")
 
 
 class _Strict(BaseModel):
@@ -239,7 +239,7 @@ class StudentConfig(_Strict):
         if init not in _WORD_INITS and path and not (Path(path) / "config.json").is_file():
             raise ValueError(
                 f"{path!r} is not a saved student folder (no config.json); "
-                "expected random, teacher, glove (bilstm), general:<folder> or <folder>"
+                "expected random, teacher, pruned (tinybert), glove (bilstm), general:<folder> or <folder>"
             )
         return init
 

@@ -147,6 +147,8 @@ class BuiltStudent:
     tokenizer: object
     own_tokenizer: bool = False
     notes: list[str] = field(default_factory=list)
+    # A student cut out of its teacher: the teacher channel behind each student channel (starts W_h/W_e)
+    channels: list[int] | None = None
 
 
 @dataclass(frozen=True)

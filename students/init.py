@@ -67,7 +67,8 @@ def _copy_embeddings(student: nn.Module, teacher: nn.Module, proj: torch.Tensor 
     src = getattr(ta.embeddings(teacher), "token_type_embeddings", None)
     dst = getattr(sa.embeddings(student), "token_type_embeddings", None)
     if src is not None and dst is not None and src.weight.shape[0] == dst.weight.shape[0]:
-        put(dst.weight, src.weight)
+        constant = ta.constant_embedding(teacher)  # added to every token: folded into each type's row
+        put(dst.weight, src.weight if constant is None else src.weight + constant)
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ from pydantic import model_validator
 from transformers import BertConfig, BertForSequenceClassification, PretrainedConfig
 
 from distill.models.dims import ModelDims
+from students import pruned_init
 from students.family import (
     ArchitectureBase,
     BuildRequest,
@@ -96,9 +97,36 @@ def resolve(arch: ArchitectureBase, teacher: ModelDims, teacher_ffn: int | None)
     return StudentShape.of(sizes)
 
 
+IMPORTANCE_TEXTS = 256  # training texts the teacher is run on to rank channels, heads and neurons
+
+
+def _importance_batches(req: BuildRequest, batch_size: int = 32) -> list[dict]:
+    texts = [t for t in req.texts if t.strip()][:IMPORTANCE_TEXTS]
+    tok = req.teacher_tokenizer
+    device = next(req.teacher.parameters()).device
+    return [
+        {
+            k: v.to(device)
+            for k, v in tok(
+                texts[i : i + batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt"
+            ).items()
+        }
+        for i in range(0, len(texts), batch_size)
+    ]
+
+
 def build(req: BuildRequest) -> BuiltStudent:
-    """TinyBERT family: BERT of ``req.shape``; ``init: teacher`` copies or PCA-projects (see init.py)."""
+    """TinyBERT family: BERT of ``req.shape``. ``init: teacher`` copies what lines up, or PCA-projects
+    the embeddings of a narrower student (init.py); ``init: pruned`` cuts the student out of a teacher
+    with BERT blocks by activation importance (pruned_init.py; validate checks that it applies)."""
     model = build_tinybert(req.shape, req.teacher.config, req.label_names, req.arch.dropout)
+    if req.init == "pruned":
+        if not pruned_init.applies(model, req.teacher):
+            raise ValueError("init: pruned does not apply to this teacher and shape (validate checks it)")
+        imp = pruned_init.importance(req.teacher, _importance_batches(req))
+        notes = pruned_init.pruned_copy(model, req.teacher, req.layer_map, imp)
+        channels = pruned_init.kept_channels(imp, model.config.hidden_size)
+        return BuiltStudent(model, req.teacher_tokenizer, notes=notes, channels=channels)
     if req.init == "teacher":
         notes = init_from_teacher(model, req.teacher, req.layer_map) or ["nothing"]
     elif req.init == "random":
@@ -125,6 +153,7 @@ FAMILY = register(
         copies_teacher_layers=False,
         build_encoder=build_encoder,
         minimal={"family": "tinybert", "preset": "tinybert4"},
+        inits=("random", "teacher", "pruned"),
         owns={
             "dropout": "`dropout` is for family: tinybert (distilbert keeps the teacher's, bilstm has `bilstm.dropout`)"
         },

@@ -40,6 +40,7 @@ from distill.data.dataset import DataSplits, load_splits
 from distill.distillation.augmented import check_augment, for_split, load_augment_config
 from distill.distillation.lengths import split_lengths
 from distill.distillation.structures import check_structures
+from distill.models.adapters import ADAPTERS, adapter_for
 from distill.models.layer_map import resolve_layer_map
 from distill.objectives import ModelDims, Objective
 from distill.objectives import spec as objective_spec
@@ -149,10 +150,38 @@ def check_init(plan: Plan) -> None:
     shape (its family says how: a Transformer's config.json, a BiLSTM's vocabulary); the run would
     refuse it only after the teacher is ready."""
     init = plan.student_cfg.init
-    if init not in ("random", "teacher", "glove"):
+    if init == "pruned":
+        check_pruned_init(plan)
+    elif init not in ("random", "teacher", "glove"):
         plan.family.check_init(
             init.removeprefix("general:"), plan.shape, plan.teacher_hf, plan.student_source
         )
+
+
+def check_pruned_init(plan: Plan) -> None:
+    """``init: pruned`` cuts the student out of the teacher: its blocks must be BERT's, its embeddings
+    as wide as its layers, and the student no larger in any dimension (students/pruned_init.py)."""
+    t, s, where = plan.teacher_hf, plan.shape, f"{plan.student_source}: init: pruned"
+    adapter = adapter_for(t.model_type)
+    takers = ", ".join(n for n in ADAPTERS.names() if ADAPTERS.get(n).bert_blocks)
+    if not adapter.bert_blocks:
+        raise ConfigError(
+            f"{where}: the teacher ({t.model_type}) has no BERT blocks to cut from; teachers: {takers}"
+        )
+    if getattr(t, "embedding_size", t.hidden_size) != t.hidden_size:
+        raise ConfigError(
+            f"{where}: the teacher's embeddings ({t.embedding_size}) are narrower than its layers ({t.hidden_size})"
+        )
+    sizes = {
+        "hidden_size": (s.hidden_size, t.hidden_size),
+        "num_heads": (s.num_heads, t.num_attention_heads),
+        "head size": (s.hidden_size // s.num_heads, t.hidden_size // t.num_attention_heads),
+        "intermediate_size": (s.intermediate_size, t.intermediate_size),
+        "num_layers": (s.num_layers, t.num_hidden_layers),
+    }
+    wider = [f"{k} {a} > {b}" for k, (a, b) in sizes.items() if a > b]
+    if wider:
+        raise ConfigError(f"{where}: the student is larger than the teacher ({', '.join(wider)})")
 
 
 # The schedule: ``epochs: 1e40`` is a valid positive number, but a run that schedules 10^41 optimizer

@@ -39,6 +39,7 @@ from distill.distillation.preflight import (
 )
 from distill.distillation.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
 from distill.distillation.summary import machine_block
+from distill.objectives.base import start_projections
 from distill.train.checkpoint import (
     CheckpointManager,
     StageCheckpoints,
@@ -223,6 +224,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         for i in range(first, len(s_cfg.stages)):
             stage = s_cfg.stages[i]
             objectives = build_objectives(s_cfg, i, plan.student_dims, plan.teacher_dims, plan.student_source)
+            if built.channels is not None and start_projections(objectives, built.channels):
+                log.info("stage %s: W_h/W_e start as the kept channels' selection", stage.name)
             log.info(
                 "stage %s: %s",
                 stage.name,

@@ -56,11 +56,31 @@ class Objective(nn.Module):
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 
 
+class Projection(nn.Linear):
+    """TinyBERT's learnable ``W`` from the student's width to the teacher's (``W_h``, ``W_e``)."""
+
+
 def projection(student_width: int, teacher_width: int) -> nn.Module:
     """TinyBERT's learnable ``W`` (student width -> teacher width), or identity when they match."""
     if student_width == teacher_width:
         return nn.Identity()
-    return nn.Linear(student_width, teacher_width)
+    return Projection(student_width, teacher_width)
+
+
+@torch.no_grad()
+def start_projections(objectives: list[nn.Module], channels: list[int]) -> int:
+    """Start every ``W`` of ``objectives`` as the selection of ``channels`` (student channel i is
+    teacher channel ``channels[i]``: a student cut out of its teacher), so the intermediate losses
+    start from the kept channels instead of a random map. Returns how many were set."""
+    n = 0
+    for objective in objectives:
+        for module in objective.modules():
+            if isinstance(module, Projection) and module.in_features == len(channels):
+                module.weight.zero_()  # (teacher width, student width)
+                module.weight[channels, torch.arange(len(channels))] = 1.0
+                module.bias.zero_()
+                n += 1
+    return n
 
 
 def masked_mse(student: Tensor, teacher: Tensor, mask: Tensor) -> Tensor:

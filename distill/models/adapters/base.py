@@ -74,6 +74,9 @@ class Adapter:
     # Its self-attention calls transformers' attention-function registry (the ``kd`` recording and the
     # ONNX export's classic attention plug in there); False: the adapter patches a recording forward.
     uses_registry: bool = True
+    # Its blocks hold BERT's tensors (attention.self.query/key/value, attention.output, intermediate,
+    # output): a BERT student can be cut out of them (students/pruned_init.py).
+    bert_blocks: bool = True
     # Deployment paths, each with the reason when it does not apply. ORT's transformer optimiser
     # (model_type "bert"): it fuses every layer's attention and keeps the model's logits (measured by
     # tests/compress/test_family_fusions.py).
@@ -100,6 +103,11 @@ class Adapter:
     def position_embeddings(self, model: nn.Module) -> nn.Embedding | None:
         """Absolute position embeddings, None for relative or rotary positions."""
         return getattr(self.embeddings(model), "position_embeddings", None)
+
+    def constant_embedding(self, model: nn.Module) -> Tensor | None:
+        """A (hidden,) vector the embeddings add to every token besides word, position and token type
+        (ERNIE's task-type row 0); a BERT student folds it into its token-type rows. None: there is none."""
+        return None
 
     def position_offset(self, config: Any) -> int:
         """The row of position 0 in the position embeddings (RoBERTa, MPNet: ``pad_token_id + 1``)."""

@@ -23,6 +23,7 @@ class DebertaV2Adapter(Adapter):
     name = "deberta-v2"
     title = "DeBERTa-v2/v3"
     model_types = ("deberta-v2",)
+    bert_blocks = False
     mask_form = "bool"
     uses_registry = False
     ort_optimizer = Support.no(

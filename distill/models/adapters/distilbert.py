@@ -19,6 +19,7 @@ class DistilBertAdapter(Adapter):
     name = "distilbert"
     title = "DistilBERT"
     model_types = ("distilbert",)
+    bert_blocks = False
     token_types = False
     cls_graph = Support.no(
         "the [CLS]-only last layer rewrites BERT layers and pooler; DistilBERT's blocks (sa_layer_norm, ffn) and "

@@ -10,7 +10,12 @@ optimised kinds are refused.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from distill.models.adapters.base import Adapter, Support, register
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 
 class ErnieAdapter(Adapter):
@@ -26,6 +31,10 @@ class ErnieAdapter(Adapter):
         "the [CLS]-only last layer is written against BertForSequenceClassification (`model.bert`)"
     )
     notes = "BERT's layout under `ernie.`, plus a task-type embedding (type 0)"
+
+    def constant_embedding(self, model: nn.Module) -> Tensor | None:
+        task = getattr(self.embeddings(model), "task_type_embeddings", None)
+        return None if task is None else task.weight[0]  # the type every token gets here
 
 
 ERNIE = register(ErnieAdapter())

@@ -22,6 +22,7 @@ class ModernBertAdapter(Adapter):
     name = "modernbert"
     title = "ModernBERT"
     model_types = ("modernbert",)
+    bert_blocks = False
     token_types = False
     positions = "model"  # rotary, from 0..seq-1
     mask_form = "bool"  # it builds the windowed masks of its local layers from the 0/1 mask

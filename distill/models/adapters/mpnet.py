@@ -21,6 +21,7 @@ class MPNetAdapter(Adapter):
     name = "mpnet"
     title = "MPNet"
     model_types = ("mpnet",)
+    bert_blocks = False
     token_types = False
     positions = "model"
     uses_registry = False
