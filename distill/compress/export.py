@@ -232,7 +232,6 @@ def export_onnx(
         use_onnx_attention,
     )
     from distill.compress.quantize import quantize_onnx
-    from distill.models.adapters import adapter_for
 
     check_opset(opset)
     kind = kinds.int8_kind(int8) if int8 is not None else None  # the bench kind with the same graph
@@ -263,8 +262,7 @@ def export_onnx(
         )
     max_len = max_len or run_max_len or 128
     model, tokenizer = load_classifier(model_dir)
-    if mt != BILSTM_TYPE and adapter_for(mt).uses_registry:
-        use_onnx_attention(model)  # same numbers; the graph ORT's optimiser fuses
+    use_onnx_attention(model)  # same numbers; the graph ORT's optimiser fuses
     module = as_logits_module(model, tokenizer)
     types = "token_type_ids" in input_names(module)
     texts = verify_texts or _BUILTIN_TEXTS

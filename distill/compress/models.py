@@ -67,7 +67,14 @@ def _classic_attention(
 
 
 def use_onnx_attention(model: nn.Module) -> None:
-    """Switch a HF model to :func:`_classic_attention` (registered once with AttentionInterface)."""
+    """Switch a HF model to :func:`_classic_attention` (registered once with AttentionInterface);
+    a model whose attention bypasses the registry (MPNet, DeBERTa: ``Adapter.uses_registry``) or that
+    is no HF model (the BiLSTM) keeps its own."""
+    if (
+        getattr(getattr(model, "config", None), "model_type", None) is None
+        or not adapter_of(model).uses_registry
+    ):
+        return
     from transformers import AttentionInterface
 
     if ONNX_ATTENTION not in AttentionInterface._global_mapping:

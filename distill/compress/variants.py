@@ -34,7 +34,6 @@ from distill.compress.export import (
 )
 from distill.compress.machine import require_device
 from distill.compress.models import (
-    BILSTM_TYPE,
     PAPER_SHAPES,
     as_logits_module,
     check_model_dir,
@@ -48,7 +47,6 @@ from distill.compress.models import (
 )
 from distill.compress.quantize import quantize_dynamic_int8, quantize_onnx
 from distill.core.errors import ConfigError
-from distill.models.adapters import adapter_for
 
 
 @dataclass
@@ -132,8 +130,7 @@ class Loaded:
 
 def _export_fp32(loaded: Loaded, out: Path) -> None:
     m = copy.deepcopy(loaded.model)
-    if loaded.model_type != BILSTM_TYPE and adapter_for(loaded.model_type).uses_registry:
-        use_onnx_attention(m)  # the graph shape ORT's optimiser fuses (MPNet's attention is its own)
+    use_onnx_attention(m)  # the graph shape ORT's optimiser fuses (MPNet's attention is its own)
     export_module(as_logits_module(m, loaded.tokenizer), out)
 
 

@@ -30,8 +30,7 @@ SHAPES = ({"seq": 9}, {"seq": 13, "rows": 5})  # the second longer than the trac
 def _export_fp32(model: torch.nn.Module, path: Path) -> Path:
     """The ``ort-fp32`` graph as variants._export_fp32 writes it."""
     module = copy.deepcopy(model)
-    if adapter_of(module).uses_registry:
-        use_onnx_attention(module)
+    use_onnx_attention(module)  # registry families only: MPNet and DeBERTa keep their own
     return export_module(LogitsOnly(module).eval(), path)
 
 
