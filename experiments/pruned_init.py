@@ -6,7 +6,8 @@ For each training-set size: the packaged MiniLM-L6 teacher fine-tuned on that ma
 (`experiments/teachers/minilm-tweets.yaml` with `max_train_examples` changed; cached per size),
 then the same student config (`experiments/students/tinybert4.yaml`: TinyBERT-4, 2 + 2 epochs, seed
 0) once with each init. Dev accuracy as a share of the teacher's. Writes
-`experiments/reports/pruned-init/report.{md,json}` with the machine.
+`experiments/reports/pruned-init/report.{md,json}` with the machine; rows of sizes not run this time
+are kept from the existing report.json (same student and CPU).
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     facts = machine_facts(2)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    previous = out / "report.json"  # rows of other sizes measured earlier (same student and CPU) are kept
+    if previous.is_file() and json.loads(previous.read_text()).get("student") == args.student:
+        old = json.loads(previous.read_text())
+        if old.get("machine", {}).get("cpu") != facts.get("cpu"):
+            raise SystemExit(f"{previous} was measured on {old['machine'].get('cpu')}: use another --out")
+        done = {(r["train"], r["init"]) for r in rows}
+        rows = sorted(
+            [r for r in old["rows"] if (r["train"], r["init"]) not in done] + rows, key=lambda r: r["train"]
+        )
     write_text(
         out / "report.json", json.dumps({"student": args.student, "rows": rows, "machine": facts}, indent=2)
     )
