@@ -30,12 +30,6 @@ from distill.models.adapters import adapter_of
 log = logging.getLogger("distill")
 
 
-def parts(model: nn.Module) -> tuple[nn.Module, nn.ModuleList, nn.Module | None]:
-    """(embeddings, stored Transformer blocks, pooler) as the model's family adapter finds them."""
-    adapter = adapter_of(model)
-    return adapter.embeddings(model), adapter.layers(model), adapter.pooler(model)
-
-
 def _same_shapes(a: nn.Module, b: nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape for k in sa)
@@ -96,7 +90,7 @@ def copy_head(student: nn.Module, teacher: nn.Module) -> list[str]:
         done.append("pooler (copied)")
     s_head, t_head = sa.head(student), ta.head(teacher)
     if s_head is not None and t_head is not None and _same_shapes(s_head, t_head):
-        sa.head(student).load_state_dict(ta.head(teacher).state_dict())
+        s_head.load_state_dict(t_head.state_dict())
         done.append("classifier (copied)")
     return done
 

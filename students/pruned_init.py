@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from distill.models.adapters import adapter_of
+from distill.models.adapters import ADAPTERS, adapter_for, adapter_of
 from students.init import _copy_embeddings
 
 
@@ -184,17 +185,36 @@ def kept_channels(imp: Importance, width: int) -> list[int]:
     return _top(imp.channels, width).tolist()
 
 
+def refusal(teacher: Any, hidden: int, heads: int, ffn: int, layers: int) -> str | None:
+    """Why a student of these sizes cannot be cut out of a teacher of config ``teacher`` (None: it
+    can): the teacher's blocks must be BERT's, its embeddings as wide as its layers, and the student
+    no larger in any dimension. Validate words its error with this; ``build`` asserts it."""
+    adapter = adapter_for(teacher.model_type)
+    if not adapter.bert_blocks:
+        takers = ", ".join(n for n in ADAPTERS.names() if ADAPTERS.get(n).bert_blocks)
+        return f"the teacher ({teacher.model_type}) has no BERT blocks to cut from; teachers: {takers}"
+    if getattr(teacher, "embedding_size", teacher.hidden_size) != teacher.hidden_size:
+        return (
+            f"the teacher's embeddings ({teacher.embedding_size}) are narrower than its layers "
+            f"({teacher.hidden_size})"
+        )
+    sizes = {
+        "hidden_size": (hidden, teacher.hidden_size),
+        "num_heads": (heads, teacher.num_attention_heads),
+        "head size": (hidden // heads, teacher.hidden_size // teacher.num_attention_heads),
+        "intermediate_size": (ffn, teacher.intermediate_size),
+        "num_layers": (layers, teacher.num_hidden_layers),
+    }
+    wider = [f"{k} {a} > {b}" for k, (a, b) in sizes.items() if a > b]
+    return f"the student is larger than the teacher ({', '.join(wider)})" if wider else None
+
+
 def applies(student: nn.Module, teacher: nn.Module) -> bool:
-    """Whether ``student`` can be cut out of ``teacher``: the teacher's blocks are BERT's, its word
-    embeddings are as wide as its layers, and the student is no larger in any dimension."""
-    ta, s, t = adapter_of(teacher), student.config, teacher.config
-    if not ta.bert_blocks or ta.word_embeddings(teacher).weight.size(1) != t.hidden_size:
-        return False
-    s_ffn, t_ffn = s.intermediate_size, ta.layers(teacher)[0].intermediate.dense.out_features
+    """:func:`refusal` for two built models."""
+    s = student.config
     return (
-        s.hidden_size <= t.hidden_size
-        and s.num_attention_heads <= t.num_attention_heads
-        and s.hidden_size // s.num_attention_heads <= t.hidden_size // t.num_attention_heads
-        and s_ffn <= t_ffn
-        and s.num_hidden_layers <= t.num_hidden_layers
+        refusal(
+            teacher.config, s.hidden_size, s.num_attention_heads, s.intermediate_size, s.num_hidden_layers
+        )
+        is None
     )

@@ -40,7 +40,6 @@ from distill.data.dataset import DataSplits, load_splits
 from distill.distillation.augmented import check_augment, for_split, load_augment_config
 from distill.distillation.lengths import split_lengths
 from distill.distillation.structures import check_structures
-from distill.models.adapters import ADAPTERS, adapter_for
 from distill.models.layer_map import resolve_layer_map
 from distill.objectives import ModelDims, Objective
 from distill.objectives import spec as objective_spec
@@ -51,6 +50,7 @@ from distill.train.stepper import check_precision
 from distill.train.teacher import dims, finetuned_path, inspect_teacher, is_ready, label_order
 from distill.train.teacher_cache import cacheable
 from students.family import StudentShape, transformer_bytes
+from students.pruned_init import refusal
 
 
 def pick_device(name: str) -> torch.device:
@@ -159,29 +159,12 @@ def check_init(plan: Plan) -> None:
 
 
 def check_pruned_init(plan: Plan) -> None:
-    """``init: pruned`` cuts the student out of the teacher: its blocks must be BERT's, its embeddings
-    as wide as its layers, and the student no larger in any dimension (students/pruned_init.py)."""
-    t, s, where = plan.teacher_hf, plan.shape, f"{plan.student_source}: init: pruned"
-    adapter = adapter_for(t.model_type)
-    takers = ", ".join(n for n in ADAPTERS.names() if ADAPTERS.get(n).bert_blocks)
-    if not adapter.bert_blocks:
-        raise ConfigError(
-            f"{where}: the teacher ({t.model_type}) has no BERT blocks to cut from; teachers: {takers}"
-        )
-    if getattr(t, "embedding_size", t.hidden_size) != t.hidden_size:
-        raise ConfigError(
-            f"{where}: the teacher's embeddings ({t.embedding_size}) are narrower than its layers ({t.hidden_size})"
-        )
-    sizes = {
-        "hidden_size": (s.hidden_size, t.hidden_size),
-        "num_heads": (s.num_heads, t.num_attention_heads),
-        "head size": (s.hidden_size // s.num_heads, t.hidden_size // t.num_attention_heads),
-        "intermediate_size": (s.intermediate_size, t.intermediate_size),
-        "num_layers": (s.num_layers, t.num_hidden_layers),
-    }
-    wider = [f"{k} {a} > {b}" for k, (a, b) in sizes.items() if a > b]
-    if wider:
-        raise ConfigError(f"{where}: the student is larger than the teacher ({', '.join(wider)})")
+    """``init: pruned`` cuts the student out of the teacher (students/pruned_init.py): refused now,
+    with the reason, where it cannot."""
+    s = plan.shape
+    why = refusal(plan.teacher_hf, s.hidden_size, s.num_heads, s.intermediate_size, s.num_layers)
+    if why:
+        raise ConfigError(f"{plan.student_source}: init: pruned: {why}")
 
 
 # The schedule: ``epochs: 1e40`` is a valid positive number, but a run that schedules 10^41 optimizer

@@ -173,9 +173,12 @@ class Adapter:
         bad = [i for i in (*score_layers, *qkv_layers) if not 1 <= i <= n]
         if bad:
             raise ValueError(f"{type(model).__name__}: layers {bad} do not exist; it has 1..{n}")
+        scores: dict[int, Tensor] = {}  # layer -> tensor, written by every module's sink
+        valid: dict[int, Tensor] = {}
+        qkv: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         sinks: dict[int, Sink] = {}
         for i, module in enumerate(applied, 1):
-            sink = sinks.setdefault(id(module), Sink([]))
+            sink = sinks.setdefault(id(module), Sink([], scores=scores, valid=valid, qkv=qkv))
             sink.plan.append((i, i in score_layers, i in qkv_layers))
             module._kd_sink = sink
         recording = Recording()
@@ -186,16 +189,11 @@ class Adapter:
         finally:
             for m in unique:
                 del m._kd_sink
-            merged = Sink([])
-            for s in sinks.values():
-                merged.scores.update(s.scores)
-                merged.valid.update(s.valid)
-                merged.qkv.update(s.qkv)
             for i in sorted(score_layers):
-                if i in merged.scores:
-                    recording.scores.append(merged.scores[i])
-                    recording.valid.append(merged.valid.get(i))
-            recording.qkv.extend(merged.qkv[i] for i in sorted(qkv_layers) if i in merged.qkv)
+                if i in scores:
+                    recording.scores.append(scores[i])
+                    recording.valid.append(valid.get(i))
+            recording.qkv.extend(qkv[i] for i in sorted(qkv_layers) if i in qkv)
 
     # --- building --------------------------------------------------------------------------------
     def smaller(self, config: Any, num_layers: int, teacher_layers: list[int]) -> Any:
