@@ -69,6 +69,8 @@ def _validate(args: argparse.Namespace) -> int:
         f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}"
     )
     print(lengths_line(checked.facts["lengths"]))
+    if checked.facts["step_budget"]:
+        logging.getLogger("distill").warning(checked.facts["step_budget"])
     return 0
 
 

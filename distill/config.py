@@ -43,7 +43,7 @@ from distill.data.config import DataConfig, SplitConfig  # noqa: F401  (the data
 from students.family import DEFAULT_FAMILY, STUDENTS, ArchitectureBase, family_names
 
 # The word values of `init` (anything else is a saved student folder, `general:<folder>` or `<folder>`).
-_WORD_INITS = ("random", "teacher", "pruned", "glove")
+_WORD_INITS = ("random", "teacher", "pruned", "pca", "glove")
 
 
 class _Strict(BaseModel):
@@ -161,6 +161,29 @@ class SpeedConfig(_Strict):
     throughput_batch_size: PositiveInt = 32
 
 
+class ExportConfig(_Strict):
+    """``export:``: after the run, the student as a verified INT8 ONNX graph in ``<output>/onnx/`` and,
+    with ``teacher``, the teacher's in ``<output>/teacher-onnx/``, each scored on dev and test and timed
+    like the FP32 models (the summary's four rows). See distill/distillation/deploy.py."""
+
+    int8: NonEmptyStr = Field(
+        "dynamic",
+        description="the INT8 graph, as `distill export --int8`: dynamic, fused, u8u8, cls, static "
+        "(the teacher takes the same where it applies to its family, else dynamic)",
+    )
+    teacher: bool = Field(True, description="also export, verify and time the teacher's INT8 graph")
+    min_agreement: Probability = Field(
+        0.99, description="FP32 graphs: share of predictions equal to the model's"
+    )
+    min_agreement_int8: Probability = Field(
+        0.97, description="INT8 graphs: share of predictions equal to the model's"
+    )
+    verify_examples: PositiveInt = Field(1000, description="dev examples the graphs are verified on")
+    calibration_examples: PositiveInt = Field(
+        256, description="training examples `int8: static` calibrates on"
+    )
+
+
 class TeacherCacheConfig(_Strict):
     """Teacher outputs computed once per (teacher, tokenized data, request) and reused from disk.
 
@@ -176,7 +199,10 @@ class TeacherCacheConfig(_Strict):
 class StudentConfig(_Strict):
     name: NonEmptyStr
     architecture: ArchitectureSchema
-    init: str = Field("teacher", description="random | teacher | general:<path> | <path of a saved student>")
+    init: str = Field(
+        "teacher",
+        description="teacher | random | pruned | pca (tinybert) | glove (bilstm) | general:<path> | <path of a saved student>",
+    )
     layer_map: Literal["uniform", "last"] | list[int] = "uniform"
     stages: list[StageConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
@@ -189,6 +215,10 @@ class StudentConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     speed: SpeedConfig = SpeedConfig()
     teacher_cache: TeacherCacheConfig = TeacherCacheConfig()
+    export: ExportConfig | None = Field(
+        None,
+        description="INT8 ONNX graphs of the student (and teacher), verified and timed; none when absent",
+    )
     augment: str | None = Field(
         None,
         description="an augment.yaml: distill on the training split augmented by it (teacher fine-tuned on the original)",
@@ -239,7 +269,7 @@ class StudentConfig(_Strict):
         if init not in _WORD_INITS and path and not (Path(path) / "config.json").is_file():
             raise ValueError(
                 f"{path!r} is not a saved student folder (no config.json); "
-                "expected random, teacher, pruned (tinybert), glove (bilstm), general:<folder> or <folder>"
+                "expected random, teacher, pruned or pca (tinybert), glove (bilstm), general:<folder> or <folder>"
             )
         return init
 

@@ -245,6 +245,9 @@ FAMILY = register(
         copies_teacher_layers=False,
         model_type=MODEL_TYPE,
         inits=("random", "teacher", "glove"),
+        # small and quick to train: its sanity check suffices
+        random_layers=lambda init, shape, teacher: None,
+        deployed_type=lambda teacher: MODEL_TYPE,
         minimal={"family": "bilstm"},
         owns={"bilstm": "the `bilstm:` block needs family: bilstm, got family {family}"},
     )

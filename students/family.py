@@ -181,6 +181,13 @@ class StudentFamily:
     inits: tuple[str, ...] = ("random", "teacher")  # the word inits it takes besides a saved folder
     # its own keys of the shared block -> the message for another family
     owns: dict[str, str] = field(default_factory=dict)
+    # (init, shape, teacher config) -> why its Transformer layers start random ("init: random"), None
+    # when they start from the teacher (or it has none): the step budget (distillation/sanity.py)
+    random_layers: Callable[[str, StudentShape, object], str | None] = lambda init, shape, teacher: (
+        "init: random" if init == "random" else None
+    )
+    # teacher config -> the config.json model_type of the saved student (which export graphs apply)
+    deployed_type: Callable[[object], str] = lambda teacher: teacher.model_type
 
     @property
     def general(self) -> bool:

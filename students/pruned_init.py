@@ -5,7 +5,8 @@ A randomly initialised narrow student gets too few optimizer steps on a small ta
 distillation on a large corpus, costs GPU-days. Pruning the teacher to the student's shape and then
 distilling (Minitron: Muralidharan et al. 2024; Sheared LLaMA: Xia et al. 2023) starts the student
 from the teacher's own function. Here, for a BERT student of a teacher whose blocks are BERT's
-(BERT, RoBERTa, ELECTRA, ERNIE: ``Adapter.bert_blocks``):
+post-LayerNorm blocks under their own names (``Adapter.bert_parts``: BERT, RoBERTa, ELECTRA, ERNIE,
+DistilBERT exactly; MPNet and DeBERTa without their relative-position terms, ``Adapter.cut_drops``):
 
 - importance from a few hundred training texts run through the teacher (no gradients): of each
   residual channel, the mean |activation| over the embedding output and every layer's output (one
@@ -17,9 +18,10 @@ from the teacher's own function. Here, for a BERT student of a teacher whose blo
   column of the kept channels, output rows of the kept channels, LayerNorms of the kept channels,
   FFN rows/columns of the kept neurons; the embeddings' columns of the kept channels (rows aligned by
   each family's position offset), the pooler and classifier where the teacher's head is BERT's;
-- with fewer head dimensions the score scale 1/√d changes; Q is rescaled by √(d_S/d_T) so that
-  Q Kᵀ/√d_S keeps the teacher's magnitude. With every channel, head and neuron kept the student
-  computes exactly the teacher's function (tested).
+- with fewer head dimensions the score scale 1/√d changes; Q is rescaled by √(d_S/d_T) (times the
+  family's own factor, ``Adapter.score_scale``) so that Q Kᵀ/√d_S keeps the teacher's magnitude.
+  With every channel, head and neuron kept the student computes exactly the teacher's function
+  (tested per family).
 """
 
 from __future__ import annotations
@@ -54,10 +56,10 @@ def importance(teacher: nn.Module, batches: list[dict[str, Tensor]]) -> Importan
     cfg = teacher.config
     heads, width = cfg.num_attention_heads, cfg.hidden_size
     head_dim = width // heads
-    blocks = adapter.layers(teacher)
+    parts = [adapter.bert_parts(b) for b in adapter.layers(teacher)]
     channels = torch.zeros(width)
-    context = [torch.zeros(heads, head_dim) for _ in blocks]
-    neurons = [torch.zeros(b.intermediate.dense.out_features) for b in blocks]
+    context = [torch.zeros(heads, head_dim) for _ in parts]
+    neurons = [torch.zeros(p.ffn_in.out_features) for p in parts]
     state = {"mask": None, "tokens": 0}
 
     def into(total: Tensor, shape: tuple[int, ...] | None = None):
@@ -72,13 +74,12 @@ def importance(teacher: nn.Module, batches: list[dict[str, Tensor]]) -> Importan
         return hook
 
     hooks = [adapter.embeddings(teacher).register_forward_hook(into(channels))]
-    for i, block in enumerate(blocks):
-        hooks.append(block.output.register_forward_hook(into(channels)))
-        hooks.append(block.intermediate.register_forward_hook(into(neurons[i])))
-        # the attention output dense's input: the heads' contexts, (batch, seq, heads * head_dim)
-        hooks.append(
-            block.attention.output.dense.register_forward_pre_hook(into(context[i], (heads, head_dim)))
-        )
+    for i, p in enumerate(parts):
+        hooks.append(p.ffn_norm.register_forward_hook(into(channels)))  # the block's output
+        hooks.append(p.ffn_out.register_forward_pre_hook(into(neurons[i])))  # after the nonlinearity
+        # the attention output's input: the heads' contexts, (batch, seq, heads * head_dim)
+        hooks.append(p.attn_out.register_forward_pre_hook(into(context[i], (heads, head_dim))))
+    names = ["input_ids", "attention_mask"] + ["token_type_ids"] * adapter.takes_token_types(cfg)
     n_texts = 0
     try:
         teacher.eval()
@@ -86,7 +87,6 @@ def importance(teacher: nn.Module, batches: list[dict[str, Tensor]]) -> Importan
             state["mask"] = batch["attention_mask"].float()
             state["tokens"] += int(state["mask"].sum())
             n_texts += batch["input_ids"].size(0)
-            names = ("input_ids", "attention_mask", "token_type_ids")
             teacher(**{k: v for k, v in batch.items() if k in names})
     finally:
         for h in hooks:
@@ -94,7 +94,7 @@ def importance(teacher: nn.Module, batches: list[dict[str, Tensor]]) -> Importan
     tokens = max(state["tokens"], 1)
     per_dim = [c / tokens for c in context]
     return Importance(
-        channels=channels / (tokens * (len(blocks) + 1)),
+        channels=channels / (tokens * (len(parts) + 1)),
         heads=[d.norm(dim=1) for d in per_dim],
         head_dims=per_dim,
         neurons=[n / tokens for n in neurons],
@@ -123,6 +123,7 @@ def pruned_copy(student: nn.Module, teacher: nn.Module, layer_map: list[int], im
     """Cut ``student`` (a BERT classifier of any shape no larger than the teacher's) out of ``teacher``
     by ``imp``; returns what was kept, for the log."""
     s_cfg, t_cfg = student.config, teacher.config
+    sa, ta = adapter_of(student), adapter_of(teacher)
     t_heads, s_heads = t_cfg.num_attention_heads, s_cfg.num_attention_heads
     t_hd, s_hd = t_cfg.hidden_size // t_heads, s_cfg.hidden_size // s_heads
     if s_cfg.hidden_size > t_cfg.hidden_size or s_heads > t_heads or s_hd > t_hd:
@@ -130,48 +131,54 @@ def pruned_copy(student: nn.Module, teacher: nn.Module, layer_map: list[int], im
     ch = _top(imp.channels, s_cfg.hidden_size)  # the residual channels kept everywhere
     select = torch.eye(t_cfg.hidden_size)[:, ch]  # (d_T, d_S): one-hot columns
     _copy_embeddings(student, teacher, select)
-    _norm(adapter_of(student).embedding_norm(student), adapter_of(teacher).embedding_norm(teacher), ch)
-    s_blocks, t_blocks = adapter_of(student).layers(student), adapter_of(teacher).layers(teacher)
-    q_scale = math.sqrt(s_hd / t_hd)  # keeps Q Kᵀ / sqrt(d) at the teacher's scale
+    types = getattr(sa.embeddings(student), "token_type_embeddings", None)
+    if types is not None and not ta.takes_token_types(t_cfg):  # BERT adds a type row the teacher has not
+        types.weight.zero_()
+    _norm(sa.embedding_norm(student), ta.embedding_norm(teacher), ch)
+    s_parts = [sa.bert_parts(b) for b in sa.layers(student)]
+    t_parts = [ta.bert_parts(b) for b in ta.layers(teacher)]
+    # keeps Q Kᵀ / sqrt(d_S) at the teacher's scale (its own factor included: DeBERTa's 1/sqrt(3))
+    q_scale = math.sqrt(s_hd / t_hd) * ta.score_scale(t_cfg)
     ffn_kept = []
     for m, t in enumerate(layer_map, 1):
-        s, src = s_blocks[m - 1], t_blocks[t - 1]
+        s, src = s_parts[m - 1], t_parts[t - 1]
         heads = _top(imp.heads[t - 1], s_heads)
-        sa, ta = s.attention.self, src.attention.self
         # Q and K share their dimensions (their product is summed over them); V and O share theirs
         qk = torch.cat(
             [
                 h * t_hd
                 + _top(
-                    ta.query.weight[h * t_hd : (h + 1) * t_hd].norm(dim=1)
-                    * ta.key.weight[h * t_hd : (h + 1) * t_hd].norm(dim=1),
+                    src.query.weight[h * t_hd : (h + 1) * t_hd].norm(dim=1)
+                    * src.key.weight[h * t_hd : (h + 1) * t_hd].norm(dim=1),
                     s_hd,
                 )
                 for h in heads.tolist()
             ]
         )
         vo = torch.cat([h * t_hd + _top(imp.head_dims[t - 1][h], s_hd) for h in heads.tolist()])
-        _put(sa.query, ta.query, qk, ch, q_scale)
-        _put(sa.key, ta.key, qk, ch)
-        _put(sa.value, ta.value, vo, ch)
-        _put(s.attention.output.dense, src.attention.output.dense, ch, vo)
-        _norm(s.attention.output.LayerNorm, src.attention.output.LayerNorm, ch)
-        neurons = _top(imp.neurons[t - 1], s.intermediate.dense.out_features)
-        _put(s.intermediate.dense, src.intermediate.dense, neurons, ch)
-        _put(s.output.dense, src.output.dense, ch, neurons)
-        _norm(s.output.LayerNorm, src.output.LayerNorm, ch)
+        _put(s.query, src.query, qk, ch, q_scale)
+        _put(s.key, src.key, qk, ch)
+        _put(s.value, src.value, vo, ch)
+        _put(s.attn_out, src.attn_out, ch, vo)
+        _norm(s.attn_norm, src.attn_norm, ch)
+        neurons = _top(imp.neurons[t - 1], s.ffn_in.out_features)
+        _put(s.ffn_in, src.ffn_in, neurons, ch)
+        _put(s.ffn_out, src.ffn_out, ch, neurons)
+        _norm(s.ffn_norm, src.ffn_norm, ch)
         ffn_kept.append(len(neurons))
     notes = [
         f"pruned from the teacher by activation importance over {imp.texts} texts: "
         f"{len(ch)}/{t_cfg.hidden_size} channels, {s_heads}/{t_heads} heads x {s_hd}/{t_hd} dims, "
-        f"FFN {ffn_kept[0]}/{t_blocks[0].intermediate.dense.out_features}, layers "
+        f"FFN {ffn_kept[0]}/{t_parts[0].ffn_in.out_features}, layers "
         + " ".join(f"{m}<-{t}" for m, t in enumerate(layer_map, 1)),
         f"channel importance kept {float(imp.channels[ch].sum() / imp.channels.sum()):.1%}",
     ]
-    # BERT's pooler and classifier (a RoBERTa or ELECTRA head is another shape: it stays random)
-    t_pool, s_pool = adapter_of(teacher).pooler(teacher), adapter_of(student).pooler(student)
-    t_head, s_head = adapter_of(teacher).head(teacher), adapter_of(student).head(student)
-    if t_pool is not None and s_pool is not None and hasattr(t_pool, "dense"):
+    if ta.cut_drops:
+        notes.append(f"not carried over from {ta.title}: {ta.cut_drops}")
+    # BERT's pooler (dense + tanh) and classifier; another head (RoBERTa's, DeBERTa's) stays random
+    t_pool, s_pool = ta.pooler(teacher), sa.pooler(student)
+    t_head, s_head = ta.head(teacher), sa.head(student)
+    if isinstance(getattr(t_pool, "activation", None), nn.Tanh) and s_pool is not None:
         _put(s_pool.dense, t_pool.dense, ch, ch)
         notes.append("pooler (pruned)")
         if isinstance(t_head, nn.Linear) and t_head.out_features == s_head.out_features:
@@ -187,13 +194,13 @@ def kept_channels(imp: Importance, width: int) -> list[int]:
 
 def refusal(teacher: Any, hidden: int, heads: int, ffn: int, layers: int) -> str | None:
     """Why a student of these sizes cannot be cut out of a teacher of config ``teacher`` (None: it
-    can): the teacher's blocks must be BERT's, its embeddings as wide as its layers, and the student
+    can): the teacher's blocks must be BERT's (``Adapter.cut``), its embeddings as wide as its layers, and the student
     no larger in any dimension. Validate words its error with this; ``build`` asserts it."""
     adapter = adapter_for(teacher.model_type)
-    if not adapter.bert_blocks:
-        takers = ", ".join(n for n in ADAPTERS.names() if ADAPTERS.get(n).bert_blocks)
-        return f"the teacher ({teacher.model_type}) has no BERT blocks to cut from; teachers: {takers}"
-    if getattr(teacher, "embedding_size", teacher.hidden_size) != teacher.hidden_size:
+    if not adapter.cut.ok:
+        takers = ", ".join(n for n in ADAPTERS.names() if ADAPTERS.get(n).cut.ok)
+        return f"a {adapter.title} teacher cannot be cut into a BERT student: {adapter.cut.why}; teachers: {takers}"
+    if (getattr(teacher, "embedding_size", None) or teacher.hidden_size) != teacher.hidden_size:
         return (
             f"the teacher's embeddings ({teacher.embedding_size}) are narrower than its layers "
             f"({teacher.hidden_size})"
@@ -202,7 +209,7 @@ def refusal(teacher: Any, hidden: int, heads: int, ffn: int, layers: int) -> str
         "hidden_size": (hidden, teacher.hidden_size),
         "num_heads": (heads, teacher.num_attention_heads),
         "head size": (hidden // heads, teacher.hidden_size // teacher.num_attention_heads),
-        "intermediate_size": (ffn, teacher.intermediate_size),
+        "intermediate_size": (ffn, adapter.ffn_size(teacher)),
         "num_layers": (layers, teacher.num_hidden_layers),
     }
     wider = [f"{k} {a} > {b}" for k, (a, b) in sizes.items() if a > b]

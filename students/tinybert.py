@@ -31,6 +31,15 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
+def _teacher_activation(teacher: PretrainedConfig) -> str:
+    """The teacher's FFN nonlinearity by name (BERT's ``hidden_act``, DistilBERT's ``activation``) where
+    BERT has it, else BERT's gelu."""
+    from transformers.activations import ACT2FN
+
+    act = getattr(teacher, "hidden_act", None) or getattr(teacher, "activation", None)
+    return act if isinstance(act, str) and act in ACT2FN else "gelu"
+
+
 def tinybert_config(
     sizes: dict[str, int] | StudentShape,
     teacher: PretrainedConfig,
@@ -56,6 +65,9 @@ def tinybert_config(
         intermediate_size=sizes["intermediate_size"],
         max_position_embeddings=teacher.max_position_embeddings,
         type_vocab_size=getattr(teacher, "type_vocab_size", 2) or 2,
+        # the teacher's nonlinearity and LayerNorm epsilon: a student cut from it computes as it does
+        hidden_act=_teacher_activation(teacher),
+        layer_norm_eps=getattr(teacher, "layer_norm_eps", None) or 1e-12,
         pad_token_id=teacher.pad_token_id if teacher.pad_token_id is not None else 0,
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
@@ -115,20 +127,54 @@ def _importance_batches(req: BuildRequest, batch_size: int = 32) -> list[dict]:
     ]
 
 
+def teacher_init(teacher: PretrainedConfig, shape: StudentShape) -> tuple[str, str | None]:
+    """What ``init: teacher`` does for a student of ``shape``: ``copy`` (the teacher's shapes: copy what
+    lines up, init.py), ``pruned`` (narrower in any dimension, cut out of the teacher, pruned_init.py)
+    or ``pca`` (narrower, but the teacher cannot be cut: PCA of its embeddings), and for ``pca`` why it
+    is not cut. Validate prints it; ``build`` does it."""
+    from distill.models.adapters import adapter_for
+
+    s = shape
+    full = (
+        teacher.hidden_size,
+        teacher.num_attention_heads,
+        adapter_for(teacher.model_type).ffn_size(teacher),
+    )
+    if (s.hidden_size, s.num_heads, s.intermediate_size) == full:
+        return "copy", None
+    why = pruned_init.refusal(teacher, s.hidden_size, s.num_heads, s.intermediate_size, s.num_layers)
+    return ("pca", why) if why else ("pruned", None)
+
+
+def random_layers(init: str, shape: StudentShape, teacher: PretrainedConfig) -> str | None:
+    """Why a TinyBERT student's layers start random (the step budget's question), None: from the teacher."""
+    if init == "random":
+        return "init: random"
+    if init == "pca" and teacher_init(teacher, shape)[0] != "copy":
+        return "init: pca"
+    if init == "teacher" and teacher_init(teacher, shape)[0] == "pca":
+        return f"init: teacher, and the teacher cannot be cut: {teacher_init(teacher, shape)[1]}"
+    return None
+
+
 def build(req: BuildRequest) -> BuiltStudent:
-    """TinyBERT family: BERT of ``req.shape``. ``init: teacher`` copies what lines up, or PCA-projects
-    the embeddings of a narrower student (init.py); ``init: pruned`` cuts the student out of a teacher
-    with BERT blocks by activation importance (pruned_init.py; validate checks that it applies)."""
+    """TinyBERT family: BERT of ``req.shape``. ``init: teacher`` copies what lines up at the teacher's
+    shape and cuts a narrower student out of the teacher (:func:`teacher_init`); ``init: pruned``
+    insists on the cut (pruned_init.py; validate checks that it applies); ``init: pca`` copies what
+    lines up, PCA-projecting the embeddings of a narrower student, layers random (init.py)."""
     model = build_tinybert(req.shape, req.teacher.config, req.label_names, req.arch.dropout)
-    if req.init == "pruned":
+    how, why = teacher_init(req.teacher.config, req.shape) if req.init == "teacher" else (req.init, None)
+    if how == "pruned":
         if not pruned_init.applies(model, req.teacher):
             raise ValueError("init: pruned does not apply to this teacher and shape (validate checks it)")
         imp = pruned_init.importance(req.teacher, _importance_batches(req))
         notes = pruned_init.pruned_copy(model, req.teacher, req.layer_map, imp)
         channels = pruned_init.kept_channels(imp, model.config.hidden_size)
         return BuiltStudent(model, req.teacher_tokenizer, notes=notes, channels=channels)
-    if req.init == "teacher":
+    if how in ("copy", "pca"):
         notes = init_from_teacher(model, req.teacher, req.layer_map) or ["nothing"]
+        if why:
+            notes.append(f"not cut out of the teacher ({why})")
     elif req.init == "random":
         notes = ["random"]
     else:
@@ -153,7 +199,9 @@ FAMILY = register(
         copies_teacher_layers=False,
         build_encoder=build_encoder,
         minimal={"family": "tinybert", "preset": "tinybert4"},
-        inits=("random", "teacher", "pruned"),
+        inits=("random", "teacher", "pruned", "pca"),
+        random_layers=random_layers,
+        deployed_type=lambda teacher: "bert",
         owns={
             "dropout": "`dropout` is for family: tinybert (distilbert keeps the teacher's, bilstm has `bilstm.dropout`)"
         },

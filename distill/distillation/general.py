@@ -37,6 +37,7 @@ from distill.core.errors import ConfigError, DataError
 from distill.core.interrupt import save_on_sigint
 from distill.core.output_dir import prepare_output_dir
 from distill.data.batching import Encoded, collate
+from distill.models.adapters import adapter_for
 from distill.models.features import enable_capture, forward_features
 from distill.models.layer_map import resolve_layer_map
 from distill.objectives import OBJECTIVES, ModelDims, Objective
@@ -195,7 +196,7 @@ def _general(
     path = resolve_model(t_cfg.model)
     t_hf = AutoConfig.from_pretrained(path)
     t = dims(t_hf)
-    shape = arch.shape(t.hidden_size, t.num_heads, t.num_layers, getattr(t_hf, "intermediate_size", None))
+    shape = arch.shape(t.hidden_size, t.num_heads, t.num_layers, adapter_for(t_hf.model_type).ffn_size(t_hf))
     layer_map = resolve_layer_map(s_cfg.layer_map, shape.num_layers, t.num_layers, str(student_yaml))
     s = shape.dims()
     torch.manual_seed(seed)  # before the objectives: their projections W are drawn at random
@@ -207,7 +208,7 @@ def _general(
     for p in teacher.parameters():
         p.requires_grad_(False)
     student = family.build_encoder(arch, shape, t_hf)  # through the students registry
-    if s_cfg.init == "teacher":
+    if s_cfg.init in ("teacher", "pca"):  # copies what lines up, PCA for a narrower student (no cut yet)
         log.info(
             "general: student init from teacher: %s",
             ", ".join(init_from_teacher(student, teacher, layer_map)) or "nothing",

@@ -38,8 +38,11 @@ from distill.core.errors import ConfigError, OutputError
 from distill.core.output_dir import OUTPUT_HINT, check_free_space, check_writable, run_bytes
 from distill.data.dataset import DataSplits, load_splits
 from distill.distillation.augmented import check_augment, for_split, load_augment_config
+from distill.distillation.deploy import check_export
 from distill.distillation.lengths import split_lengths
+from distill.distillation.sanity import step_budget
 from distill.distillation.structures import check_structures
+from distill.models.adapters import adapter_for
 from distill.models.layer_map import resolve_layer_map
 from distill.objectives import ModelDims, Objective
 from distill.objectives import spec as objective_spec
@@ -83,7 +86,10 @@ class Plan:
         arch = self.student_cfg.architecture
         self.family = arch.student_family
         self.shape: StudentShape = arch.shape(
-            t.hidden_size, t.num_heads, t.num_layers, getattr(self.teacher_hf, "intermediate_size", None)
+            t.hidden_size,
+            t.num_heads,
+            t.num_layers,
+            adapter_for(self.teacher_hf.model_type).ffn_size(self.teacher_hf),
         )
         self.layer_map: list[int] = []  # a student without Transformer layers has none to map
         self.init_layers: list[int] | None = None
@@ -152,7 +158,7 @@ def check_init(plan: Plan) -> None:
     init = plan.student_cfg.init
     if init == "pruned":
         check_pruned_init(plan)
-    elif init not in ("random", "teacher", "glove"):
+    elif init not in ("random", "teacher", "pca", "glove"):
         plan.family.check_init(
             init.removeprefix("general:"), plan.shape, plan.teacher_hf, plan.student_source
         )
@@ -180,6 +186,12 @@ def check_student_steps(plan: Plan, train_rows: int, rows: str = "train rows") -
     how = f"ceil({train_rows:,} {rows} / batch_size {cfg.batch_size}) / train.grad_accum_steps {accum}"
     for i, stage in enumerate(cfg.stages):
         check_steps(stage.epochs, per_epoch, f"{plan.student_source}: stages.{i}.epochs", how)
+
+
+def student_step_budget(plan: Plan, train_rows: int) -> str | None:
+    """The step-budget warning (distillation/sanity.py) for ``plan``'s student on ``train_rows``."""
+    why = plan.family.random_layers(plan.student_cfg.init, plan.shape, plan.teacher_hf)
+    return step_budget(plan.student_cfg, why, train_rows, plan.student_source)
 
 
 def check_schedules(plan: Plan, splits: DataSplits) -> None:
@@ -218,7 +230,7 @@ def student_bytes(plan: Plan, labels: int) -> int:
 
 def teacher_bytes(plan: Plan, labels: int) -> int:
     hf = plan.teacher_hf
-    ffn = getattr(hf, "intermediate_size", 4 * hf.hidden_size)
+    ffn = adapter_for(hf.model_type).ffn_size(hf)
     return transformer_bytes(
         getattr(hf, "vocab_size", 30522),
         getattr(hf, "max_position_embeddings", 512),
@@ -348,6 +360,9 @@ def preflight(
     plan = Plan(teacher_yaml, student_yaml)
     device = pick_device(plan.student_cfg.device)
     check_precision(plan.student_cfg.train, device, plan.student_source)
+    if plan.student_cfg.export is not None:  # the INT8 graph must apply to the student's family
+        export = plan.student_cfg.export
+        check_export(export, plan.family.deployed_type(plan.teacher_hf), plan.student_source)
     splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data fails here
     check_data(plan, splits)
     out, out_key = output_key(plan, output_dir)
@@ -360,4 +375,6 @@ def preflight(
     # Token lengths against max_length: validate prints them, run logs them (with the warning when a
     # split is cut too often, see data.lengths.report_lengths) and records them in metrics.json.
     facts = {"lengths": split_lengths(splits, plan.teacher_cfg, plan.teacher_source)}
+    # an augmented split's size is known only once it is made: run checks it then
+    facts["step_budget"] = None if plan.augment else student_step_budget(plan, len(splits.train))
     return Preflight(plan, splits, device, out, out_key, locations, facts)

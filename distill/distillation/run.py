@@ -28,6 +28,7 @@ from distill.core.interrupt import Interrupted, save_on_sigint, stop_requested
 from distill.core.output_dir import prepare_output_dir
 from distill.data.batching import encode_views
 from distill.distillation.augmented import augment_train
+from distill.distillation.deploy import deploy
 from distill.distillation.lengths import report_lengths
 from distill.distillation.preflight import (
     Plan,
@@ -36,6 +37,7 @@ from distill.distillation.preflight import (
     check_student_steps,
     pick_device,
     preflight,
+    student_step_budget,
 )
 from distill.distillation.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
 from distill.distillation.summary import machine_block
@@ -186,6 +188,11 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
                 splits.train, splits.label_names, s_cfg.augment, t_cfg.cache_dir, plan.student_source
             )
         check_student_steps(plan, len(splits.train), "augmented train rows")  # its size is known only now
+    budget = checked.facts["step_budget"] or (
+        student_step_budget(plan, len(splits.train)) if s_cfg.augment else None
+    )
+    if budget and world.is_main:
+        log.warning(budget)
 
     torch.manual_seed(s_cfg.seed)
     built = build(
@@ -300,6 +307,9 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         "teacher": measure(teacher.model, dev, **speed_cfg),
         "student": measure(student, dev.for_student(), **speed_cfg),
     }
+    exported = None
+    if s_cfg.export is not None:  # the INT8 graphs, verified against the models just measured
+        exported = deploy(s_cfg.export, out, teacher, splits, dev, test, s_cfg.speed, t_cfg.max_length)
     majority, label = splits.majority_rate("dev")
     metrics = {
         "run": s_cfg.name,
@@ -329,6 +339,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
             **speed["student"],
             "disk_mb": (out / "model.safetensors").stat().st_size / 2**20,
         },
+        "export": exported,
         "layer_map": plan.layer_map,
         "stages": stages,
         "total_seconds": time.perf_counter() - started,
@@ -345,7 +356,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     )
     final = student_scores["dev"]["accuracy"]
     # every stage's, also those before a resume
-    metrics["warnings"] = student_warnings(s_cfg, stages, final, bar)
+    metrics["warnings"] = [budget] * bool(budget) + student_warnings(s_cfg, stages, final, bar)
     if warning := final_warning(s_cfg, stages, final, bar):
         log.warning(warning)
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))

@@ -30,14 +30,73 @@ def machine_block(world: World) -> dict:
     }
 
 
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def model_rows(m: dict) -> list[tuple[str, dict]]:
+    """(name, figures) of every model the run measured: teacher and student in FP32, and with
+    ``export:`` their INT8 graphs, each with dev/test scores, size and speed."""
+    t, s = m["teacher"], m["student"]
+    rows = [("teacher FP32", {**t, "size_mb": t["weights_mb"]})]
+    exported = m.get("export") or {}
+    if "teacher" in exported:
+        rows.append(("teacher INT8", {**exported["teacher"], "size_mb": exported["teacher"]["graph_mb"]}))
+    rows.append(("student FP32", {**s, "size_mb": s["weights_mb"]}))
+    if "student" in exported:
+        rows.append(("student INT8", {**exported["student"], "size_mb": exported["student"]["graph_mb"]}))
+    return rows
+
+
+def four_row_table(m: dict) -> str:
+    """With ``export:``: one row per model (teacher/student x FP32/INT8); accuracy and speed against
+    the teacher in FP32."""
+    ref = m["teacher"]
+    head = (
+        "",
+        "dev acc",
+        "% of teacher",
+        "test acc",
+        "test F1",
+        "size (MB)",
+        "b=1 p50 (ms)",
+        "b=32 (seq/s)",
+        "b=32 vs teacher",
+    )
+    rows = [head]
+    for name, f in model_rows(m):
+        rows.append(
+            (
+                name,
+                _pct(f["dev"]["accuracy"]),
+                _pct(f["dev"]["accuracy"] / ref["dev"]["accuracy"]),
+                _pct(f["test"]["accuracy"]),
+                _pct(f["test"]["f1"]),
+                f"{f['size_mb']:.1f}",
+                f"{f['latency_ms_b1']['p50']:.1f}",
+                f"{f['throughput_b32']:.0f}",
+                f"{f['throughput_b32'] / ref['throughput_b32']:.2f}x",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    graphs = m["export"]
+    lines.append(
+        "(INT8: ONNX Runtime graphs "
+        + ", ".join(f"{role} {g['graph']} ({g['int8']})" for role, g in graphs.items())
+        + f"; parameters: teacher {ref['params'] / 1e6:.1f}M, student {m['student']['params'] / 1e6:.1f}M)"
+    )
+    return "\n".join(lines)
+
+
 def summary_table(m: dict) -> str:
-    """The end-of-run table: teacher vs student accuracy, size and speed."""
+    """The end-of-run table: teacher vs student accuracy, size and speed (with ``export:``, the four
+    rows of :func:`four_row_table`)."""
+    if m.get("export"):
+        return four_row_table(m) + "\n" + _footer(m)
     rows = [("", "teacher", "student", "student/teacher")]
     t, s = m["teacher"], m["student"]
-
-    def pct(x):
-        return f"{100 * x:.1f}%"
-
+    pct = _pct
     rows += [
         (
             "dev accuracy",
@@ -79,10 +138,14 @@ def summary_table(m: dict) -> str:
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines) + "\n" + _footer(m)
+
+
+def _footer(m: dict) -> str:
     machine = m["machine"]
-    lines.append(
+    lines = [
         f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; majority-class dev accuracy "
-        f"{pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)"
-    )
+        f"{_pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)"
+    ]
     lines += [f"warning: {w}" for w in m.get("warnings", [])]
     return "\n".join(lines)

@@ -60,7 +60,7 @@ def pair_run(tmp_path_factory) -> dict:
     student = tmp / "student.yaml"
     # More prediction epochs than test_run's: a student that learned something, so accuracies can differ.
     student.write_text(
-        textwrap.dedent(STUDENT.format(width=16, heads=2, ffn=32, init="teacher")).replace(
+        textwrap.dedent(STUDENT.format(width=16, heads=2, ffn=32, init="pca")).replace(
             "epochs: 3\n    lr: 1.0e-3\n    objectives:\n      pred",
             "epochs: 12\n    lr: 3.0e-3\n    objectives:\n      pred",
         )

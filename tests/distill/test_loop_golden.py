@@ -24,7 +24,7 @@ from tests.conftest import TINY_TEACHER_YAML, toy_rows, write_csv
 STUDENT = """
 name: golden
 architecture: {num_layers: 2, hidden_size: 16, num_heads: 2, intermediate_size: 32}
-init: teacher
+init: pca  # the loop, not the init: golden values measured with PCA embeddings
 batch_size: 8
 train: {grad_accum_steps: ACCUM}
 speed: {latency_runs: 2, latency_warmup: 1, throughput_batches: 1, throughput_batch_size: 8}

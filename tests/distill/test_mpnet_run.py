@@ -17,7 +17,7 @@ from tests.mpnet_helpers import save_tiny_mpnet
 STUDENT = """
 name: tiny-from-mpnet
 architecture: {family: tinybert, num_layers: 2, hidden_size: 16, num_heads: 4, intermediate_size: 32}
-init: teacher
+init: INIT
 layer_map: uniform
 batch_size: 8
 teacher_cache: {mode: all, dir: CACHE}
@@ -28,7 +28,7 @@ speed: {latency_runs: 3, latency_warmup: 1, throughput_batches: 1, throughput_ba
 """
 
 
-def test_mpnet_teacher_fine_tuned_then_distilled_into_tinybert(tmp_path, capsys):
+def _yamls(tmp_path, init: str):
     encoder = save_tiny_mpnet(tmp_path / "mpnet", num_hidden_layers=4)  # as 12 -> 4: uniform map [2, 4]
     teacher = tmp_path / "teacher.yaml"
     data = write_csv(tmp_path / "toy.csv", toy_rows(64))
@@ -38,7 +38,27 @@ def test_mpnet_teacher_fine_tuned_then_distilled_into_tinybert(tmp_path, capsys)
         )
     )
     student = tmp_path / "student.yaml"
-    student.write_text(STUDENT.replace("CACHE", str(tmp_path / "tc")))
+    student.write_text(STUDENT.replace("CACHE", str(tmp_path / "tc")).replace("INIT", init))
+    return teacher, student
+
+
+def test_init_teacher_cuts_the_student_out_of_the_mpnet_teacher_without_its_relative_bias(tmp_path):
+    teacher, student = _yamls(tmp_path, "teacher")
+    assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "out")]) == 0
+    log = (tmp_path / "out" / "run.log").read_text()
+    assert (
+        "student tinybert init: pruned from the teacher by activation importance over 32 texts: 16/32 channels, "
+        "4/4 heads x 4/8 dims, FFN 32/64, layers 1<-2 2<-4; channel importance kept " in log
+    )
+    assert (
+        "not carried over from MPNet: the relative-position bias (a BERT student has absolute positions only)"
+        in log
+    )
+
+
+def test_mpnet_teacher_fine_tuned_then_distilled_into_tinybert(tmp_path, capsys):
+    # PCA embeddings and random layers: the losses go down from a random start
+    teacher, student = _yamls(tmp_path, "pca")
 
     assert main(["validate", str(teacher), str(student)]) == 0
     assert main(["run", str(teacher), str(student), "--output-dir", str(tmp_path / "out")]) == 0

@@ -45,12 +45,12 @@ def test_warnings_name_the_shortfall_the_step_count_and_what_to_try(tmp_path):
         "stage first: the student's dev accuracy 50.0% after 4 optimizer steps is not above the majority-class rate 50.0% "
         "(always 'negative'); likely cause: too few optimizer steps (4) for a randomly initialised student (init: random), "
         "or the learning rate (stages.0.lr 1e-06); try more epochs (stages.0.epochs), init: teacher "
-        "(family: distilbert, a student copied from teacher layers), or another lr"
+        "(cut out of the teacher), or another lr"
     )
     assert final_warning(cfg, stages, 0.7, bar) == (
         "final student: dev accuracy 70.0% after 8 optimizer steps is 78% of the teacher's 90.0%, below 90%; likely cause: "
         "too few optimizer steps (8) for a randomly initialised student (init: random), or the learning rate (stages.1.lr 1e-06); "
-        "try more epochs (stages.1.epochs), init: teacher (family: distilbert, a student copied from teacher layers), or another lr"
+        "try more epochs (stages.1.epochs), init: teacher (cut out of the teacher), or another lr"
     )
     assert final_warning(cfg, stages, 0.81, bar) is None  # 90% of the teacher's 90.0% is 81%
     teacher_init = student_cfg(tmp_path, text=STUDENT.replace("init: random", "init: teacher"))
@@ -132,12 +132,16 @@ def test_a_student_that_learned_nothing_is_warned_about_everywhere(teacher_yaml,
     m = json.loads((out / "metrics.json").read_text())
     acc, teacher, (first, _) = m["student"]["dev"]["accuracy"], m["teacher"]["dev"]["accuracy"], m["stages"]
     assert acc < 0.9 * teacher
-    assert len(m["warnings"]) == 2
-    assert m["warnings"][0].startswith(
+    assert len(m["warnings"]) == 3
+    budget, *found = m["warnings"]  # the step budget, known before training
+    assert budget.startswith(
+        f"{student}: the student's layers start random (init: random) and its stages make 8 "
+    )
+    assert found[0].startswith(
         f"stage first: the student's dev accuracy {first['best_dev_accuracy']:.1%} after 4 optimizer steps "
     )
-    assert m["warnings"][1].startswith(f"final student: dev accuracy {acc:.1%} after 8 optimizer steps ")
-    assert all("likely cause: too few optimizer steps" in w and "try more epochs" in w for w in m["warnings"])
+    assert found[1].startswith(f"final student: dev accuracy {acc:.1%} after 8 optimizer steps ")
+    assert all("likely cause: too few optimizer steps" in w and "try more epochs" in w for w in found)
     printed, log = capsys.readouterr(), (out / "run.log").read_text()
     assert all(f"warning: {w}" in printed.out for w in m["warnings"])  # the summary
     assert all(f"WARNING {w}" in log for w in m["warnings"])  # the log
@@ -150,14 +154,14 @@ def test_fail_below_exits_3_with_the_student_saved(teacher_yaml, tmp_path, capsy
     m = json.loads((out / "metrics.json").read_text())
     acc, teacher = m["student"]["dev"]["accuracy"], m["teacher"]["dev"]["accuracy"]
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()  # still saved
-    assert len(m["warnings"]) == 2
+    assert len(m["warnings"]) == 3  # the step budget, the first stage, the final student
     printed = capsys.readouterr()
     assert printed.err.strip().splitlines()[-1] == (
         f"error: {student}: fail_below: 0.9: the student's dev accuracy {acc:.1%} is {acc / teacher:.0%} of the teacher's "
         f"{teacher:.1%}, below 90%; the student was saved to {out} (metrics.json lists the warnings)"
     )
     # the summary first
-    assert "dev accuracy" in printed.out and f"warning: {m['warnings'][1]}" in printed.out
+    assert "dev accuracy" in printed.out and f"warning: {m['warnings'][2]}" in printed.out
     assert not (out / "checkpoints" / "resume").exists()  # the run finished
 
 
@@ -179,3 +183,80 @@ def test_a_student_that_learned_is_not_warned_about(teacher_yaml, tmp_path, caps
     assert m["student"]["dev"]["accuracy"] >= 0.9 * m["teacher"]["dev"]["accuracy"]
     assert m["warnings"] == []
     assert "warning" not in capsys.readouterr().out.lower()
+
+
+# --- the step budget: a student whose layers start random, given too few optimizer steps -----------
+
+
+def test_step_budget_counts_every_stage_and_names_what_to_change(tmp_path):
+    from distill.distillation.sanity import RANDOM_LAYER_STEPS, step_budget
+
+    cfg = student_cfg(tmp_path)  # batch 8, two stages of 1 epoch
+    assert step_budget(cfg, "init: random", 64, "s.yaml") == (
+        "s.yaml: the student's layers start random (init: random) and its stages make 16 optimizer steps "
+        "(first 8, second 8; 64 train rows, batch_size 8), fewer than the ~750 such a student needs; try "
+        "init: teacher (a student cut out of the teacher), more epochs (stages.N.epochs, x46.9) or more training data"
+    )
+    enough = RANDOM_LAYER_STEPS // 2 * 8  # rows for 375 steps per stage: 750 in all
+    assert step_budget(cfg, "init: random", enough, "s.yaml") is None
+    assert step_budget(cfg, "init: random", enough - 8, "s.yaml") is not None
+    assert step_budget(cfg, None, 64, "s.yaml") is None  # layers from the teacher: no budget
+    assert "try family: distilbert (the teacher's own layers, copied)" in step_budget(
+        cfg, "init: teacher, and the teacher cannot be cut: ...", 64, "s.yaml"
+    )
+
+
+NARROW_STUDENT = """
+name: narrow
+architecture: {num_layers: 2, hidden_size: 16, num_heads: 2, intermediate_size: 32}
+init: INIT
+batch_size: 8
+stages:
+  - {name: only, epochs: 1, lr: 1.0e-3, objectives: {pred: {}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("init", "random"),
+    [("pca", "init: pca"), ("random", "init: random"), ("teacher", None), ("pruned", None)],
+)
+def test_validate_warns_of_the_step_budget_only_where_the_layers_start_random(
+    tmp_path, tiny_encoder_dir, caplog, init, random
+):
+    import logging
+
+    data = write_csv(tmp_path / "toy.csv", toy_rows(64))
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(
+        textwrap.dedent(
+            TINY_TEACHER_YAML.format(name="t", model=tiny_encoder_dir, data=data, cache=tmp_path / "c")
+        )
+    )
+    student = tmp_path / "student.yaml"
+    student.write_text(NARROW_STUDENT.replace("INIT", init))
+    with caplog.at_level(logging.WARNING, logger="distill"):
+        assert main(["validate", str(teacher), str(student)]) == 0
+    budget = [r.getMessage() for r in caplog.records if "optimizer steps" in r.getMessage()]
+    if random is None:  # init: teacher cuts this narrower student out of the BERT teacher
+        assert budget == []
+    else:
+        assert len(budget) == 1 and budget[0].startswith(
+            f"{student}: the student's layers start random ({random}) and its stages make "
+        )
+
+
+def test_init_teacher_of_a_teacher_that_cannot_be_cut_is_pca_and_the_budget_says_so(tmp_path):
+    from students.family import StudentShape
+    from students.tinybert import random_layers, teacher_init
+    from tests.family_helpers import CONFIGS
+
+    narrow = StudentShape.of({"num_layers": 2, "hidden_size": 16, "num_heads": 2, "intermediate_size": 32})
+    same = StudentShape.of({"num_layers": 2, "hidden_size": 32, "num_heads": 4, "intermediate_size": 64})
+    bert, modern = CONFIGS["bert"](), CONFIGS["modernbert"]()
+    assert teacher_init(bert, narrow) == ("pruned", None)
+    assert teacher_init(bert, same) == ("copy", None)
+    how, why = teacher_init(modern, narrow)
+    assert how == "pca" and why.startswith("a ModernBERT teacher cannot be cut into a BERT student: ")
+    assert random_layers("teacher", narrow, modern) == f"init: teacher, and the teacher cannot be cut: {why}"
+    assert random_layers("teacher", narrow, bert) is None
+    assert random_layers("pca", same, bert) is None  # the teacher's shape: pca copies what lines up

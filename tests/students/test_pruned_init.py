@@ -19,24 +19,76 @@ def _teacher(family: str = "bert"):
     return classifier(family)  # 4 layers x 32, 4 heads (head dim 8), FFN 64
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta", "ernie"])
+def _cuttable(exact: bool) -> list[str]:
+    """The families a BERT student can be cut from (their tiny configs), exactly or not."""
+    from distill.models.adapters import adapter_for
+
+    out = []
+    for family in sorted(CONFIGS):
+        a = adapter_for(CONFIGS[family]().model_type)
+        if a.cut.ok and (a.cut_drops == "") == exact:
+            out.append(family)
+    return out
+
+
+FULL = {"num_layers": 4, "hidden_size": 32, "num_heads": 4, "intermediate_size": 64}
+
+
+def test_the_families_cut_exactly_and_approximately_are_the_adapters():
+    # ELECTRA's tiny config has 16-wide embeddings (factorised): it is cut-able, but refused (below)
+    assert _cuttable(exact=True) == ["bert", "distilbert", "electra", "ernie", "roberta"]
+    assert _cuttable(exact=False) == ["deberta-v2", "mpnet"]
+
+
+@pytest.mark.parametrize("family", [f for f in _cuttable(exact=True) if f != "electra"])
 def test_every_channel_kept_is_the_teacher(family):
     teacher = _teacher(family)
-    full = {"num_layers": 4, "hidden_size": 32, "num_heads": 4, "intermediate_size": 64}
-    student = build_tinybert(full, teacher.config, ["neg", "pos"]).eval()
+    student = build_tinybert(FULL, teacher.config, ["neg", "pos"]).eval()
     notes = pruned_copy(student, teacher, [1, 2, 3, 4], importance(teacher, BATCHES))
     inputs = batch(seq=11, rows=4, seed=7)
     with torch.no_grad():
         s_out = student.bert(**inputs).last_hidden_state
-        t_out = teacher.base_model(**inputs).last_hidden_state
+        t_out = teacher.base_model(**inputs)[0]
     real = inputs["attention_mask"].bool()  # RoBERTa numbers padding's positions apart: real tokens only
     torch.testing.assert_close(s_out[real], t_out[real], atol=1e-5, rtol=1e-5)  # the encoder is the teacher's
-    if family != "roberta":  # BERT's pooler and classifier: the whole classifier is the teacher
+    if family in ("bert", "ernie"):  # BERT's pooler and classifier: the whole classifier is the teacher
         with torch.no_grad():
             torch.testing.assert_close(
                 student(**inputs).logits, teacher(**inputs).logits, atol=1e-5, rtol=1e-5
             )
         assert notes[-2:] == ["pooler (pruned)", "classifier (pruned)"]
+    else:  # another head: random, and said so by its absence
+        assert not any("classifier" in n for n in notes)
+
+
+@pytest.mark.parametrize("family", _cuttable(exact=False))
+def test_a_family_cut_approximately_copies_its_slices_and_says_what_it_drops(family):
+    from distill.models.adapters import adapter_of
+
+    teacher = _teacher(family)
+    imp = importance(teacher, BATCHES)
+    student = build_tinybert(NARROW, teacher.config, ["neg", "pos"]).eval()
+    notes = pruned_copy(student, teacher, [2, 4], imp)
+    ta = adapter_of(teacher)
+    assert notes[2] == f"not carried over from {ta.title}: {ta.cut_drops}"
+    ch = _top(imp.channels, 16)
+    src = ta.bert_parts(ta.layers(teacher)[3])  # student layer 2 <- 4
+    dst = student.bert.encoder.layer[1]
+    neurons = _top(imp.neurons[3], 24)
+    assert torch.equal(dst.intermediate.dense.weight, src.ffn_in.weight[neurons][:, ch])
+    assert torch.equal(dst.output.LayerNorm.weight, src.ffn_norm.weight[ch])
+    assert torch.equal(
+        student.bert.embeddings.word_embeddings.weight, ta.word_embeddings(teacher).weight[:, ch]
+    )
+    assert not student.bert.embeddings.token_type_embeddings.weight.any()  # the teacher adds no type row
+    # Q carries the family's own score factor (DeBERTa-v3: 1/sqrt(3), c2p and p2c) and sqrt(d_S/d_T) = 1
+    scale = ta.score_scale(teacher.config)
+    assert scale == pytest.approx(3**-0.5 if family == "deberta-v2" else 1.0)
+    rows = dst.attention.self.query.weight / scale
+    full = src.query.weight[:, ch]
+    assert all(any(torch.allclose(r, f) for f in full) for r in rows)
+    with torch.no_grad():  # and it runs
+        assert student(**batch(seq=9)).logits.shape == (3, 2)
 
 
 def test_the_kept_rows_and_columns_are_the_teachers_exactly():
@@ -79,7 +131,7 @@ def test_fewer_head_dims_rescale_q_to_the_teachers_score_scale():
     assert all(any(torch.allclose(r, f) for f in full) for r in rows)
 
 
-def test_importance_is_deterministic_and_applies_only_to_bert_blocks():
+def test_importance_is_deterministic_and_applies_where_the_adapter_says():
     teacher = _teacher()
     a, b = importance(teacher, BATCHES), importance(teacher, BATCHES)
     assert torch.equal(a.channels, b.channels) and all(
@@ -89,7 +141,7 @@ def test_importance_is_deterministic_and_applies_only_to_bert_blocks():
     assert applies(student, teacher)
     for family in sorted(CONFIGS):
         other = classifier(family)
-        want = family in ("bert", "roberta", "ernie")  # ELECTRA's tiny config has 16-wide embeddings
+        want = family not in ("albert", "modernbert", "electra")  # ELECTRA's tiny config: 16-wide embeddings
         assert applies(build_tinybert(NARROW, other.config, ["neg", "pos"]), other) == want, family
 
 
@@ -160,11 +212,12 @@ def test_init_pruned_is_refused_at_validate_where_it_cannot_apply(tmp_path, tiny
     assert capsys.readouterr().err == (
         f"error: {student}: init: pruned: the student is larger than the teacher (hidden_size 64 > 32, head size 32 > 8)\n"
     )
-    other = tmp_path / "mpnet-run"
+    other = tmp_path / "modernbert-run"
     other.mkdir()
-    teacher, student = _yamls(other, save_encoder("mpnet", tmp_path / "mpnet"))
+    teacher, student = _yamls(other, save_encoder("modernbert", tmp_path / "modernbert"))
     assert main(["validate", teacher, student]) == 2
     assert capsys.readouterr().err == (
-        f"error: {student}: init: pruned: the teacher (mpnet) has no BERT blocks to cut from; "
-        "teachers: bert, electra, ernie, roberta\n"
+        f"error: {student}: init: pruned: a ModernBERT teacher cannot be cut into a BERT student: its blocks "
+        "are pre-LayerNorm with a gated FFN (GeGLU) and rotary positions, not BERT's post-LayerNorm blocks; "
+        "teachers: bert, deberta-v2, distilbert, electra, ernie, mpnet, roberta\n"
     )

@@ -10,6 +10,7 @@ import importlib
 from distill.models.adapters.base import (
     ADAPTERS,
     Adapter,
+    BertParts,
     Recording,
     Support,
     adapter_for,
@@ -21,4 +22,13 @@ FAMILIES = ("bert", "distilbert", "albert", "deberta_v2", "modernbert", "mpnet",
 for _module in FAMILIES:
     importlib.import_module(f"distill.models.adapters.{_module}")
 
-__all__ = ["ADAPTERS", "Adapter", "Recording", "Support", "adapter_for", "adapter_of", "model_types"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "BertParts",
+    "Recording",
+    "Support",
+    "adapter_for",
+    "adapter_of",
+    "model_types",
+]

@@ -22,7 +22,9 @@ class AlbertAdapter(Adapter):
     name = "albert"
     title = "ALBERT"
     model_types = ("albert",)
-    bert_blocks = False
+    cut = Support.no(
+        "its embeddings are factorised (narrower than the layers) and its one block is shared by every layer"
+    )
     ort_optimizer = Support.no(
         "ORT's BERT optimiser fuses the attention of every application but the first (3 of 4 on a tiny model, "
         "onnxruntime 1.32): there the residual, which ALBERT adds first, is embedding_hidden_mapping_in's Add, "

@@ -36,6 +36,22 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class BertParts:
+    """One post-LayerNorm Transformer block's modules in BERT's roles:
+    ``attn_norm(x + attn_out(softmax(query(x) key(x)ᵀ) value(x)))``, then
+    ``ffn_norm(h + ffn_out(act(ffn_in(h))))``."""
+
+    query: nn.Linear
+    key: nn.Linear
+    value: nn.Linear
+    attn_out: nn.Linear
+    attn_norm: nn.LayerNorm
+    ffn_in: nn.Linear
+    ffn_out: nn.Linear
+    ffn_norm: nn.LayerNorm
+
+
+@dataclass(frozen=True)
 class Support:
     """Whether a deployment path applies to a family: ``why`` is the reason when it does not."""
 
@@ -74,9 +90,12 @@ class Adapter:
     # Its self-attention calls transformers' attention-function registry (the ``kd`` recording and the
     # ONNX export's classic attention plug in there); False: the adapter patches a recording forward.
     uses_registry: bool = True
-    # Its blocks hold BERT's tensors (attention.self.query/key/value, attention.output, intermediate,
-    # output): a BERT student can be cut out of them (students/pruned_init.py).
-    bert_blocks: bool = True
+    # Its blocks are BERT's post-LayerNorm blocks under other names (:meth:`bert_parts`): a BERT student
+    # can be cut out of them (``init: pruned``, students/pruned_init.py); no: the reason.
+    cut: Support = YES
+    # What such a student lacks of the family's function ("": with every channel kept it computes the
+    # teacher's, tested); e.g. MPNet's relative-position bias. Logged when the student is cut.
+    cut_drops: str = ""
     # Deployment paths, each with the reason when it does not apply. ORT's transformer optimiser
     # (model_type "bert"): it fuses every layer's attention and keeps the model's logits (measured by
     # tests/compress/test_family_fusions.py).
@@ -128,6 +147,25 @@ class Adapter:
         """The module of ``block`` that computes Q Kᵀ (the one that records)."""
         return block.attention.self
 
+    def bert_parts(self, block: nn.Module) -> BertParts:
+        """``block``'s modules in BERT's roles (only where :attr:`cut` is yes)."""
+        a = block.attention
+        return BertParts(
+            a.self.query,
+            a.self.key,
+            a.self.value,
+            a.output.dense,
+            a.output.LayerNorm,
+            block.intermediate.dense,
+            block.output.dense,
+            block.output.LayerNorm,
+        )
+
+    def score_scale(self, config: Any) -> float:
+        """The teacher's pre-softmax factor on Q Kᵀ relative to BERT's 1/√d (DeBERTa: 1/√3); a cut
+        student's Q carries it."""
+        return 1.0
+
     def shared(self, model: nn.Module) -> dict[str, nn.Module]:
         """Parts outside the blocks that every block reads (MPNet's relative-position bias), by name."""
         return {}
@@ -148,6 +186,10 @@ class Adapter:
 
     def num_layers(self, config: Any) -> int:
         return config.num_hidden_layers
+
+    def ffn_size(self, config: Any) -> int:
+        """The FFN's inner width."""
+        return config.intermediate_size
 
     # --- recording -------------------------------------------------------------------------------
     def enable(self, model: nn.Module) -> None:

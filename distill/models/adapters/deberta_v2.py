@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from distill.models.adapters.base import Adapter, Support, instance_forward, register
+from distill.models.adapters.base import Adapter, BertParts, Support, instance_forward, register
 
 if TYPE_CHECKING:
     from torch import nn
@@ -23,7 +23,10 @@ class DebertaV2Adapter(Adapter):
     name = "deberta-v2"
     title = "DeBERTa-v2/v3"
     model_types = ("deberta-v2",)
-    bert_blocks = False
+    cut_drops = (
+        "the content-to-position and position-to-content terms (and v2's convolution); a BERT student has "
+        "absolute positions only, random where the teacher has none (v3)"
+    )
     mask_form = "bool"
     uses_registry = False
     ort_optimizer = Support.no(
@@ -44,6 +47,25 @@ class DebertaV2Adapter(Adapter):
 
     def attention(self, block: nn.Module) -> nn.Module:
         return block.attention.self
+
+    def bert_parts(self, block: nn.Module) -> BertParts:
+        a = block.attention
+        return BertParts(
+            a.self.query_proj,
+            a.self.key_proj,
+            a.self.value_proj,
+            a.output.dense,
+            a.output.LayerNorm,
+            block.intermediate.dense,
+            block.output.dense,
+            block.output.LayerNorm,
+        )
+
+    def score_scale(self, config: Any) -> float:
+        # scores are divided by sqrt(head_dim * (1 + one per relative term)); BERT divides by sqrt(head_dim)
+        terms = getattr(config, "pos_att_type", None) or []
+        terms = terms.lower().split("|") if isinstance(terms, str) else terms
+        return (1 + sum(t.strip() in ("c2p", "p2c") for t in terms)) ** -0.5
 
     def shared(self, model: nn.Module) -> dict[str, nn.Module]:
         encoder = model.base_model.encoder

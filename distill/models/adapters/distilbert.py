@@ -7,9 +7,9 @@ applies. Its self-attention calls the attention-function registry.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from distill.models.adapters.base import Adapter, Support, register
+from distill.models.adapters.base import Adapter, BertParts, Support, register
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,7 +19,6 @@ class DistilBertAdapter(Adapter):
     name = "distilbert"
     title = "DistilBERT"
     model_types = ("distilbert",)
-    bert_blocks = False
     token_types = False
     cls_graph = Support.no(
         "the [CLS]-only last layer rewrites BERT layers and pooler; DistilBERT's blocks (sa_layer_norm, ffn) and "
@@ -30,11 +29,27 @@ class DistilBertAdapter(Adapter):
     )
     notes = "no token types; blocks at distilbert.transformer.layer; pre_classifier + classifier head"
 
+    def ffn_size(self, config: Any) -> int:
+        return config.hidden_dim
+
     def layers(self, model: nn.Module) -> nn.ModuleList:
         return model.base_model.transformer.layer
 
     def attention(self, block: nn.Module) -> nn.Module:
         return block.attention
+
+    def bert_parts(self, block: nn.Module) -> BertParts:
+        a, ffn = block.attention, block.ffn
+        return BertParts(
+            a.q_lin,
+            a.k_lin,
+            a.v_lin,
+            a.out_lin,
+            block.sa_layer_norm,
+            ffn.lin1,
+            ffn.lin2,
+            block.output_layer_norm,
+        )
 
     def pooler(self, model: nn.Module) -> nn.Module | None:
         return getattr(model, "pre_classifier", None)

@@ -22,7 +22,9 @@ class ModernBertAdapter(Adapter):
     name = "modernbert"
     title = "ModernBERT"
     model_types = ("modernbert",)
-    bert_blocks = False
+    cut = Support.no(
+        "its blocks are pre-LayerNorm with a gated FFN (GeGLU) and rotary positions, not BERT's post-LayerNorm blocks"
+    )
     token_types = False
     positions = "model"  # rotary, from 0..seq-1
     mask_form = "bool"  # it builds the windowed masks of its local layers from the 0/1 mask

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from distill.models.adapters.base import Adapter, Support, instance_forward, register
+from distill.models.adapters.base import Adapter, BertParts, Support, instance_forward, register
 
 if TYPE_CHECKING:
     from torch import nn
@@ -21,7 +21,7 @@ class MPNetAdapter(Adapter):
     name = "mpnet"
     title = "MPNet"
     model_types = ("mpnet",)
-    bert_blocks = False
+    cut_drops = "the relative-position bias (a BERT student has absolute positions only)"
     token_types = False
     positions = "model"
     uses_registry = False
@@ -44,6 +44,19 @@ class MPNetAdapter(Adapter):
 
     def attention(self, block: nn.Module) -> nn.Module:
         return block.attention.attn
+
+    def bert_parts(self, block: nn.Module) -> BertParts:
+        a = block.attention
+        return BertParts(
+            a.attn.q,
+            a.attn.k,
+            a.attn.v,
+            a.attn.o,
+            a.LayerNorm,
+            block.intermediate.dense,
+            block.output.dense,
+            block.output.LayerNorm,
+        )
 
     def shared(self, model: nn.Module) -> dict[str, nn.Module]:
         return {"relative_attention_bias": model.base_model.encoder.relative_attention_bias}
