@@ -187,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(  # other libraries' INFO (onnxruntime's quantizer: a line per tensor) only with -v
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(message)s",
         stream=sys.stderr,
     )

@@ -1,6 +1,6 @@
 """The README's "Measured: the main job" block, from the committed metrics.json of that run.
 
-    python experiments/main_job_report.py experiments/reports/embedded-default/<commit>/tinybert4-int8.metrics.json
+    python experiments/main_job_report.py experiments/reports/embedded-default/<commit>/<student>.metrics.json
     python experiments/main_job_report.py --readme README.md <that metrics.json>
 
 The block holds the run's facts (commit, machine, versions, data, wall clock and its parts, peak
@@ -23,7 +23,6 @@ from distill.compress.kinds_table import replace_block  # noqa: E402
 from distill.distillation.summary import summary_table  # noqa: E402
 
 BEGIN, END = "<!-- main-job:begin -->", "<!-- main-job:end -->"
-COMMAND = "distill run experiments/teachers/minilm-tweets.yaml experiments/students/tinybert4-int8.yaml"
 # The issue's bar for the main job: the student's INT8 graph against the teacher
 TARGETS = {"accuracy": 0.97, "vs_fp32": 6.0, "vs_int8": 2.0, "minutes": 12.0}
 
@@ -47,6 +46,11 @@ def targets(m: dict) -> list[str]:
     return [f"- {what}: {'met' if ok else 'NOT met'} ({bar})" for what, ok, bar in checks]
 
 
+def command(m: dict) -> str:
+    """The command that run was (the student.yaml is named after the run)."""
+    return f"distill run experiments/teachers/minilm-tweets.yaml experiments/students/{m['run']}.yaml"
+
+
 def markdown(path: Path) -> str:
     m = json.loads(path.read_text(encoding="utf-8"))
     mc, d = m["machine"], m["data"]
@@ -54,7 +58,7 @@ def markdown(path: Path) -> str:
     stages = ", ".join(f"{s['name']} stage {s['seconds']:.0f} s" for s in m["stages"])
     finetune = m["teacher"].get("finetune_seconds")
     facts = (
-        f"`{COMMAND}`, run from a fresh clone installed with the command above (commit {commit}), on "
+        f"`{command(m)}`, run from a fresh clone installed with the command above (commit {commit}), on "
         f"{mc['cpu']} ({mc['matrix_engines']}), {mc['cores']} cores, {mc['torch_threads']} torch threads, "
         f"{'GPU ' + mc['gpu'] if mc['gpu'] else 'no GPU'}, torch {mc['torch']}, transformers {mc['transformers']}. "
         f"{len(d['labels'])} labels ({', '.join(d['labels'])}): {d['train']:,} train, {d['dev']:,} dev, "
