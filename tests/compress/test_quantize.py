@@ -60,3 +60,12 @@ def test_lstm_is_dynamically_quantised():
     assert type(q[0]).__module__.startswith("torch.ao.nn.quantized.dynamic")
     x = torch.randn(2, 5, 8)
     np.testing.assert_allclose(q(x)[0].detach().numpy(), lstm(x)[0].detach().numpy(), atol=0.05)
+
+
+def test_verify_takes_the_references_logits_computed_once(fp32):
+    module, _, batches = fp32
+    q = quantize_dynamic_int8(__import__("copy").deepcopy(module))
+    logits = [torch_predict(module)(*b) for b in batches]
+    assert verify(logits, torch_predict(q), batches, [0, 1] * 28) == verify(
+        torch_predict(module), torch_predict(q), batches, [0, 1] * 28
+    )
