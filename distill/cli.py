@@ -63,7 +63,9 @@ def _validate(args: argparse.Namespace) -> int:
     checked = preflight(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
     plan, splits = checked.plan, checked.splits
     report_lengths(checked.facts["lengths"], args.teacher, log_summary=False)  # the warning run would give
-    shape = plan.family.describe(plan.student_cfg.architecture, plan.shape, plan.layer_map)
+    by_importance = plan.student_cfg.layer_map == "importance"
+    layers = "importance (chosen when the teacher runs)" if by_importance else plan.layer_map
+    shape = plan.family.describe(plan.student_cfg.architecture, plan.shape, layers)
     print(
         f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
         f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}"

@@ -203,7 +203,12 @@ class StudentConfig(_Strict):
         "teacher",
         description="teacher | random | pruned | pca (tinybert) | glove (bilstm) | general:<path> | <path of a saved student>",
     )
-    layer_map: Literal["uniform", "last"] | list[int] = "uniform"
+    layer_map: Literal["uniform", "last", "importance"] | list[int] = Field(
+        "uniform",
+        description="teacher layer of each student layer: uniform (TinyBERT's m*N/M) | last | importance "
+        "(the M layers of highest Block Importance over 256 training texts, chosen when the teacher runs) "
+        "| [explicit, 1-based, increasing]",
+    )
     stages: list[StageConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
     train: TrainConfig = TrainConfig()

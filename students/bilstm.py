@@ -206,7 +206,7 @@ def resolve(arch: BiLSTMArchitecture, teacher: ModelDims, teacher_ffn: int | Non
     )
 
 
-def describe(arch: BiLSTMArchitecture, shape: StudentShape, layer_map: list[int]) -> str:
+def describe(arch: BiLSTMArchitecture, shape: StudentShape, layer_map: list[int] | str) -> str:
     return f"BiLSTM {arch.bilstm.hidden} x 2 directions, MLP {arch.bilstm.mlp}"
 
 

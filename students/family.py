@@ -161,7 +161,7 @@ class StudentFamily:
     # (arch, teacher dims, teacher FFN) -> the student's shape
     resolve: Callable[[ArchitectureBase, ModelDims, int | None], StudentShape]
     # validate's one line: (arch, shape, layer map) -> text
-    describe: Callable[[ArchitectureBase, StudentShape, list[int]], str]
+    describe: Callable[[ArchitectureBase, StudentShape, list[int] | str], str]
     build: Callable[[BuildRequest], BuiltStudent]
     load: Callable[[Path], tuple[nn.Module, object]]  # a saved student folder -> (model, tokenizer)
     # (saved folder, shape, teacher config, source): a saved student given as `init` fits the shape
@@ -276,7 +276,7 @@ def hf_weight_bytes(arch: ArchitectureBase, shape: StudentShape, teacher: object
     )
 
 
-def describe_transformer(arch: ArchitectureBase, shape: StudentShape, layer_map: list[int]) -> str:
+def describe_transformer(arch: ArchitectureBase, shape: StudentShape, layer_map: list[int] | str) -> str:
     return (
         f"{shape.num_layers} layers x {shape.hidden_size} ({shape.num_heads} heads, FFN {shape.intermediate_size}), "
         f"layer map {layer_map}"

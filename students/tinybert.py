@@ -12,6 +12,7 @@ from pydantic import model_validator
 from transformers import BertConfig, BertForSequenceClassification, PretrainedConfig
 
 from distill.models.dims import ModelDims
+from distill.models.layer_importance import teacher_batches
 from students import pruned_init
 from students.family import (
     ArchitectureBase,
@@ -109,24 +110,6 @@ def resolve(arch: ArchitectureBase, teacher: ModelDims, teacher_ffn: int | None)
     return StudentShape.of(sizes)
 
 
-IMPORTANCE_TEXTS = 256  # training texts the teacher is run on to rank channels, heads and neurons
-
-
-def _importance_batches(req: BuildRequest, batch_size: int = 32) -> list[dict]:
-    texts = [t for t in req.texts if t.strip()][:IMPORTANCE_TEXTS]
-    tok = req.teacher_tokenizer
-    device = next(req.teacher.parameters()).device
-    return [
-        {
-            k: v.to(device)
-            for k, v in tok(
-                texts[i : i + batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt"
-            ).items()
-        }
-        for i in range(0, len(texts), batch_size)
-    ]
-
-
 def teacher_init(teacher: PretrainedConfig, shape: StudentShape) -> tuple[str, str | None]:
     """What ``init: teacher`` does for a student of ``shape``: ``copy`` (the teacher's shapes: copy what
     lines up, init.py), ``pruned`` (narrower in any dimension, cut out of the teacher, pruned_init.py)
@@ -167,7 +150,8 @@ def build(req: BuildRequest) -> BuiltStudent:
     if how == "pruned":
         if not pruned_init.applies(model, req.teacher):
             raise ValueError("init: pruned does not apply to this teacher and shape (validate checks it)")
-        imp = pruned_init.importance(req.teacher, _importance_batches(req))
+        device = next(req.teacher.parameters()).device
+        imp = pruned_init.importance(req.teacher, teacher_batches(req.teacher_tokenizer, req.texts, device))
         notes = pruned_init.pruned_copy(model, req.teacher, req.layer_map, imp)
         channels = pruned_init.kept_channels(imp, model.config.hidden_size)
         return BuiltStudent(model, req.teacher_tokenizer, notes=notes, channels=channels)

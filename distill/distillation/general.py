@@ -39,6 +39,7 @@ from distill.core.output_dir import prepare_output_dir
 from distill.data.batching import Encoded, collate
 from distill.models.adapters import adapter_for
 from distill.models.features import enable_capture, forward_features
+from distill.models.layer_importance import IMPORTANCE_TEXTS, choose_layers
 from distill.models.layer_map import resolve_layer_map
 from distill.objectives import OBJECTIVES, ModelDims, Objective
 from distill.objectives.spec import build_objectives, parse_objectives
@@ -207,6 +208,11 @@ def _general(
     tokenizer = AutoTokenizer.from_pretrained(path)
     for p in teacher.parameters():
         p.requires_grad_(False)
+    if s_cfg.layer_map == "importance":  # from the corpus's first texts, before the student copies layers
+        layer_map, _, line = choose_layers(
+            teacher, tokenizer, next(iter_chunks(corpus, IMPORTANCE_TEXTS)), len(layer_map)
+        )
+        log.info("general: %s", line)
     student = family.build_encoder(arch, shape, t_hf)  # through the students registry
     if s_cfg.init in ("teacher", "pca"):  # copies what lines up, PCA for a narrower student (no cut yet)
         log.info(

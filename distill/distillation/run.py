@@ -41,6 +41,7 @@ from distill.distillation.preflight import (
 )
 from distill.distillation.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
 from distill.distillation.summary import machine_block
+from distill.models.layer_importance import choose_layers
 from distill.objectives.base import start_projections
 from distill.train.checkpoint import (
     CheckpointManager,
@@ -194,6 +195,12 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     if budget and world.is_main:
         log.warning(budget)
 
+    layer_scores = None
+    if s_cfg.layer_map == "importance":  # the layers that turn the residual stream most (validate: uniform)
+        plan.layer_map, layer_scores, line = choose_layers(
+            teacher.model, teacher.tokenizer, splits.train.texts, len(plan.layer_map)
+        )
+        log.info(line)
     torch.manual_seed(s_cfg.seed)
     built = build(
         BuildRequest(
@@ -341,6 +348,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         },
         "export": exported,
         "layer_map": plan.layer_map,
+        "layer_importance": layer_scores,  # layer_map: importance: every teacher layer's BI
         "stages": stages,
         "total_seconds": time.perf_counter() - started,
     }

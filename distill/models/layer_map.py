@@ -36,7 +36,10 @@ def resolve_layer_map(
             f"{source}: {key}: the student has {student_layers} layers, more than the teacher's "
             f"{teacher_layers}; each student layer needs its own teacher layer"
         )
-    if spec == "uniform":
+    if spec in ("uniform", "importance"):
+        # importance: chosen from the teacher's activations once it has run (layer_importance.py);
+        # until then the uniform map stands in, and every check made with it holds, since all of a
+        # teacher's layers have one structure
         return uniform_map(student_layers, teacher_layers)
     if spec == "last":
         return last_map(student_layers, teacher_layers)
