@@ -28,6 +28,7 @@ from distill.core.registry import Registry
 from distill.core.schema import PositiveInt, Probability
 from distill.models.dims import ModelDims
 from students.bilstm_block import BiLSTMConfig
+from students.init import init_from_teacher
 
 SHAPE_KEYS = ("num_layers", "hidden_size", "num_heads", "intermediate_size")
 DEFAULT_FAMILY = "tinybert"  # an `architecture:` block without `family`
@@ -188,6 +189,14 @@ class StudentFamily:
     )
     # teacher config -> the config.json model_type of the saved student (which export graphs apply)
     deployed_type: Callable[[object], str] = lambda teacher: teacher.model_type
+    # general distillation's `init: teacher | pca | pruned` of the encoder: (encoder, teacher encoder,
+    # layer map, init, importance batches) -> (what was done, the kept channels of a cut or None)
+    init_encoder: Callable[
+        [nn.Module, nn.Module, list[int], str, list[dict]], tuple[list[str], list[int] | None]
+    ] = lambda student, teacher, layer_map, init, batches: (
+        init_from_teacher(student, teacher, layer_map),
+        None,
+    )
 
     @property
     def general(self) -> bool:

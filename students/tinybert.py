@@ -166,6 +166,30 @@ def build(req: BuildRequest) -> BuiltStudent:
     return BuiltStudent(model, req.teacher_tokenizer, notes=notes)
 
 
+def init_encoder(student, teacher, layer_map: list[int], init: str, batches: list[dict]):
+    """General distillation's start of the bare encoder, as :func:`build` starts a classifier: the
+    teacher's shape is copied, a narrower one cut out of the teacher (importance over ``batches``)
+    where it can be and ``init`` allows, else PCA embeddings and random layers."""
+    c = student.config
+    shape = StudentShape.of(
+        {
+            "num_layers": c.num_hidden_layers,
+            "hidden_size": c.hidden_size,
+            "num_heads": c.num_attention_heads,
+            "intermediate_size": c.intermediate_size,
+        }
+    )
+    how, why = teacher_init(teacher.config, shape) if init == "teacher" else (init, None)
+    if how == "pruned":
+        if not pruned_init.applies(student, teacher):
+            raise ValueError("init: pruned does not apply to this teacher and shape")
+        imp = pruned_init.importance(teacher, batches)
+        notes = pruned_init.pruned_copy(student, teacher, layer_map, imp)
+        return notes, pruned_init.kept_channels(imp, c.hidden_size)
+    notes = init_from_teacher(student, teacher, layer_map) or ["nothing"]
+    return notes + ([f"not cut out of the teacher ({why})"] if why else []), None
+
+
 def build_encoder(arch: ArchitectureBase, shape: StudentShape, teacher: PretrainedConfig):
     """The bare BERT encoder general distillation trains (no classifier)."""
     from transformers import AutoModel
@@ -182,6 +206,7 @@ FAMILY = register(
         build=build,
         copies_teacher_layers=False,
         build_encoder=build_encoder,
+        init_encoder=init_encoder,
         minimal={"family": "tinybert", "preset": "tinybert4"},
         inits=("random", "teacher", "pruned", "pca"),
         random_layers=random_layers,

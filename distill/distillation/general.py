@@ -39,9 +39,10 @@ from distill.core.output_dir import prepare_output_dir
 from distill.data.batching import Encoded, collate
 from distill.models.adapters import adapter_for
 from distill.models.features import enable_capture, forward_features
-from distill.models.layer_importance import IMPORTANCE_TEXTS, choose_layers
+from distill.models.layer_importance import IMPORTANCE_TEXTS, choose_layers, teacher_batches
 from distill.models.layer_map import resolve_layer_map
 from distill.objectives import OBJECTIVES, ModelDims, Objective
+from distill.objectives.base import start_projections
 from distill.objectives.spec import build_objectives, parse_objectives
 from distill.train.batches import CorpusBatches, corpus_steps_per_epoch, iter_chunks, iter_corpus
 from distill.train.checkpoint import CheckpointManager, StageCheckpoints, agreed_resume_point, resume_key
@@ -50,7 +51,7 @@ from distill.train.distributed import World, close, init_world
 from distill.train.schedule import check_steps
 from distill.train.stepper import DTYPES, check_precision
 from distill.train.teacher import dims, resolve_model
-from students.init import init_from_teacher
+from students.pruned_init import refusal
 
 log = logging.getLogger("distill")
 INTERMEDIATE = {"embeddings", "hidden", "attn", "qkv"}
@@ -213,12 +214,17 @@ def _general(
             teacher, tokenizer, next(iter_chunks(corpus, IMPORTANCE_TEXTS)), len(layer_map)
         )
         log.info("general: %s", line)
+    if s_cfg.init == "pruned" and (
+        why := refusal(t_hf, shape.hidden_size, shape.num_heads, shape.intermediate_size, shape.num_layers)
+    ):
+        raise ConfigError(f"{student_yaml}: init: pruned: {why}")
     student = family.build_encoder(arch, shape, t_hf)  # through the students registry
-    if s_cfg.init in ("teacher", "pca"):  # copies what lines up, PCA for a narrower student (no cut yet)
-        log.info(
-            "general: student init from teacher: %s",
-            ", ".join(init_from_teacher(student, teacher, layer_map)) or "nothing",
-        )
+    if s_cfg.init in ("teacher", "pca", "pruned"):  # as `distill run` starts the student (the family's)
+        batches = teacher_batches(tokenizer, next(iter_chunks(corpus, IMPORTANCE_TEXTS)), device)
+        notes, channels = family.init_encoder(student, teacher, layer_map, s_cfg.init, batches)
+        log.info("general: student init: %s", "; ".join(notes))
+        if channels is not None and start_projections(objectives, channels):
+            log.info("general: W_h/W_e start as the kept channels' selection")
     enable_capture(teacher)
     enable_capture(student)
     student.to(device)

@@ -126,3 +126,34 @@ def test_general_interrupted_and_resumed_is_bit_identical(tmp_path, tiny_encoder
     a, b = load_file(out / "model.safetensors"), load_file(tmp_path / "reference" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not (out / "checkpoints").exists()  # the finished folder holds no resume state
+
+
+def test_general_cuts_a_narrower_encoder_out_of_the_teacher(tmp_path, tiny_encoder_dir, caplog):
+    import logging
+
+    corpus = tmp_path / "texts.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in toy_rows(48, seed=1)))
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: {corpus}}}\n")
+    before = {}
+    for init in ("teacher", "pca"):
+        student = tmp_path / f"student-{init}.yaml"
+        student.write_text(STUDENT.replace("INIT", init))
+        out = tmp_path / init
+        args = ["general", str(teacher), str(student), "--corpus", str(corpus), "--output-dir", str(out)]
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="distill"):
+            assert main([*args, "--epochs", "1", "--batch-size", "8"]) == 0
+        before[init] = json.loads((out / "general.json").read_text())["probe_loss_before"]
+        if init == "teacher":  # 16 of the teacher's 32 channels, 2 of its 4 heads: cut, as distill run does
+            assert any(
+                m.startswith(
+                    "general: student init: pruned from the teacher by activation importance over 48 texts"
+                )
+                for m in caplog.messages
+            )
+            assert "general: W_h/W_e start as the kept channels' selection" in caplog.messages
+        else:
+            assert any("embeddings (PCA 32->16)" in m for m in caplog.messages)
+    # the cut starts from the teacher's function: its intermediate loss is far below the PCA start's
+    assert before["teacher"] < 0.5 * before["pca"]
