@@ -41,7 +41,12 @@ class DataConfig(_Strict):
         "a GLUE task folder (format: glue), or a `datasets.save_to_disk` folder (format: disk)"
     )
     format: Literal["auto", "csv", "tsv", "glue", "jsonl", "disk"] = "auto"
-    glue_task: Literal["sst2", "cola", "mrpc", "qqp", "mnli", "qnli", "rte", "wnli"] | None = None
+    glue_task: Literal["sst2", "cola", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli"] | None = None
+    task: Literal["auto", "classification", "regression", "multi_label"] = Field(
+        "auto",
+        description="auto: inferred from the train labels (logged; distill/data/labels.py) | classification "
+        "| regression (numeric targets) | multi_label",
+    )
     encoding: Encoding = "utf-8"
     text_column: str = "text"
     text_pair_column: str | None = None
@@ -54,3 +59,9 @@ class DataConfig(_Strict):
     split: SplitConfig = SplitConfig()
     max_train_examples: PositiveInt | None = None
     max_eval_examples: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _labels_are_classes(self) -> DataConfig:
+        if self.labels is not None and self.task in ("regression", "multi_label"):
+            raise ValueError(f"labels: names classes; task {self.task} has none (remove one of the two)")
+        return self

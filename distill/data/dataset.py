@@ -20,7 +20,7 @@ from distill.core.errors import DataError
 from distill.core.readers import detect_format, iter_rows, require_columns
 from distill.data.config import DataConfig
 from distill.data.embedded import embedded_corpus
-from distill.data.labels import check_label_kind
+from distill.data.labels import infer_task, parse_targets, require_task
 
 log = logging.getLogger("distill")
 
@@ -32,6 +32,7 @@ GLUE_TASKS: dict[str, tuple[str, str | None, str, str]] = {
     "cola": ("sentence", None, "label", "dev.tsv"),
     "mrpc": ("#1 String", "#2 String", "Quality", "dev.tsv"),
     "qqp": ("question1", "question2", "is_duplicate", "dev.tsv"),
+    "stsb": ("sentence1", "sentence2", "score", "dev.tsv"),  # a regression task: similarity 0..5
     "mnli": ("sentence1", "sentence2", "gold_label", "dev_matched.tsv"),
     "qnli": ("question", "sentence", "label", "dev.tsv"),
     "rte": ("sentence1", "sentence2", "label", "dev.tsv"),
@@ -41,10 +42,11 @@ GLUE_TASKS: dict[str, tuple[str, str | None, str, str]] = {
 
 @dataclass
 class TextDataset:
-    """Texts (and optional second texts for pair tasks) with integer labels."""
+    """Texts (and optional second texts for pair tasks) with labels: class ids, or a regression's
+    float targets."""
 
     texts: list[str]
-    labels: list[int]
+    labels: list[int] | list[float]
     pairs: list[str] | None = None
 
     def __len__(self) -> int:
@@ -72,7 +74,8 @@ class DataSplits:
     train: TextDataset
     dev: TextDataset
     test: TextDataset
-    label_names: list[str]
+    label_names: list[str]  # regression: one name, the label column's
+    task: str = "classification"  # distill.data.labels.TASKS
 
     def majority_rate(self, split: str = "dev") -> tuple[float, str]:
         """Accuracy of always predicting the most frequent label of ``split``, and that label."""
@@ -83,6 +86,8 @@ class DataSplits:
     def fingerprint(self) -> str:
         """A content hash of all splits and labels (for caches keyed by data)."""
         h = hashlib.sha256(json.dumps(self.label_names).encode())
+        if self.task != "classification":  # classification fingerprints stay as they were (caches)
+            h.update(self.task.encode())
         for split in (self.train, self.dev, self.test):
             for t, p, y in zip(split.texts, split.pairs or [None] * len(split), split.labels, strict=True):
                 h.update(f"{t}\x1f{p}\x1f{y}\x1e".encode())
@@ -259,24 +264,48 @@ def _to_ids(raw: _Raw, names: list[str]) -> TextDataset:
     return TextDataset(raw.texts, labels, raw.pairs)
 
 
-def load_splits(cfg: DataConfig) -> DataSplits:
-    """Load train/dev/test as configured; a DataError names the file and line of any bad row."""
+def _task(cfg: DataConfig, raws: dict[str, _Raw], fixed_labels: list[str] | None) -> tuple[str, str]:
+    """The task (data.task, else inferred from the train labels) and why, checked on every split."""
+    train = raws["train"]
+    if cfg.labels or fixed_labels:  # declared labels are class names by definition
+        return "classification", "data.labels" if cfg.labels else f"{cfg.source}'s labels"
+    if cfg.task != "auto":
+        return cfg.task, "data.task"
+    task, why = infer_task(train.labels)
+    for split, raw in raws.items():  # a dev file of another kind than train is refused by name
+        other, other_why = infer_task(raw.labels)
+        if split != "train" and other != task and other != "classification":
+            raise DataError(f"{raw.where}: label column {raw.column!r} {other_why}, but train {why}")
+    return task, f"inferred: train {why}"
+
+
+def load_splits(cfg: DataConfig, tasks: tuple[str, ...] = ("classification",)) -> DataSplits:
+    """Load train/dev/test as configured; a DataError names the file and line of any bad row, and
+    refuses a task (data.task, or inferred) not in ``tasks``, those the caller trains."""
     raws, fixed_labels = _read_sources(cfg)
-    if not (cfg.labels or fixed_labels):  # declared labels are class names by definition
-        for raw in raws.values():
-            check_label_kind(raw.labels, raw.where, raw.column)
-    names = cfg.labels or fixed_labels or sorted(set(raws["train"].labels))
-    if len(names) < 2:
-        raise DataError(
-            f"{raws['train'].where}: only one label ({names[0]!r}); a classifier needs two or more"
-        )
-    splits = {k: _to_ids(v, names) for k, v in raws.items()}
+    task, why = _task(cfg, raws, fixed_labels)
+    train = raws["train"]
+    declared = not why.startswith("inferred")
+    require_task(task, why.removeprefix("inferred: train "), declared, train.where, train.column, tasks)
+    log.info("data: task %s (%s)", task, why)
+    if task == "regression":
+        names = [train.column]  # the one output, named after its column (GLUE STS-B: score)
+        splits = {
+            k: TextDataset(v.texts, parse_targets(v.labels, v.lines, v.where, v.column), v.pairs)
+            for k, v in raws.items()
+        }
+    else:
+        names = cfg.labels or fixed_labels or sorted(set(train.labels))
+        if len(names) < 2:
+            raise DataError(f"{train.where}: only one label ({names[0]!r}); a classifier needs two or more")
+        splits = {k: _to_ids(v, names) for k, v in raws.items()}
 
     missing = [s for s in ("dev", "test") if s not in splits]
     if missing:
         train = splits["train"]
         fractions = [getattr(cfg.split, s) for s in missing]
-        parts = _stratified_split(len(names), train.labels, fractions, cfg.split.seed)
+        strata = train.labels if task == "classification" else [0] * len(train)  # regression: plain random
+        parts = _stratified_split(len(names), strata, fractions, cfg.split.seed)
         for split, idx in zip(missing, parts, strict=False):
             splits[split] = train.subset(idx)
         splits["train"] = train.subset(parts[-1])
@@ -296,4 +325,4 @@ def load_splits(cfg: DataConfig) -> DataSplits:
     for s in ("train", "dev", "test"):
         if len(splits[s]) == 0:
             raise DataError(f"{cfg.source}: the {s} split is empty; give more data or change data.split")
-    return DataSplits(splits["train"], splits["dev"], splits["test"], list(names))
+    return DataSplits(splits["train"], splits["dev"], splits["test"], list(names), task)

@@ -1,17 +1,16 @@
-"""Refuse label columns that hold no class names: regression targets and multi-label lists.
+"""What a label column holds: class names, regression targets or label lists (``data.task``).
 
-Both would otherwise "work": every distinct float becomes a class (hundreds of classes, a dev split
-of one example, then a confusing majority-class error after the teacher fine-tuned for minutes),
-and "negative,sports" silently becomes a combination class. Until regression and multi-label tasks
-are supported, :func:`check_label_kind` stops them when the splits are loaded, so ``distill
-validate`` and ``distill run`` refuse them the same way, before any model is trained.
-
-The thresholds lean towards accepting: refusing a real classification task is worse than letting
-an odd one through (its labels are still listed in the log and in ``validate``'s output).
+``data.task: auto`` (the default) infers it from the training labels and says why in the log;
+``classification``, ``regression`` or ``multi_label`` declares it. Inference only decides where it
+is unambiguous, leaning towards classification: refusing a real classification task is worse than
+letting an odd one through (its labels are listed in the log and in ``validate``'s output).
+Without it every distinct float would become a class (hundreds of classes, a dev split of one
+example, then a confusing majority-class error after the teacher fine-tuned for minutes), and
+"negative,sports" a combination class.
 
 - Numbers, not all integers (``0.13``, ``2.5``): a regression target, however few the values.
   Integers written as floats (``0.0``, ``1.0``) count as integers. A code like ``1.2`` that is a
-  class must be spelled as a name (``c1.2``) or declared in ``data.labels``.
+  class must be spelled as a name (``c1.2``), declared in ``data.labels`` or ``task: classification``.
 - Integers: class ids when there are at most :data:`MAX_FREE_INTEGER_CLASSES` of them (star
   ratings, ``-1/0/1`` polarity, a few codes), or when they start at 0 or 1 and use at least
   :data:`MIN_ID_COVERAGE` of the ids up to the largest (``0..k-1`` with a few ids absent from a
@@ -21,13 +20,15 @@ an odd one through (its labels are still listed in the log and in ``validate``'s
   (``negative,sports`` beside ``negative``, or ``a|b`` beside ``b|c``). A name that merely holds a
   comma (``Arts, Culture``) whose parts are no labels elsewhere is a class name.
 
-Labels declared in ``data.labels``, or fixed by the source (the embedded corpora), are not checked.
+Labels declared in ``data.labels``, or fixed by the source (the embedded corpora), are class names.
+Which tasks a command trains is its own business: :func:`require_task` words the refusal.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -37,6 +38,7 @@ from distill.core.errors import DataError
 DELIMITERS = (",", ";", "|")
 MAX_FREE_INTEGER_CLASSES = 20
 MIN_ID_COVERAGE = 0.9
+TASKS = ("classification", "regression", "multi_label")
 SUPPORTED = "supported: classification with class-name or integer labels; regression and multi-label are not supported yet"
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -89,17 +91,46 @@ def _regression(distinct: list[str]) -> str | None:
     return f"{len(ints)} distinct integers that are not the class ids 0..k-1 or 1..k ({_shown(distinct)})"
 
 
-def check_label_kind(labels: Iterable[str], where: str, column: str) -> None:
-    """Raise a DataError when the label column holds regression targets or label lists."""
+def infer_task(labels: Iterable[str]) -> tuple[str, str]:
+    """The task the label column's values mean, and why (for the log and for errors)."""
     distinct = list(dict.fromkeys(labels))  # file order, for the examples in the message
     lists = _lists(distinct)
     if lists:
-        raise DataError(
-            f"{where}: label column {column!r} holds lists of labels ({_shown(lists, quote=True)}): "
-            f"looks like multi-label data; {SUPPORTED}"
+        return (
+            "multi_label",
+            f"holds lists of labels ({_shown(lists, quote=True)}): looks like multi-label data",
         )
     what = _regression(distinct)
     if what:
-        raise DataError(
-            f"{where}: label column {column!r} holds {what}: looks like a regression target; {SUPPORTED}"
-        )
+        return "regression", f"holds {what}: looks like a regression target"
+    return "classification", f"holds {len(distinct)} class labels ({_shown(sorted(distinct))})"
+
+
+def parse_targets(labels: list[str], lines: list[int], where: str, column: str) -> list[float]:
+    """Regression targets as floats; a DataError names the line of one that is not a finite number."""
+    out = []
+    for y, line in zip(labels, lines, strict=True):
+        try:
+            value = float(y)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise DataError(
+                f"{where}: line {line}: label column {column!r} holds {y!r}, not a finite number "
+                "(task: regression)"
+            )
+        out.append(value)
+    return out
+
+
+def require_task(
+    task: str, why: str, declared: bool, where: str, column: str, supported: tuple[str, ...]
+) -> None:
+    """Refuse a task the caller does not train (``declared``: set in data.task, else inferred)."""
+    if task in supported:
+        return
+    if declared:
+        raise DataError(f"{where}: data.task: {task}: {SUPPORTED}")
+    raise DataError(
+        f"{where}: label column {column!r} {why} (task {task}, inferred; data.task overrides it); {SUPPORTED}"
+    )

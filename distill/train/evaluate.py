@@ -1,4 +1,5 @@
-"""Accuracy and macro-F1 of a classifier on an encoded split (sharded over data-parallel ranks)."""
+"""Accuracy and macro-F1 of a classifier on an encoded split (sharded over data-parallel ranks);
+Pearson, Spearman and MSE of a regression's predictions."""
 
 from __future__ import annotations
 
@@ -70,3 +71,34 @@ def evaluate(
     preds = predict(model, data, batch_size, device, indices)
     counts = confusion_counts(preds, [data.labels[i] for i in indices], num_labels)
     return scores(all_sum(counts, world), num_labels)
+
+
+def pearson(x: list[float], y: list[float]) -> float:
+    """Pearson's r; 0.0 where either side is constant (no linear relation can be measured, as for a
+    model that predicts one value: the regression baseline)."""
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+    sxx, syy = sum((a - mx) ** 2 for a in x), sum((b - my) ** 2 for b in y)
+    return sxy / (sxx * syy) ** 0.5 if sxx > 0 and syy > 0 else 0.0
+
+
+def ranks(x: list[float]) -> list[float]:
+    """1-based ranks, ties given the mean of the ranks they span (as scipy.stats.rankdata)."""
+    order = sorted(range(len(x)), key=lambda i: x[i])
+    out = [0.0] * len(x)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and x[order[end + 1]] == x[order[start]]:
+            end += 1
+        for k in range(start, end + 1):
+            out[order[k]] = (start + end) / 2 + 1
+        start = end + 1
+    return out
+
+
+def regression_scores(preds: list[float], targets: list[float]) -> dict[str, float]:
+    """Pearson and Spearman correlation (GLUE STS-B's metrics) and the mean squared error."""
+    mse = sum((p - t) ** 2 for p, t in zip(preds, targets, strict=True)) / len(targets)
+    return {"pearson": pearson(preds, targets), "spearman": pearson(ranks(preds), ranks(targets)), "mse": mse}
