@@ -48,6 +48,23 @@ def configs(work: Path, data: str, train: int, init: str, student: str) -> tuple
     return paths
 
 
+TEACHER_LAYERS = 6  # the MiniLM-L6 teacher
+
+
+def layers(row: dict) -> str:
+    """The teacher layers the student was cut from: recorded, or (rows measured before the map was
+    recorded, all with a fixed map) resolved from the student config as the run did."""
+    if row.get("layer_map"):
+        return ", ".join(map(str, row["layer_map"]))
+    from distill.models.layer_map import resolve_layer_map
+    from students.tinybert import PRESETS
+
+    s = yaml.safe_load((ROOT / row["student"]).read_text())
+    arch = s["architecture"]
+    n = arch.get("num_layers") or PRESETS[arch["preset"]]["num_layers"]
+    return ", ".join(map(str, resolve_layer_map(s["layer_map"], n, TEACHER_LAYERS)))
+
+
 def markdown(rows: list[dict]) -> str:
     lines = [
         "# `init: pruned` (the cut `init: teacher` makes) vs `init: pca` for a narrower student",
@@ -56,16 +73,17 @@ def markdown(rows: list[dict]) -> str:
         "learning rates for both inits; teacher: the packaged MiniLM-L6 (6 x 384) fine-tuned on the same "
         "training tweets, 2,000 dev tweets. `pca`: the teacher's embeddings projected onto their top principal "
         "components, layers random; `pruned`: the student cut out of the teacher by activation importance "
-        "(students/pruned_init.py). Each row names the 2-core CPU it ran on (distillation seconds compare "
-        "only within one CPU). `pca` is what `init: teacher` did for a narrower student before the cut; the "
+        "(students/pruned_init.py), from the teacher layers named (`-importance`: `layer_map: importance`, "
+        "the layers of highest Block Importance). Each row names the 2-core CPU it ran on (distillation seconds "
+        "compare only within one CPU, and on a shared machine only within one day). `pca` is what `init: teacher` did for a narrower student before the cut; the "
         "first rows ran under that name, the same code.",
         "",
-        "| data | student | train | init | teacher dev | student dev | % of teacher | majority dev | "
-        "distillation s | CPU |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
+        "| data | student | train | init | teacher layers | teacher dev | student dev | % of teacher | "
+        "majority dev | distillation s | CPU |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---:|---|",
     ]
     lines += [
-        f"| `{r['data']}` | `{Path(r['student']).stem}` | {r['train']:,} | `{r['init']}` | {r['teacher_dev']:.1%} | "
+        f"| `{r['data']}` | `{Path(r['student']).stem}` | {r['train']:,} | `{r['init']}` | {layers(r)} | {r['teacher_dev']:.1%} | "
         f"{r['student_dev']:.1%} | {r['share']:.1%} | {r['majority_dev']:.1%} | {r['seconds']:.0f}{' *' * r.get('busy', False)} | "
         f"{r['cpu']} ({r['engines']}) |"
         for r in rows
@@ -127,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                         "share": m["student"]["dev"]["accuracy"] / m["teacher"]["dev"]["accuracy"],
                         "majority_dev": m["data"]["majority_dev_accuracy"],
                         "seconds": sum(s["seconds"] for s in m["stages"]),
+                        "layer_map": m["layer_map"],
                         "cpu": facts.get("cpu", "?"),
                         "engines": facts.get("matrix_engines", "?"),
                     }
