@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     print(summary_table(metrics))
     print(
-        f"student saved to {metrics['student_path']} (metrics.json, run.log, config.resolved.yaml beside it)"
+        f"student saved to {metrics['student_path']} (model card README.md, metrics.json, run.log, config.resolved.yaml beside it)"
     )
     return 0
 

@@ -30,6 +30,7 @@ from distill.data.batching import encode_views
 from distill.distillation.augmented import augment_train
 from distill.distillation.deploy import deploy
 from distill.distillation.lengths import report_lengths
+from distill.distillation.model_card import write_model_card
 from distill.distillation.preflight import (
     Plan,
     Preflight,
@@ -368,6 +369,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     if warning := final_warning(s_cfg, stages, final, bar):
         log.warning(warning)
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_model_card(out, metrics, s_cfg, t_cfg)  # README.md: Hugging Face's card, from those metrics
     manager.clear()  # finished: the resume checkpoints are no longer needed
     failure = below_bar(s_cfg, final, bar)
     if failure:
