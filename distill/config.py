@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -300,13 +301,45 @@ def _check_objectives(cfg: StudentConfig, source: str) -> None:
                 )
 
 
-def load_teacher_config(path: str | Path) -> TeacherConfig:
-    """Read and validate a teacher.yaml."""
-    return validate(TeacherConfig, load_yaml(path), str(path))
+# What a config may be given as: a YAML path, the mapping it would hold, or the validated object
+ConfigSource = str | Path | Mapping[str, Any] | BaseModel
 
 
-def load_student_config(path: str | Path) -> StudentConfig:
-    """Read and validate a student.yaml, objective parameters included."""
-    cfg = validate(StudentConfig, load_yaml(path), str(path))
-    _check_objectives(cfg, str(path))
+def source_name(config: ConfigSource, role: str) -> str:
+    """How messages name ``config``: its path, else ``teacher (dict)``, ``student (StudentConfig)``."""
+    if isinstance(config, str | Path):
+        return str(config)
+    return f"{role} ({'dict' if isinstance(config, Mapping) else type(config).__name__})"
+
+
+def _mapping(config: ConfigSource, model: type[BaseModel], role: str) -> dict[str, Any]:
+    if isinstance(config, str | Path):
+        return load_yaml(config)
+    if isinstance(config, model):  # validated again from its fields: a copy, checked the same way
+        return config.model_dump(exclude_unset=True)
+    if isinstance(config, Mapping):
+        return dict(config)
+    raise ConfigError(
+        f"{role}: expected a YAML path, a dict or a {model.__name__}, got {type(config).__name__}"
+    )
+
+
+def load_teacher_config(config: ConfigSource) -> TeacherConfig:
+    """Read and validate a teacher.yaml (or the dict / TeacherConfig it would hold)."""
+    return validate(TeacherConfig, _mapping(config, TeacherConfig, "teacher"), source_name(config, "teacher"))
+
+
+def load_student_config(config: ConfigSource) -> StudentConfig:
+    """Read and validate a student.yaml (or the dict / StudentConfig it would hold), objective
+    parameters included."""
+    source = source_name(config, "student")
+    data = _mapping(config, StudentConfig, "student")
+    for stage in data.get("stages") or []:  # parsed objectives back to plain values
+        if isinstance(stage, dict) and isinstance(stage.get("objectives"), dict):
+            stage["objectives"] = {
+                k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v
+                for k, v in stage["objectives"].items()
+            }
+    cfg = validate(StudentConfig, data, source)
+    _check_objectives(cfg, source)
     return cfg

@@ -33,7 +33,14 @@ from pathlib import Path
 
 import torch
 
-from distill.config import StudentConfig, TeacherConfig, load_student_config, load_teacher_config
+from distill.config import (
+    ConfigSource,
+    StudentConfig,
+    TeacherConfig,
+    load_student_config,
+    load_teacher_config,
+    source_name,
+)
 from distill.core.errors import ConfigError, OutputError
 from distill.core.output_dir import OUTPUT_HINT, check_free_space, check_writable, run_bytes
 from distill.data.dataset import DataSplits, load_splits
@@ -76,8 +83,9 @@ def build_objectives(
 class Plan:
     """Both configs resolved against the teacher's sizes, before any weights are loaded."""
 
-    def __init__(self, teacher_yaml: str | Path, student_yaml: str | Path) -> None:
-        self.teacher_source, self.student_source = str(teacher_yaml), str(student_yaml)
+    def __init__(self, teacher_yaml: ConfigSource, student_yaml: ConfigSource) -> None:
+        self.teacher_source = source_name(teacher_yaml, "teacher")
+        self.student_source = source_name(student_yaml, "student")
         self.teacher_cfg: TeacherConfig = load_teacher_config(teacher_yaml)
         self.student_cfg: StudentConfig = load_student_config(student_yaml)
         self.teacher_hf = inspect_teacher(self.teacher_cfg, self.teacher_source)
@@ -349,8 +357,8 @@ def check_resumable(plan: Plan, splits: DataSplits, out: Path, resume: str, proc
 
 
 def preflight(
-    teacher_yaml: str | Path,
-    student_yaml: str | Path,
+    teacher_yaml: ConfigSource,
+    student_yaml: ConfigSource,
     output_dir: str | Path | None = None,
     resume: str = "auto",
     processes: int = 1,

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from distill.config import ConfigSource
 from distill.core.atomic import atomic_dir, write_text
 from distill.core.errors import DistillError, OutputError, StudentBelowBar
 from distill.core.interrupt import Interrupted, save_on_sigint, stop_requested
@@ -98,8 +99,8 @@ def _attach_log(out: Path) -> logging.Handler:
 
 
 def run(
-    teacher_yaml: str | Path,
-    student_yaml: str | Path,
+    teacher_yaml: ConfigSource,
+    student_yaml: ConfigSource,
     output_dir: str | Path | None = None,
     resume: str = "auto",
 ) -> dict:
