@@ -148,7 +148,7 @@ def test_general_distillation_from_every_family(family, arch, tmp_path, caplog):
         assert r["probe_loss_after"] < r["probe_loss_before"], r
     else:  # copied from the teacher's layers 2 and 4: the teacher's own family, saved as such
         assert re.search(
-            r"init from teacher: embeddings \(copied\), (layers 1<-2 2<-4|shared block \(1\)) \(copied\)",
+            r"general: student init: embeddings \(copied\); (layers 1<-2 2<-4|shared block \(1\)) \(copied\)",
             caplog.text,
         )
         assert AutoConfig.from_pretrained(tmp_path / "g").model_type == CONFIGS[family]().model_type
