@@ -190,9 +190,9 @@ class StudentFamily:
     # teacher config -> the config.json model_type of the saved student (which export graphs apply)
     deployed_type: Callable[[object], str] = lambda teacher: teacher.model_type
     # general distillation's `init: teacher | pca | pruned` of the encoder: (encoder, teacher encoder,
-    # layer map, init, importance batches) -> (what was done, the kept channels of a cut or None)
+    # layer map, init, () -> importance batches) -> (what was done, the kept channels of a cut or None)
     init_encoder: Callable[
-        [nn.Module, nn.Module, list[int], str, list[dict]], tuple[list[str], list[int] | None]
+        [nn.Module, nn.Module, list[int], str, Callable[[], list[dict]]], tuple[list[str], list[int] | None]
     ] = lambda student, teacher, layer_map, init, batches: (
         init_from_teacher(student, teacher, layer_map),
         None,

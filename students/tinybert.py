@@ -8,6 +8,8 @@ loads with ``from_pretrained`` without this library.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import model_validator
 from transformers import BertConfig, BertForSequenceClassification, PretrainedConfig
 
@@ -146,30 +148,28 @@ def build(req: BuildRequest) -> BuiltStudent:
     insists on the cut (pruned_init.py; validate checks that it applies); ``init: pca`` copies what
     lines up, PCA-projecting the embeddings of a narrower student, layers random (init.py)."""
     model = build_tinybert(req.shape, req.teacher.config, req.label_names, req.arch.dropout)
-    how, why = teacher_init(req.teacher.config, req.shape) if req.init == "teacher" else (req.init, None)
-    if how == "pruned":
-        if not pruned_init.applies(model, req.teacher):
-            raise ValueError("init: pruned does not apply to this teacher and shape (validate checks it)")
+    if req.init in ("teacher", "pca", "pruned"):
         device = next(req.teacher.parameters()).device
-        imp = pruned_init.importance(req.teacher, teacher_batches(req.teacher_tokenizer, req.texts, device))
-        notes = pruned_init.pruned_copy(model, req.teacher, req.layer_map, imp)
-        channels = pruned_init.kept_channels(imp, model.config.hidden_size)
+        notes, channels = init_encoder(
+            model,
+            req.teacher,
+            req.layer_map,
+            req.init,
+            lambda: teacher_batches(req.teacher_tokenizer, req.texts, device),
+        )
         return BuiltStudent(model, req.teacher_tokenizer, notes=notes, channels=channels)
-    if how in ("copy", "pca"):
-        notes = init_from_teacher(model, req.teacher, req.layer_map) or ["nothing"]
-        if why:
-            notes.append(f"not cut out of the teacher ({why})")
-    elif req.init == "random":
+    if req.init == "random":
         notes = ["random"]
     else:
         notes = [load_saved_weights(model, req.init, len(req.label_names), req.source)]
     return BuiltStudent(model, req.teacher_tokenizer, notes=notes)
 
 
-def init_encoder(student, teacher, layer_map: list[int], init: str, batches: list[dict]):
-    """General distillation's start of the bare encoder, as :func:`build` starts a classifier: the
-    teacher's shape is copied, a narrower one cut out of the teacher (importance over ``batches``)
-    where it can be and ``init`` allows, else PCA embeddings and random layers."""
+def init_encoder(student, teacher, layer_map: list[int], init: str, batches: Callable[[], list[dict]]):
+    """``init: teacher | pruned | pca`` of a TinyBERT classifier (:func:`build`) or of general
+    distillation's bare encoder: the teacher's shape is copied, a narrower one cut out of the teacher
+    (importance over ``batches()``, run only for a cut) where it can be and ``init`` allows, else PCA
+    embeddings and random layers. Returns (what was done, the kept channels of a cut or None)."""
     c = student.config
     shape = StudentShape.of(
         {
@@ -182,8 +182,8 @@ def init_encoder(student, teacher, layer_map: list[int], init: str, batches: lis
     how, why = teacher_init(teacher.config, shape) if init == "teacher" else (init, None)
     if how == "pruned":
         if not pruned_init.applies(student, teacher):
-            raise ValueError("init: pruned does not apply to this teacher and shape")
-        imp = pruned_init.importance(teacher, batches)
+            raise ValueError("init: pruned does not apply to this teacher and shape (validate checks it)")
+        imp = pruned_init.importance(teacher, batches())
         notes = pruned_init.pruned_copy(student, teacher, layer_map, imp)
         return notes, pruned_init.kept_channels(imp, c.hidden_size)
     notes = init_from_teacher(student, teacher, layer_map) or ["nothing"]

@@ -220,7 +220,10 @@ def _general(
         raise ConfigError(f"{student_yaml}: init: pruned: {why}")
     student = family.build_encoder(arch, shape, t_hf)  # through the students registry
     if s_cfg.init in ("teacher", "pca", "pruned"):  # as `distill run` starts the student (the family's)
-        batches = teacher_batches(tokenizer, next(iter_chunks(corpus, IMPORTANCE_TEXTS)), device)
+
+        def batches() -> list[dict]:  # the corpus's first texts, read only for a cut
+            return teacher_batches(tokenizer, next(iter_chunks(corpus, IMPORTANCE_TEXTS)), device)
+
         notes, channels = family.init_encoder(student, teacher, layer_map, s_cfg.init, batches)
         log.info("general: student init: %s", "; ".join(notes))
         if channels is not None and start_projections(objectives, channels):
