@@ -264,30 +264,30 @@ def _to_ids(raw: _Raw, names: list[str]) -> TextDataset:
     return TextDataset(raw.texts, labels, raw.pairs)
 
 
-def _task(cfg: DataConfig, raws: dict[str, _Raw], fixed_labels: list[str] | None) -> tuple[str, str]:
-    """The task (data.task, else inferred from the train labels) and why, checked on every split."""
+def _task(cfg: DataConfig, raws: dict[str, _Raw], fixed_labels: list[str] | None) -> tuple[str, str, bool]:
+    """The task, why (what the train labels hold, or what declared it) and whether it was declared
+    (data.task, data.labels, the source) rather than inferred; an inferred task is checked on every split."""
     train = raws["train"]
     if cfg.labels or fixed_labels:  # declared labels are class names by definition
-        return "classification", "data.labels" if cfg.labels else f"{cfg.source}'s labels"
+        return "classification", "data.labels" if cfg.labels else f"{cfg.source}'s labels", True
     if cfg.task != "auto":
-        return cfg.task, "data.task"
+        return cfg.task, "data.task", True
     task, why = infer_task(train.labels)
     for split, raw in raws.items():  # a dev file of another kind than train is refused by name
         other, other_why = infer_task(raw.labels)
         if split != "train" and other != task and other != "classification":
             raise DataError(f"{raw.where}: label column {raw.column!r} {other_why}, but train {why}")
-    return task, f"inferred: train {why}"
+    return task, why, False
 
 
 def load_splits(cfg: DataConfig, tasks: tuple[str, ...] = ("classification",)) -> DataSplits:
     """Load train/dev/test as configured; a DataError names the file and line of any bad row, and
     refuses a task (data.task, or inferred) not in ``tasks``, those the caller trains."""
     raws, fixed_labels = _read_sources(cfg)
-    task, why = _task(cfg, raws, fixed_labels)
+    task, why, declared = _task(cfg, raws, fixed_labels)
     train = raws["train"]
-    declared = not why.startswith("inferred")
-    require_task(task, why.removeprefix("inferred: train "), declared, train.where, train.column, tasks)
-    log.info("data: task %s (%s)", task, why)
+    require_task(task, why, declared, train.where, train.column, tasks)
+    log.info("data: task %s (%s)", task, why if declared else f"inferred: train {why}")
     if task == "regression":
         names = [train.column]  # the one output, named after its column (GLUE STS-B: score)
         splits = {
