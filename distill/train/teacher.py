@@ -70,7 +70,7 @@ def _did_you_mean(path: Path) -> str:
     return f": did you mean {path.parent / close[0]}?" if close else ""
 
 
-def _path_like(model: str) -> bool:
+def path_like(model: str) -> bool:
     """A string that can only be a folder: hub ids are ``name`` or ``org/name``, never ``./x``,
     ``/x``, ``~/x``, ``x/`` or ``a/b/c``."""
     return (
@@ -90,7 +90,7 @@ def _missing_folder(model: str, source: str, load_error: str | None) -> ConfigEr
     if path.is_dir():
         return None
     hint = _did_you_mean(path)
-    if _path_like(model):
+    if path_like(model):
         return ConfigError(f"{source}: model: no folder {model}{hint}")
     first = model.split("/", 1)[0]
     if "/" in model and Path(first).expanduser().is_dir() and load_error is not None:
