@@ -80,7 +80,9 @@ def write_vocab(folder: Path) -> Path:
 
 
 def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
-    return BertTokenizerFast(vocab_file=str(write_vocab(folder)), do_lower_case=True)
+    """The tiny vocabulary's WordPiece tokenizer (transformers 5 reads a vocabulary from `vocab=`; it
+    ignores `vocab_file=`, which left every word [UNK])."""
+    return BertTokenizerFast(vocab=str(write_vocab(folder)), do_lower_case=True)
 
 
 def tiny_config(**kw) -> BertConfig:

@@ -132,7 +132,7 @@ def save_encoder(family: str, folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     # as their own tokenizers: ids and mask only where the family reads no token types
     names = {"model_input_names": ["input_ids", "attention_mask"]} if family in NO_TOKEN_TYPES else {}
-    tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(folder)), do_lower_case=True, **names)
+    tokenizer = BertTokenizerFast(vocab=str(write_vocab(folder)), do_lower_case=True, **names)
     tokenizer.save_pretrained(folder)
     return folder
 
@@ -155,7 +155,5 @@ def save_classifier(family: str, folder: Path, seed: int = 0) -> Path:
     model.config.id2label, model.config.label2id = {0: "neg", 1: "pos"}, {"neg": 0, "pos": 1}
     model.save_pretrained(folder)
     names = {"model_input_names": ["input_ids", "attention_mask"]} if family in NO_TOKEN_TYPES else {}
-    BertTokenizerFast(vocab_file=str(write_vocab(folder)), do_lower_case=True, **names).save_pretrained(
-        folder
-    )
+    BertTokenizerFast(vocab=str(write_vocab(folder)), do_lower_case=True, **names).save_pretrained(folder)
     return folder

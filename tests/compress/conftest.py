@@ -68,7 +68,7 @@ def save_tiny_bert(path: Path, seed: int = 0, hidden: int = 32, heads: int = 4, 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     path.mkdir(parents=True, exist_ok=True)
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    tok = BertTokenizerFast(vocab=str(path / "vocab.txt"), do_lower_case=True)
     # initializer_range 0.2 (not BERT's 0.02): logits far enough apart that "agreement" is meaningful.
     cfg = BertConfig(
         vocab_size=len(vocab),
