@@ -66,9 +66,14 @@ def _validate(args: argparse.Namespace) -> int:
     by_importance = plan.student_cfg.layer_map == "importance"
     layers = "importance (chosen when the teacher runs)" if by_importance else plan.layer_map
     shape = plan.family.describe(plan.student_cfg.architecture, plan.shape, layers)
+    labels = (
+        f"regression of {splits.label_names[0]}"
+        if splits.task == "regression"
+        else f"labels {', '.join(splits.label_names)}"
+    )
     print(
         f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
-        f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, labels {', '.join(splits.label_names)}"
+        f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, {labels}"
     )
     print(lengths_line(checked.facts["lengths"]))
     if checked.facts["step_budget"]:

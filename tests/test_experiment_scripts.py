@@ -160,3 +160,17 @@ def test_family_speed_tiny_times_every_family_in_every_variant(tmp_path):
         for variant in variants:
             for b in (1, 2):
                 assert f"] {family} {variant} b{b}: " in done.stdout
+
+
+def test_the_regression_experiment_scores_each_tweet_by_its_signed_confidence(monkeypatch):
+    """experiments/regression_tweets.py's task: +confidence positive, -confidence negative, 0 neutral."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    spec = importlib.util.spec_from_file_location(
+        "experiments_regression", ROOT / "experiments/regression_tweets.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.corpus()
+    assert len(rows) > 30_000 and all(-1.0 <= y <= 1.0 for _, y in rows)
+    assert {y > 0 for _, y in rows} == {True, False} and any(y == 0.0 for _, y in rows)
+    assert len({y for _, y in rows}) > 1000  # the confidences make it a regression, not three classes

@@ -138,15 +138,6 @@ BAD_DATA: dict[str, tuple[str, bytes, dict, tuple[str, ...]]] = {
         {"format": "glue", "glue_task": "sst2"},
         ("line 42: 3 fields, the header has 2",),
     ),
-    "regression labels": (
-        "d.csv",
-        delimited([(t, f"{0.37 * i:.2f}") for i, (t, _) in enumerate(ROWS)]).encode(),
-        {},
-        (
-            "label column 'label' holds 40 distinct numbers, not all integers (0.00, 0.37, 0.74, ...): looks like a regression target",
-            "regression and multi-label are not supported yet",
-        ),
-    ),
     "multi-label column": (
         "d.csv",
         delimited([(t, '"negative,sports"' if i % 3 else y) for i, (t, y) in enumerate(ROWS)]).encode(),

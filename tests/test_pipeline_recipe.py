@@ -220,6 +220,29 @@ def test_committed_recipes_exist():
         assert {f"{base}.yaml", f"{base}-bert-large-sst2.yaml"} <= names
 
 
+GLUE = ("cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli")
+
+
+@pytest.mark.parametrize("task", GLUE)
+def test_a_recipe_for_every_glue_task(task):
+    """BERT-large teacher, TinyBERT-4 student; STS-B (a regression) runs only the steps a regression
+    takes, with the student whose prediction loss applies to one output."""
+    from distill.config import load_student_config, load_teacher_config
+
+    r = load_recipe(ROOT / "experiments" / "recipes" / f"glue-{task}.yaml")
+    teacher = load_teacher_config(r.teacher)
+    assert teacher.model == "bert-large-uncased" and teacher.data.glue_task == task
+    student = load_student_config(r.step("distill").config)
+    assert student.architecture.preset == "tinybert4"
+    kinds = [s.kind for s in r.steps]
+    objectives = set(student.stages[-1].objectives)
+    if task == "stsb":
+        assert teacher.data.task == "regression" and kinds == ["data", "teacher", "distill"]
+        assert objectives == {"logit_mse", "mse"}
+    else:
+        assert kinds[-2:] == ["export", "bench"] and objectives == {"pred", "ce"}
+
+
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_committed_recipes_plan_offline(path, tmp_path, monkeypatch, capsys):
     """Every committed recipe and the configs it names validate, and the dry run needs no hub."""

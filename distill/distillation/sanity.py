@@ -1,4 +1,5 @@
-"""Did the student learn anything? Its dev accuracy against the majority class and the teacher.
+"""Did the student learn anything? Its dev accuracy against the majority class and the teacher (a
+regression: its dev Pearson r against 0, that of always predicting the training mean).
 
 The teacher must beat the majority-class rate before distillation starts (``teacher.check_teacher``);
 the student is measured after each stage that evaluates on dev and at the end. A student that is
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from distill.config import StudentConfig
+from distill.train.evaluate import METRIC_NAMES, shown
 from distill.train.schedule import steps_per_epoch, total_steps
 
 TEACHER_FRACTION = 0.9  # below this share of the teacher's dev accuracy, a student gets a warning
@@ -57,22 +59,32 @@ def step_budget(cfg: StudentConfig, why_random: str | None, train_rows: int, sou
 
 @dataclass(frozen=True)
 class Bar:
-    """What a student's dev accuracy is compared with."""
+    """What a student's dev score is compared with: accuracy, or a regression's Pearson r."""
 
-    teacher: float  # the teacher's dev accuracy
-    majority: float  # always answering the most frequent dev label
-    label: str  # that label
+    teacher: float  # the teacher's dev score
+    majority: float  # the baseline's: always the most frequent dev label (a regression: 0.0, see label)
+    label: str  # that label (a regression: the training mean, which always predicting scores r = 0)
+    metric: str = "accuracy"
+
+    def baseline(self) -> str:
+        if self.metric == "accuracy":
+            return f"the majority-class rate {self.majority:.1%} (always {self.label!r})"
+        return f"{self.majority:g}, the Pearson r of always predicting the training mean {self.label}"
 
     def shortfall(
-        self, accuracy: float, fraction: float | None = TEACHER_FRACTION, majority: bool = True
+        self, score: float, fraction: float | None = TEACHER_FRACTION, majority: bool = True
     ) -> str | None:
-        """How ``accuracy`` falls short (the majority class first), or None when it does not."""
-        if majority and accuracy <= self.majority:
-            return f"is not above the majority-class rate {self.majority:.1%} (always {self.label!r})"
-        if fraction is not None and accuracy < fraction * self.teacher:
-            share = accuracy / self.teacher if self.teacher else 0.0
-            return f"is {share:.0%} of the teacher's {self.teacher:.1%}, below {fraction * 100:g}%"
+        """How ``score`` falls short (the baseline first), or None when it does not."""
+        if majority and score <= self.majority:
+            return f"is not above {self.baseline()}"
+        if fraction is not None and score < fraction * self.teacher:
+            share = score / self.teacher if self.teacher else 0.0
+            return f"is {share:.0%} of the teacher's {shown(self.metric, self.teacher)}, below {fraction * 100:g}%"
         return None
+
+    def dev(self, score: float) -> str:
+        """``dev accuracy 81.2%`` / ``dev Pearson r 0.8123``: how warnings name the student's score."""
+        return f"dev {METRIC_NAMES[self.metric]} {shown(self.metric, score)}"
 
 
 def warn_fraction(cfg: StudentConfig) -> float:
@@ -107,23 +119,23 @@ def _advice(cfg: StudentConfig, stage: int, steps: int) -> str:
 
 def stage_warning(cfg: StudentConfig, stages: list[dict], i: int, bar: Bar) -> str | None:
     """The warning for stage ``i`` (``stages``: the runs' StageResult dicts so far), or None."""
-    acc = stages[i].get("best_dev_accuracy")
-    if acc is None:  # eval: false
+    score = stages[i].get("best_dev", stages[i].get("best_dev_accuracy"))  # (a checkpoint of older code)
+    if score is None:  # eval: false
         return None
-    short = bar.shortfall(acc, warn_fraction(cfg))
+    short = bar.shortfall(score, warn_fraction(cfg))
     if short is None:
         return None
     steps = sum(s["steps"] for s in stages[: i + 1])
-    return f"stage {stages[i]['name']}: the student's dev accuracy {acc:.1%} after {steps:,} optimizer steps {short}; {_advice(cfg, i, steps)}"
+    return f"stage {stages[i]['name']}: the student's {bar.dev(score)} after {steps:,} optimizer steps {short}; {_advice(cfg, i, steps)}"
 
 
-def final_warning(cfg: StudentConfig, stages: list[dict], accuracy: float, bar: Bar) -> str | None:
-    short = bar.shortfall(accuracy, warn_fraction(cfg))
+def final_warning(cfg: StudentConfig, stages: list[dict], score: float, bar: Bar) -> str | None:
+    short = bar.shortfall(score, warn_fraction(cfg))
     if short is None:
         return None
     steps = sum(s["steps"] for s in stages)
     last = max((i for i, st in enumerate(cfg.stages) if st.eval), default=len(cfg.stages) - 1)
-    return f"final student: dev accuracy {accuracy:.1%} after {steps:,} optimizer steps {short}; {_advice(cfg, last, steps)}"
+    return f"final student: {bar.dev(score)} after {steps:,} optimizer steps {short}; {_advice(cfg, last, steps)}"
 
 
 def student_warnings(cfg: StudentConfig, stages: list[dict], accuracy: float, bar: Bar) -> list[str]:
@@ -144,7 +156,5 @@ def below_bar(cfg: StudentConfig, accuracy: float, bar: Bar) -> str | None:
     else:
         short = bar.shortfall(accuracy, fraction=cfg.fail_below, majority=False)
     return (
-        None
-        if short is None
-        else f"fail_below: {cfg.fail_below}: the student's dev accuracy {accuracy:.1%} {short}"
+        None if short is None else f"fail_below: {cfg.fail_below}: the student's {bar.dev(accuracy)} {short}"
     )

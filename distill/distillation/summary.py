@@ -11,6 +11,7 @@ import transformers
 
 from distill.core.cpu import cpu_flags, cpu_model, matrix_engines
 from distill.train.distributed import World
+from distill.train.evaluate import METRIC_NAMES, PRIMARY, REPORTED, shown
 
 
 def machine_block(world: World) -> dict:
@@ -96,21 +97,8 @@ def summary_table(m: dict) -> str:
         return four_row_table(m) + "\n" + _footer(m)
     rows = [("", "teacher", "student", "student/teacher")]
     t, s = m["teacher"], m["student"]
-    pct = _pct
+    rows += score_rows(m)
     rows += [
-        (
-            "dev accuracy",
-            pct(t["dev"]["accuracy"]),
-            pct(s["dev"]["accuracy"]),
-            pct(s["dev"]["accuracy"] / t["dev"]["accuracy"]),
-        ),
-        (
-            "test accuracy",
-            pct(t["test"]["accuracy"]),
-            pct(s["test"]["accuracy"]),
-            pct(s["test"]["accuracy"] / t["test"]["accuracy"]),
-        ),
-        ("test macro-F1", pct(t["test"]["f1"]), pct(s["test"]["f1"]), ""),
         (
             "parameters",
             f"{t['params'] / 1e6:.1f}M",
@@ -141,11 +129,41 @@ def summary_table(m: dict) -> str:
     return "\n".join(lines) + "\n" + _footer(m)
 
 
+def score_rows(m: dict) -> list[tuple[str, str, str, str]]:
+    """(score, teacher, student, student/teacher) rows: the primary metric on dev and test (with the
+    ratio), then the task's other test scores (a classifier's macro-F1; a regression's Spearman, MSE)."""
+    task = m.get("task", "classification")
+    metric = PRIMARY[task]
+    t, s = m["teacher"], m["student"]
+    rows = [
+        (
+            f"{split} {METRIC_NAMES[metric]}",
+            shown(metric, t[split][metric]),
+            shown(metric, s[split][metric]),
+            _pct(s[split][metric] / t[split][metric]),
+        )
+        for split in ("dev", "test")
+    ]
+    rows += [
+        (f"test {METRIC_NAMES[k]}", shown(k, t["test"][k]), shown(k, s["test"][k]), "")
+        for k in REPORTED[task]
+        if k != metric
+    ]
+    return rows
+
+
+def _baseline(m: dict) -> str:
+    d = m["data"]
+    if m.get("task") == "regression":
+        return f"always predicting the training mean {d['train_mean']:.4g}: dev MSE {d['mean_dev_mse']:.4f}"
+    return f"majority-class dev accuracy {_pct(d['majority_dev_accuracy'])}"
+
+
 def _footer(m: dict) -> str:
     machine = m["machine"]
     lines = [
-        f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; majority-class dev accuracy "
-        f"{_pct(m['data']['majority_dev_accuracy'])}; total {m['total_seconds'] / 60:.1f} min)"
+        f"(CPU: {machine['cpu']}, {machine['torch_threads']} threads; {_baseline(m)}; "
+        f"total {m['total_seconds'] / 60:.1f} min)"
     ]
     lines += [f"warning: {w}" for w in m.get("warnings", [])]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ YAML name      loss                                                   file
 ``kd_kl``      ``T² KL(p_T ‖ p_S)``                                   prediction.py
 ``logit_mse``  ``mean (z_S - z_T)²``                                  prediction.py
 ``ce``         cross-entropy with the gold labels                      prediction.py
+``mse``        ``mean (y_S - y)²`` with the gold targets (regression)   prediction.py
 =============  =====================================================  ==========================
 """
 

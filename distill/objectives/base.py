@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from distill.core.registry import Registry
 from distill.core.schema import NonNegFloat
+from distill.data.labels import TASKS
 from distill.models.dims import ModelDims  # noqa: F401  (re-exported: the sizes objectives are built for)
 from distill.models.features import Features
 
@@ -37,6 +38,9 @@ class Objective(nn.Module):
     # pairs). Data-parallel training weights each rank's loss by its share of these units in the
     # global batch, so that the ranks' average is the loss of the whole batch (distill.train.distributed).
     unit: ClassVar[str] = "example"
+    # The tasks (data.task) the loss means something for: the intermediate losses and logit MSE
+    # read any model; a softmax over one output (a regression) is constant, so ``pred`` is not one.
+    tasks: ClassVar[frozenset[str]] = frozenset(TASKS)
     Params: ClassVar[type[BaseModel]] = WeightOnly
 
     def __init__(self, params: BaseModel, student: ModelDims, teacher: ModelDims) -> None:

@@ -1,5 +1,10 @@
 """Prediction-layer objectives: soft cross-entropy (TinyBERT), KL·T² (Hinton/DistilBERT), logit MSE
-(Tang et al.), and the hard-label cross-entropy."""
+(Tang et al.), and the hard-label losses: cross-entropy for classes, squared error for a regression.
+
+A regression model has one output, its prediction: the softmax losses (``pred``, ``kd_kl``) are
+constant on it and ``ce`` has no classes, so those are classification's only; ``logit_mse`` is
+TinyBERT's prediction loss for STS-B (MSE between the student's and the teacher's predictions)
+and ``mse`` the gold-target loss (teacher fine-tuning, and the student's hard term)."""
 
 from __future__ import annotations
 
@@ -33,10 +38,14 @@ class TemperatureParams(WeightOnly):
     temperature: PositiveFloat = 1.0
 
 
+CLASSIFICATION = frozenset({"classification"})
+
+
 class _Tempered(Objective):
     """Shared by the losses on temperature-softened distributions: logits in, ``temperature`` key."""
 
     needs = frozenset({"logits"})
+    tasks = CLASSIFICATION
     Params = TemperatureParams
 
     def __init__(self, params: TemperatureParams, student: ModelDims, teacher: ModelDims) -> None:
@@ -76,7 +85,8 @@ class KLDivergence(_Tempered):
 
 @OBJECTIVES.register("logit_mse")
 class LogitMSE(Objective):
-    """``L = mean (z_S - z_T)²`` on raw logits (Tang et al. 2019, BiLSTM distillation).
+    """``L = mean (z_S - z_T)²`` on raw logits (Tang et al. 2019, BiLSTM distillation); on a
+    regression, the squared error to the teacher's prediction (TinyBERT's loss for STS-B).
 
     YAML::
 
@@ -103,7 +113,28 @@ class HardCrossEntropy(Objective):
 
     needs = frozenset({"logits", "labels"})
     uses_teacher = False
+    tasks = CLASSIFICATION
     Params = WeightOnly
 
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
         return F.cross_entropy(student.logits, labels)
+
+
+@OBJECTIVES.register("mse")
+class HardMSE(Objective):
+    """``L = mean (y_S - y)²``: a regression's squared error to the gold targets (no teacher
+    involved; the loss a regression teacher is fine-tuned with).
+
+    YAML::
+
+        objectives:
+          mse: {weight: 0.5}
+    """
+
+    needs = frozenset({"logits", "labels"})
+    uses_teacher = False
+    tasks = frozenset({"regression"})
+    Params = WeightOnly
+
+    def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
+        return F.mse_loss(student.logits.squeeze(-1), labels.to(student.logits.dtype))  # (batch,) each

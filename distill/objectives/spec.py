@@ -58,3 +58,15 @@ def build_objectives(
         except ValueError as e:
             raise ConfigError(f"{_key(source, (*prefix, name))}: {e}") from None
     return built
+
+
+def check_task(spec: dict[str, BaseModel], task: str, source: str, prefix: tuple = (), why: str = "") -> None:
+    """Refuse an objective that means nothing for ``task`` (data.task), naming those that do;
+    ``why``: how the task was decided (declared, or what the labels hold)."""
+    for name in spec:
+        if task not in OBJECTIVES.get(name).tasks:
+            fits = [n for n in OBJECTIVES.names() if task in OBJECTIVES.get(n).tasks]
+            raise ConfigError(
+                f"{_key(source, (*prefix, name))}: does not apply to a {task} task (data.task"
+                f"{': ' + why if why else ''}); objectives for {task}: {', '.join(fits)}"
+            )

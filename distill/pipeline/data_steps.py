@@ -21,6 +21,7 @@ from distill.config import TeacherConfig
 from distill.core.schema import validate
 from distill.data.dataset import JSONL_LABEL, JSONL_PAIR, JSONL_TEXT
 from distill.pipeline.context import Done, Result, StepContext
+from distill.train.evaluate import PRIMARY, TASKS
 
 log = logging.getLogger("distill")
 
@@ -28,14 +29,16 @@ TEXT, PAIR, LABEL = JSONL_TEXT, JSONL_PAIR, JSONL_LABEL
 
 
 def derived_data(data: Done) -> dict[str, Any]:
-    """A teacher.yaml ``data:`` section that reads a data/augment step's files, caps removed."""
+    """A teacher.yaml ``data:`` section that reads a data/augment step's files, caps removed; the
+    task as the data step found it (a regression's targets are numbers: declared, never re-inferred)."""
+    regression = data.info.get("task") == "regression"
     return {
         "source": str(data.outputs["train"]),
         "format": "jsonl",
         "text_column": TEXT,
         "label_column": LABEL,
         "text_pair_column": PAIR if data.info["pair"] else None,
-        "labels": data.info["labels"],
+        **({"task": "regression"} if regression else {"labels": data.info["labels"]}),
         "dev": str(data.outputs["dev"]),
         "test": str(data.outputs["test"]),
     }
@@ -58,7 +61,7 @@ def run_data(ctx: StepContext) -> Result:
     raw = dict(ctx.teacher_raw["data"])
     caps = ctx.step.options.model_dump(exclude_none=True)
     cfg = validate(TeacherConfig, {**ctx.teacher_raw, "data": {**raw, **caps}}, str(ctx.recipe.teacher)).data
-    splits = load_splits(cfg)
+    splits = load_splits(cfg, TASKS)  # the steps a task cannot take are refused after this one
     outputs = {}
     for name in ("train", "dev", "test"):
         outputs[name] = ctx.tmp / f"{name}.jsonl"
@@ -66,6 +69,7 @@ def run_data(ctx: StepContext) -> Result:
             getattr(splits, name).write_jsonl(f, splits.label_names)
     info = {
         "labels": splits.label_names,
+        "task": splits.task,
         "pair": splits.train.pairs is not None,
         "rows": {s: len(getattr(splits, s)) for s in ("train", "dev", "test")},
     }
@@ -81,7 +85,7 @@ def run_teacher(ctx: StepContext) -> Result:
     data = ctx.one("data")
     source = str(ctx.recipe.teacher)
     cfg = validate(TeacherConfig, derived_teacher(ctx.teacher_raw, data), source)
-    splits = load_splits(cfg.data)
+    splits = load_splits(cfg.data, TASKS)
     device = pick_device(cfg.device)
     teacher = load_teacher(cfg, splits, device, source)
     scores = evaluate_teacher(teacher, splits, cfg.max_length, device)
@@ -89,10 +93,9 @@ def run_teacher(ctx: StepContext) -> Result:
     out = ctx.tmp / "model"
     teacher.model.to("cpu").save_pretrained(out)
     teacher.tokenizer.save_pretrained(out)
+    metric = PRIMARY[splits.task]
     log.info(
-        "teacher: dev accuracy %.4f, test accuracy %.4f",
-        scores["dev"]["accuracy"],
-        scores["test"]["accuracy"],
+        "teacher: dev %s %.4f, test %s %.4f", metric, scores["dev"][metric], metric, scores["test"][metric]
     )
     return Result(
         {"model": out},

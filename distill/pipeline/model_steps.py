@@ -22,6 +22,7 @@ from distill.core.errors import StudentBelowBar
 from distill.core.schema import load_yaml
 from distill.pipeline.context import Done, Result, StepContext
 from distill.pipeline.data_steps import LABEL, PAIR, TEXT, derived_teacher
+from distill.train.evaluate import PRIMARY
 
 
 def _data_file(path: Path, limit: int, pair: bool = False) -> DataFile:
@@ -87,11 +88,13 @@ def run_distill(ctx: StepContext) -> Result:
     metrics["student_path"] = str(ctx.final_path(out))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     s, t = metrics["student"], metrics["teacher"]
+    metric = PRIMARY[metrics.get("task", "classification")]  # accuracy; a regression: pearson
     info = {
         "family": metrics["student_family"],
-        "dev_accuracy": s["dev"]["accuracy"],
-        "test_accuracy": s["test"]["accuracy"],
-        "teacher_dev_accuracy": t["dev"]["accuracy"],
+        "metric": metric,
+        f"dev_{metric}": s["dev"][metric],
+        f"test_{metric}": s["test"][metric],
+        f"teacher_dev_{metric}": t["dev"][metric],
         "params": s["params"],
         "speedup_b1": s["speedup_b1"],
     }

@@ -39,7 +39,7 @@ from distill.objectives import Objective
 from distill.train.batches import BatchSource, SplitBatches, Step
 from distill.train.checkpoint import StageCheckpoints, restore_training, training_state
 from distill.train.distributed import SINGLE, World, all_sum, main_first, shard, unit_shares
-from distill.train.evaluate import evaluate
+from distill.train.evaluate import evaluate, primary_metric
 from distill.train.schedule import total_steps
 from distill.train.stepper import Stepper
 from distill.train.teacher_cache import CachedTeacher, LiveTeacher, cacheable, cached_teacher
@@ -55,9 +55,11 @@ class StageResult:
     loss_first: float  # mean total loss over the first 10% of steps
     loss_last: float  # mean total loss over the last 10% of steps
     dev_history: list[dict[str, float]] = field(default_factory=list)
-    best_dev_accuracy: float | None = None
+    best_dev_accuracy: float | None = None  # a classifier's best dev accuracy (the weights kept)
     teacher_calls: int = 0  # teacher forward passes (live batches, plus cache building)
     teacher_cache: str = "off"  # off | hit | miss
+    dev_metric: str = "accuracy"  # the score the best dev weights were chosen by (a regression: pearson)
+    best_dev: float | None = None  # its best value (= best_dev_accuracy for a classifier)
 
 
 def feature_requests(
@@ -103,7 +105,7 @@ class LoopState:
     seconds: float = 0.0  # training time before the current process took over
     losses: list[float] = field(default_factory=list)  # total loss per optimizer step
     dev_history: list[dict[str, float]] = field(default_factory=list)
-    best_acc: float | None = None
+    best_acc: float | None = None  # the best dev score of the primary metric (accuracy, Pearson's r)
     teacher_calls: int = 0
     teacher_cache: str = "off"
 
@@ -226,6 +228,7 @@ def fit(
     student.to(device).train()
     model = replicate(Trainable(student, objectives, want_s), world, device)
     unit_names = [o.unit for o in objectives]
+    metric = primary_metric(num_labels)  # what "best dev weights" means: accuracy, or Pearson's r
 
     total = total_steps(epochs, source.steps_per_epoch)
     stepper = Stepper(
@@ -262,11 +265,10 @@ def fit(
                 student.train()
                 loop.dev_history.append({"step": loop.step, **scores})
                 if world.is_main:
-                    bar.write(
-                        f"{name}: step {loop.step}/{total} dev accuracy {scores['accuracy']:.4f} f1 {scores['f1']:.4f}"
-                    )
-                if loop.best_acc is None or scores["accuracy"] > loop.best_acc:
-                    loop.best_acc, best_state = scores["accuracy"], copy.deepcopy(student.state_dict())
+                    shown = " ".join(f"{k} {v:.4f}" for k, v in scores.items())
+                    bar.write(f"{name}: step {loop.step}/{total} dev {shown}")  # dev accuracy 0.8 f1 0.7
+                if loop.best_acc is None or scores[metric] > loop.best_acc:
+                    loop.best_acc, best_state = scores[metric], copy.deepcopy(student.state_dict())
             if checkpoints is not None:  # the snapshot is taken only when a save is due
                 seconds = loop.seconds + time.perf_counter() - start
                 last = loop.step == total and not saves_last_step
@@ -285,9 +287,11 @@ def fit(
         loss_first=sum(loop.losses[:k]) / k,
         loss_last=sum(loop.losses[-k:]) / k,
         dev_history=loop.dev_history,
-        best_dev_accuracy=loop.best_acc,
+        best_dev_accuracy=loop.best_acc if metric == "accuracy" else None,
         teacher_calls=loop.teacher_calls,
         teacher_cache=loop.teacher_cache,
+        dev_metric=metric,
+        best_dev=loop.best_acc,
     )
 
 

@@ -1,5 +1,10 @@
-"""Accuracy and macro-F1 of a classifier on an encoded split (sharded over data-parallel ranks);
-Pearson, Spearman and MSE of a regression's predictions."""
+"""Scores of a model on an encoded split (sharded over data-parallel ranks): accuracy and macro-F1
+of a classifier; Pearson, Spearman and MSE of a regression (a model with one output).
+
+Which score ranks models of a task (the best dev weights, the sanity bar, "% of the teacher") is
+:data:`PRIMARY`; :func:`task_of` reads the task off the number of outputs, as Hugging Face infers
+``problem_type`` (one output: regression).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,53 @@ from torch import nn
 from distill.data.batching import Encoded, eval_batches, iterate
 from distill.train.distributed import SINGLE, World, all_sum, shard
 
+TASKS = ("classification", "regression")  # the tasks a model is scored for (multi-label: not yet)
+PRIMARY = {"classification": "accuracy", "regression": "pearson"}
+REPORTED = {"classification": ("accuracy", "f1"), "regression": ("pearson", "spearman", "mse")}
+METRIC_NAMES = {
+    "accuracy": "accuracy",
+    "f1": "macro-F1",
+    "pearson": "Pearson r",
+    "spearman": "Spearman rho",
+    "mse": "MSE",
+}
+
+
+def task_of(num_labels: int) -> str:
+    """``regression`` for a model with one output, else ``classification``."""
+    return "regression" if num_labels == 1 else "classification"
+
+
+def primary_metric(num_labels: int) -> str:
+    """The score that ranks models with ``num_labels`` outputs: accuracy, or Pearson's r for one."""
+    return PRIMARY[task_of(num_labels)]
+
+
+def shown(metric: str, value: float) -> str:
+    """A score as reports print it: rates in percent, correlations and errors as plain numbers."""
+    return f"{value:.1%}" if metric in ("accuracy", "f1") else f"{value:.4f}"
+
 
 @torch.inference_mode()
+def outputs(
+    model: nn.Module,
+    data: Encoded,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    indices: list[int] | None = None,
+) -> list[list[float]]:
+    """The model's logits for the examples ``indices`` (default: all), in that order."""
+    model.eval()
+    indices = list(range(len(data))) if indices is None else indices
+    rows: dict[int, list[float]] = {}
+    batches = eval_batches(data, batch_size, indices)
+    for batch_indices, batch in zip(batches, iterate(data, batches, device), strict=True):
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        logits = model(**inputs).logits.float()  # (batch, labels)
+        rows.update(zip(batch_indices, logits.tolist(), strict=True))
+    return [rows[i] for i in indices]
+
+
 def predict(
     model: nn.Module,
     data: Encoded,
@@ -19,15 +69,8 @@ def predict(
     indices: list[int] | None = None,
 ) -> list[int]:
     """Predicted label ids of the examples ``indices`` (default: all), in that order."""
-    model.eval()
-    indices = list(range(len(data))) if indices is None else indices
-    preds = dict.fromkeys(indices, 0)
-    batches = eval_batches(data, batch_size, indices)
-    for batch_indices, batch in zip(batches, iterate(data, batches, device), strict=True):
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
-        for i, p in zip(batch_indices, model(**inputs).logits.argmax(-1).tolist(), strict=True):
-            preds[i] = p
-    return [preds[i] for i in indices]
+    rows = outputs(model, data, batch_size, device, indices)
+    return [max(range(len(r)), key=r.__getitem__) for r in rows]
 
 
 def confusion_counts(preds: list[int], labels: list[int], num_labels: int) -> list[float]:
@@ -65,9 +108,15 @@ def evaluate(
     device="cpu",
     world: World = SINGLE,
 ) -> dict[str, float]:
-    """On several processes each evaluates a contiguous slice of ``data`` and the counts are summed,
-    so every rank gets the scores of the whole split."""
+    """Scores of the whole split (:data:`REPORTED` for the task ``num_labels`` means). On several
+    processes each evaluates a contiguous slice of ``data`` and the counts (a regression: the
+    predictions themselves) are summed, so every rank gets the scores of the whole split."""
     indices = shard(list(range(len(data))), world)
+    if task_of(num_labels) == "regression":
+        values = [0.0] * len(data)  # this rank's predictions in place, zeros elsewhere: summed over ranks
+        for i, row in zip(indices, outputs(model, data, batch_size, device, indices), strict=True):
+            values[i] = row[0]
+        return regression_scores(all_sum(values, world), [float(y) for y in data.labels])
     preds = predict(model, data, batch_size, device, indices)
     counts = confusion_counts(preds, [data.labels[i] for i in indices], num_labels)
     return scores(all_sum(counts, world), num_labels)

@@ -5,7 +5,11 @@
   (its ``id2label`` must name the data's labels, directly or through ``label_map``); a bare encoder
   (``bert-large-uncased``, the packaged MiniLM) is fine-tuned on the train split and cached under
   ``cache_dir`` by a hash of everything that shapes it, so a second run reuses it.
-- Before any distillation the teacher must beat the majority-class rate on dev, or the run stops.
+- Before any distillation the teacher must beat the majority-class rate on dev, or the run stops
+  (a regression teacher: Pearson's r above 0 and a lower dev MSE than always predicting the
+  training mean).
+- A regression (``data.task``) teacher has one output (``problem_type: regression``, so a
+  ``pipeline`` returns its score) and is fine-tuned with the squared error (``mse``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from distill.core.errors import ConfigError, DistillError
 from distill.data.batching import encode
 from distill.data.dataset import DataSplits
 from distill.models.adapters import adapter_for
+from distill.models.head import output_layer, start_at_mean
 from distill.objectives import ModelDims
 from distill.objectives.spec import build_objectives, parse_objectives
 from distill.train.distiller import fit_stage
@@ -136,9 +141,20 @@ def _is_classifier(config: PretrainedConfig) -> bool:
     return any(a.endswith("ForSequenceClassification") for a in config.architectures or [])
 
 
-def label_order(config: PretrainedConfig, cfg: TeacherConfig, names: list[str], source: str) -> list[int]:
+def label_order(
+    config: PretrainedConfig, cfg: TeacherConfig, names: list[str], source: str, task: str = "classification"
+) -> list[int]:
     """The classifier rows in the data's label order (row ``order[i]`` means ``names[i]``), or a
-    TeacherError when the classifier's ``id2label`` (read from config.json) does not name them."""
+    TeacherError when the classifier's ``id2label`` (read from config.json) does not name them.
+    A regression's teacher has one output, whatever it is called."""
+    if task == "regression":
+        if config.num_labels != 1:
+            raise TeacherError(
+                f"{source}: the teacher has {config.num_labels} outputs (labels {list(config.id2label.values())}); "
+                "a regression teacher has one: give a regression checkpoint, or finetune.mode: always "
+                "to fine-tune a new one-output head"
+            )
+        return [0]
     model_names = [config.id2label[i] for i in range(config.num_labels)]
     mapped = [(cfg.label_map or {}).get(n, n) for n in model_names]
     if sorted(mapped) != sorted(names):
@@ -153,16 +169,20 @@ def label_order(config: PretrainedConfig, cfg: TeacherConfig, names: list[str], 
     return [mapped.index(n) for n in names]
 
 
-def _align_labels(model, cfg: TeacherConfig, names: list[str], source: str) -> None:
+def _align_labels(
+    model, cfg: TeacherConfig, names: list[str], source: str, task: str = "classification"
+) -> None:
     """Reorder the classifier's rows so that label id i means ``names[i]``, or refuse."""
-    order = label_order(model.config, cfg, names, source)
+    order = label_order(model.config, cfg, names, source, task)
+    if task == "regression":
+        model.config.problem_type = "regression"
     if order != list(range(len(names))):
         log.info(
             "teacher: reordering classifier rows %s to match data labels %s",
             [model.config.id2label[i] for i in order],
             names,
         )
-        head = model.classifier.out_proj if hasattr(model.classifier, "out_proj") else model.classifier
+        head = output_layer(model, len(names))
         with torch.no_grad():
             head.weight.copy_(head.weight[order].clone())
             head.bias.copy_(head.bias[order].clone())
@@ -212,20 +232,26 @@ def _finetune(cfg: TeacherConfig, path: str, splits: DataSplits, device: torch.d
     tokenizer = AutoTokenizer.from_pretrained(path)
     # Seed before loading: the new classification head is initialised inside from_pretrained.
     torch.manual_seed(cfg.finetune.seed)
+    regression = splits.task == "regression"
     model = AutoModelForSequenceClassification.from_pretrained(
         path,
-        num_labels=len(names),
+        num_labels=len(names),  # a regression: one, named after the label column
         id2label=dict(enumerate(names)),
         label2id={n: i for i, n in enumerate(names)},
+        **({"problem_type": "regression"} if regression else {}),
     )
+    if regression:  # the new head starts at the training mean, not at 0 (distill/models/head.py)
+        start_at_mean(model, sum(splits.train.labels) / len(splits.train))
     train = encode(splits.train, tokenizer, cfg.max_length)
     dev = encode(splits.dev, tokenizer, cfg.max_length)
     ft = cfg.finetune
     torch.manual_seed(ft.seed)
     d = dims(model.config)
-    # one stage of the hard-label `ce`, built as a student.yaml stage's objectives are; no teacher
+    # one stage of the hard-label loss (`ce`, a regression's `mse`), built as a student.yaml stage's
+    # objectives are; no teacher
+    hard = "mse" if regression else "ce"
     ce = build_objectives(
-        parse_objectives({"ce": {"weight": 1.0}}, "teacher fine-tuning"), d, d, "teacher fine-tuning"
+        parse_objectives({hard: {"weight": 1.0}}, "teacher fine-tuning"), d, d, "teacher fine-tuning"
     )
     result = fit_stage(
         "teacher fine-tuning",
@@ -279,14 +305,31 @@ def load_teacher(
         path = str(cached_dir)
     model = AutoModelForSequenceClassification.from_pretrained(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    _align_labels(model, cfg, splits.label_names, source)
+    _align_labels(model, cfg, splits.label_names, source, splits.task)
     for p in model.parameters():
         p.requires_grad_(False)
     return Teacher(model.to(device).eval(), tokenizer, path, seconds, cached)
 
 
+def mean_baseline(splits: DataSplits) -> tuple[float, float]:
+    """A regression's baseline: the training targets' mean, and the dev MSE of always predicting it
+    (its Pearson r is 0: a constant has no linear relation to anything)."""
+    mean = sum(splits.train.labels) / len(splits.train)
+    return mean, sum((y - mean) ** 2 for y in splits.dev.labels) / len(splits.dev)
+
+
 def check_teacher(dev_scores: dict[str, float], splits: DataSplits, source: str = "teacher.yaml") -> None:
-    """Refuse a teacher that does not beat always answering the most frequent label."""
+    """Refuse a teacher that does not beat always answering the most frequent label (a regression:
+    always predicting the training mean)."""
+    if splits.task == "regression":
+        mean, mse = mean_baseline(splits)
+        if dev_scores["pearson"] <= 0 or dev_scores["mse"] >= mse:
+            raise TeacherError(
+                f"{source}: the teacher's dev Pearson r {dev_scores['pearson']:.4f} and MSE {dev_scores['mse']:.4f} "
+                f"do not beat always predicting the training mean {mean:.4g} (Pearson r 0, MSE {mse:.4f}): it has "
+                "learned nothing to distill. Fine-tune it longer (finetune.epochs, finetune.lr) or check the targets"
+            )
+        return
     rate, label = splits.majority_rate("dev")
     if dev_scores["accuracy"] <= rate:
         raise TeacherError(

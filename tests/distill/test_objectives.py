@@ -137,6 +137,17 @@ def test_logit_mse_and_hard_ce():
     assert ce(feats(logits=T([[0.0, 0.0]])), None, T([1])).item() == pytest.approx(math.log(2))
 
 
+def test_regression_mse_against_gold_targets_and_the_teachers_prediction():
+    # predictions 1, 3 against targets 2, 2.5: ((1 - 2)^2 + (3 - 2.5)^2) / 2 = 0.625
+    mse = build("mse")
+    assert mse(feats(logits=T([[1.0], [3.0]])), None, T([2.0, 2.5])).item() == pytest.approx(0.625)
+    assert mse.tasks == {"regression"} and not mse.uses_teacher
+    # TinyBERT's STS-B loss is logit_mse on the one output: (1 - 0)^2 + (3 - 4)^2 over 2 = 1
+    assert logit_mse(T([[1.0], [3.0]]), T([[0.0], [4.0]])).item() == pytest.approx(1.0)
+    assert "regression" in build("logit_mse").tasks
+    assert all(build(n).tasks == {"classification"} for n in ("ce", "pred", "kd_kl"))
+
+
 def test_registry_names_and_suggestion():
     assert OBJECTIVES.names() == [
         "attn",
@@ -146,6 +157,7 @@ def test_registry_names_and_suggestion():
         "hidden_cos",
         "kd_kl",
         "logit_mse",
+        "mse",
         "pred",
         "relation",
     ]

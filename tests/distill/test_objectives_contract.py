@@ -5,7 +5,8 @@ through the same checks as the old ones: it builds from its YAML defaults for a 
 and shallower than its teacher, reads only the features it declares in ``needs``, gives a finite,
 non-negative scalar whose gradient reaches the student (and its own projections), declares the
 unit its loss is a mean over, ignores padding, and its state (the learned ``W_e``/``W_h``) survives
-a ``state_dict`` round trip.
+a ``state_dict`` round trip. Each is fed the model outputs of a task it applies to (``tasks``): four
+logits and class ids for a classification loss, one output and float targets for a regression-only one.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ UNITS = {"example", "token", "token_pair"}
 FEATURES = {"logits", "labels", "embeddings", "hidden", "attn", "qkv"}
 
 
-def random_features(dims: ModelDims, seed: int, grad: bool) -> Features:
-    """Random features of one model; the last two positions of example 0 are padding."""
+def random_features(dims: ModelDims, seed: int, grad: bool, outputs: int = LABELS) -> Features:
+    """Random features of one model (``outputs`` logits); the last two positions of example 0 are padding."""
     g = torch.Generator().manual_seed(seed)
     head = dims.hidden_size // dims.num_heads
 
@@ -35,7 +36,7 @@ def random_features(dims: ModelDims, seed: int, grad: bool) -> Features:
     mask = torch.ones(BATCH, SEQ, dtype=torch.long)
     mask[0, -2:] = 0
     return Features(
-        logits=t(BATCH, LABELS),
+        logits=t(BATCH, outputs),
         mask=mask,
         embeddings=t(BATCH, SEQ, dims.hidden_size),
         hidden=[t(BATCH, SEQ, dims.hidden_size) for _ in range(PAIRS)],
@@ -55,11 +56,32 @@ def build(name: str):
 
 
 LABELS_T = torch.tensor([0, 3, 1])
+TARGETS_T = torch.tensor([0.5, 2.0, -1.0])  # a regression's gold targets
 NAMES = OBJECTIVES.names()
 
 
+def case(name: str, grad: bool = False):
+    """The objective, student and teacher features and gold labels of a task it applies to."""
+    objective = build(name)
+    outputs, labels = (LABELS, LABELS_T) if "classification" in objective.tasks else (1, TARGETS_T)
+    student = random_features(STUDENT, 1, grad=grad, outputs=outputs)
+    teacher = random_features(TEACHER, 2, grad=False, outputs=outputs)
+    return objective, student, teacher, labels
+
+
 def test_the_registry_holds_every_objective_of_the_readme():
-    assert NAMES == ["attn", "ce", "emb", "hidden", "hidden_cos", "kd_kl", "logit_mse", "pred", "relation"]
+    assert NAMES == [
+        "attn",
+        "ce",
+        "emb",
+        "hidden",
+        "hidden_cos",
+        "kd_kl",
+        "logit_mse",
+        "mse",
+        "pred",
+        "relation",
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -69,15 +91,17 @@ def test_builds_from_its_defaults_and_declares_what_it_reads(name):
     assert objective.weight == 1.0  # every objective's default weight
     assert objective.unit in UNITS
     assert objective.needs and objective.needs <= FEATURES
-    assert objective.uses_teacher == (name != "ce")  # only the hard-label loss needs no teacher pass
+    assert objective.uses_teacher == (
+        name not in ("ce", "mse")
+    )  # only the hard-label losses need no teacher pass
+    assert objective.tasks and objective.tasks <= {"classification", "regression", "multi_label"}
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_finite_scalar_whose_gradient_reaches_the_student(name):
     torch.manual_seed(0)
-    objective = build(name)
-    student, teacher = random_features(STUDENT, 1, grad=True), random_features(TEACHER, 2, grad=False)
-    loss = objective(student, teacher, LABELS_T)
+    objective, student, teacher, labels = case(name, grad=True)
+    loss = objective(student, teacher, labels)
     assert loss.dim() == 0 and torch.isfinite(loss) and loss.item() >= 0
     loss.backward()
     reached = [x for x in student_tensors(student) if x.grad is not None and x.grad.abs().sum() > 0]
@@ -88,9 +112,8 @@ def test_a_finite_scalar_whose_gradient_reaches_the_student(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_reads_only_the_features_it_declares(name):
-    objective = build(name)
-    student, teacher = random_features(STUDENT, 1, grad=False), random_features(TEACHER, 2, grad=False)
-    expected = objective(student, teacher, LABELS_T)
+    objective, student, teacher, labels = case(name)
+    expected = objective(student, teacher, labels)
     blank = {"embeddings": None, "hidden": [], "attn_scores": [], "qkv": []}
     keep = {"hidden": "hidden", "attn": "attn_scores", "embeddings": "embeddings", "qkv": "qkv"}
     for need, field in keep.items():
@@ -101,14 +124,13 @@ def test_reads_only_the_features_it_declares(name):
             setattr(f, field, empty)
         if "logits" not in objective.needs:
             f.logits = None
-    torch.testing.assert_close(objective(student, teacher, LABELS_T), expected)
+    torch.testing.assert_close(objective(student, teacher, labels), expected)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_padding_does_not_count(name):
-    objective = build(name)
-    student, teacher = random_features(STUDENT, 1, grad=False), random_features(TEACHER, 2, grad=False)
-    expected = objective(student, teacher, LABELS_T)
+    objective, student, teacher, labels = case(name)
+    expected = objective(student, teacher, labels)
     for f in (student, teacher):  # change only what sits at the padded positions of example 0
         for x in (f.embeddings, *f.hidden):  # (batch, seq, hidden)
             x.data[0, -2:, :] += 100.0
@@ -117,7 +139,7 @@ def test_padding_does_not_count(name):
         for x in f.attn_scores:  # (batch, heads, seq, seq): rows and columns of padded tokens
             x.data[0, :, -2:, :] += 100.0
             x.data[0, :, :, -2:] += 100.0
-    torch.testing.assert_close(objective(student, teacher, LABELS_T), expected)
+    torch.testing.assert_close(objective(student, teacher, labels), expected)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -130,5 +152,5 @@ def test_its_state_round_trips(name):
     torch.manual_seed(1)  # another random start, then the saved state
     fresh = build(name)
     fresh.load_state_dict(trained.state_dict())
-    student, teacher = random_features(STUDENT, 1, grad=False), random_features(TEACHER, 2, grad=False)
-    assert torch.equal(fresh(student, teacher, LABELS_T), trained(student, teacher, LABELS_T))
+    _, student, teacher, labels = case(name)
+    assert torch.equal(fresh(student, teacher, labels), trained(student, teacher, labels))

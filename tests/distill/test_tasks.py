@@ -92,26 +92,59 @@ def test_a_command_that_trains_classification_refuses_regression_in_one_line(tmp
     with pytest.raises(DataError) as e:
         load_splits(DataConfig(source=str(folder), glue_task="stsb", task="regression"))
     assert str(e.value).startswith(
-        f"{folder / 'train.tsv'}: data.task: regression: supported: classification"
+        f"{folder / 'train.tsv'}: data.task: regression: supported here: classification"
     )
 
 
-def test_validate_refuses_a_regression_teacher_yaml_before_any_model(tmp_path, capsys, tiny_encoder_dir):
+def regression_configs(tmp_path, model, objectives="{logit_mse: {}}", extra=""):
     folder = stsb(tmp_path)
     teacher = tmp_path / "teacher.yaml"
     teacher.write_text(
-        f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: {folder}, glue_task: stsb, task: regression}}\n"
+        f"name: t\nmodel: {model}\nmax_length: 16\ndata: {{source: {folder}, glue_task: stsb, task: regression}}\n"
     )
     student = tmp_path / "student.yaml"
     student.write_text(
-        "name: s\narchitecture: {num_layers: 2}\nstages:\n  - {name: p, epochs: 1, lr: 1.0e-4, objectives: {logit_mse: {}}}\n"
+        "name: s\narchitecture: {num_layers: 2}\n"
+        f"stages:\n  - {{name: p, epochs: 1, lr: 1.0e-4, objectives: {objectives}}}\n{extra}"
     )
+    return teacher, student
+
+
+def test_validate_takes_a_regression_and_names_its_target(tmp_path, capsys, tiny_encoder_dir):
+    teacher, student = regression_configs(tmp_path, tiny_encoder_dir, "{logit_mse: {}, mse: {weight: 0.5}}")
+    assert main(["validate", str(teacher), str(student)]) == 0
+    assert "data: train 54, dev 20, test 6, regression of score" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "objectives, extra, error",
+    [
+        (
+            "{ce: {}}",
+            "",
+            "stages.0.objectives.ce: does not apply to a regression task (data.task: declared); objectives for "
+            "regression: attn, emb, hidden, hidden_cos, logit_mse, mse, relation",
+        ),
+        (
+            "{pred: {temperature: 2}}",
+            "",
+            "stages.0.objectives.pred: does not apply to a regression task (data.task: declared); objectives for "
+            "regression: attn, emb, hidden, hidden_cos, logit_mse, mse, relation",
+        ),
+        (
+            "{logit_mse: {}}",
+            "export: {int8: dynamic}\n",
+            "export: not offered for a regression task yet (the INT8 graphs are verified by agreement on "
+            "predicted classes); remove `export:`",
+        ),
+    ],
+)
+def test_validate_refuses_what_a_regression_cannot_train_in_one_line(
+    tmp_path, capsys, tiny_encoder_dir, objectives, extra, error
+):
+    teacher, student = regression_configs(tmp_path, tiny_encoder_dir, objectives, extra)
     assert main(["validate", str(teacher), str(student)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith(
-        "data.task: regression: " + "supported: classification with class-name or integer "
-        "labels; regression and multi-label are not supported yet"
-    )
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {student}: {error}"
 
 
 def test_a_declared_regression_names_the_line_of_a_target_that_is_no_number(tmp_path):
@@ -141,3 +174,29 @@ def test_declared_classification_keeps_numeric_codes_as_classes(tmp_path):
     path = write_csv(tmp_path / "d.csv", rows)
     s = load_splits(DataConfig(source=str(path), task="classification"))
     assert s.task == "classification" and s.label_names == ["1.5", "2.5", "3.5"]
+
+
+def test_float_labels_with_a_classification_student_name_the_inference_and_the_remedy(
+    tmp_path, capsys, tiny_encoder_dir
+):
+    """Labels inferred as a regression meet a student of softmax losses: validate and run refuse the
+    first such objective, say why the data is a regression and list the objectives that apply."""
+    rows = [(t, f"{0.37 * i:.2f}") for i, (t, _) in enumerate(toy_rows(40))]
+    data = write_csv(tmp_path / "d.csv", rows)
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: {data}}}\n")
+    student = tmp_path / "student.yaml"
+    student.write_text(
+        "name: s\narchitecture: {num_layers: 2}\nstages:\n"
+        "  - {name: p, epochs: 1, lr: 1.0e-4, objectives: {pred: {}, ce: {weight: 0.5}}}\n"
+    )
+    expected = (
+        f"error: {student}: stages.0.objectives.pred: does not apply to a regression task (data.task: "
+        f"inferred: {data}: label column 'label' holds 40 distinct numbers, not all integers (0.00, 0.37, "
+        "0.74, ...): looks like a regression target); objectives for regression: attn, emb, hidden, "
+        "hidden_cos, logit_mse, mse, relation"
+    )
+    for argv in (["validate"], ["run", "--output-dir", str(tmp_path / "out")]):
+        assert main([argv[0], str(teacher), str(student), *argv[1:]]) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == expected
+    assert not (tmp_path / "out").exists()  # refused before anything was written
