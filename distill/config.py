@@ -210,6 +210,11 @@ class StudentConfig(_Strict):
         "(the M layers of highest Block Importance over 256 training texts, chosen when the teacher runs) "
         "| [explicit, 1-based, increasing]",
     )
+    tokenizer: str | None = Field(
+        None,
+        description="the student's own tokenizer (a folder or hub id; family: tinybert): each model reads its "
+        "own tokens of the same text, so only prediction-level objectives apply; default: the teacher's",
+    )
     stages: list[StageConfig] = Field(min_length=1)
     optimizer: OptimizerConfig = OptimizerConfig()
     train: TrainConfig = TrainConfig()

@@ -140,6 +140,7 @@ class BuildRequest:
     layer_map: list[int]
     init_layers: list[int] | None = None  # distilbert: teacher layers to copy
     source: str = "student.yaml"
+    tokenizer: object | None = None  # student.yaml `tokenizer:`, loaded: the student reads its own tokens
 
 
 @dataclass
@@ -179,6 +180,8 @@ class StudentFamily:
         None  # the config.json model_type of its own saved format; None: a Hugging Face model
     )
     minimal: dict[str, Any] = field(default_factory=dict)  # the smallest `architecture:` block it takes
+    # student.yaml `tokenizer:` (a tokenizer of its own, not the teacher's) is taken by its build
+    own_tokenizer: bool = False
     inits: tuple[str, ...] = ("random", "teacher")  # the word inits it takes besides a saved folder
     # its own keys of the shared block -> the message for another family
     owns: dict[str, str] = field(default_factory=dict)

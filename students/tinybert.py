@@ -48,9 +48,11 @@ def tinybert_config(
     teacher: PretrainedConfig,
     label_names: list[str],
     dropout: float | None = None,
+    tokenizer=None,
 ) -> BertConfig:
-    """A BertConfig of the given ``sizes`` that reads the teacher's token ids; ``dropout`` (hidden
-    and attention) defaults to BERT's 0.1."""
+    """A BertConfig of the given ``sizes`` that reads the teacher's token ids (``tokenizer``: that
+    tokenizer's instead, its vocabulary and padding id); ``dropout`` (hidden and attention) defaults
+    to BERT's 0.1."""
     if isinstance(sizes, StudentShape):
         sizes = sizes.as_dict()
     extra = (
@@ -60,8 +62,11 @@ def tinybert_config(
         raise ValueError(
             f"hidden_size {sizes['hidden_size']} is not a multiple of num_heads {sizes['num_heads']}"
         )
+    pad = teacher.pad_token_id if teacher.pad_token_id is not None else 0
+    if tokenizer is not None:
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return BertConfig(
-        vocab_size=teacher.vocab_size,
+        vocab_size=len(tokenizer) if tokenizer is not None else teacher.vocab_size,
         hidden_size=sizes["hidden_size"],
         num_hidden_layers=sizes["num_layers"],
         num_attention_heads=sizes["num_heads"],
@@ -71,7 +76,7 @@ def tinybert_config(
         # the teacher's nonlinearity and LayerNorm epsilon: a student cut from it computes as it does
         hidden_act=_teacher_activation(teacher),
         layer_norm_eps=getattr(teacher, "layer_norm_eps", None) or 1e-12,
-        pad_token_id=teacher.pad_token_id if teacher.pad_token_id is not None else 0,
+        pad_token_id=pad,
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
@@ -84,9 +89,10 @@ def build_tinybert(
     teacher: PretrainedConfig,
     label_names: list[str],
     dropout: float | None = None,
+    tokenizer=None,
 ) -> BertForSequenceClassification:
     """A randomly initialised TinyBERT-shaped classifier (BERT's own initialisation)."""
-    return BertForSequenceClassification(tinybert_config(sizes, teacher, label_names, dropout))
+    return BertForSequenceClassification(tinybert_config(sizes, teacher, label_names, dropout, tokenizer))
 
 
 class TinyBERTArchitecture(ArchitectureBase):
@@ -147,7 +153,15 @@ def build(req: BuildRequest) -> BuiltStudent:
     shape and cuts a narrower student out of the teacher (:func:`teacher_init`); ``init: pruned``
     insists on the cut (pruned_init.py; validate checks that it applies); ``init: pca`` copies what
     lines up, PCA-projecting the embeddings of a narrower student, layers random (init.py)."""
-    model = build_tinybert(req.shape, req.teacher.config, req.label_names, req.arch.dropout)
+    model = build_tinybert(req.shape, req.teacher.config, req.label_names, req.arch.dropout, req.tokenizer)
+    if req.tokenizer is not None:  # its own tokens: nothing of the teacher's embeddings applies (validate)
+        notes = [
+            "random"
+            if req.init == "random"
+            else load_saved_weights(model, req.init, len(req.label_names), req.source)
+        ]
+        notes.append(f"its own tokenizer ({len(req.tokenizer):,} tokens)")
+        return BuiltStudent(model, req.tokenizer, own_tokenizer=True, notes=notes)
     if req.init in ("teacher", "pca", "pruned"):
         device = next(req.teacher.parameters()).device
         notes, channels = init_encoder(
@@ -209,6 +223,7 @@ FAMILY = register(
         init_encoder=init_encoder,
         minimal={"family": "tinybert", "preset": "tinybert4"},
         inits=("random", "teacher", "pruned", "pca"),
+        own_tokenizer=True,
         random_layers=random_layers,
         deployed_type=lambda teacher: "bert",
         owns={

@@ -187,14 +187,19 @@ def _general(
     per_epoch = corpus_steps_per_epoch(n_texts, batch_size * chunk_batches, batch_size, accum)
     how = f"ceil({n_texts:,} corpus texts / --batch-size {batch_size}) / train.grad_accum_steps {accum}, chunk by chunk"
     check_steps(epochs, per_epoch, "--epochs", how)
-    out = Path(output_dir)
-    prepare_output_dir(out, "--output-dir")  # the flag (or its default outputs/general-<student>) chose it
     arch = s_cfg.architecture
     family = arch.student_family
     if not family.general:
         raise ConfigError(
             f"{student_yaml}: architecture.family: general distillation needs a Transformer student, got {arch.family}"
         )
+    if s_cfg.tokenizer is not None:  # distillation/own_tokenizer.py
+        raise ConfigError(
+            f"{student_yaml}: tokenizer: general distillation compares the models token by token, and a "
+            "student of its own tokenizer reads other tokens; it learns by prediction-level objectives in distill run"
+        )
+    out = Path(output_dir)
+    prepare_output_dir(out, "--output-dir")  # the flag (or its default outputs/general-<student>) chose it
     path = resolve_model(t_cfg.model)
     t_hf = AutoConfig.from_pretrained(path)
     t = dims(t_hf)

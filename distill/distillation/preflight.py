@@ -47,6 +47,7 @@ from distill.data.dataset import DataSplits, load_splits
 from distill.distillation.augmented import check_augment, for_split, load_augment_config
 from distill.distillation.deploy import check_export
 from distill.distillation.lengths import split_lengths
+from distill.distillation.own_tokenizer import check_own_tokenizer
 from distill.distillation.sanity import step_budget
 from distill.distillation.structures import check_structures
 from distill.distillation.tasks import check_run_task
@@ -140,6 +141,7 @@ class Plan:
             else None
         )
         check_init(self)
+        self.student_tokenizer = check_own_tokenizer(self)  # student.yaml `tokenizer:`, else None
 
     def resolved(self) -> dict:
         student = self.student_cfg.model_dump()

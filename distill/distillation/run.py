@@ -221,6 +221,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
             layer_map=plan.layer_map,
             init_layers=plan.init_layers,
             source=plan.student_source,
+            tokenizer=plan.student_tokenizer,
         )
     )
     student, tokenizer = built.model, built.tokenizer
