@@ -209,3 +209,26 @@ def test_two_gloo_processes_score_a_regression_as_one_process(tmp_path, tiny_enc
     for split in ("dev", "test"):
         assert two["student"][split] == pytest.approx(one["student"][split], abs=100 * ATOL)
     assert two["stages"][0]["best_dev"] == pytest.approx(one["stages"][0]["best_dev"], abs=100 * ATOL)
+
+
+def test_an_interrupted_regression_run_resumes_to_the_same_student(tmp_path, tiny_encoder_dir, monkeypatch):
+    """SIGINT mid-stage (a checkpoint saved), then the same command: the student and its Pearson r
+    are those of the uninterrupted run (the best-dev score and weights travel in the checkpoint)."""
+    from safetensors.torch import load_file
+
+    teacher, _ = configs(tmp_path, tiny_encoder_dir)
+    student = tmp_path / "resumable.yaml"
+    student.write_text(textwrap.dedent(DDP_STUDENT) + "checkpoint: {every_steps: 4, keep_last: 2}\n")
+    argv = ["--threads", "1", "run", str(teacher), str(student), "--output-dir"]
+    assert main([*argv, str(tmp_path / "whole")]) == 0
+    monkeypatch.setenv(
+        "DISTILL_TEST_FAULT", "sigint:18"
+    )  # epoch 2 of 2 (13 steps each), best dev from epoch 1
+    assert main([*argv, str(tmp_path / "resumed")]) == 130
+    monkeypatch.delenv("DISTILL_TEST_FAULT")
+    assert main([*argv, str(tmp_path / "resumed")]) == 0
+    a, b = (load_file(tmp_path / d / "model.safetensors") for d in ("whole", "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    whole, resumed = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "resumed"))
+    assert resumed["student"]["dev"] == whole["student"]["dev"]
+    assert resumed["stages"][0]["dev_history"] == whole["stages"][0]["dev_history"]
