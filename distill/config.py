@@ -153,6 +153,17 @@ class CheckpointConfig(_Strict):
     keep_last: PositiveInt = 2
 
 
+class TrackingConfig(_Strict):
+    """What the run records as it goes (distill/train/tracking.py): per-step losses by objective, the
+    learning rate, dev scores and the summary."""
+
+    jsonl: bool = Field(True, description="metrics.jsonl beside run.log")
+    tensorboard: bool = Field(
+        False, description="TensorBoard event files in <output>/tensorboard (needs the tensorboard package)"
+    )
+    every_steps: PositiveInt = Field(1, description="record every N-th optimizer step's losses")
+
+
 class SpeedConfig(_Strict):
     """How the end-of-run CPU speed figures are measured (warm-up runs are not timed)."""
 
@@ -226,6 +237,7 @@ class StudentConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     speed: SpeedConfig = SpeedConfig()
     teacher_cache: TeacherCacheConfig = TeacherCacheConfig()
+    tracking: TrackingConfig = TrackingConfig()
     export: ExportConfig | None = Field(
         None,
         description="INT8 ONNX graphs of the student (and teacher), verified and timed; none when absent",

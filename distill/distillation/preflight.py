@@ -62,6 +62,7 @@ from distill.train.schedule import check_steps, steps_per_epoch
 from distill.train.stepper import check_precision
 from distill.train.teacher import dims, finetuned_path, inspect_teacher, is_ready, label_order
 from distill.train.teacher_cache import cacheable
+from distill.train.tracking import check_tracking
 from students.family import StudentShape, transformer_bytes
 from students.pruned_init import refusal
 
@@ -377,6 +378,7 @@ def preflight(
     plan = Plan(teacher_yaml, student_yaml)
     device = pick_device(plan.student_cfg.device)
     check_precision(plan.student_cfg.train, device, plan.student_source)
+    check_tracking(plan.student_cfg.tracking, plan.student_source)
     if plan.student_cfg.export is not None:  # the INT8 graph must apply to the student's family
         export = plan.student_cfg.export
         check_export(export, plan.family.deployed_type(plan.teacher_hf), plan.student_source)

@@ -42,7 +42,7 @@ from distill.distillation.preflight import (
     student_step_budget,
 )
 from distill.distillation.sanity import below_bar, final_warning, stage_warning, student_warnings
-from distill.distillation.summary import machine_block
+from distill.distillation.summary import machine_block, track_summary
 from distill.distillation.tasks import bar_for, baseline_block, set_task
 from distill.models.layer_importance import choose_layers
 from distill.objectives.base import start_projections
@@ -61,6 +61,7 @@ from distill.train.evaluate import PRIMARY, evaluate
 from distill.train.speed import measure
 from distill.train.stepper import DTYPES
 from distill.train.teacher import check_teacher, evaluate_teacher, load_teacher
+from distill.train.tracking import Tracker
 from students import BuildRequest, build
 
 log = logging.getLogger("distill")
@@ -243,6 +244,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
             student.load_state_dict(ckpt.state["student"])
             restore_rng(rank_rng(ckpt.state, world))
     cache_cfg = s_cfg.teacher_cache.model_copy(update={"dir": str(plan.teacher_outputs_dir())})
+    # metrics.jsonl / TensorBoard from the step the checkpoint holds (what came after it is redone)
+    tracker = Tracker(out, s_cfg.tracking, global_step) if world.is_main else Tracker.off()
     with save_on_sigint():
         for i in range(first, len(s_cfg.stages)):
             stage = s_cfg.stages[i]
@@ -260,6 +263,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
                 else None
             )
             hooks = StageCheckpoints(manager, i, global_step, stages, mid_stage, world)
+            tracker.begin_stage(stage.name, global_step - (ckpt.meta["step"] if mid_stage is not None else 0))
             result = fit_stage(
                 stage.name,
                 student,
@@ -280,6 +284,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
                 train_cfg=s_cfg.train,
                 checkpoints=hooks,
                 world=world,
+                tracker=tracker,
             )
             ckpt, global_step = None, hooks.global_step
             stages.append(asdict(result))
@@ -374,6 +379,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     if warning := final_warning(s_cfg, stages, final, bar):
         log.warning(warning)
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    tracker.summary(track_summary(metrics, metric), global_step)
+    tracker.close()
     write_model_card(out, metrics, s_cfg, t_cfg)  # README.md: Hugging Face's card, from those metrics
     manager.clear()  # finished: the resume checkpoints are no longer needed
     failure = below_bar(s_cfg, final, bar)

@@ -31,6 +31,19 @@ def machine_block(world: World) -> dict:
     }
 
 
+def track_summary(m: dict, metric: str) -> dict:
+    """The end-of-run figures the tracker records (distill/train/tracking.py): both models' dev and
+    test scores, sizes, the student's share of the teacher's primary score and its speed-ups."""
+    t, s = m["teacher"], m["student"]
+    return {
+        "teacher": {"dev": t["dev"], "test": t["test"], "params": t["params"]},
+        "student": {"dev": s["dev"], "test": s["test"], "params": s["params"]},
+        f"{metric}_vs_teacher": s[f"{metric}_vs_teacher"],
+        "speedup_b32": s["speedup_b32"],
+        "speedup_b1": s["speedup_b1"],
+    }
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 

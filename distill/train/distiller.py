@@ -43,6 +43,7 @@ from distill.train.evaluate import evaluate, primary_metric
 from distill.train.schedule import total_steps
 from distill.train.stepper import Stepper
 from distill.train.teacher_cache import CachedTeacher, LiveTeacher, cacheable, cached_teacher
+from distill.train.tracking import Tracker
 from distill.train.trainable import Trainable, replicate, sync_unless
 
 
@@ -204,6 +205,7 @@ def fit(
     world: World = SINGLE,
     keep: dict | None = None,
     saves_last_step: bool = False,
+    tracker: Tracker | None = None,
 ) -> StageResult:
     """Train ``student`` on ``objectives`` for ``epochs`` passes over ``source``; keep the best dev
     weights when ``dev``.
@@ -216,6 +218,8 @@ def fit(
     ``saves_last_step``: also save periodically at the last step (general distillation, which has no
     stage-end checkpoint; ``distill run`` writes one after the stage, so it skips that save).
     ``world``: this process's place among the data-parallel ones; batches are global.
+    ``tracker`` (every rank: the parts are summed over ranks; rank 0's writes): each step's losses
+    and learning rate, each dev evaluation (:mod:`distill.train.tracking`).
     """
     train_cfg = train_cfg or TrainConfig()
     want_s, want_t = feature_requests(objectives, layer_map)
@@ -253,6 +257,7 @@ def fit(
     ) as bar:
         # A resumed stage whose last step was already done draws no batch at all.
         for step in source if loop.step < total else ():
+            lr_now = stepper.optimizer.param_groups[0]["lr"]  # this step's (the scheduler moves after it)
             step_loss, parts = optimizer_step(model, stepper, step, teacher_feats, unit_names, world, device)
             loop.step += 1
             loop.seen += sum(len(b) for b in step.group)
@@ -260,10 +265,15 @@ def fit(
             loop.teacher_calls = calls_before + (teacher_feats.calls if teacher_feats is not None else 0)
             bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.4f}", **{k: f"{v.item():.3f}" for k, v in parts.items()})
+            if tracker is not None:  # the last micro-batch's weighted terms, summed over the ranks' shares
+                terms = all_sum([v.item() for v in parts.values()], world)
+                tracker.step(loop.step, step_loss, dict(zip(parts, terms, strict=True)), lr_now)
             if (step.epoch_end or loop.step == total) and dev is not None:
                 scores = evaluate(student, dev.for_student(), num_labels, eval_batch_size, device, world)
                 student.train()
                 loop.dev_history.append({"step": loop.step, **scores})
+                if tracker is not None:
+                    tracker.dev(loop.step, scores)
                 if world.is_main:
                     shown = " ".join(f"{k} {v:.4f}" for k, v in scores.items())
                     bar.write(f"{name}: step {loop.step}/{total} dev {shown}")  # dev accuracy 0.8 f1 0.7

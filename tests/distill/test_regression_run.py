@@ -218,7 +218,10 @@ def test_an_interrupted_regression_run_resumes_to_the_same_student(tmp_path, tin
 
     teacher, _ = configs(tmp_path, tiny_encoder_dir)
     student = tmp_path / "resumable.yaml"
-    student.write_text(textwrap.dedent(DDP_STUDENT) + "checkpoint: {every_steps: 4, keep_last: 2}\n")
+    student.write_text(
+        textwrap.dedent(DDP_STUDENT)
+        + "checkpoint: {every_steps: 4, keep_last: 2}\ntracking: {tensorboard: true}\n"
+    )
     argv = ["--threads", "1", "run", str(teacher), str(student), "--output-dir"]
     assert main([*argv, str(tmp_path / "whole")]) == 0
     monkeypatch.setenv(
@@ -232,3 +235,14 @@ def test_an_interrupted_regression_run_resumes_to_the_same_student(tmp_path, tin
     whole, resumed = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "resumed"))
     assert resumed["student"]["dev"] == whole["student"]["dev"]
     assert resumed["stages"][0]["dev_history"] == whole["stages"][0]["dev_history"]
+    # the tracking files hold every step once: what the interrupted process wrote after its last
+    # checkpoint (step 16) was dropped, and the resumed steps are the uninterrupted run's
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    lines = {d: (tmp_path / d / "metrics.jsonl").read_text().splitlines() for d in ("whole", "resumed")}
+    steps = {d: [json.loads(x) for x in v if '"event": "step"' in x] for d, v in lines.items()}
+    assert [e["step"] for e in steps["resumed"]] == [e["step"] for e in steps["whole"]] == list(range(1, 27))
+    assert [e["loss"] for e in steps["resumed"]] == [e["loss"] for e in steps["whole"]]
+    acc = EventAccumulator(str(tmp_path / "resumed" / "tensorboard"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("loss/total")] == list(range(1, 27))
