@@ -67,6 +67,14 @@ def test_a_student_of_its_own_tokenizer_learns_from_the_teachers_predictions(tmp
     config = json.loads((out / "config.json").read_text())
     assert config["vocab_size"] == 5 + 2 * len(LETTERS) != 5 + len(WORDS)
     assert "its own tokenizer (57 tokens)" in (out / "run.log").read_text()
+    # the teacher-output cache keys on the teacher's tokens of the text: a student of the teacher's
+    # tokens on the same data reads the logits the letter student's run cached
+    assert m["stages"][0]["teacher_cache"] == "miss"
+    same = tmp_path / "same-tokens.yaml"
+    same.write_text(student.read_text().replace(f"tokenizer: {tmp_path / 'letters'}", "tokenizer: null"))
+    assert main(["run", str(teacher), str(same), "--output-dir", str(tmp_path / "same")]) == 0
+    again = json.loads((tmp_path / "same" / "metrics.json").read_text())
+    assert again["stages"][0]["teacher_cache"] == "hit"
 
 
 @pytest.mark.parametrize(
