@@ -1,6 +1,8 @@
 """distill: knowledge distillation and compression of transformer text classifiers.
 
-``distill.run(teacher, student)`` and ``distill.validate(...)`` (:mod:`distill.api`) are imported on
+``distill.run(teacher, student)``, ``distill.validate``, ``distill.run_pipeline`` and
+``distill.general`` (:mod:`distill.api`) and ``distill.compress_model`` / ``export_model`` /
+``benchmark`` (:mod:`distill.compress.api`; ``distill.compress`` is that subpackage) are imported on
 first use, so ``import distill`` stays light (the CLI imports what each command needs).
 """
 
@@ -9,10 +11,25 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["RunResult", "run", "validate"]
+__all__ = [
+    "RunResult",
+    "benchmark",
+    "compress_model",
+    "export_model",
+    "general",
+    "run",
+    "run_pipeline",
+    "validate",
+]
+# The library functions `distill compress|export|bench` call (`distill.compress` is the subpackage)
+COMPRESS_API = ("compress_model", "export_model", "benchmark")
 
 
 def __getattr__(name: str) -> Any:
+    if name in COMPRESS_API:
+        from distill.compress import api as compress_api
+
+        return getattr(compress_api, name)
     if name in __all__:
         from distill import api
 

@@ -8,6 +8,7 @@ the caller's ``distill`` logger, or to stderr (a notebook cell) when it has no h
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.config import ConfigSource
+from distill.core.errors import ConfigError
 
 
 @dataclass
@@ -77,24 +79,104 @@ def _log_to_stderr() -> Iterator[None]:
         logger.setLevel(level)
 
 
+# Where a DatasetDict's splits are found, in order of preference
+SPLIT_NAMES = {"source": ("train",), "dev": ("validation", "dev", "valid"), "test": ("test",)}
+
+
+def _records(table: Any) -> list[dict] | None:
+    """The rows of a pandas DataFrame or a ``datasets.Dataset`` as dicts; None for anything else."""
+    if type(table).__name__ == "DataFrame" and hasattr(table, "to_dict"):
+        return table.to_dict("records")
+    if type(table).__name__ == "Dataset" and hasattr(table, "to_list"):
+        return table.to_list()
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (a DataFrame's ints and floats) as Python's, for JSON."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+@contextmanager
+def _in_memory_data(teacher: ConfigSource) -> Iterator[ConfigSource]:
+    """A teacher mapping whose ``data.source`` (or ``dev``/``test``) is a DataFrame, a ``Dataset`` or
+    a ``DatasetDict``, as the same mapping reading JSONL copies of them (written to a temporary folder
+    for the run's length): the data then goes through the file loader the CLI uses, with its checks."""
+    data = teacher.get("data") if isinstance(teacher, dict) else None
+    if not isinstance(data, dict) or not any(_records(v) is not None or _is_dict(v) for v in data.values()):
+        yield teacher
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="distill-data-") as tmp:
+        data = dict(data)
+        if _is_dict(data.get("source")):  # a DatasetDict: its train/validation/test splits
+            splits = data.pop("source")
+            for key, names in SPLIT_NAMES.items():
+                name = next((n for n in names if n in splits), None)
+                if name is not None and key not in data:
+                    data[key] = splits[name]
+            if "source" not in data:
+                raise ConfigError(
+                    f"teacher: data.source: a DatasetDict without a train split (has {', '.join(splits)})"
+                )
+        for key in ("source", "dev", "test"):
+            rows = _records(data.get(key))
+            if rows is None:
+                continue
+            path = Path(tmp) / f"{key}.jsonl"
+            path.write_text("".join(json.dumps(r, default=_plain, ensure_ascii=False) + "\n" for r in rows))
+            data[key] = str(path)
+        data["format"] = "jsonl"
+        yield {**teacher, "data": data}
+
+
+def _is_dict(value: Any) -> bool:
+    return type(value).__name__ == "DatasetDict"
+
+
 def run(
     teacher: ConfigSource,
     student: ConfigSource,
     output_dir: str | Path | None = None,
     resume: str = "auto",
 ) -> RunResult:
-    """``distill run`` as a function (``resume``: auto | require | fresh, as ``--resume`` / ``--fresh``)."""
+    """``distill run`` as a function (``resume``: auto | require | fresh, as ``--resume`` / ``--fresh``).
+    A teacher mapping's ``data.source`` may also be a pandas DataFrame, a ``datasets.Dataset`` or a
+    ``DatasetDict`` (``dev``/``test``: DataFrames or Datasets too), with the columns ``data`` names."""
     from distill.distillation.run import run as run_job
 
-    with _log_to_stderr():
+    with _log_to_stderr(), _in_memory_data(teacher) as teacher:
         metrics = run_job(teacher, student, output_dir, resume)
     return RunResult(metrics, Path(metrics["student_path"]))
 
 
 def validate(teacher: ConfigSource, student: ConfigSource, output_dir: str | Path | None = None) -> dict:
     """``distill validate`` as a function: every check ``run`` makes before training, nothing
-    written; returns the facts it found (token lengths, step budget)."""
+    written; returns the facts it found (token lengths, step budget). Data as for :func:`run`."""
     from distill.distillation.preflight import preflight
 
-    with _log_to_stderr():
+    with _log_to_stderr(), _in_memory_data(teacher) as teacher:
         return preflight(teacher, student, output_dir).facts
+
+
+def run_pipeline(recipe: str | Path, dry_run: bool = False, overrides: list[str] | None = None) -> list:
+    """``distill pipeline RECIPE [--dry-run] [--set STEP.KEY=VALUE ...]`` as a function: the plan
+    (each step, its key and whether it ran or was skipped)."""
+    from distill.pipeline import load_recipe
+    from distill.pipeline.runner import run_pipeline
+
+    with _log_to_stderr():
+        return run_pipeline(
+            load_recipe(recipe, overrides), dry_run=dry_run, echo=logging.getLogger("distill").info
+        )
+
+
+def general(
+    teacher: ConfigSource, student: ConfigSource, corpus: str | Path, output_dir: str | Path, **options: Any
+) -> dict:
+    """``distill general`` as a function (``options``: epochs, lr, batch_size, max_length, as its flags)."""
+    from distill.distillation.general import general_distill
+
+    with _log_to_stderr():
+        return general_distill(teacher, student, corpus, output_dir, **options)

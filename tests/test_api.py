@@ -64,3 +64,51 @@ def test_import_distill_is_light_and_names_what_it_has():
     with pytest.raises(AttributeError, match="module 'distill' has no attribute 'runn'"):
         distill.runn  # noqa: B018
     assert distill.run.__module__ == "distill.api"
+
+
+def test_a_dataframe_and_a_dataset_give_the_metrics_of_the_same_rows_as_a_file(tmp_path, tiny_encoder_dir):
+    """data.source as a pandas DataFrame, a datasets.Dataset or a DatasetDict: the same splits, so
+    the same teacher, student and metrics as the CSV they were read from."""
+    import datasets
+    import pandas as pd
+
+    teacher, student = configs(tmp_path, tiny_encoder_dir, width=32, heads=4, ffn=64)
+    t, s = yaml.safe_load(teacher.read_text()), yaml.safe_load(student.read_text())
+    file = distill.run(t, s, output_dir=tmp_path / "file").metrics
+    frame = pd.read_csv(t["data"]["source"])
+    runs = {
+        "frame": {**t, "data": {**t["data"], "source": frame}},
+        "dataset": {**t, "data": {**t["data"], "source": datasets.Dataset.from_pandas(frame)}},
+    }
+    for name, cfg in runs.items():
+        m = distill.run(cfg, s, output_dir=tmp_path / name).metrics
+        assert m["data"]["train"] == file["data"]["train"] and m["data"]["labels"] == file["data"]["labels"]
+        for role in ("teacher", "student"):
+            assert m[role]["dev"] == file[role]["dev"] and m[role]["test"] == file[role]["test"]
+    # a DatasetDict: its train / validation / test splits are the three files
+    rows = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    splits = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_pandas(rows[:40]),
+            "validation": datasets.Dataset.from_pandas(rows[40:52]),
+            "test": datasets.Dataset.from_pandas(rows[52:]),
+        }
+    )
+    facts = distill.validate({**t, "data": {"source": splits}}, s)
+    assert {k: v["examples"] for k, v in facts["lengths"].items()} == {"train": 40, "dev": 12, "test": 12}
+    with pytest.raises(ConfigError, match="a DatasetDict without a train split"):
+        distill.validate({**t, "data": {"source": datasets.DatasetDict({"test": splits["test"]})}}, s)
+
+
+def test_the_other_commands_are_functions_too(tmp_path):
+    from distill.compress import api as compress_api
+    from distill.distillation.general import general_distill  # noqa: F401  (what distill.general calls)
+
+    assert (distill.compress_model, distill.export_model, distill.benchmark) == (
+        compress_api.compress_model,
+        compress_api.export_model,
+        compress_api.benchmark,
+    )
+    plan = distill.run_pipeline("experiments/recipes/tinybert.yaml", dry_run=True)
+    assert [p.step.name for p in plan][:2] == ["data", "teacher"]
+    assert callable(distill.general)
