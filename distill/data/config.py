@@ -54,6 +54,12 @@ class DataConfig(_Strict):
     labels: list[str] | None = Field(
         None, description="label names in id order; default: sorted train labels"
     )
+    label_delimiter: str | None = Field(
+        None,
+        min_length=1,
+        description="multi-label: what separates a row's label names (default: the first of , ; | the column "
+        "uses); a JSON list in the cell or a JSONL list value needs none",
+    )
     dev: str | None = Field(None, description="a separate dev file (same format); else carved from source")
     test: str | None = Field(None, description="a separate test file (same format); else carved from source")
     split: SplitConfig = SplitConfig()
@@ -62,6 +68,6 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _labels_are_classes(self) -> DataConfig:
-        if self.labels is not None and self.task in ("regression", "multi_label"):
+        if self.labels is not None and self.task == "regression":
             raise ValueError(f"labels: names classes; task {self.task} has none (remove one of the two)")
         return self

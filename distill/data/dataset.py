@@ -21,6 +21,7 @@ from distill.core.readers import detect_format, iter_rows, require_columns
 from distill.data.config import DataConfig
 from distill.data.embedded import embedded_corpus
 from distill.data.labels import infer_task, parse_targets, require_task
+from distill.data.multilabel import label_sets, multi_hot
 
 log = logging.getLogger("distill")
 
@@ -301,6 +302,17 @@ def load_splits(cfg: DataConfig, tasks: tuple[str, ...] = ("classification",)) -
             k: TextDataset(v.texts, parse_targets(v.labels, v.lines, v.where, v.column), v.pairs)
             for k, v in raws.items()
         }
+    elif task == "multi_label":  # each row a 0/1 vector over the label names (distill/data/multilabel.py)
+        sets = {
+            k: label_sets(v.labels, v.lines, v.where, v.column, cfg.label_delimiter) for k, v in raws.items()
+        }
+        names = cfg.labels or sorted({n for row in sets["train"] for n in row})
+        if len(names) < 2:
+            raise DataError(f"{train.where}: multi-label data needs two or more labels, got {names}")
+        splits = {
+            k: TextDataset(v.texts, multi_hot(sets[k], names, v.lines, v.where, v.column), v.pairs)
+            for k, v in raws.items()
+        }
     else:
         names = cfg.labels or fixed_labels or sorted(set(train.labels))
         if len(names) < 2:
@@ -311,7 +323,7 @@ def load_splits(cfg: DataConfig, tasks: tuple[str, ...] = ("classification",)) -
     if missing:
         train = splits["train"]
         fractions = [getattr(cfg.split, s) for s in missing]
-        strata = train.labels if task == "classification" else [0] * len(train)  # regression: plain random
+        strata = train.labels if task == "classification" else [0] * len(train)  # otherwise: plain random
         parts = _stratified_split(len(names), strata, fractions, cfg.split.seed)
         for split, idx in zip(missing, parts, strict=False):
             splits[split] = train.subset(idx)

@@ -43,6 +43,7 @@ TASKS = ("classification", "regression", "multi_label")
 SUPPORTED = {
     "classification": "classification with class-name or integer labels",
     "regression": "regression (numeric targets)",
+    "multi_label": "multi-label (lists of label names)",
 }
 
 

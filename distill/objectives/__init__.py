@@ -13,10 +13,12 @@ YAML name      loss                                                   file
 ``logit_mse``  ``mean (z_S - z_T)²``                                  prediction.py
 ``ce``         cross-entropy with the gold labels                      prediction.py
 ``mse``        ``mean (y_S - y)²`` with the gold targets (regression)   prediction.py
+``bce``        per-label BCE with the 0/1 targets (multi-label)          multilabel.py
+``soft_bce``   ``T² mean BCE(σ(z_S/T), σ(z_T/T))`` (multi-label)         multilabel.py
 =============  =====================================================  ==========================
 """
 
-from distill.objectives import attention, embedding, hidden, prediction, relation  # noqa: F401  (registers)
+from distill.objectives import attention, embedding, hidden, multilabel, prediction, relation  # noqa: F401
 from distill.objectives.base import OBJECTIVES, ModelDims, Objective
 
 __all__ = ["OBJECTIVES", "ModelDims", "Objective"]

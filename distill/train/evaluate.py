@@ -151,3 +151,56 @@ def regression_scores(preds: list[float], targets: list[float]) -> dict[str, flo
     """Pearson and Spearman correlation (GLUE STS-B's metrics) and the mean squared error."""
     mse = sum((p - t) ** 2 for p, t in zip(preds, targets, strict=True)) / len(targets)
     return {"pearson": pearson(preds, targets), "spearman": pearson(ranks(preds), ranks(targets)), "mse": mse}
+
+
+def multilabel_scores(
+    probs: list[list[float]], targets: list[list[float]], thresholds: list[float] | None = None
+) -> dict[str, float]:
+    """A multi-label task's scores at per-label ``thresholds`` (default 0.5): micro-F1 (every label
+    decision of every row pooled), macro-F1 (each label's F1, averaged over the labels that occur in
+    the targets or the predictions, as for :func:`accuracy_f1`) and subset accuracy (rows whose every
+    label is right)."""
+    k = len(targets[0]) if targets else 0
+    cut = thresholds or [0.5] * k
+    tp, fp, fn = [0] * k, [0] * k, [0] * k
+    exact = 0
+    for p_row, y_row in zip(probs, targets, strict=True):
+        right = True
+        for j in range(k):
+            pred, gold = p_row[j] >= cut[j], y_row[j] >= 0.5
+            tp[j] += pred and gold
+            fp[j] += pred and not gold
+            fn[j] += gold and not pred
+            right &= pred == gold
+        exact += right
+    f1s = [2 * t / (2 * t + a + b) for t, a, b in zip(tp, fp, fn, strict=True) if 2 * t + a + b]
+    pooled = 2 * sum(tp) + sum(fp) + sum(fn)
+    return {
+        "micro_f1": 2 * sum(tp) / pooled if pooled else 0.0,
+        "macro_f1": sum(f1s) / len(f1s) if f1s else 0.0,
+        "subset_accuracy": exact / len(targets),
+    }
+
+
+THRESHOLD_GRID = [round(0.05 * i, 2) for i in range(1, 20)]  # 0.05 .. 0.95
+
+
+def tune_thresholds(probs: list[list[float]], targets: list[list[float]]) -> list[float]:
+    """Each label's decision threshold: the one of :data:`THRESHOLD_GRID` with the best F1 of that
+    label on these (dev) rows; ties go to the threshold nearest 0.5, a label absent from the rows
+    keeps 0.5."""
+    k = len(targets[0]) if targets else 0
+    best = []
+    for j in range(k):
+        column = [(p[j], y[j] >= 0.5) for p, y in zip(probs, targets, strict=True)]
+
+        def f1(t: float, column=column) -> float:
+            tp = sum(p >= t and g for p, g in column)
+            wrong = sum((p >= t) != g for p, g in column)
+            return 2 * tp / (2 * tp + wrong) if 2 * tp + wrong else 0.0
+
+        if not any(g for _, g in column):
+            best.append(0.5)
+            continue
+        best.append(max(THRESHOLD_GRID, key=lambda t: (f1(t), -abs(t - 0.5))))
+    return best

@@ -157,8 +157,8 @@ def test_hidden_objective_on_a_narrower_pruned_student_trains_its_projection(
         ),
         (
             {},
-            "recover objectives: needs at least one objective; allowed: attn, ce, emb, hidden, hidden_cos, kd_kl, "
-            "logit_mse, mse, pred, relation",
+            "recover objectives: needs at least one objective; allowed: attn, bce, ce, emb, hidden, hidden_cos, "
+            "kd_kl, logit_mse, mse, pred, relation, soft_bce",
         ),
         (
             {"attn": {"heads": "per_head"}},

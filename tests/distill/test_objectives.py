@@ -151,6 +151,7 @@ def test_regression_mse_against_gold_targets_and_the_teachers_prediction():
 def test_registry_names_and_suggestion():
     assert OBJECTIVES.names() == [
         "attn",
+        "bce",
         "ce",
         "emb",
         "hidden",
@@ -160,6 +161,7 @@ def test_registry_names_and_suggestion():
         "mse",
         "pred",
         "relation",
+        "soft_bce",
     ]
     assert OBJECTIVES.suggest("atn") == "did you mean 'attn'?"
 

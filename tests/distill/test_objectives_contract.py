@@ -6,7 +6,8 @@ and shallower than its teacher, reads only the features it declares in ``needs``
 non-negative scalar whose gradient reaches the student (and its own projections), declares the
 unit its loss is a mean over, ignores padding, and its state (the learned ``W_e``/``W_h``) survives
 a ``state_dict`` round trip. Each is fed the model outputs of a task it applies to (``tasks``): four
-logits and class ids for a classification loss, one output and float targets for a regression-only one.
+logits and class ids for a classification loss, one output and float targets for a regression-only one,
+four logits and 0/1 targets for a multi-label-only one.
 """
 
 from __future__ import annotations
@@ -57,13 +58,19 @@ def build(name: str):
 
 LABELS_T = torch.tensor([0, 3, 1])
 TARGETS_T = torch.tensor([0.5, 2.0, -1.0])  # a regression's gold targets
+MULTI_HOT_T = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0]])
 NAMES = OBJECTIVES.names()
 
 
 def case(name: str, grad: bool = False):
     """The objective, student and teacher features and gold labels of a task it applies to."""
     objective = build(name)
-    outputs, labels = (LABELS, LABELS_T) if "classification" in objective.tasks else (1, TARGETS_T)
+    if "classification" in objective.tasks:
+        outputs, labels = LABELS, LABELS_T
+    elif "regression" in objective.tasks:
+        outputs, labels = 1, TARGETS_T
+    else:  # multi-label: four sigmoid outputs, 0/1 targets
+        outputs, labels = LABELS, MULTI_HOT_T
     student = random_features(STUDENT, 1, grad=grad, outputs=outputs)
     teacher = random_features(TEACHER, 2, grad=False, outputs=outputs)
     return objective, student, teacher, labels
@@ -72,6 +79,7 @@ def case(name: str, grad: bool = False):
 def test_the_registry_holds_every_objective_of_the_readme():
     assert NAMES == [
         "attn",
+        "bce",
         "ce",
         "emb",
         "hidden",
@@ -81,6 +89,7 @@ def test_the_registry_holds_every_objective_of_the_readme():
         "mse",
         "pred",
         "relation",
+        "soft_bce",
     ]
 
 
@@ -91,9 +100,8 @@ def test_builds_from_its_defaults_and_declares_what_it_reads(name):
     assert objective.weight == 1.0  # every objective's default weight
     assert objective.unit in UNITS
     assert objective.needs and objective.needs <= FEATURES
-    assert objective.uses_teacher == (
-        name not in ("ce", "mse")
-    )  # only the hard-label losses need no teacher pass
+    hard = ("ce", "mse", "bce")  # the hard-label losses: the only ones that need no teacher pass
+    assert objective.uses_teacher == (name not in hard)
     assert objective.tasks and objective.tasks <= {"classification", "regression", "multi_label"}
 
 

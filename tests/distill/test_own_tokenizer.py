@@ -85,8 +85,8 @@ def test_a_student_of_its_own_tokenizer_learns_from_the_teachers_predictions(tmp
             "{hidden: {}, pred: {}}",
             "",
             "stages.0.objectives.hidden: compares the models token by token, but the student reads its own "
-            "tokens (tokenizer: {tok}), which do not align with the teacher's; objectives that apply: ce, "
-            "kd_kl, logit_mse, mse, pred",
+            "tokens (tokenizer: {tok}), which do not align with the teacher's; objectives that apply: bce, ce, "
+            "kd_kl, logit_mse, mse, pred, soft_bce",
         ),
         (
             "teacher",

@@ -1,0 +1,117 @@
+"""Multi-label data, scores and objectives, by hand (training them through `distill run` is not
+wired yet: every command still refuses multi-label data, test_data.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from distill.core.errors import DataError
+from distill.data.config import DataConfig
+from distill.data.dataset import load_splits
+from distill.data.multilabel import label_sets, multi_hot
+from distill.models.features import Features
+from distill.objectives import OBJECTIVES, ModelDims
+from distill.objectives.multilabel import soft_binary_cross_entropy
+from distill.train.evaluate import multilabel_scores, tune_thresholds
+from tests.conftest import toy_rows, write_csv
+
+ALL = ("classification", "regression", "multi_label")
+
+
+def test_label_sets_from_lists_and_delimited_strings():
+    rows = ['["sports", "negative"]', "sports, travel", "", "travel,travel", "['a', 'b']"]
+    assert label_sets(rows, range(2, 7), "d.csv", "label") == [
+        ["sports", "negative"],
+        ["sports", "travel"],
+        [],
+        ["travel"],
+        ["a", "b"],
+    ]
+    assert label_sets(["a/b", "c"], [2, 3], "d.csv", "label", delimiter="/") == [["a", "b"], ["c"]]
+    with pytest.raises(
+        DataError, match=r"line 2: label column 'label' holds '\[\[1\]\]': a list of label names"
+    ):
+        label_sets(["[[1]]"], [2], "d.csv", "label")
+
+
+def test_multi_hot_names_the_line_of_an_unknown_label():
+    assert multi_hot([["b"], ["a", "b"], []], ["a", "b"], [2, 3, 4], "d.csv", "y") == [
+        [0.0, 1.0],
+        [1.0, 1.0],
+        [0.0, 0.0],
+    ]
+    with pytest.raises(DataError) as e:
+        multi_hot([["c"]], ["a", "b"], [9], "dev.csv", "y")
+    assert (
+        str(e.value) == "dev.csv: line 9: label column 'y' names 'c', not one of the training labels (a, b)"
+    )
+
+
+def test_delimited_csv_and_jsonl_lists_load_as_the_same_multi_hot_rows(tmp_path):
+    tags = [["negative"], ["negative", "sports"], ["positive", "sports"], []] * 10
+    texts = [t for t, _ in toy_rows(len(tags))]
+    csv_path = write_csv(tmp_path / "d.csv", [(t, ",".join(y)) for t, y in zip(texts, tags, strict=True)])
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text(
+        "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, tags, strict=True))
+    )
+    a = load_splits(DataConfig(source=str(csv_path), task="multi_label"), ALL)
+    b = load_splits(DataConfig(source=str(jsonl), task="multi_label"), ALL)
+    assert a.task == b.task == "multi_label" and a.label_names == ["negative", "positive", "sports"]
+    assert a.train.labels == b.train.labels and a.dev.texts == b.dev.texts
+    assert all(len(y) == 3 and set(y) <= {0.0, 1.0} for y in a.train.labels)
+    # inferred from the delimited labels (negative,sports beside negative)
+    assert load_splits(DataConfig(source=str(csv_path)), ALL).task == "multi_label"
+
+
+def test_micro_macro_f1_and_subset_accuracy_by_hand():
+    probs = [[0.9, 0.2, 0.6], [0.1, 0.7, 0.4], [0.8, 0.6, 0.1]]
+    gold = [[1, 0, 1], [0, 1, 1], [0, 1, 0]]
+    # at 0.5: predictions [1,0,1], [0,1,0], [1,1,0]; label 0: tp 1 fp 1 fn 0; label 1: tp 2; label 2: tp 1 fn 1
+    # micro: tp 4, fp 1, fn 1 -> 8 / 10; macro: (2/3 + 1 + 2/3) / 3; rows 1 and 3 wrong -> 1/3 exact
+    s = multilabel_scores(probs, gold)
+    assert s == pytest.approx(
+        {"micro_f1": 0.8, "macro_f1": (2 / 3 + 1 + 2 / 3) / 3, "subset_accuracy": 1 / 3}
+    )
+    # thresholds per label: label 2 at 0.4 catches row 2; label 0 at 0.85 drops row 3's false positive
+    assert multilabel_scores(probs, gold, [0.85, 0.5, 0.4])["subset_accuracy"] == pytest.approx(1.0)
+
+
+def test_tuned_thresholds_maximise_each_labels_dev_f1():
+    probs = [[0.9, 0.3], [0.3, 0.35], [0.2, 0.1], [0.7, 0.32]]
+    gold = [[1, 1], [1, 1], [0, 0], [1, 0]]
+    t = tune_thresholds(probs, gold)
+    # label 0: any threshold in (0.2, 0.3] catches all three positives (F1 1): the nearest 0.5 is 0.3
+    # label 1: positives at 0.3 and 0.35, a negative at 0.32 and 0.1: F1 0.8 at <= 0.3 (tp 2, fp 1)
+    # against 0.667 at 0.35 (tp 1, fn 1): the best, nearest 0.5, is 0.3
+    assert t == [0.3, 0.3]
+    assert tune_thresholds([[0.2, 0.9]], [[0, 0]]) == [0.5, 0.5]  # no positive: 0.5 stays
+
+
+def build(name: str, **params):
+    cls = OBJECTIVES.get(name)
+    return cls(cls.Params(**params), ModelDims(2, 2, 2), ModelDims(2, 2, 2))
+
+
+def test_bce_and_soft_bce_golden():
+    def feats(logits):
+        return Features(logits=torch.tensor(logits), mask=torch.ones(1, 2))
+
+    # BCE(sigmoid(0), 1) = BCE(sigmoid(0), 0) = log 2 for each label
+    assert build("bce")(feats([[0.0, 0.0]]), None, torch.tensor([[1.0, 0.0]])).item() == pytest.approx(
+        math.log(2)
+    )
+    # soft, T = 2: targets sigmoid(2/2) = s; student logit 0 -> p = 1/2: BCE = log 2 for any target,
+    # times T^2 = 4
+    loss = build("soft_bce", temperature=2.0)(feats([[0.0]]), feats([[2.0]]), None)
+    assert loss.item() == pytest.approx(4 * math.log(2))
+    # student = teacher: the loss is the targets' own entropy, T^2 H(s)
+    s = 1 / (1 + math.exp(-1.0))
+    h = -(s * math.log(s) + (1 - s) * math.log(1 - s))
+    same = soft_binary_cross_entropy(torch.tensor([[2.0]]), torch.tensor([[2.0]]), 2.0)
+    assert same.item() == pytest.approx(4 * h, rel=1e-6)
+    assert build("bce").tasks == build("soft_bce").tasks == {"multi_label"}
