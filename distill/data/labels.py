@@ -1,8 +1,8 @@
 """What a label column holds: class names, regression targets or label lists (``data.task``).
 
 ``data.task: auto`` (the default) infers it from the training labels and says why in the log;
-``classification``, ``regression`` or ``multi_label`` declares it (``distill run`` trains the
-first two; multi-label is not supported yet). Inference only decides where it
+``classification``, ``regression`` or ``multi_label`` declares it (``distill run`` trains all
+three; what each other command takes, :func:`supported` says). Inference only decides where it
 is unambiguous, leaning towards classification: refusing a real classification task is worse than
 letting an odd one through (its labels are listed in the log and in ``validate``'s output).
 Without it every distinct float would become a class (hundreds of classes, a dev split of one
@@ -53,7 +53,7 @@ def supported(tasks: tuple[str, ...]) -> str:
     if "regression" not in tasks:
         line += "; regression: `distill run`, `validate` and `pipeline` (data, teacher, general, distill steps) only so far"
     if "multi_label" not in tasks:
-        line += "; multi-label is not supported yet"
+        line += "; multi-label: `distill run` and `validate` only so far"
     return line
 
 

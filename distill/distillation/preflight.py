@@ -66,7 +66,7 @@ from distill.train.tracking import check_tracking
 from students.family import StudentShape, transformer_bytes
 from students.pruned_init import refusal
 
-RUN_TASKS = TASKS  # what `distill run` trains: classification and regression (multi-label: not yet)
+RUN_TASKS = TASKS  # what `distill run` trains: classification, regression, multi-label
 
 
 def pick_device(name: str) -> torch.device:

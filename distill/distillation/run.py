@@ -43,7 +43,7 @@ from distill.distillation.preflight import (
 )
 from distill.distillation.sanity import below_bar, final_warning, stage_warning, student_warnings
 from distill.distillation.summary import machine_block, track_summary
-from distill.distillation.tasks import bar_for, baseline_block, set_task
+from distill.distillation.tasks import bar_for, baseline_block, final_scores, set_task
 from distill.models.layer_importance import choose_layers
 from distill.objectives.base import start_projections
 from distill.train.checkpoint import (
@@ -57,7 +57,7 @@ from distill.train.checkpoint import (
 )
 from distill.train.distiller import fit_stage
 from distill.train.distributed import World, close, init_world, main_first
-from distill.train.evaluate import PRIMARY, evaluate
+from distill.train.evaluate import PRIMARY
 from distill.train.speed import measure
 from distill.train.stepper import DTYPES
 from distill.train.teacher import check_teacher, evaluate_teacher, load_teacher
@@ -313,10 +313,10 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
             raise Interrupted(f"checkpoint saved to {last}; run the same command again to resume")
 
     student.to(device).eval()
-    student_scores = {
-        s: evaluate(student, d.for_student(), n_labels, s_cfg.eval_batch_size, device, world)
-        for s, d in (("dev", dev), ("test", test))
-    }
+    # dev and test scores (multi-label: both models at thresholds tuned on dev, the student's saved)
+    student_scores, teacher_scores = final_scores(
+        student, teacher.model, dev, test, teacher_scores, n_labels, s_cfg.eval_batch_size, device, world
+    )
     if not world.is_main:  # rank 0 alone saves, measures speed and writes metrics.json
         return {}
     _save_student(student.to("cpu"), tokenizer, out)

@@ -69,6 +69,8 @@ class Bar:
     def baseline(self) -> str:
         if self.metric == "accuracy":
             return f"the majority-class rate {self.majority:.1%} (always {self.label!r})"
+        if self.metric == "micro_f1":
+            return f"{self.majority:.1%}, the micro-F1 of {self.label}"
         return f"{self.majority:g}, the Pearson r of always predicting the training mean {self.label}"
 
     def shortfall(

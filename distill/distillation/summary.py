@@ -169,6 +169,11 @@ def _baseline(m: dict) -> str:
     d = m["data"]
     if m.get("task") == "regression":
         return f"always predicting the training mean {d['train_mean']:.4g}: dev MSE {d['mean_dev_mse']:.4f}"
+    if m.get("task") == "multi_label":
+        return (
+            f"predicting each label where most training rows have it: dev micro-F1 {_pct(d['baseline_dev_micro_f1'])}; "
+            "scores at per-label thresholds tuned on dev"
+        )
     return f"majority-class dev accuracy {_pct(d['majority_dev_accuracy'])}"
 
 

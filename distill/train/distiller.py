@@ -232,7 +232,8 @@ def fit(
     student.to(device).train()
     model = replicate(Trainable(student, objectives, want_s), world, device)
     unit_names = [o.unit for o in objectives]
-    metric = primary_metric(num_labels)  # what "best dev weights" means: accuracy, or Pearson's r
+    # what "best dev weights" means: accuracy, Pearson's r (one output), micro-F1 (0/1 vectors)
+    metric = primary_metric(num_labels, dev.labels if dev is not None else None)
 
     total = total_steps(epochs, source.steps_per_epoch)
     stepper = Stepper(

@@ -14,31 +14,42 @@ from torch import nn
 from distill.data.batching import Encoded, eval_batches, iterate
 from distill.train.distributed import SINGLE, World, all_sum, shard
 
-TASKS = ("classification", "regression")  # the tasks a model is scored for (multi-label: not yet)
-PRIMARY = {"classification": "accuracy", "regression": "pearson"}
-REPORTED = {"classification": ("accuracy", "f1"), "regression": ("pearson", "spearman", "mse")}
+TASKS = ("classification", "regression", "multi_label")  # the tasks a model is scored for
+PRIMARY = {"classification": "accuracy", "regression": "pearson", "multi_label": "micro_f1"}
+REPORTED = {
+    "classification": ("accuracy", "f1"),
+    "regression": ("pearson", "spearman", "mse"),
+    "multi_label": ("micro_f1", "macro_f1", "subset_accuracy"),
+}
 METRIC_NAMES = {
     "accuracy": "accuracy",
     "f1": "macro-F1",
     "pearson": "Pearson r",
     "spearman": "Spearman rho",
     "mse": "MSE",
+    "micro_f1": "micro-F1",
+    "macro_f1": "macro-F1",
+    "subset_accuracy": "subset accuracy",
 }
+RATES = ("accuracy", "f1", "micro_f1", "macro_f1", "subset_accuracy")  # shown in percent
 
 
-def task_of(num_labels: int) -> str:
-    """``regression`` for a model with one output, else ``classification``."""
+def task_of(num_labels: int, labels: list | None = None) -> str:
+    """``multi_label`` when the gold labels are 0/1 vectors, ``regression`` for a model with one
+    output, else ``classification``."""
+    if labels and isinstance(labels[0], list):
+        return "multi_label"
     return "regression" if num_labels == 1 else "classification"
 
 
-def primary_metric(num_labels: int) -> str:
-    """The score that ranks models with ``num_labels`` outputs: accuracy, or Pearson's r for one."""
-    return PRIMARY[task_of(num_labels)]
+def primary_metric(num_labels: int, labels: list | None = None) -> str:
+    """The score that ranks models: accuracy, Pearson's r for one output, micro-F1 for 0/1 vectors."""
+    return PRIMARY[task_of(num_labels, labels)]
 
 
 def shown(metric: str, value: float) -> str:
     """A score as reports print it: rates in percent, correlations and errors as plain numbers."""
-    return f"{value:.1%}" if metric in ("accuracy", "f1") else f"{value:.4f}"
+    return f"{value:.1%}" if metric in RATES else f"{value:.4f}"
 
 
 @torch.inference_mode()
@@ -59,6 +70,20 @@ def outputs(
         logits = model(**inputs).logits.float()  # (batch, labels)
         rows.update(zip(batch_indices, logits.tolist(), strict=True))
     return [rows[i] for i in indices]
+
+
+def probabilities(
+    model: nn.Module, data: Encoded, batch_size: int = 64, device="cpu", world: World = SINGLE
+) -> list[list[float]]:
+    """A multi-label model's per-label sigmoid probabilities for every example of ``data``, in
+    order; each rank computes its slice and the slices are summed into place (every rank gets all)."""
+    indices = shard(list(range(len(data))), world)
+    k = len(data.labels[0])
+    flat = [0.0] * (len(data) * k)
+    for i, row in zip(indices, outputs(model, data, batch_size, device, indices), strict=True):
+        flat[i * k : (i + 1) * k] = torch.tensor(row).sigmoid().tolist()  # (labels,)
+    flat = all_sum(flat, world)
+    return [flat[i * k : (i + 1) * k] for i in range(len(data))]
 
 
 def predict(
@@ -107,12 +132,19 @@ def evaluate(
     batch_size: int = 64,
     device="cpu",
     world: World = SINGLE,
+    thresholds: list[float] | None = None,
 ) -> dict[str, float]:
-    """Scores of the whole split (:data:`REPORTED` for the task ``num_labels`` means). On several
+    """Scores of the whole split (:data:`REPORTED` for the task; multi-label at ``thresholds``,
+    default 0.5 per label). On several
     processes each evaluates a contiguous slice of ``data`` and the counts (a regression: the
     predictions themselves) are summed, so every rank gets the scores of the whole split."""
     indices = shard(list(range(len(data))), world)
-    if task_of(num_labels) == "regression":
+    task = task_of(num_labels, data.labels)
+    if task == "multi_label":
+        return multilabel_scores(
+            probabilities(model, data, batch_size, device, world), data.labels, thresholds
+        )
+    if task == "regression":
         values = [0.0] * len(data)  # this rank's predictions in place, zeros elsewhere: summed over ranks
         for i, row in zip(indices, outputs(model, data, batch_size, device, indices), strict=True):
             values[i] = row[0]

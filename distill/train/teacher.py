@@ -37,9 +37,14 @@ from distill.objectives import ModelDims
 from distill.objectives.spec import build_objectives, parse_objectives
 from distill.train.distiller import fit_stage
 from distill.train.distributed import SINGLE, World
-from distill.train.evaluate import evaluate
+from distill.train.evaluate import evaluate, multilabel_scores
 
 log = logging.getLogger("distill")
+
+
+# Hugging Face's problem_type of each task's models (so `pipeline` applies no softmax, or a sigmoid)
+PROBLEM_TYPES = {"regression": "regression", "multi_label": "multi_label_classification"}
+HARD_LOSS = {"classification": "ce", "regression": "mse", "multi_label": "bce"}  # what fine-tuning trains
 
 
 class TeacherError(DistillError):
@@ -174,8 +179,8 @@ def _align_labels(
 ) -> None:
     """Reorder the classifier's rows so that label id i means ``names[i]``, or refuse."""
     order = label_order(model.config, cfg, names, source, task)
-    if task == "regression":
-        model.config.problem_type = "regression"
+    if task in PROBLEM_TYPES:
+        model.config.problem_type = PROBLEM_TYPES[task]
     if order != list(range(len(names))):
         log.info(
             "teacher: reordering classifier rows %s to match data labels %s",
@@ -233,12 +238,13 @@ def _finetune(cfg: TeacherConfig, path: str, splits: DataSplits, device: torch.d
     # Seed before loading: the new classification head is initialised inside from_pretrained.
     torch.manual_seed(cfg.finetune.seed)
     regression = splits.task == "regression"
+    problem = PROBLEM_TYPES.get(splits.task)
     model = AutoModelForSequenceClassification.from_pretrained(
         path,
         num_labels=len(names),  # a regression: one, named after the label column
         id2label=dict(enumerate(names)),
         label2id={n: i for i, n in enumerate(names)},
-        **({"problem_type": "regression"} if regression else {}),
+        **({"problem_type": problem} if problem else {}),
     )
     if regression:  # the new head starts at the training mean, not at 0 (distill/models/head.py)
         start_at_mean(model, sum(splits.train.labels) / len(splits.train))
@@ -249,7 +255,7 @@ def _finetune(cfg: TeacherConfig, path: str, splits: DataSplits, device: torch.d
     d = dims(model.config)
     # one stage of the hard-label loss (`ce`, a regression's `mse`), built as a student.yaml stage's
     # objectives are; no teacher
-    hard = "mse" if regression else "ce"
+    hard = HARD_LOSS[splits.task]
     ce = build_objectives(
         parse_objectives({hard: {"weight": 1.0}}, "teacher fine-tuning"), d, d, "teacher fine-tuning"
     )
@@ -318,6 +324,14 @@ def mean_baseline(splits: DataSplits) -> tuple[float, float]:
     return mean, sum((y - mean) ** 2 for y in splits.dev.labels) / len(splits.dev)
 
 
+def label_baseline(splits: DataSplits) -> float:
+    """A multi-label task's baseline: the dev micro-F1 of predicting, for every row, each label that
+    at least half the training rows have (0 when no label is that common: nothing is predicted)."""
+    n = len(splits.train)
+    common = [1.0 if 2 * sum(col) >= n else 0.0 for col in zip(*splits.train.labels, strict=True)]
+    return multilabel_scores([common] * len(splits.dev), splits.dev.labels)["micro_f1"]
+
+
 def check_teacher(dev_scores: dict[str, float], splits: DataSplits, source: str = "teacher.yaml") -> None:
     """Refuse a teacher that does not beat always answering the most frequent label (a regression:
     always predicting the training mean)."""
@@ -328,6 +342,15 @@ def check_teacher(dev_scores: dict[str, float], splits: DataSplits, source: str 
                 f"{source}: the teacher's dev Pearson r {dev_scores['pearson']:.4f} and MSE {dev_scores['mse']:.4f} "
                 f"do not beat always predicting the training mean {mean:.4g} (Pearson r 0, MSE {mse:.4f}): it has "
                 "learned nothing to distill. Fine-tune it longer (finetune.epochs, finetune.lr) or check the targets"
+            )
+        return
+    if splits.task == "multi_label":
+        baseline = label_baseline(splits)
+        if dev_scores["micro_f1"] <= baseline:
+            raise TeacherError(
+                f"{source}: the teacher's dev micro-F1 {dev_scores['micro_f1']:.1%} is not above {baseline:.1%}, "
+                "that of predicting each label where most training rows have it: it has learned nothing to "
+                "distill. Fine-tune it longer (finetune.epochs, finetune.lr) or check the labels"
             )
         return
     rate, label = splits.majority_rate("dev")
