@@ -210,3 +210,28 @@ def test_validate_refuses_what_a_multi_label_run_cannot_do(
     student.write_text(STUDENT.replace("{soft_bce: {temperature: 2.0}, bce: {weight: 0.5}}", stage) + extra)
     assert main(["validate", str(teacher), str(student)]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {student}: {error}"
+
+
+def test_two_gloo_processes_score_a_multi_label_run_as_one_process(tmp_path, tiny_encoder_dir):
+    """Each rank computes its slice of the per-label probabilities; summed into place, both ranks
+    tune the same thresholds and score the whole split as one process does."""
+    from tests.distill.test_ddp_run import ATOL, one_process, two_processes
+
+    data = write_csv(tmp_path / "tags.csv", [(t, ";".join(y)) for t, y in tagged_rows()])
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(TEACHER.format(model=tiny_encoder_dir, data=data, cache=tmp_path / "cache"))
+    student = tmp_path / "student.yaml"
+    student.write_text(
+        STUDENT.replace(
+            "architecture: {num_layers: 2}", "architecture: {num_layers: 2, dropout: 0.0}"
+        ).replace("batch_size: 8", "batch_size: 5")
+    )
+    setup = {"root": tmp_path, "teacher": teacher}
+    one = one_process(setup, student, tmp_path / "one")
+    two_processes(setup, student, tmp_path / "two")
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["machine"]["processes"] == 2
+    assert two["student"]["thresholds"] == one["student"]["thresholds"]
+    for split in ("dev", "test"):
+        assert two["student"][split] == pytest.approx(one["student"][split], abs=100 * ATOL)
+        assert two["teacher"][split] == pytest.approx(one["teacher"][split], abs=100 * ATOL)
