@@ -12,6 +12,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = [
+    "DistillationLoss",
+    "DistillationTrainer",
     "RunResult",
     "benchmark",
     "compress_model",
@@ -21,15 +23,9 @@ __all__ = [
     "run_pipeline",
     "validate",
 ]
-# The library functions `distill compress|export|bench` call (`distill.compress` is the subpackage)
-COMPRESS_API = ("compress_model", "export_model", "benchmark")
 
 
 def __getattr__(name: str) -> Any:
-    if name in COMPRESS_API:
-        from distill.compress import api as compress_api
-
-        return getattr(compress_api, name)
     if name in __all__:
         from distill import api
 

@@ -180,3 +180,21 @@ def general(
 
     with _log_to_stderr():
         return general_distill(teacher, student, corpus, output_dir, **options)
+
+
+# Imported on first use (the Trainer needs accelerate; the compression API, onnx): name -> module
+LAZY = {
+    "DistillationLoss": "distill.distillation.loss",  # bring your own loop
+    "DistillationTrainer": "distill.distillation.hf_trainer",  # Hugging Face's Trainer
+    "compress_model": "distill.compress.api",  # `distill compress`
+    "export_model": "distill.compress.api",  # `distill export`
+    "benchmark": "distill.compress.api",  # `distill bench`
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(LAZY[name]), name)
+    raise AttributeError(f"module 'distill.api' has no attribute {name!r}")
