@@ -85,9 +85,10 @@ SPLIT_NAMES = {"source": ("train",), "dev": ("validation", "dev", "valid"), "tes
 
 def _records(table: Any) -> list[dict] | None:
     """The rows of a pandas DataFrame or a ``datasets.Dataset`` as dicts; None for anything else."""
-    if type(table).__name__ == "DataFrame" and hasattr(table, "to_dict"):
+    kind = (type(table).__module__.split(".")[0], type(table).__name__)
+    if kind == ("pandas", "DataFrame"):
         return table.to_dict("records")
-    if type(table).__name__ == "Dataset" and hasattr(table, "to_list"):
+    if kind == ("datasets", "Dataset"):
         return table.to_list()
     return None
 
@@ -132,7 +133,7 @@ def _in_memory_data(teacher: ConfigSource) -> Iterator[ConfigSource]:
 
 
 def _is_dict(value: Any) -> bool:
-    return type(value).__name__ == "DatasetDict"
+    return (type(value).__module__.split(".")[0], type(value).__name__) == ("datasets", "DatasetDict")
 
 
 def run(
