@@ -41,6 +41,10 @@ def _run(args: argparse.Namespace) -> int:
     from distill.distillation.run import run
     from distill.distillation.summary import summary_table
 
+    if args.push_to_hub:  # refused before any training
+        from distill.distillation.hub import check_repo_id
+
+        check_repo_id(args.push_to_hub)
     try:
         metrics = run(args.teacher, args.student, args.output_dir, resume=_resume_mode(args))
     except StudentBelowBar as e:  # finished and saved, but below fail_below: the summary, then the one line
@@ -52,6 +56,10 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"student saved to {metrics['student_path']} (model card README.md, metrics.json, run.log, config.resolved.yaml beside it)"
     )
+    if args.push_to_hub:
+        from distill.distillation.hub import push_to_hub
+
+        print(f"pushed to {push_to_hub(Path(metrics['student_path']), args.push_to_hub, args.private)}")
     return 0
 
 
@@ -127,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("teacher", help="teacher.yaml: model, data, fine-tuning")
     p.add_argument("student", help="student.yaml: architecture, init, objectives, stages")
     p.add_argument("--output-dir", default=None, help="default: student.yaml output_dir, else outputs/<name>")
+    p.add_argument(
+        "--push-to-hub",
+        metavar="REPO_ID",
+        default=None,
+        help="upload the finished student (weights, tokenizer, model card, metrics.json) to this Hugging Face Hub repo",
+    )
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     _add_resume_flags(p)
     p.set_defaults(func=_run)
 
