@@ -374,16 +374,17 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         speed["teacher"]["latency_ms_b1"]["p50"] / speed["student"]["latency_ms_b1"]["p50"]
     )
     final = student_scores["dev"][metric]
+    final_bar = bar_for(splits, teacher_scores["dev"])  # multi-label: the teacher at its tuned thresholds
     # every stage's, also those before a resume
-    metrics["warnings"] = [budget] * bool(budget) + student_warnings(s_cfg, stages, final, bar)
-    if warning := final_warning(s_cfg, stages, final, bar):
+    metrics["warnings"] = [budget] * bool(budget) + student_warnings(s_cfg, stages, final, bar, final_bar)
+    if warning := final_warning(s_cfg, stages, final, final_bar):
         log.warning(warning)
     write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     tracker.summary(track_summary(metrics, metric), global_step)
     tracker.close()
     write_model_card(out, metrics, s_cfg, t_cfg)  # README.md: Hugging Face's card, from those metrics
     manager.clear()  # finished: the resume checkpoints are no longer needed
-    failure = below_bar(s_cfg, final, bar)
+    failure = below_bar(s_cfg, final, final_bar)
     if failure:
         raise StudentBelowBar(
             f"{plan.student_source}: {failure}; the student was saved to {out} (metrics.json lists the warnings)",

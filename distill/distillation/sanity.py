@@ -140,12 +140,15 @@ def final_warning(cfg: StudentConfig, stages: list[dict], score: float, bar: Bar
     return f"final student: {bar.dev(score)} after {steps:,} optimizer steps {short}; {_advice(cfg, last, steps)}"
 
 
-def student_warnings(cfg: StudentConfig, stages: list[dict], accuracy: float, bar: Bar) -> list[str]:
+def student_warnings(
+    cfg: StudentConfig, stages: list[dict], accuracy: float, bar: Bar, final_bar: Bar | None = None
+) -> list[str]:
     """Every warning of a finished run: each stage that evaluated on dev but the last (the final
-    check measures that one), then the final student. Recomputed from ``stages`` at the end, so a
-    resumed run lists the warnings of the stages an earlier process trained."""
+    check measures that one), then the final student (against ``final_bar`` when the final scores
+    differ in kind from training's: multi-label thresholds tuned on dev). Recomputed from ``stages``
+    at the end, so a resumed run lists the warnings of the stages an earlier process trained."""
     found = [stage_warning(cfg, stages, i, bar) for i in range(len(stages) - 1)]
-    found.append(final_warning(cfg, stages, accuracy, bar))
+    found.append(final_warning(cfg, stages, accuracy, final_bar or bar))
     return [w for w in found if w]
 
 
