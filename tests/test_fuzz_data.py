@@ -138,12 +138,6 @@ BAD_DATA: dict[str, tuple[str, bytes, dict, tuple[str, ...]]] = {
         {"format": "glue", "glue_task": "sst2"},
         ("line 42: 3 fields, the header has 2",),
     ),
-    "multi-label column": (
-        "d.csv",
-        delimited([(t, '"negative,sports"' if i % 3 else y) for i, (t, y) in enumerate(ROWS)]).encode(),
-        {},
-        ("label column 'label' holds lists of labels ('negative,sports'): looks like multi-label data",),
-    ),
     "GLUE folder without dev.tsv": (
         "glue",
         b"",

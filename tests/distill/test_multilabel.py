@@ -235,3 +235,27 @@ def test_two_gloo_processes_score_a_multi_label_run_as_one_process(tmp_path, tin
     for split in ("dev", "test"):
         assert two["student"][split] == pytest.approx(one["student"][split], abs=100 * ATOL)
         assert two["teacher"][split] == pytest.approx(one["teacher"][split], abs=100 * ATOL)
+
+
+def test_inferred_multi_label_data_with_a_classification_student_names_the_inference(
+    tmp_path, tiny_encoder_dir, capsys
+):
+    """Delimited labels are inferred as multi-label: validate refuses the student's softmax loss,
+    saying what the label column holds and which objectives apply (a data-fuzz case before
+    multi-label was trained)."""
+    from distill.cli import main
+
+    rows = [(t, "negative,sports" if i % 3 else y) for i, (t, y) in enumerate(toy_rows(40))]
+    data = write_csv(tmp_path / "d.csv", rows)
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: {data}}}\n")
+    student = tmp_path / "student.yaml"
+    student.write_text(
+        "name: s\narchitecture: {num_layers: 2}\nstages:\n  - {name: p, epochs: 1, lr: 1.0e-4, objectives: {pred: {}}}\n"
+    )
+    assert main(["validate", str(teacher), str(student)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {student}: stages.0.objectives.pred: does not apply to a multi_label task (data.task: inferred: "
+        f"{data}: label column 'label' holds lists of labels ('negative,sports'): looks like multi-label data); "
+        "objectives for multi_label: attn, bce, emb, hidden, hidden_cos, logit_mse, relation, soft_bce"
+    )
