@@ -20,7 +20,14 @@ from distill.data.dataset import DataSplits
 from distill.distillation.sanity import Bar
 from distill.models.head import output_layer, start_at_mean
 from distill.objectives.spec import check_task as check_objectives
-from distill.train.evaluate import PRIMARY, evaluate, probabilities, task_of, tune_thresholds
+from distill.train.evaluate import (
+    PRIMARY,
+    evaluate,
+    multilabel_scores,
+    probabilities,
+    task_of,
+    tune_thresholds,
+)
 from distill.train.teacher import PROBLEM_TYPES, label_baseline, mean_baseline
 
 COMMON_LABELS = "predicting each label where most training rows have it"
@@ -95,14 +102,16 @@ def set_task(student, teacher, splits: DataSplits) -> str | None:
     return f"regression head's bias starts at the training mean {mean:.4g}"
 
 
-def tuned_scores(
-    model, dev, test, num_labels: int, batch_size: int, device, world
-) -> tuple[dict, list[float]]:
+def tuned_scores(model, dev, test, batch_size: int, device, world) -> tuple[dict, list[float]]:
     """A multi-label model's dev and test scores at per-label thresholds tuned on dev, and the
-    thresholds (what the run reports, and saves in the student's config.json)."""
-    thresholds = tune_thresholds(probabilities(model, dev, batch_size, device, world), dev.labels)
+    thresholds (what the run reports, and saves in the student's config.json); one pass per split."""
+    probs = {
+        split: probabilities(model, data, batch_size, device, world)
+        for split, data in (("dev", dev), ("test", test))
+    }
+    thresholds = tune_thresholds(probs["dev"], dev.labels)
     scores = {
-        split: evaluate(model, data, num_labels, batch_size, device, world, thresholds)
+        split: multilabel_scores(probs[split], data.labels, thresholds)
         for split, data in (("dev", dev), ("test", test))
     }
     return scores, thresholds
@@ -121,9 +130,9 @@ def final_scores(
         }
         return scores, teacher_scores
     scores, thresholds = tuned_scores(
-        student, dev.for_student(), test.for_student(), num_labels, batch_size, device, world
+        student, dev.for_student(), test.for_student(), batch_size, device, world
     )
     if getattr(student, "config", None) is not None:
         student.config.label_thresholds = thresholds
-    t_scores, t_thresholds = tuned_scores(teacher, dev, test, num_labels, batch_size, device, world)
+    t_scores, t_thresholds = tuned_scores(teacher, dev, test, batch_size, device, world)
     return {**scores, "thresholds": thresholds}, {**t_scores, "thresholds": t_thresholds}

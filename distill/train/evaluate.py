@@ -72,18 +72,26 @@ def outputs(
     return [rows[i] for i in indices]
 
 
+def all_outputs(
+    model: nn.Module, data: Encoded, width: int, batch_size: int = 64, device="cpu", world: World = SINGLE
+) -> list[list[float]]:
+    """The ``width`` logits of every example of ``data``, in order, on every rank: each rank computes
+    its slice into place in a zero vector and the vectors are summed (a regression's predictions,
+    a multi-label model's logits: what no count summarises)."""
+    indices = shard(list(range(len(data))), world)
+    flat = [0.0] * (len(data) * width)
+    for i, row in zip(indices, outputs(model, data, batch_size, device, indices), strict=True):
+        flat[i * width : (i + 1) * width] = row
+    flat = all_sum(flat, world)
+    return [flat[i * width : (i + 1) * width] for i in range(len(data))]
+
+
 def probabilities(
     model: nn.Module, data: Encoded, batch_size: int = 64, device="cpu", world: World = SINGLE
 ) -> list[list[float]]:
-    """A multi-label model's per-label sigmoid probabilities for every example of ``data``, in
-    order; each rank computes its slice and the slices are summed into place (every rank gets all)."""
-    indices = shard(list(range(len(data))), world)
-    k = len(data.labels[0])
-    flat = [0.0] * (len(data) * k)
-    for i, row in zip(indices, outputs(model, data, batch_size, device, indices), strict=True):
-        flat[i * k : (i + 1) * k] = torch.tensor(row).sigmoid().tolist()  # (labels,)
-    flat = all_sum(flat, world)
-    return [flat[i * k : (i + 1) * k] for i in range(len(data))]
+    """A multi-label model's per-label sigmoid probabilities for every example of ``data``, in order."""
+    logits = all_outputs(model, data, len(data.labels[0]), batch_size, device, world)
+    return torch.tensor(logits).sigmoid().tolist()  # (examples, labels)
 
 
 def predict(
@@ -138,17 +146,15 @@ def evaluate(
     default 0.5 per label). On several
     processes each evaluates a contiguous slice of ``data`` and the counts (a regression: the
     predictions themselves) are summed, so every rank gets the scores of the whole split."""
-    indices = shard(list(range(len(data))), world)
     task = task_of(num_labels, data.labels)
     if task == "multi_label":
         return multilabel_scores(
             probabilities(model, data, batch_size, device, world), data.labels, thresholds
         )
     if task == "regression":
-        values = [0.0] * len(data)  # this rank's predictions in place, zeros elsewhere: summed over ranks
-        for i, row in zip(indices, outputs(model, data, batch_size, device, indices), strict=True):
-            values[i] = row[0]
-        return regression_scores(all_sum(values, world), [float(y) for y in data.labels])
+        values = [row[0] for row in all_outputs(model, data, 1, batch_size, device, world)]
+        return regression_scores(values, [float(y) for y in data.labels])
+    indices = shard(list(range(len(data))), world)
     preds = predict(model, data, batch_size, device, indices)
     counts = confusion_counts(preds, [data.labels[i] for i in indices], num_labels)
     return scores(all_sum(counts, world), num_labels)
