@@ -65,15 +65,21 @@ def _shown(values: list[str], quote: bool = False, n: int = 3) -> str:
     return ", ".join(parts) + (", ..." if len(values) > n else "")
 
 
-def _is_list_literal(label: str) -> bool:
+def list_literal(label: str) -> list | None:
+    """The list a label spells as a JSON or Python literal (``["a", "b"]``), else None."""
     if not (label.startswith("[") and label.endswith("]")):
-        return False
+        return None
     for parse in (json.loads, ast.literal_eval):
         try:
-            return isinstance(parse(label), list)
+            value = parse(label)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             continue
-    return False
+        return value if isinstance(value, list) else None
+    return None
+
+
+def _is_list_literal(label: str) -> bool:
+    return list_literal(label) is not None
 
 
 def _lists(distinct: list[str]) -> list[str]:

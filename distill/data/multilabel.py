@@ -10,12 +10,10 @@ a dev or test row naming another label is refused with its line.
 
 from __future__ import annotations
 
-import ast
-import json
 from collections.abc import Sequence
 
 from distill.core.errors import DataError
-from distill.data.labels import DELIMITERS
+from distill.data.labels import DELIMITERS, list_literal
 
 
 def delimiter_of(labels: Sequence[str]) -> str | None:
@@ -23,26 +21,14 @@ def delimiter_of(labels: Sequence[str]) -> str | None:
     return next((d for d in DELIMITERS if any(d in y for y in labels)), None)
 
 
-def _literal(label: str) -> list | None:
-    if not (label.startswith("[") and label.endswith("]")):
-        return None
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            value = parse(label)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            continue
-        return value if isinstance(value, list) else None
-    return None
-
-
 def label_sets(
     labels: Sequence[str], lines: Sequence[int], where: str, column: str, delimiter: str | None = None
 ) -> list[list[str]]:
     """Each row's label names, in first-seen order (see the module docstring)."""
-    sep = delimiter or delimiter_of([y for y in labels if _literal(y) is None])
+    sep = delimiter or delimiter_of([y for y in labels if list_literal(y) is None])
     out = []
     for y, line in zip(labels, lines, strict=True):
-        listed = _literal(y.strip())
+        listed = list_literal(y.strip())
         if listed is not None:
             if not all(isinstance(v, str | int) for v in listed):
                 raise DataError(

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from distill.models.features import Features
 from distill.objectives.base import OBJECTIVES, Objective, WeightOnly
-from distill.objectives.prediction import TemperatureParams
+from distill.objectives.prediction import _Tempered
 
 MULTI_LABEL = frozenset({"multi_label"})
 
@@ -48,7 +48,7 @@ class HardBCE(Objective):
 
 
 @OBJECTIVES.register("soft_bce")
-class SoftBCE(Objective):
+class SoftBCE(_Tempered):
     """``L = T² · mean_{b,k} BCE(sigmoid(z_S/T), sigmoid(z_T/T))``: each label's teacher probability
     at temperature T as the student's soft target; T² keeps gradients comparable across T.
 
@@ -58,13 +58,7 @@ class SoftBCE(Objective):
           soft_bce: {weight: 1.0, temperature: 2.0}
     """
 
-    needs = frozenset({"logits"})
     tasks = MULTI_LABEL
-    Params = TemperatureParams
-
-    def __init__(self, params: TemperatureParams, student, teacher) -> None:
-        super().__init__(params, student, teacher)
-        self.temperature = params.temperature
 
     def forward(self, student: Features, teacher: Features, labels: Tensor) -> Tensor:
         return soft_binary_cross_entropy(student.logits, teacher.logits, self.temperature)

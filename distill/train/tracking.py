@@ -39,7 +39,6 @@ class Tracker:
     def __init__(self, out: Path, cfg: TrackingConfig, resumed_step: int = 0) -> None:
         self.cfg = cfg
         self.stage_name, self.offset = "", 0
-        self.last_step = resumed_step
         self.jsonl = out / JSONL if cfg.jsonl else None
         self.tb = None
         if self.jsonl is not None and self.jsonl.exists():  # a resumed run: keep what the checkpoint covers
@@ -67,7 +66,6 @@ class Tracker:
         if stage_step % self.cfg.every_steps:
             return
         step = self.offset + stage_step
-        self.last_step = step
         self._write(
             {"event": "step", "stage": self.stage_name, "stage_step": stage_step, "step": step, "loss": loss}
             | {"losses": losses, "lr": lr}
@@ -80,7 +78,6 @@ class Tracker:
 
     def dev(self, stage_step: int, scores: dict[str, float]) -> None:
         step = self.offset + stage_step
-        self.last_step = max(self.last_step, step)
         self._write(
             {"event": "dev", "stage": self.stage_name, "stage_step": stage_step, "step": step} | scores
         )
