@@ -24,6 +24,18 @@ stages:
 """
 
 
+def configs(tmp_path, model):
+    """The tiny teacher on 64 toy rows and the tracked student."""
+    data = write_csv(tmp_path / "toy.csv", toy_rows(64))
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(
+        textwrap.dedent(TINY_TEACHER_YAML.format(name="t", model=model, data=data, cache=tmp_path / "c"))
+    )
+    student = tmp_path / "student.yaml"
+    student.write_text(textwrap.dedent(STUDENT))
+    return teacher, student
+
+
 def events(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -31,15 +43,7 @@ def events(path) -> list[dict]:
 def test_every_step_dev_evaluation_and_the_summary_are_recorded(tmp_path, tiny_encoder_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    data = write_csv(tmp_path / "toy.csv", toy_rows(64))
-    teacher = tmp_path / "teacher.yaml"
-    teacher.write_text(
-        textwrap.dedent(
-            TINY_TEACHER_YAML.format(name="t", model=tiny_encoder_dir, data=data, cache=tmp_path / "c")
-        )
-    )
-    student = tmp_path / "student.yaml"
-    student.write_text(textwrap.dedent(STUDENT))
+    teacher, student = configs(tmp_path, tiny_encoder_dir)
     out = tmp_path / "run"
     assert main(["run", str(teacher), str(student), "--output-dir", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
@@ -81,15 +85,7 @@ def test_tensorboard_without_its_package_is_refused_before_the_run(
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a)
     )
-    data = write_csv(tmp_path / "toy.csv", toy_rows(64))
-    teacher = tmp_path / "teacher.yaml"
-    teacher.write_text(
-        textwrap.dedent(
-            TINY_TEACHER_YAML.format(name="t", model=tiny_encoder_dir, data=data, cache=tmp_path / "c")
-        )
-    )
-    student = tmp_path / "student.yaml"
-    student.write_text(textwrap.dedent(STUDENT))
+    teacher, student = configs(tmp_path, tiny_encoder_dir)
     assert main(["validate", str(teacher), str(student)]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: {student}: tracking.tensorboard: needs the tensorboard package (pip install tensorboard), "
