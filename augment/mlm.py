@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from augment.base import is_word
-from distill.core.errors import ConfigError
+from distill.core.errors import ConfigError, first_line
 
 
 @dataclass
@@ -61,7 +61,7 @@ def load_mlm(name: str, device: str = "auto", key: str = "mlm_model") -> MaskedL
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForMaskedLM.from_pretrained(source)
     except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise ConfigError(f"{key}: cannot load masked LM {name!r}: {first}") from None
     if tokenizer.mask_token_id is None:
         raise ConfigError(f"{key}: the tokenizer of {name!r} has no mask token")

@@ -32,3 +32,9 @@ class StudentBelowBar(DistillError):
         super().__init__(message)
         self.metrics = metrics or {}
         self.reason = reason or message  # the shortfall alone, without where the student was saved
+
+
+def first_line(e: BaseException) -> str:
+    """An exception's first line of text (its type's name when it has none): what a one-line error quotes."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

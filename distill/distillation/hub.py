@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill.core.errors import ConfigError, OutputError
+from distill.core.errors import ConfigError, OutputError, first_line
 
 LOCAL_ONLY = ["checkpoints/*", "run.log", "metrics.jsonl", "tensorboard/*", "config.resolved.yaml", ".*"]
 
@@ -43,7 +43,7 @@ def push_to_hub(folder: Path, repo_id: str, private: bool = False) -> str:
             commit_message="distill-kit: distilled student",
         )
     except Exception as e:  # network, auth, quota: the run itself is done and saved
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise OutputError(
             f"--push-to-hub {repo_id}: the upload failed ({first}); the student is saved in {folder}"
         ) from None

@@ -20,7 +20,7 @@ import math
 import os
 
 from distill.config import TeacherConfig
-from distill.core.errors import ConfigError
+from distill.core.errors import ConfigError, first_line
 from distill.data.dataset import DataSplits, TextDataset
 
 log = logging.getLogger("distill")
@@ -96,7 +96,7 @@ def load_tokenizer(cfg: TeacherConfig, source: str = "teacher.yaml"):
         return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as e:
         where = "local folder" if os.path.isdir(path) else "hub id"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise ConfigError(
             f"{source}: model: cannot load the tokenizer of {cfg.model!r} ({where}): {first}"
         ) from None

@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from distill.core.errors import ConfigError
+from distill.core.errors import ConfigError, first_line
 from distill.objectives import OBJECTIVES
 
 # Features indexed by token position: objectives that read them need the two token sequences aligned.
@@ -38,7 +38,7 @@ def load_tokenizer(name: str, source: str):
     try:
         return AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         where = "local folder" if os.path.isdir(name) else "hub id (needs the model hub or its local cache)"
         raise ConfigError(f"{source}: tokenizer: cannot load {name!r} as a {where}: {first}") from None
 

@@ -28,7 +28,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from distill.config import OptimizerConfig, TeacherConfig
 from distill.core.atomic import atomic_dir
-from distill.core.errors import ConfigError, DistillError
+from distill.core.errors import ConfigError, DistillError, first_line
 from distill.data.batching import encode
 from distill.data.dataset import DataSplits
 from distill.models.adapters import adapter_for
@@ -118,7 +118,7 @@ def inspect_teacher(cfg: TeacherConfig, source: str = "teacher.yaml") -> Pretrai
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         if not cfg.model.startswith("packaged:") and (missing := _missing_folder(cfg.model, source, first)):
             raise missing from None
         where = "local folder" if os.path.isdir(path) else "hub id (needs the model hub or its local cache)"
