@@ -147,7 +147,7 @@ class TrainConfig(_Strict):
 
 class CheckpointConfig(_Strict):
     """Resume checkpoints: the whole training state every ``every_steps`` optimizer steps and at
-    each stage end, the newest ``keep_last`` kept (see README, "Resuming and crashes")."""
+    each stage end, the newest ``keep_last`` kept (see docs/resume.md, "Resuming and crashes")."""
 
     every_steps: NonNegInt = Field(100, description="0: only at stage ends")
     keep_last: PositiveInt = 2

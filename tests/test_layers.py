@@ -1,7 +1,7 @@
 """The project's import layering, read from the source with ``ast`` (nothing is imported).
 
 Each package imports only its own layer and those below it, and no module imports another in a
-cycle (bottom to top; the README's "Development" section draws the same picture)::
+cycle (bottom to top; docs/development.md draws the same picture)::
 
     core  <-  data  <-  models  <-  parts  <-  config  <-  train  <-  jobs  <-  cli
 
@@ -236,9 +236,9 @@ def test_no_import_cycles(graph):
     assert cycles(graph) == []
 
 
-def test_the_layers_are_the_readmes_picture():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "  <-  ".join(name for name, _ in LAYERS) in readme
+def test_the_layers_are_the_docs_picture():
+    page = (ROOT / "docs/development.md").read_text(encoding="utf-8")
+    assert "  <-  ".join(name for name, _ in LAYERS) in page
 
 
 if __name__ == "__main__":

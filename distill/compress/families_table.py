@@ -60,7 +60,7 @@ def markdown() -> str:
     for name in ADAPTERS.names():
         a = ADAPTERS.get(name)
         mt = a.model_types[0]
-        # every TinyBERT-style student is a BERT reading the teacher's tokens (README: why)
+        # every TinyBERT-style student is a BERT reading the teacher's tokens (docs/students.md: why)
         lines.append(
             f"| {a.title} | {', '.join(f'`{t}`' for t in a.model_types)} | bare or classifier | BERT on its tokens | "
             f"{_cut(a, notes)} | {a.title}, fewer layers | "

@@ -56,7 +56,7 @@ def blocker(args, mode: Mode) -> str | None:
         )
     if not (args.mpnet / "config.json").is_file():
         return (
-            f"skipped: no MPNet-base folder at {args.mpnet} (all-mpnet-base-v2, 419 MB: README "
+            f"skipped: no MPNet-base folder at {args.mpnet} (all-mpnet-base-v2, 419 MB: docs/config.md, "
             '"An MPNet-base teacher (offline)"); pass --mpnet PATH'
         )
     return None

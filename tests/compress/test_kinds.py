@@ -374,12 +374,12 @@ def test_a_compile_failure_is_a_reason_and_bench_skips_the_variant(sources, monk
     ]
 
 
-def test_the_readme_kinds_table_is_generated_from_the_registry():
+def test_the_docs_kinds_table_is_generated_from_the_registry():
     from distill.compress import kinds_table
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "docs/compression.md").read_text(encoding="utf-8")
     block = readme[readme.index(kinds_table.BEGIN) + len(kinds_table.BEGIN) : readme.index(kinds_table.END)]
     assert block.strip() == kinds_table.markdown(), (
-        "run: python -m distill.compress.kinds_table --readme README.md"
+        "docs/compression.md's kinds table is stale: run python -m distill.compress.kinds_table --readme docs/compression.md"
     )
     assert [f"`{n}`" in block for n in kinds.names()] == [True] * len(kinds.names())
