@@ -72,6 +72,9 @@ class BiLSTMSettings:
     dropout: float = 0.1
     pair: bool = False
     id2label: dict[int, str] | None = None
+    # the task, as a Hugging Face config records it (distill.compress.scoring reads both)
+    problem_type: str | None = None
+    label_thresholds: list[float] | None = None  # a multi-label model's, tuned on dev
 
 
 def max_pool(states: Tensor, mask: Tensor) -> Tensor:

@@ -225,8 +225,8 @@ GLUE = ("cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli")
 
 @pytest.mark.parametrize("task", GLUE)
 def test_a_recipe_for_every_glue_task(task):
-    """BERT-large teacher, TinyBERT-4 student; STS-B (a regression) runs only the steps a regression
-    takes, with the student whose prediction loss applies to one output."""
+    """BERT-large teacher, TinyBERT-4 student, every step through export and bench; STS-B (a
+    regression) with the student whose prediction loss applies to one output, exported static INT8."""
     from distill.config import load_student_config, load_teacher_config
 
     r = load_recipe(ROOT / "experiments" / "recipes" / f"glue-{task}.yaml")
@@ -236,11 +236,19 @@ def test_a_recipe_for_every_glue_task(task):
     assert student.architecture.preset == "tinybert4"
     kinds = [s.kind for s in r.steps]
     objectives = set(student.stages[-1].objectives)
+    assert kinds[-2:] == ["export", "bench"]
     if task == "stsb":
-        assert teacher.data.task == "regression" and kinds == ["data", "teacher", "distill"]
-        assert objectives == {"logit_mse", "mse"}
+        assert teacher.data.task == "regression" and kinds == [
+            "data",
+            "teacher",
+            "augment",
+            "distill",
+            "export",
+            "bench",
+        ]
+        assert objectives == {"logit_mse", "mse"} and r.step("export").options.int8 == "static"
     else:
-        assert kinds[-2:] == ["export", "bench"] and objectives == {"pred", "ce"}
+        assert objectives == {"pred", "ce"}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)

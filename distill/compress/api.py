@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from distill.core.errors import ConfigError
 from distill.core.schema import load_yaml
 
@@ -49,9 +47,10 @@ class DataFile:
     def __post_init__(self) -> None:
         _positive(self.limit, f"{self.path}: limit")
 
-    def read(self, labels: bool, label2id: dict[str, int] | None = None):
+    def read(self, labels: bool, label2id: dict[str, int] | None = None, task: str = "classification"):
         """The rows as an :class:`~distill.compress.evalset.EvalSet` (``labels``: read the label column,
-        names mapped through the model's ``label2id``)."""
+        names mapped through the model's ``label2id``; ``task``: the model's, which says what a
+        label is: a class, a number or a list of label names)."""
         from distill.compress.evalset import read_eval_set
 
         return read_eval_set(
@@ -63,6 +62,7 @@ class DataFile:
             encoding=self.encoding,
             limit=self.limit,
             label2id=label2id,
+            task=task,
         )
 
 
@@ -72,46 +72,6 @@ def quiet_transformers() -> None:
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-
-
-def _label2id(model_dir: str | Path) -> dict | None:
-    from distill.compress.models import label2id
-
-    return label2id(json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8")))
-
-
-def recover_objectives_spec(
-    spec: str | Path | Mapping | None, recover_epochs: int
-) -> tuple[dict | None, str]:
-    """``--recover-objectives``: YAML text, a YAML file or (from Python) a mapping, validated like a
-    student.yaml stage's objectives; (None, ...) when not given (the default objectives). Also:
-    where they came from, for the recovery's error messages."""
-    from distill.objectives.spec import parse_objectives
-
-    if spec is None:
-        return None, "recover objectives"
-    if not recover_epochs:
-        raise ConfigError(
-            "--recover-objectives needs --recover-epochs N (N >= 1): without recovery it would do nothing"
-        )
-    where = "--recover-objectives"
-    if isinstance(spec, Mapping):
-        raw = dict(spec)
-    elif isinstance(spec, str | Path) and Path(spec).is_file():
-        raw, where = load_yaml(spec), str(spec)
-    else:
-        try:
-            raw = yaml.safe_load(spec) if isinstance(spec, str) else spec
-        except yaml.YAMLError as e:
-            problem = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
-            raise ConfigError(f"{where}: no such file, and not valid YAML text: {problem}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(
-                f"{where}: {spec!r} is neither a YAML file nor a mapping of objective name -> "
-                "parameters, e.g. '{kd_kl: {temperature: 2}, hidden: {weight: 1}}'"
-            )
-    parse_objectives(raw, where)
-    return raw, where
 
 
 def compress_model(
@@ -149,14 +109,18 @@ def compress_model(
         load_classifier,
     )
     from distill.compress.prune import prune
-    from distill.compress.recover import recover
+    from distill.compress.recover import objectives_spec, recover
+    from distill.compress.sources import label2id_of
     from distill.core.atomic import atomic_dir
     from distill.models.adapters import adapter_for
 
     quiet_transformers()
     _positive(max_len, "--max-len")
-    # Objectives are checked before anything loads: a typo costs no pruning.
-    objectives, where = recover_objectives_spec(recover_objectives, recover_epochs)
+    from distill.compress.scoring import task_of_model
+
+    # Objectives are checked before anything loads: a typo (or one the task has no use for) costs no pruning.
+    task = task_of_model(model_dir)
+    objectives, where = objectives_spec(recover_objectives, recover_epochs, task.name)
     mt = check_model_dir(model_dir)["model_type"]
     no_prune = "a BiLSTM has no heads or FFN to prune" if mt == BILSTM_TYPE else adapter_for(mt).prune.why
     if no_prune:
@@ -166,7 +130,7 @@ def compress_model(
         )
     model, tok = load_classifier(model_dir)
     original = copy.deepcopy(model)
-    data = train_data.read(labels=True, label2id=_label2id(model_dir)) if train_data is not None else None
+    data = train_data.read(True, label2id_of(model_dir), task.name) if train_data is not None else None
     taylor = None
     batches = []
     names = input_names(as_logits_module(model, tok))  # what the tokenizer produces: token types too
@@ -184,7 +148,7 @@ def compress_model(
         if not batches:
             raise ConfigError("--recover-epochs needs --train-data (training texts to distil on)")
         recovery = recover(
-            model, original, batches, objectives, epochs=recover_epochs, lr=recover_lr, source=where
+            model, original, batches, objectives, recover_epochs, recover_lr, source=where, task=task.name
         )
     summary = {
         "params_before": before,
@@ -201,6 +165,7 @@ def compress_model(
             torch_predict(as_logits_module(model, tok)),
             inputs,
             data.labels,
+            task,
         )
     with atomic_dir(output_dir) as tmp:
         model.save_pretrained(str(tmp))
@@ -238,7 +203,11 @@ def export_model(
     check_model_dir(model_dir)
     if int8 == "static" and calibration_data is None:
         raise ConfigError("--int8 static needs --calibration-data (training texts to calibrate on)")
-    ver = verify_data.read(labels=True, label2id=_label2id(model_dir)) if verify_data is not None else None
+    from distill.compress.scoring import task_of_model
+    from distill.compress.sources import label2id_of
+
+    task = task_of_model(model_dir).name
+    ver = verify_data.read(True, label2id_of(model_dir), task) if verify_data is not None else None
     cal = calibration_data.read(labels=False) if calibration_data is not None else None
     return export_onnx(
         model_dir,
@@ -303,6 +272,7 @@ def benchmark(
     from distill.compress.benchconfig import parse_bench_config
     from distill.compress.evalset import read_eval_set, teacher_split
     from distill.compress.report import write_report
+    from distill.compress.sources import mark_teacher, one_label_order, one_task
     from distill.compress.variants import Source
 
     quiet_transformers()
@@ -312,7 +282,7 @@ def benchmark(
             if any(isinstance(s, dict) and s.get("role") == "teacher" for s in raw["sources"]):
                 raise ConfigError(f"--teacher {teacher}: {config} already has a source with role: teacher")
             raw = {**raw, "sources": [dict(s) if isinstance(s, dict) else s for s in raw["sources"]]}
-            _mark_teacher(raw["sources"], teacher)
+            mark_teacher(raw["sources"], teacher)
             where = f"{config} (with --teacher)"
     else:
         sources = [
@@ -322,7 +292,7 @@ def benchmark(
         sources += [{"name": s, "shape": s} for s in shapes or []]
         raw, where = {"sources": sources}, "bench flags"
         if teacher:
-            _mark_teacher(sources, teacher)
+            mark_teacher(sources, teacher)
         if eval_teacher:
             raw["eval"] = {"teacher": eval_teacher, "split": eval_split, "limit": eval_limit}
         elif eval_data is not None:
@@ -353,7 +323,7 @@ def benchmark(
         where = f"{config} (with --{' --'.join(k.replace('_', '-') for k in given)})"
     cfg = parse_bench_config({**raw, **given}, where)
     sources = [Source(s.name, s.path, s.shape, s.role) for s in cfg.sources]
-    l2i = _one_label_order(sources, where)
+    l2i, task = one_label_order(sources, where), one_task(sources, where)
     ev = cal = None
     if cfg.eval:
         e = cfg.eval
@@ -361,7 +331,15 @@ def benchmark(
             teacher_split(e.teacher, e.split, e.limit, l2i)
             if e.teacher
             else read_eval_set(
-                e.path, e.text_column, e.label_column, e.text_pair_column, e.format, e.encoding, e.limit, l2i
+                e.path,
+                e.text_column,
+                e.label_column,
+                e.text_pair_column,
+                e.format,
+                e.encoding,
+                e.limit,
+                l2i,
+                task,
             )
         )
     if cfg.calibration:
@@ -396,39 +374,3 @@ def export_hints(model_dir: str | Path) -> list[str]:
     devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     mt = check_model_dir(model_dir)["model_type"]
     return export_hint(str(model_dir), mt, devices, cxx_compiler() is not None)
-
-
-def _one_label_order(sources, where: str) -> dict | None:
-    """The label name -> id every saved source shares: one eval label column is scored against all
-    of them, so a teacher whose ids name other classes (or in another order) would get a wrong
-    accuracy. Refused before anything loads."""
-    maps = [(s, _label2id(s.path)) for s in sources if s.path]
-    maps = [(s, m) for s, m in maps if m]
-    for s, m in maps[1:]:
-        if m != maps[0][1]:
-            first, ref = maps[0]
-            raise ConfigError(
-                f"{where}: source {s.name!r} ({s.path}) labels its classes {sorted(m, key=m.get)}, but "
-                f"{first.name!r} labels them {sorted(ref, key=ref.get)}: one eval set cannot score both; "
-                "save the models with the same id2label (distill's teacher step aligns the teacher's)"
-            )
-    return maps[0][1] if maps else None
-
-
-def _mark_teacher(sources: list[dict], teacher: str) -> None:
-    """``--teacher DIR``: the source at DIR (added when no --model names it) gets role teacher, the
-    reference of the report's vs-teacher columns."""
-    same = next(
-        (
-            s
-            for s in sources
-            if isinstance(s, dict)
-            and isinstance(s.get("path"), str)
-            and Path(s["path"]).resolve() == Path(teacher).resolve()
-        ),
-        None,
-    )
-    if same is not None:
-        same["role"] = "teacher"
-    else:
-        sources.append({"name": Path(teacher).name, "path": str(teacher), "role": "teacher"})

@@ -31,9 +31,9 @@ from distill.compress.export import Predict
 from distill.compress.flops import bert_flops, gpu_peak_tflops
 from distill.compress.machine import machine_facts, pin_threads, require_device
 from distill.compress.recommend import DEFAULT_MAX_DROP
+from distill.compress.scoring import Task, task_of_model
 from distill.compress.variants import Source, build_variant, load_source
 from distill.core.errors import ConfigError
-from distill.train.evaluate import accuracy_f1
 from distill.train.speed import time_calls
 
 
@@ -87,12 +87,12 @@ class PeakRSS:
 def evaluate(
     predict: Predict, tokenizer, eval_set: EvalSet, max_len: int, batch_size: int, types: bool = False
 ) -> np.ndarray:
-    """Predicted class ids on the eval set (``types``: the model takes token_type_ids)."""
-    preds = [
-        predict(*batch).argmax(-1)
+    """The model's outputs (N, C) on the eval set (``types``: the model takes token_type_ids)."""
+    outputs = [
+        predict(*batch)
         for batch in encode_batches(tokenizer, eval_set.texts, eval_set.pairs, max_len, batch_size, types)
     ]
-    return np.concatenate(preds)
+    return np.concatenate(outputs)
 
 
 def _measure(
@@ -173,8 +173,9 @@ def run_benchmark(
     with tempfile.TemporaryDirectory(prefix="distill-bench-") as work:
         for src in sources:
             loaded = load_source(src, Path(work) / src.name.replace("/", "_"))
-            labels = np.asarray(eval_set.labels) if eval_set and eval_set.labels is not None else None
+            labels = eval_set.labels if eval_set and eval_set.labels is not None else None
             use_eval = eval_set is not None and labels is not None and not src.random_weights
+            task = task_of_model(src.path) if src.path else Task()  # what its outputs mean
             calib = None
             if calibration_texts and loaded.tokenizer is not None:
                 calib = list(
@@ -189,7 +190,7 @@ def run_benchmark(
                 )
             elif src.random_weights:  # speed only: random tokens calibrate ranges as well as any
                 calib = [synthetic_batch(8, 64, loaded.vocab_size, seed=i) for i in range(8)]
-            ref_pred = None
+            ref_out = None
             for device in settings.devices:
                 for kind in kinds:
                     if device not in registry.get(kind).devices or (src.name, kind) in skip:
@@ -210,12 +211,15 @@ def run_benchmark(
                         "random_weights": src.random_weights,
                         "params": built.params,
                         "size_mb": round(built.size_bytes / 1e6, 2),
-                        "accuracy": None,
+                        "metric": task.metric,  # what score is: accuracy, Pearson r, micro-F1
+                        "score": None,
+                        "scores": None,
+                        "accuracy": None,  # a classifier's score under its own name, and its F1
                         "f1": None,
                         "agreement_with_fp32": None,
                     }
                     if use_eval:
-                        pred = evaluate(
+                        out = evaluate(
                             built.predict,
                             loaded.tokenizer,
                             eval_set,
@@ -223,12 +227,14 @@ def run_benchmark(
                             settings.eval_batch_size,
                             loaded.token_types,
                         )
-                        if kind == "torch-fp32" and ref_pred is None:
-                            ref_pred = pred
-                        scores = accuracy_f1(pred.tolist(), labels.tolist())
-                        entry["accuracy"], entry["f1"] = scores["accuracy"], scores["f1"]
-                        if ref_pred is not None:
-                            entry["agreement_with_fp32"] = float((pred == ref_pred).mean())
+                        if kind == "torch-fp32" and ref_out is None:
+                            ref_out = out
+                        scores = task.scores(out, labels)
+                        entry["scores"], entry["score"] = scores, scores[task.metric]
+                        if task.name == "classification":
+                            entry["accuracy"], entry["f1"] = scores["accuracy"], scores["f1"]
+                        if ref_out is not None:
+                            entry["agreement_with_fp32"] = task.agreement(ref_out, out)
                     # BERT/MPNet shapes: GPU FLOP/s (none for a BiLSTM)
                     cfg = getattr(loaded.model, "config", None)
                     entry["timings"] = _measure(
@@ -239,8 +245,12 @@ def run_benchmark(
                     gc.collect()
             del loaded
             gc.collect()
+    trained = [task_of_model(s.path) for s in sources if s.path]  # one task (api.benchmark checks)
+    task = trained[0] if trained else Task()
     return {
         "machine": started,
+        "metric": task.metric,  # the variants' `score`: accuracy, Pearson r or micro-F1
+        "task": task.describe(),
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "settings": asdict(settings),
         "eval": {"n": len(eval_set) if eval_set else 0},

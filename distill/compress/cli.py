@@ -93,8 +93,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         verify_data=_data(args, "verify"),
         calibration_data=_data(args, "calibration"),
     )
+    from distill.core.metrics import METRIC_NAMES
+
     for name, rep in res.items():
-        acc = "" if rep["accuracy_delta"] is None else f", Δacc {100 * rep['accuracy_delta']:+.2f} pt"
+        metric = "acc" if rep["metric"] == "accuracy" else METRIC_NAMES[rep["metric"]]
+        acc = "" if rep["score_delta"] is None else f", Δ{metric} {100 * rep['score_delta']:+.2f} pt"
         print(
             f"{name}: agreement {rep['agreement']:.2%} on {rep['n']}, max |Δlogit| {rep['max_abs_logit_diff']:.3g}{acc}"
         )
@@ -183,7 +186,9 @@ def add_subcommands(subparsers) -> None:
         "bench", help="speed/accuracy benchmark of variants -> report.md/json, pareto.png"
     )
     p.add_argument("config", nargs="?", help="bench.yaml (flags below override its keys)")
-    p.add_argument("--model", nargs="+", help="model folders (first one is the FP32 student reference)")
+    p.add_argument(
+        "--model", nargs="+", action="extend", help="model folders (first one is the FP32 student reference)"
+    )
     p.add_argument(
         "--teacher",
         metavar="DIR",

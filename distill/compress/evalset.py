@@ -15,7 +15,8 @@ from distill.core.readers import iter_rows
 @dataclass
 class EvalSet:
     texts: list[str]
-    labels: list[int] | None = None  # None for calibration-only sets
+    # class ids; a regression's targets; a multi-label task's 0/1 rows; None for calibration-only sets
+    labels: list | None = None
     pairs: list[str] | None = None
     label_names: list[str] = field(default_factory=list)
 
@@ -32,14 +33,18 @@ def read_eval_set(
     encoding: str = "utf-8",
     limit: int | None = None,
     label2id: dict[str, int] | None = None,
+    task: str = "classification",
 ) -> EvalSet:
     """Read texts (and labels) from a csv/tsv/glue/jsonl file with ``iter_rows``.
 
-    Labels may be ids ("0", "1") or names found in ``label2id`` (the model config's mapping).
+    Labels of a classifier may be ids ("0", "1") or names found in ``label2id`` (the model config's
+    mapping); a regression's are numbers; a multi-label model's are lists or delimited names of
+    ``label2id``'s labels (:mod:`distill.data.multilabel`), read as 0/1 rows in its id order.
     """
     texts: list[str] = []
     pairs: list[str] | None = [] if text_pair_column else None
     raw_labels: list[str] = []
+    lines: list[int] = []
     for lineno, row in iter_rows(path, fmt, encoding=encoding):
         for col in (text_column, label_column, text_pair_column):
             if col and col not in row:
@@ -49,13 +54,16 @@ def read_eval_set(
             pairs.append(row[text_pair_column])
         if label_column:
             raw_labels.append(row[label_column].strip())
+            lines.append(lineno)
         if limit and len(texts) >= limit:
             break
     if not texts:
         raise DataError(f"{path}: no rows")
     labels = None
     names: list[str] = []
-    if label_column:
+    if label_column and task != "classification":
+        labels, names = _task_labels(raw_labels, lines, f"{path}", label_column, label2id, task)
+    elif label_column:
         if label2id and all(x in label2id for x in raw_labels):
             labels = [label2id[x] for x in raw_labels]
             names = sorted(label2id, key=label2id.get)
@@ -67,20 +75,41 @@ def read_eval_set(
     return EvalSet(texts=texts, labels=labels, pairs=pairs, label_names=names)
 
 
+def _task_labels(
+    raw: list[str], lines: list[int], where: str, column: str, label2id: dict[str, int] | None, task: str
+) -> tuple[list, list[str]]:
+    """A regression's float targets, or a multi-label model's 0/1 rows over its label2id names."""
+    from distill.data.labels import parse_targets
+    from distill.data.multilabel import label_sets, multi_hot
+
+    if task == "regression":
+        return parse_targets(raw, lines, where, column), [column]
+    if not label2id:
+        raise DataError(f"{where}: a multi-label model's labels need its config.json's label2id")
+    names = sorted(label2id, key=label2id.get)
+    return multi_hot(label_sets(raw, lines, where, column), names, lines, where, column), names
+
+
 def teacher_split(
     teacher_yaml: str | Path, split: str, limit: int | None, label2id: dict[str, int] | None
 ) -> EvalSet:
     """A split of a teacher.yaml's data, exactly as ``distill run`` loads it (embedded corpus included);
-    labels mapped onto the model's ``label2id`` by name when every name is in it."""
+    labels mapped onto the model's ``label2id`` by name when every name is in it (a multi-label
+    task's 0/1 columns put in its id order; a regression's targets as they are)."""
     from distill.config import load_teacher_config
     from distill.data.dataset import load_splits
+    from distill.data.labels import TASKS
 
-    splits = load_splits(load_teacher_config(teacher_yaml).data)
+    splits = load_splits(load_teacher_config(teacher_yaml).data, TASKS)
     data = getattr(splits, split)
     n = min(len(data), limit) if limit else len(data)
     names = splits.label_names
     labels = data.labels[:n]
-    if label2id and all(x in label2id for x in names):
+    aligned = splits.task != "regression" and label2id and all(x in label2id for x in names)
+    if aligned and splits.task == "multi_label":
+        order = [names.index(x) for x in sorted(label2id, key=label2id.get)]
+        labels, names = [[row[j] for j in order] for row in labels], [names[j] for j in order]
+    elif aligned:
         labels, names = [label2id[names[y]] for y in labels], sorted(label2id, key=label2id.get)
     return EvalSet(
         texts=data.texts[:n], labels=labels, pairs=data.pairs[:n] if data.pairs else None, label_names=names

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from distill.compress import kinds
+from distill.compress.scoring import Task, task_of_model
 from distill.core.atomic import atomic_dir
 from distill.core.errors import ConfigError, DataError
 
@@ -158,11 +159,14 @@ def verify(
     reference: Predict | list[np.ndarray],
     candidate: Predict,
     batches: Iterable[tuple[np.ndarray, ...]],
-    labels: list[int] | None = None,
+    labels: list | None = None,
+    task: Task | None = None,
 ) -> dict:
-    """Compare two predictors on the same batches: max |Δlogit|, agreement and accuracy delta.
-    ``reference`` may be the reference's logits already computed on ``batches``, one array per
-    batch (an export compares several graphs with one PyTorch pass)."""
+    """Compare two predictors on the same batches: max |Δlogit|, agreement of their decisions and
+    the change of the task's score (``task``: default classification; see
+    :mod:`distill.compress.scoring`). ``reference`` may be the reference's logits already computed
+    on ``batches``, one array per batch (an export compares several graphs with one PyTorch pass)."""
+    task = task or Task()
     ref_all, cand_all = [], []
     for k, batch in enumerate(batches):
         ref_all.append(reference[k] if isinstance(reference, list) else reference(*batch))
@@ -170,28 +174,35 @@ def verify(
     if not ref_all:
         raise DataError("verify: no inputs to compare on")
     ref, cand = np.concatenate(ref_all), np.concatenate(cand_all)  # [N, C]
-    ref_pred, cand_pred = ref.argmax(-1), cand.argmax(-1)
     out = {
         "n": int(len(ref)),
+        "task": task.name,
+        "metric": task.metric,
         "max_abs_logit_diff": float(np.abs(ref - cand).max()),
-        "agreement": float((ref_pred == cand_pred).mean()),
+        "agreement": task.agreement(ref, cand),
+        "score_reference": None,
+        "score_candidate": None,
+        "score_delta": None,
+        # classification's score under its own name (readers of reports written before tasks)
         "accuracy_reference": None,
         "accuracy_candidate": None,
         "accuracy_delta": None,
     }
     if labels is not None:
-        y = np.asarray(labels[: len(ref)])
-        out["accuracy_reference"] = float((ref_pred == y).mean())
-        out["accuracy_candidate"] = float((cand_pred == y).mean())
-        out["accuracy_delta"] = out["accuracy_candidate"] - out["accuracy_reference"]
+        before, after = task.scores(ref, labels)[task.metric], task.scores(cand, labels)[task.metric]
+        out.update(score_reference=before, score_candidate=after, score_delta=after - before)
+        if task.name == "classification":
+            out.update(accuracy_reference=before, accuracy_candidate=after, accuracy_delta=after - before)
     return out
 
 
 def require_agreement(report: dict, threshold: float, what: str) -> None:
     if report["agreement"] < threshold:
+        on = {"regression": " (score within 0.1·std)", "multi_label": " (per-label decisions)"}
         raise DataError(
-            f"{what}: agrees with its source on {report['agreement']:.1%} of {report['n']} inputs, "
-            f"below the threshold {threshold:.0%} (max |Δlogit| {report['max_abs_logit_diff']:.3g})"
+            f"{what}: agrees with its source on {report['agreement']:.1%} of {report['n']} inputs"
+            f"{on.get(report.get('task'), '')}, below the threshold {threshold:.0%} "
+            f"(max |Δlogit| {report['max_abs_logit_diff']:.3g})"
         )
 
 
@@ -203,7 +214,7 @@ def export_onnx(
     int8: str | None = None,
     calibration_texts: list[str] | None = None,
     verify_texts: list[str] | None = None,
-    verify_labels: list[int] | None = None,
+    verify_labels: list | None = None,
     min_agreement: float = FP32_MIN_AGREEMENT,
     min_agreement_int8: float = INT8_MIN_AGREEMENT,
     max_len: int | None = None,
@@ -275,6 +286,7 @@ def export_onnx(
     # PyTorch once: every graph is compared with the same logits (a teacher's 1,000 verification
     # texts took a quarter of a minute per graph); the graphs run on torch's threads
     reference = [torch_predict(module)(*b) for b in batches]
+    task = task_of_model(model_dir)  # what agreement means: classes, scores or per-label decisions
     threads = torch.get_num_threads()
     results: dict = {}
     with atomic_dir(out_dir) as tmp:
@@ -302,7 +314,7 @@ def export_onnx(
             )
         for name, path in graphs.items():
             threshold = min_agreement_int8 if "int8" in name else min_agreement
-            rep = verify(reference, ort_predict(ort_session(path, threads)), batches, verify_labels)
+            rep = verify(reference, ort_predict(ort_session(path, threads)), batches, verify_labels, task)
             rep["threshold"] = threshold
             require_agreement(rep, threshold, f"{out_dir}/{name}")
             results[name] = rep
@@ -322,6 +334,7 @@ def export_onnx(
             "inputs": list(input_names(module)),
             "max_len": max_len,
             "pairs": verify_pairs is not None,
+            "task": task.describe(),
             "graphs": results,
             "notes": notes,
         }

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from distill.compress.scoring import metric_label, score_of
+
 DPI = 130
 # Candidate label offsets (points): rings of growing radius, 8 directions each, upper right first.
 _RADII = (7, 13, 20, 28, 38, 50, 64, 80)
@@ -124,10 +126,13 @@ def pareto_figure(result: dict, timing):
     import matplotlib.pyplot as plt
 
     s = result["settings"]
+    score_name = {"accuracy": "accuracy %"}.get(result.get("metric", "accuracy")) or metric_label(
+        result["metric"]
+    )
     batch, seq = max(s["batch_sizes"]), s["seq_lens"][0]
     pts = [(v, timing(v, seq, batch)) for v in result["variants"]]
-    trained = [(v, t) for v, t in pts if t and v["accuracy"] is not None]
-    speed_only = [(v, t) for v, t in pts if t and v["accuracy"] is None]
+    trained = [(v, t) for v, t in pts if t and score_of(v) is not None]
+    speed_only = [(v, t) for v, t in pts if t and score_of(v) is None]
     panels = [p for p in (trained, speed_only) if p]
     n_panels = max(len(panels), 1)
     rows = len(trained) + len(speed_only)
@@ -149,7 +154,7 @@ def pareto_figure(result: dict, timing):
     for ax, group in zip(axes, panels, strict=False):
         acc = group is trained
         xs = [t["throughput_seq_s"] for _, t in group]
-        ys = [100 * v["accuracy"] if acc else v["size_mb"] for v, _ in group]
+        ys = [100 * score_of(v) if acc else v["size_mb"] for v, _ in group]
         ax.set_xscale("log")
         ax.set_xlim(*log_limits(xs))
         if acc:
@@ -178,8 +183,12 @@ def pareto_figure(result: dict, timing):
             )
         number += len(group)
         ax.set_xlabel(f"throughput, sequences/s (batch {batch}, seq {seq}, log scale)")
-        ax.set_ylabel("accuracy %" if acc else "size on disk, MB (log scale)")
-        ax.set_title("accuracy vs throughput" if acc else "random weights, speed only: size vs throughput")
+        ax.set_ylabel(score_name if acc else "size on disk, MB (log scale)")
+        ax.set_title(
+            f"{score_name.split(' ')[0]} vs throughput"
+            if acc
+            else "random weights, speed only: size vs throughput"
+        )
         ax.grid(True, which="both", alpha=0.3)
     if not panels:
         axes[0].text(0.5, 0.5, "no timings", ha="center")

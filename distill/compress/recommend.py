@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from distill.compress.scoring import score_of
+
 DEFAULT_MAX_DROP = 0.3  # accuracy points below the FP32 model a recommended kind may lose (issue 20)
 
 
@@ -75,19 +77,19 @@ def recommend(
     if not cands:
         return None, f"no variant of {source} was measured on {device} at batch {batch}"
     ref = _reference(report["variants"], source, device)
-    ref_acc = None if ref is None else ref["accuracy"]
+    ref_acc = None if ref is None else score_of(ref)
 
     def drop(v: dict) -> float | None:
-        if v["accuracy"] is None or ref_acc is None:
+        if score_of(v) is None or ref_acc is None:
             return None
-        return round(100 * (ref_acc - v["accuracy"]), 2)
+        return round(100 * (ref_acc - score_of(v)), 2)
 
     measured = ref_acc is not None
     best, kept = pick(
         cands,
         speed=lambda v: _throughput(v, batch),
         keeps=lambda v: not measured or (drop(v) is not None and drop(v) <= max_drop),
-        accuracy=lambda v: -1.0 if v["accuracy"] is None else v["accuracy"],
+        accuracy=lambda v: -1.0 if score_of(v) is None else score_of(v),
     )
     speed = f"{_throughput(best, batch):g} seq/s at batch {batch}"
     if not measured:

@@ -18,23 +18,35 @@ width): trained here with the student, and dropped afterwards, never saved with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from pydantic import BaseModel
 from torch import Tensor, nn
 
 from distill.core.errors import ConfigError
+from distill.core.schema import load_yaml
 from distill.models.features import enable_capture
 from distill.models.layer_map import resolve_layer_map
-from distill.objectives.spec import build_objectives, parse_objectives
+from distill.objectives.spec import build_objectives, check_task, parse_objectives
 from distill.train.distiller import feature_requests
 from distill.train.teacher import dims
 from distill.train.teacher_cache import LiveTeacher
 from distill.train.trainable import Trainable
 
 DEFAULT_OBJECTIVES: dict[str, dict[str, Any]] = {"kd_kl": {"temperature": 2.0}}
+# The default of each task's model (distill.compress.scoring): a regression learns the unpruned
+# model's score, a multi-label model its per-label probabilities at T = 2.
+DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "classification": DEFAULT_OBJECTIVES,
+    "regression": {"logit_mse": {}},
+    "multi_label": {"soft_bce": {"temperature": 2.0}},
+}
+TASK_SOURCE = "the model's config.json"  # where a saved model's task is known
 
 
 @dataclass
@@ -72,16 +84,19 @@ def recover(
     lr: float = 5e-5,
     seed: int = 0,
     source: str = "recover objectives",
+    task: str = "classification",
 ) -> Recovery:
     """Distil ``teacher`` (the unpruned model) into ``student`` (pruned, same depth) in place.
 
     batches: dicts of ``input_ids``/``attention_mask`` ([batch, seq]) and, for ``ce``, ``labels``.
-    objectives: objective name -> parameters as in a student.yaml stage (default: ``kd_kl`` at
-    T = 2); ``source`` names where they came from in error messages. AdamW at ``lr``, constant,
+    objectives: objective name -> parameters as in a student.yaml stage (default: :data:`DEFAULTS`
+    of ``task``, the model's: ``kd_kl`` at T = 2 for a classifier), each one that applies to the
+    task; ``source`` names where they came from in error messages. AdamW at ``lr``, constant,
     every batch once per epoch in order; ``seed`` fixes the projections' initialisation and dropout
     (the global RNG is left as it was).
     """
-    spec = parse_objectives(DEFAULT_OBJECTIVES if objectives is None else objectives, source)
+    spec = parse_objectives(DEFAULTS[task] if objectives is None else objectives, source)
+    check_task(spec, task, source, origin=TASK_SOURCE)
     if not batches:
         raise ConfigError(f"{source}: recovery needs at least one batch of training texts")
     if "ce" in spec and any(b.get("labels") is None for b in batches):
@@ -138,3 +153,36 @@ def _train(
             opt.step()
             steps += 1
     return steps, before, _mean_loss(model, live, batches, shares)
+
+
+def objectives_spec(
+    spec: str | Path | Mapping | None, recover_epochs: int, task: str = "classification"
+) -> tuple[dict | None, str]:
+    """``--recover-objectives``: YAML text, a YAML file or (from Python) a mapping, validated like a
+    student.yaml stage's objectives; (None, ...) when not given (the default objectives). Also:
+    where they came from, for the recovery's error messages."""
+
+    if spec is None:
+        return None, "recover objectives"
+    if not recover_epochs:
+        raise ConfigError(
+            "--recover-objectives needs --recover-epochs N (N >= 1): without recovery it would do nothing"
+        )
+    where = "--recover-objectives"
+    if isinstance(spec, Mapping):
+        raw = dict(spec)
+    elif isinstance(spec, str | Path) and Path(spec).is_file():
+        raw, where = load_yaml(spec), str(spec)
+    else:
+        try:
+            raw = yaml.safe_load(spec) if isinstance(spec, str) else spec
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
+            raise ConfigError(f"{where}: no such file, and not valid YAML text: {problem}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                f"{where}: {spec!r} is neither a YAML file nor a mapping of objective name -> "
+                "parameters, e.g. '{kd_kl: {temperature: 2}, hidden: {weight: 1}}'"
+            )
+    check_task(parse_objectives(raw, where), task, where, origin=TASK_SOURCE)
+    return raw, where

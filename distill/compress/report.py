@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from distill.compress.scoring import metric_label, score_of
 from distill.core.atomic import atomic_dir
 
 
@@ -32,13 +33,28 @@ def _speedup(v: dict, ref: dict | None, seq: int, batch: int) -> float | None:
 
 
 def _delta(v: dict, ref: dict | None) -> float | None:
-    if ref is None or v["accuracy"] is None or ref["accuracy"] is None:
+    """Points (×100) of the task's score (accuracy, Pearson r, micro-F1) above ``ref``'s."""
+    if ref is None or score_of(v) is None or score_of(ref) is None:
         return None
-    return round(100 * (v["accuracy"] - ref["accuracy"]), 2)
+    return round(100 * (score_of(v) - score_of(ref)), 2)
+
+
+def metrics_shown(result: dict) -> tuple[str, str]:
+    """The two scores a report's columns show: the task's primary one and the next it reports
+    (accuracy and macro-F1; Pearson and Spearman; micro- and macro-F1)."""
+    from distill.core.metrics import REPORTED
+
+    metric = result.get("metric", "accuracy")
+    task = next(t for t, names in REPORTED.items() if names[0] == metric)
+    return metric, REPORTED[task][1]
+
+
+def _second(v: dict, metric: str) -> float | None:
+    return (v.get("scores") or {}).get(metric, v.get("f1") if metric == "f1" else None)
 
 
 def add_comparisons(result: dict) -> None:
-    """Speed-ups and accuracy deltas (points) against the teacher and the FP32 student, in place."""
+    """Speed-ups and score deltas (points: accuracy, or r or micro-F1 ×100) against the teacher and the FP32 student, in place."""
     vs = result["variants"]
     for v in vs:
         teacher, student = _reference(vs, "teacher", v["device"]), _reference(vs, "student", v["device"])
@@ -66,6 +82,7 @@ def _pct(x) -> str:
 def render_markdown(result: dict, title: str = "Benchmark report") -> str:
     m, s = result["machine"], result["settings"]
     gpu = m["gpu"]
+    first, second = metrics_shown(result)
     lines = [
         f"# {title}",
         "",
@@ -82,8 +99,9 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
         f"- Warm-up up to {s['warmup']} calls, then up to {s['reps']} timed calls or {s['max_seconds']} s per "
         f"measurement (at least {s['min_reps']}); the counts actually run are in report.json",
         f"- Eval set: {result['eval']['n']} examples, max length {s['eval_max_len']}"
-        + ("" if result["eval"]["n"] else " (no eval set: accuracy columns blank)"),
-        "- Accuracy is blank for random-weight models (speed only); speed-ups are measured, never MAC ratios.",
+        + ("" if result["eval"]["n"] else " (no eval set: score columns blank)")
+        + (f"; {result['task']}" if result.get("task") else ""),
+        "- Scores are blank for random-weight models (speed only); speed-ups are measured, never MAC ratios.",
         "",
         "Variant kinds:",
         "",
@@ -106,10 +124,10 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
                 "weights",
                 "params (M)",
                 "size (MB)",
-                "acc %",
-                "F1 %",
-                "Δacc vs teacher",
-                "Δacc vs student",
+                metric_label(first),
+                metric_label(second),
+                "Δ vs teacher (points)" if first != "accuracy" else "Δacc vs teacher",
+                "Δ vs student (points)" if first != "accuracy" else "Δacc vs student",
                 "agree w/ FP32 %",
                 "b1 p50 / p90 / p99 ms",
             ]
@@ -127,8 +145,8 @@ def render_markdown(result: dict, title: str = "Benchmark report") -> str:
                     "random, speed only" if v["random_weights"] else "trained",
                     f"{v['params'] / 1e6:.1f}",
                     f"{v['size_mb']:.1f}",
-                    _pct(v["accuracy"]),
-                    _pct(v["f1"]),
+                    _pct(score_of(v)),
+                    _pct(_second(v, second)),
                     _fmt(v["accuracy_delta_vs_teacher"], "+.2f"),
                     _fmt(v["accuracy_delta_vs_student"], "+.2f"),
                     _pct(v["agreement_with_fp32"]),

@@ -55,10 +55,14 @@ class TextDataset:
 
     def write_jsonl(self, f: TextIO, label_names: list[str]) -> None:
         """One JSON object per example: ``text``, ``label`` (its name; a regression's target, a
-        number) and, for pairs, ``text_pair`` (the files the pipeline and ``augment:`` hand to the
-        augment runner and read back)."""
+        number; a multi-label row's list of names) and, for pairs, ``text_pair`` (the files the
+        pipeline and ``augment:`` hand to the augment runner and read back)."""
         for i, (text, y) in enumerate(zip(self.texts, self.labels, strict=True)):
-            row = {JSONL_TEXT: text, JSONL_LABEL: y if isinstance(y, float) else label_names[y]}
+            if isinstance(y, list):  # multi-label: the 0/1 row as the names it holds
+                label = [name for name, v in zip(label_names, y, strict=True) if v >= 0.5]
+            else:
+                label = y if isinstance(y, float) else label_names[y]
+            row = {JSONL_TEXT: text, JSONL_LABEL: label}
             if self.pairs is not None:
                 row[JSONL_PAIR] = self.pairs[i]
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -271,10 +275,10 @@ def _task(cfg: DataConfig, raws: dict[str, _Raw], fixed_labels: list[str] | None
     """The task, why (what the train labels hold, or what declared it) and whether it was declared
     (data.task, data.labels, the source) rather than inferred; an inferred task is checked on every split."""
     train = raws["train"]
-    if cfg.labels or fixed_labels:  # declared labels are class names by definition
-        return "classification", "data.labels" if cfg.labels else f"{cfg.source}'s labels", True
-    if cfg.task != "auto":
+    if cfg.task != "auto":  # with data.labels too: a multi-label task's label names, in their order
         return cfg.task, "data.task", True
+    if cfg.labels or fixed_labels:  # declared labels (no task declared) are class names
+        return "classification", "data.labels" if cfg.labels else f"{cfg.source}'s labels", True
     task, why = infer_task(train.labels)
     for split, raw in raws.items():  # a dev file of another kind than train is refused by name
         other, other_why = infer_task(raw.labels)

@@ -49,12 +49,7 @@ SUPPORTED = {
 
 def supported(tasks: tuple[str, ...]) -> str:
     """What a command that trains ``tasks`` supports, and where the others are (for its refusal)."""
-    line = "supported here: " + "; ".join(SUPPORTED[t] for t in tasks if t in SUPPORTED)
-    if "regression" not in tasks:
-        line += "; regression: `distill run`, `validate` and `pipeline` (data, teacher, general, distill steps) only so far"
-    if "multi_label" not in tasks:
-        line += "; multi-label: `distill run` and `validate` only so far"
-    return line
+    return "supported here: " + "; ".join(SUPPORTED[t] for t in tasks if t in SUPPORTED)
 
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")

@@ -8,7 +8,7 @@ training set. With ``augment: experiments/augment/tang.yaml`` in student.yaml, `
 2. writes the training split to JSONL and runs the ``augment`` pipeline over it (the same code as
    ``augment run``), its text columns mapped onto the split's text (and text pair);
 3. distills on the result. Each copy keeps its source sentence's label for hard-label objectives
-   (``ce``); soft objectives (``pred``, ``kd_kl``, ``logit_mse``, ...) use the teacher's outputs on
+   (``ce``; a regression's target for ``mse``, a multi-label row's labels for ``bce``); soft objectives (``pred``, ``kd_kl``, ``logit_mse``, ...) use the teacher's outputs on
    the augmented text itself, which is Tang's re-labelling by the teacher.
 
 The augmented split is cached as ``<teacher cache_dir>/augmented/<key>.jsonl``, the key a hash of
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from distill.core.atomic import atomic_file
 from distill.core.errors import ConfigError, DistillError
-from distill.data.dataset import JSONL_LABEL, JSONL_PAIR, JSONL_TEXT, TextDataset
+from distill.data.dataset import JSONL_LABEL, JSONL_PAIR, JSONL_TEXT, DataSplits, TextDataset
 
 log = logging.getLogger("distill")
 
@@ -102,37 +102,45 @@ def _key(train: TextDataset, label_names: list[str], augment_yaml: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _read(path: Path, pair: bool, label_names: list[str]) -> TextDataset:
+def _read(path: Path, pair: bool, label_names: list[str], task: str) -> TextDataset:
+    """The augmented split back: each row's label as :meth:`TextDataset.write_jsonl` wrote it (the
+    augment runner carries it as a column of text: a name, a number, a JSON list of names)."""
+    from distill.data.labels import list_literal
+
     ids = {name: i for i, name in enumerate(label_names)}
     texts, pairs, labels = [], [], []
     with path.open(encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
             texts.append(row[JSONL_TEXT])
-            labels.append(ids[row[JSONL_LABEL]])
+            y = row[JSONL_LABEL]
+            if task == "regression":
+                labels.append(float(y))
+            elif task == "multi_label":
+                names = set(list_literal(y) if isinstance(y, str) else y)
+                labels.append([1.0 if name in names else 0.0 for name in label_names])
+            else:
+                labels.append(ids[y])
             if pair:
                 pairs.append(row[JSONL_PAIR])
     return TextDataset(texts, labels, pairs if pair else None)
 
 
 def augment_train(
-    train: TextDataset,
-    label_names: list[str],
-    augment_yaml: str,
-    cache_dir: str | Path,
-    source: str,
-    workers: int = 1,
+    splits: DataSplits, augment_yaml: str, cache_dir: str | Path, source: str, workers: int = 1
 ) -> TextDataset:
-    """``train`` augmented by the pipeline of ``augment_yaml`` (cached on disk by content)."""
+    """``splits.train`` augmented by the pipeline of ``augment_yaml`` (cached on disk by content);
+    each copy keeps its source row's label: a class, a regression's target, a multi-label row's names."""
     from augment.config import build_pipeline
     from augment.runner import prepare_run, run_file
 
+    train, label_names, task = splits.train, splits.label_names, splits.task
     cfg, strategies = load_augment_config(augment_yaml, source)
     pair = train.pairs is not None
     cfg = for_split(cfg, pair, f"{source}: augment")
     out = _cache_path(train, label_names, augment_yaml, cache_dir)
     if out.is_file():
-        data = _read(out, pair, label_names)
+        data = _read(out, pair, label_names, task)
         log.info("augment: %d training examples -> %d (cached: %s)", len(train), len(data), out)
         return data
     # The original label travels as a plain column.
@@ -156,4 +164,4 @@ def augment_train(
         stats.sentences_per_s,
         out,
     )
-    return _read(out, pair, label_names)
+    return _read(out, pair, label_names, task)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.compress.scoring import Task, task_of_model
 from distill.config import ExportConfig, SpeedConfig
 from distill.core.errors import ConfigError
 from distill.data.batching import Encoded, collate
-from distill.train.evaluate import accuracy_f1
 from distill.train.speed import time_calls
 
 log = logging.getLogger("distill")
@@ -71,13 +71,12 @@ def _feeds(session, data: Encoded, batches: list[list[int]]) -> list[dict[str, n
     return feeds
 
 
-def graph_scores(session, data: Encoded, num_labels: int, batch_size: int = 64) -> dict[str, float]:
-    """Accuracy and macro-F1 of the graph on every example of ``data``."""
+def graph_scores(session, data: Encoded, task: Task, batch_size: int = 64) -> dict[str, float]:
+    """The task's scores of the graph on every example of ``data`` (accuracy and macro-F1; Pearson,
+    Spearman and MSE; micro-/macro-F1 and subset accuracy at the model's saved thresholds)."""
     batches = [list(range(i, min(i + batch_size, len(data)))) for i in range(0, len(data), batch_size)]
-    preds: list[int] = []
-    for feed in _feeds(session, data, batches):
-        preds.extend(session.run(["logits"], feed)[0].argmax(-1).tolist())
-    return accuracy_f1(preds, list(data.labels), num_labels)
+    out = np.concatenate([session.run(["logits"], feed)[0] for feed in _feeds(session, data, batches)])
+    return task.scores(out, list(data.labels))  # out: (examples, outputs)
 
 
 def graph_speed(session, data: Encoded, speed: SpeedConfig) -> dict:
@@ -126,16 +125,18 @@ def deploy(
     test_data: Encoded,
     speed: SpeedConfig,
     max_length: int,
+    teacher_thresholds: list[float] | None = None,
 ) -> dict:
     """Export, verify, score and time the INT8 graphs (see the module docstring); ``dev_data`` and
-    ``test_data``: the splits in the teacher's tokens (``for_student()``: the student's). Returns
-    metrics.json's ``export`` block: role -> graph, verification, dev/test scores, size and speed."""
+    ``test_data``: the splits in the teacher's tokens (``for_student()``: the student's);
+    ``teacher_thresholds``: a multi-label teacher's, tuned on dev as the student's (saved in its
+    config.json) were. Returns metrics.json's ``export`` block: role -> graph, verification, dev/test
+    scores, size and speed."""
     import torch
 
     from distill.compress.export import ort_session
 
     threads = torch.get_num_threads()
-    n_labels = len(splits.label_names)
     n, dev = cfg.verify_examples, splits.dev
     verify = {
         "verify_texts": dev.texts[:n],
@@ -152,7 +153,10 @@ def deploy(
     result: dict = {}
     with tempfile.TemporaryDirectory(dir=out, prefix=".teacher-") as tmp:
         if cfg.teacher:
-            # the teacher as it was evaluated: label rows aligned to the data's, cast back to fp32
+            # the teacher as it was evaluated: label rows aligned to the data's, cast back to fp32,
+            # a multi-label teacher's decisions at its own tuned thresholds
+            if teacher_thresholds is not None:
+                teacher.model.config.label_thresholds = teacher_thresholds
             teacher.model.save_pretrained(tmp)
             teacher.tokenizer.save_pretrained(tmp)
             shutil.copy(out / "config.resolved.yaml", Path(tmp) / "config.resolved.yaml")
@@ -169,13 +173,14 @@ def deploy(
             )
             graphs = _export(src, dst, int8, cfg, verify, calibration)
             session = ort_session(dst / "model.int8.onnx", threads=threads)
+            task = task_of_model(src)  # what its outputs mean (config.json, as saved)
             result[role] = {
                 "int8": int8,
                 "graph": str(dst / "model.int8.onnx"),
                 "graph_mb": (dst / "model.int8.onnx").stat().st_size / 2**20,
                 "verify": graphs["model.int8.onnx"],
-                "dev": graph_scores(session, view(dev_data), n_labels),
-                "test": graph_scores(session, view(test_data), n_labels),
+                "dev": graph_scores(session, view(dev_data), task),
+                "test": graph_scores(session, view(test_data), task),
                 **graph_speed(session, view(dev_data), speed),
                 "threads": threads,
             }

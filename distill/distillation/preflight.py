@@ -42,6 +42,7 @@ from distill.config import (
     source_name,
 )
 from distill.core.errors import ConfigError, OutputError
+from distill.core.metrics import METRIC_NAMES, PRIMARY, TASKS, shown
 from distill.core.output_dir import OUTPUT_HINT, check_free_space, check_writable, run_bytes
 from distill.data.dataset import DataSplits, load_splits
 from distill.distillation.augmented import check_augment, for_split, load_augment_config
@@ -57,7 +58,6 @@ from distill.objectives import ModelDims, Objective
 from distill.objectives import spec as objective_spec
 from distill.train.checkpoint import CheckpointManager, resume_key
 from distill.train.distiller import feature_requests
-from distill.train.evaluate import METRIC_NAMES, PRIMARY, TASKS, shown
 from distill.train.schedule import check_steps, steps_per_epoch
 from distill.train.stepper import check_precision
 from distill.train.teacher import dims, finetuned_path, inspect_teacher, is_ready, label_order

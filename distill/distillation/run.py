@@ -26,6 +26,7 @@ from distill.config import ConfigSource
 from distill.core.atomic import atomic_dir, write_text
 from distill.core.errors import DistillError, OutputError, StudentBelowBar
 from distill.core.interrupt import Interrupted, save_on_sigint, stop_requested
+from distill.core.metrics import PRIMARY
 from distill.core.output_dir import prepare_output_dir
 from distill.data.batching import encode_views
 from distill.distillation.augmented import augment_train
@@ -57,7 +58,6 @@ from distill.train.checkpoint import (
 )
 from distill.train.distiller import fit_stage
 from distill.train.distributed import World, close, init_world, main_first
-from distill.train.evaluate import PRIMARY
 from distill.train.speed import measure
 from distill.train.stepper import DTYPES
 from distill.train.teacher import check_teacher, evaluate_teacher, load_teacher
@@ -192,9 +192,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     n_original = len(splits.train)
     if s_cfg.augment:  # the student distills on augmented text; the teacher was fine-tuned on the original
         with main_first(world):
-            splits.train = augment_train(
-                splits.train, splits.label_names, s_cfg.augment, t_cfg.cache_dir, plan.student_source
-            )
+            splits.train = augment_train(splits, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
         check_student_steps(plan, len(splits.train), "augmented train rows")  # its size is known only now
     budget = checked.facts["step_budget"] or (
         student_step_budget(plan, len(splits.train)) if s_cfg.augment else None
@@ -330,7 +328,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     }
     exported = None
     if s_cfg.export is not None:  # the INT8 graphs, verified against the models just measured
-        exported = deploy(s_cfg.export, out, teacher, splits, dev, test, s_cfg.speed, t_cfg.max_length)
+        t_cut = teacher_scores.get("thresholds")  # a multi-label teacher's, tuned on dev
+        exported = deploy(s_cfg.export, out, teacher, splits, dev, test, s_cfg.speed, t_cfg.max_length, t_cut)
     metrics = {
         "run": s_cfg.name,
         "task": splits.task,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from distill.config import StudentConfig
-from distill.train.evaluate import METRIC_NAMES, shown
+from distill.core.metrics import METRIC_NAMES, shown
 from distill.train.schedule import steps_per_epoch, total_steps
 
 TEACHER_FRACTION = 0.9  # below this share of the teacher's dev accuracy, a student gets a warning

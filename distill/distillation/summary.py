@@ -10,8 +10,8 @@ import torch
 import transformers
 
 from distill.core.cpu import cpu_flags, cpu_model, matrix_engines
+from distill.core.metrics import METRIC_NAMES, PRIMARY, REPORTED, shown
 from distill.train.distributed import World
-from distill.train.evaluate import METRIC_NAMES, PRIMARY, REPORTED, shown
 
 
 def machine_block(world: World) -> dict:
@@ -63,15 +63,20 @@ def model_rows(m: dict) -> list[tuple[str, dict]]:
 
 
 def four_row_table(m: dict) -> str:
-    """With ``export:``: one row per model (teacher/student x FP32/INT8); accuracy and speed against
-    the teacher in FP32."""
+    """With ``export:``: one row per model (teacher/student x FP32/INT8); the task's scores (a
+    classifier's accuracy and macro-F1, a regression's Pearson and Spearman, a multi-label model's
+    micro- and macro-F1) and speed against the teacher in FP32."""
     ref = m["teacher"]
+    task = m.get("task", "classification")
+    first, second = REPORTED[task][:2]
+    short = {"accuracy": "acc", "f1": "F1"}
+    name1, name2 = (short.get(k, METRIC_NAMES[k]) for k in (first, second))
     head = (
         "",
-        "dev acc",
+        f"dev {name1}",
         "% of teacher",
-        "test acc",
-        "test F1",
+        f"test {name1}",
+        f"test {name2}",
         "size (MB)",
         "b=1 p50 (ms)",
         "b=32 (seq/s)",
@@ -82,10 +87,10 @@ def four_row_table(m: dict) -> str:
         rows.append(
             (
                 name,
-                _pct(f["dev"]["accuracy"]),
-                _pct(f["dev"]["accuracy"] / ref["dev"]["accuracy"]),
-                _pct(f["test"]["accuracy"]),
-                _pct(f["test"]["f1"]),
+                shown(first, f["dev"][first]),
+                _pct(f["dev"][first] / ref["dev"][first]),
+                shown(first, f["test"][first]),
+                shown(second, f["test"][second]),
                 f"{f['size_mb']:.1f}",
                 f"{f['latency_ms_b1']['p50']:.1f}",
                 f"{f['throughput_b32']:.0f}",

@@ -1,5 +1,5 @@
 """What the data's task (``data.task``) changes in ``distill run``: which objectives apply, what
-the student is measured by and against, and what is not offered for it yet.
+the student is measured by and against.
 
 A classification is scored by accuracy against the majority class; a regression (one output, its
 prediction; ``problem_type: regression``) by Pearson's r against 0, the r of always predicting the
@@ -7,7 +7,7 @@ training mean (which is also the MSE baseline the teacher must beat, see
 :func:`distill.train.teacher.check_teacher`); a multi-label task (one sigmoid per label;
 ``problem_type: multi_label_classification``) by micro-F1 against predicting each label where most
 training rows have it, the final scores at per-label thresholds tuned on dev (saved in the
-student's config.json as ``label_thresholds``; training's best-dev choice uses 0.5). The primary metric (``distill.train.evaluate.PRIMARY``)
+student's config.json as ``label_thresholds``; training's best-dev choice uses 0.5). The primary metric (``distill.core.metrics.PRIMARY``)
 is the one the best dev weights are chosen by, the sanity bar compares and "% of the teacher" divides.
 """
 
@@ -15,43 +15,24 @@ from __future__ import annotations
 
 import torch
 
-from distill.core.errors import ConfigError
+from distill.core.metrics import PRIMARY, multilabel_scores, task_of, tune_thresholds
 from distill.data.dataset import DataSplits
 from distill.distillation.sanity import Bar
-from distill.models.head import output_layer, start_at_mean
+from distill.models.head import output_layer, saved_settings, start_at_mean
 from distill.objectives.spec import check_task as check_objectives
-from distill.train.evaluate import (
-    PRIMARY,
-    evaluate,
-    multilabel_scores,
-    probabilities,
-    task_of,
-    tune_thresholds,
-)
+from distill.train.evaluate import evaluate, probabilities
 from distill.train.teacher import PROBLEM_TYPES, label_baseline, mean_baseline
 
 COMMON_LABELS = "predicting each label where most training rows have it"
-# What `distill run` offers classification only so far, with the key that asks for it.
-CLASSIFICATION_ONLY = {
-    "export": "the INT8 graphs are verified by agreement on predicted classes",
-    "augment": "the augmenters carry class labels",
-}
 
 
 def check_run_task(cfg, splits: DataSplits, source: str) -> None:
-    """Refuse, before anything is trained, what ``distill run`` cannot do for the data's task:
-    every stage's objectives must apply to it, and a regression or a multi-label task has no
-    ``export:`` or ``augment:`` yet."""
+    """Refuse, before anything is trained, an objective of a stage that does not apply to the
+    data's task (``ce`` on a regression, ``bce`` on one label per row, ...)."""
     for i, stage in enumerate(cfg.stages):
         check_objectives(
             stage.objectives, splits.task, source, ("stages", i, "objectives"), splits.task_reason
         )
-    if splits.task == "classification":
-        return
-    for key, why in CLASSIFICATION_ONLY.items():
-        if getattr(cfg, key) is not None:
-            task = splits.task.replace("_", "-")
-            raise ConfigError(f"{source}: {key}: not offered for a {task} task yet ({why}); remove `{key}:`")
 
 
 def bar_for(splits: DataSplits, teacher_dev: dict[str, float]) -> Bar:
@@ -89,9 +70,7 @@ def set_task(student, teacher, splits: DataSplits) -> str | None:
     done to the head, for the log (None: nothing)."""
     if splits.task == "classification":
         return None
-    config = getattr(student, "config", None)  # the BiLSTM saves its own format, without one
-    if config is not None:
-        config.problem_type = PROBLEM_TYPES[splits.task]
+    saved_settings(student).problem_type = PROBLEM_TYPES[splits.task]  # written to config.json
     if splits.task != "regression":
         return None
     mine, theirs = output_layer(student, 1), output_layer(teacher, 1)
@@ -132,7 +111,6 @@ def final_scores(
     scores, thresholds = tuned_scores(
         student, dev.for_student(), test.for_student(), batch_size, device, world
     )
-    if getattr(student, "config", None) is not None:
-        student.config.label_thresholds = thresholds
+    saved_settings(student).label_thresholds = thresholds
     t_scores, t_thresholds = tuned_scores(teacher, dev, test, batch_size, device, world)
     return {**scores, "thresholds": thresholds}, {**t_scores, "thresholds": t_thresholds}

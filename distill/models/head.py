@@ -13,6 +13,12 @@ import torch
 from torch import nn
 
 
+def saved_settings(model: nn.Module):
+    """What a model's config.json is written from, where its task is recorded (``problem_type``,
+    a multi-label model's ``label_thresholds``): a Hugging Face model's config, the BiLSTM's settings."""
+    return getattr(model, "config", None) or getattr(model, "settings", None)
+
+
 def output_layer(model: nn.Module, num_labels: int) -> nn.Linear:
     """The last ``nn.Linear`` (module order) with ``num_labels`` outputs: BERT's ``classifier``,
     RoBERTa's ``classifier.out_proj``, the BiLSTM's last layer."""

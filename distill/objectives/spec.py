@@ -60,13 +60,21 @@ def build_objectives(
     return built
 
 
-def check_task(spec: dict[str, BaseModel], task: str, source: str, prefix: tuple = (), why: str = "") -> None:
-    """Refuse an objective that means nothing for ``task`` (data.task), naming those that do;
-    ``why``: how the task was decided (declared, or what the labels hold)."""
+def check_task(
+    spec: dict[str, BaseModel],
+    task: str,
+    source: str,
+    prefix: tuple = (),
+    why: str = "",
+    origin: str = "data.task",
+) -> None:
+    """Refuse an objective that means nothing for ``task``, naming those that do; ``origin``: where
+    the task is set (data.task; a saved model's config.json), ``why``: how it was decided there
+    (declared, or what the labels hold)."""
     for name in spec:
         if task not in OBJECTIVES.get(name).tasks:
             fits = [n for n in OBJECTIVES.names() if task in OBJECTIVES.get(n).tasks]
             raise ConfigError(
-                f"{_key(source, (*prefix, name))}: does not apply to a {task} task (data.task"
+                f"{_key(source, (*prefix, name))}: does not apply to a {task} task ({origin}"
                 f"{': ' + why if why else ''}); objectives for {task}: {', '.join(fits)}"
             )

@@ -2,10 +2,11 @@
 
 - ``data`` loads teacher.yaml's ``data:`` (any source, the embedded tweets included) once, with its
   split, seed and caps, and writes ``train/dev/test.jsonl`` (columns ``text``, ``text_pair`` for
-  pair tasks, ``label`` as the label name). Every later step reads these files, so augmentation and
+  pair tasks, ``label`` as the label name: a regression's target, a multi-label row's list of
+  names). Every later step reads these files, so augmentation and
   distillation see exactly the same dev and test examples as the teacher.
 - ``teacher`` fine-tunes (or loads) the teacher on the *original* train split and saves it, labels
-  aligned, as a ready classifier. Distilling on augmented data then never fine-tunes the teacher on
+  aligned, as a ready classifier (a multi-label one with its per-label thresholds tuned on dev). Distilling on augmented data then never fine-tunes the teacher on
   the augmented copies: the distill step gets this folder with ``finetune.mode: never``.
 - ``augment`` runs augment.yaml over ``train.jsonl`` (the text columns and format are set to the
   exported files'); dev and test are passed through untouched.
@@ -18,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from distill.config import TeacherConfig
+from distill.core.metrics import PRIMARY
 from distill.core.schema import validate
 from distill.data.dataset import JSONL_LABEL, JSONL_PAIR, JSONL_TEXT
 from distill.pipeline.context import Done, Result, StepContext
-from distill.train.evaluate import PRIMARY
 
-TASKS = ("classification", "regression")  # what a pipeline trains (multi-label: distill run only so far)
+TASKS = ("classification", "regression", "multi_label")  # what a pipeline trains: every task
 
 log = logging.getLogger("distill")
 
@@ -32,15 +33,17 @@ TEXT, PAIR, LABEL = JSONL_TEXT, JSONL_PAIR, JSONL_LABEL
 
 def derived_data(data: Done) -> dict[str, Any]:
     """A teacher.yaml ``data:`` section that reads a data/augment step's files, caps removed; the
-    task as the data step found it (a regression's targets are numbers: declared, never re-inferred)."""
-    regression = data.info.get("task") == "regression"
+    task as the data step found it, declared, never re-inferred (a regression's targets are numbers,
+    a multi-label row's labels a JSON list of names, in the data step's label order)."""
+    task = data.info.get("task", "classification")
     return {
         "source": str(data.outputs["train"]),
         "format": "jsonl",
         "text_column": TEXT,
         "label_column": LABEL,
         "text_pair_column": PAIR if data.info["pair"] else None,
-        **({"task": "regression"} if regression else {"labels": data.info["labels"]}),
+        **({"task": task} if task != "classification" else {}),
+        **({"labels": data.info["labels"]} if task != "regression" else {}),
         "dev": str(data.outputs["dev"]),
         "test": str(data.outputs["test"]),
     }
@@ -63,7 +66,7 @@ def run_data(ctx: StepContext) -> Result:
     raw = dict(ctx.teacher_raw["data"])
     caps = ctx.step.options.model_dump(exclude_none=True)
     cfg = validate(TeacherConfig, {**ctx.teacher_raw, "data": {**raw, **caps}}, str(ctx.recipe.teacher)).data
-    splits = load_splits(cfg, TASKS)  # the steps a task cannot take are refused after this one
+    splits = load_splits(cfg, TASKS)
     outputs = {}
     for name in ("train", "dev", "test"):
         outputs[name] = ctx.tmp / f"{name}.jsonl"
@@ -92,6 +95,8 @@ def run_teacher(ctx: StepContext) -> Result:
     teacher = load_teacher(cfg, splits, device, source)
     scores = evaluate_teacher(teacher, splits, cfg.max_length, device)
     check_teacher(scores["dev"], splits, source)
+    if splits.task == "multi_label":  # its decisions at thresholds tuned on dev, saved with it
+        scores = _tuned(teacher, splits, cfg.max_length, device)
     out = ctx.tmp / "model"
     teacher.model.to("cpu").save_pretrained(out)
     teacher.tokenizer.save_pretrained(out)
@@ -103,6 +108,19 @@ def run_teacher(ctx: StepContext) -> Result:
         {"model": out},
         {"scores": scores, "base_model": cfg.model, "finetune_seconds": teacher.finetune_seconds},
     )
+
+
+def _tuned(teacher, splits, max_length: int, device) -> dict:
+    """A multi-label teacher's dev/test scores at per-label thresholds tuned on dev, the thresholds
+    set in its config (``label_thresholds``: export and bench decide as `distill run` scores)."""
+    from distill.data.batching import encode
+    from distill.distillation.tasks import tuned_scores
+    from distill.train.distributed import SINGLE
+
+    dev, test = (encode(getattr(splits, s), teacher.tokenizer, max_length) for s in ("dev", "test"))
+    scores, thresholds = tuned_scores(teacher.model, dev, test, 64, device, SINGLE)
+    teacher.model.config.label_thresholds = thresholds
+    return {**scores, "thresholds": thresholds}
 
 
 def run_augment(ctx: StepContext) -> Result:

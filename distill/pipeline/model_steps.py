@@ -19,10 +19,10 @@ import yaml
 
 from distill.compress.api import DataFile
 from distill.core.errors import StudentBelowBar
+from distill.core.metrics import PRIMARY
 from distill.core.schema import load_yaml
 from distill.pipeline.context import Done, Result, StepContext
 from distill.pipeline.data_steps import LABEL, PAIR, TEXT, derived_teacher
-from distill.train.evaluate import PRIMARY
 
 
 def _data_file(path: Path, limit: int, pair: bool = False) -> DataFile:

@@ -17,7 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from distill.compress.scoring import score_of
 from distill.core.errors import DataError
+from distill.core.metrics import PRIMARY
 from distill.core.schema import load_yaml
 from distill.pipeline.context import DONE
 from distill.pipeline.plan import Planned, make_plan
@@ -43,10 +45,11 @@ def step_facts(kind: str, info: dict[str, Any]) -> dict[str, Any]:
         return {"rows": info["rows"], "labels": info["labels"]}
     if kind == "teacher":
         s = info["scores"]
+        m = next(k for k in PRIMARY.values() if k in s["dev"])  # the task's: accuracy, pearson, micro_f1
         return {
             "base_model": info["base_model"],
-            "dev_accuracy": s["dev"]["accuracy"],
-            "test_accuracy": s["test"]["accuracy"],
+            f"dev_{m}": s["dev"][m],
+            f"test_{m}": s["test"][m],
             "finetune_seconds": info.get("finetune_seconds"),
         }
     if kind == "augment":
@@ -55,9 +58,8 @@ def step_facts(kind: str, info: dict[str, Any]) -> dict[str, Any]:
     if kind == "general":
         return {k: info[k] for k in ("steps", "texts", "probe_loss_before", "probe_loss_after")}
     if kind == "distill":
-        return {
-            k: info[k] for k in ("family", "dev_accuracy", "test_accuracy", "teacher_dev_accuracy", "params")
-        }
+        m = info.get("metric", "accuracy")
+        return {k: info[k] for k in ("family", f"dev_{m}", f"test_{m}", f"teacher_dev_{m}", "params")}
     if kind == "compress":
         return {"params_before": info["params_before"], "params_after": info["params_after"]}
     if kind == "export":
@@ -66,6 +68,7 @@ def step_facts(kind: str, info: dict[str, Any]) -> dict[str, Any]:
             "int8": info.get("int8"),
             "agreement": {g: r["agreement"] for g, r in graphs.items()},
             "accuracy_delta": {g: r.get("accuracy_delta") for g, r in graphs.items()},
+            "score_delta": {g: r.get("score_delta", r.get("accuracy_delta")) for g, r in graphs.items()},
         }
     # bench; ``recommended``: recommend.py's pick per device and source (done.json since issue 20)
     return {"sources": info.get("sources", []), "recommended": info.get("recommended", [])}
@@ -81,7 +84,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def bench_variants(report: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One row per variant of a bench report.json at its first sequence length, the teacher's first,
-    with % of the teacher's accuracy (its torch-fp32 on the same device) and the report's speed-ups."""
+    with % of the teacher's score (accuracy, Pearson r, micro-F1; its torch-fp32 on the same device) and the report's speed-ups."""
     s = report["settings"]
     seq = s["seq_lens"][0]
     rows = []
@@ -105,6 +108,8 @@ def bench_variants(report: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[s
                 "random_weights": v["random_weights"],
                 "accuracy": v["accuracy"],
                 "f1": v["f1"],
+                "metric": v.get("metric", "accuracy"),  # what score is (a regression: Pearson r)
+                "score": score_of(v),
                 "params": v["params"],
                 "size_mb": v["size_mb"],
                 "latency_b1_ms": {q: t1["latency_ms"][q] for q in ("p50", "p90")} if t1 else None,
@@ -112,7 +117,7 @@ def bench_variants(report: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[s
                     str(b): (_timing(v, seq, b) or {}).get("throughput_seq_s") for b in s["batch_sizes"]
                 },
                 "speedup_vs_teacher": {str(b): speedup.get(b) for b in s["batch_sizes"]},
-                "pct_of_teacher": _pct(v["accuracy"], teacher["accuracy"] if teacher else None),
+                "pct_of_teacher": _pct(score_of(v), score_of(teacher) if teacher else None),
                 "delta_vs_fp32_student": v.get("accuracy_delta_vs_student"),
             }
         )
@@ -135,7 +140,8 @@ def _pct(acc: float | None, teacher: float | None) -> float | None:
 def metrics_variants(metrics: dict[str, Any], batch: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Teacher and student of a distill step's metrics.json (test split; CPU speed of ``distill run``,
     throughput at ``batch``, the student config's ``speed.throughput_batch_size``)."""
-    t_acc = metrics["teacher"]["test"]["accuracy"]
+    metric = PRIMARY[metrics.get("task", "classification")]
+    t_score = metrics["teacher"]["test"][metric]
     rows = []
     for role in ("teacher", "student"):
         m = metrics[role]
@@ -146,8 +152,10 @@ def metrics_variants(metrics: dict[str, Any], batch: int) -> tuple[list[dict[str
                 "kind": "torch-fp32",
                 "device": "cpu",
                 "random_weights": False,
-                "accuracy": m["test"]["accuracy"],
-                "f1": m["test"]["f1"],
+                "accuracy": m["test"].get("accuracy"),
+                "f1": m["test"].get("f1"),
+                "metric": metric,
+                "score": m["test"][metric],
                 "params": m["params"],
                 "size_mb": m["weights_mb"],
                 "latency_b1_ms": {q: m["latency_ms_b1"][q] for q in ("p50", "p90")},
@@ -156,7 +164,7 @@ def metrics_variants(metrics: dict[str, Any], batch: int) -> tuple[list[dict[str
                     "1": 1.0 if role == "teacher" else m["speedup_b1"],
                     str(batch): 1.0 if role == "teacher" else m["speedup_b32"],
                 },
-                "pct_of_teacher": _pct(m["test"]["accuracy"], t_acc),
+                "pct_of_teacher": _pct(m["test"][metric], t_score),
                 "delta_vs_fp32_student": None,
             }
         )

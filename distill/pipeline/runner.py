@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from distill.core.atomic import atomic_dir
-from distill.core.errors import ConfigError
+from distill.core.metrics import METRIC_NAMES, shown
 from distill.core.schema import load_yaml
 from distill.pipeline.context import DONE, Done, Result, StepContext
 from distill.pipeline.data_steps import run_augment, run_data, run_teacher
@@ -24,7 +24,6 @@ from distill.pipeline.keys import toolkit_version
 from distill.pipeline.model_steps import run_bench, run_compress, run_distill, run_export, run_general
 from distill.pipeline.plan import Planned, make_plan, plan_table
 from distill.pipeline.recipe import Recipe
-from distill.train.evaluate import METRIC_NAMES, shown
 
 log = logging.getLogger("distill")
 
@@ -71,22 +70,6 @@ def _execute(recipe: Recipe, p: Planned, done: dict[str, Done], teacher_raw: dic
     return Done.read(p.dir, recipe.output)
 
 
-# The step kinds a regression (data.task) runs so far: the others are classification's only.
-REGRESSION_KINDS = ("data", "teacher", "general", "distill")
-
-
-def check_task(recipe: Recipe, plan: list[Planned], data: Done) -> None:
-    """Refuse, once the data step has found the task, the steps that cannot take it."""
-    if data.info.get("task") != "regression":
-        return
-    bad = [p.step.name for p in plan if p.step.kind not in REGRESSION_KINDS]
-    if bad:
-        raise ConfigError(
-            f"{recipe.path}: steps {', '.join(bad)}: not offered for a regression task yet (data.task "
-            f"regression); a regression recipe runs {', '.join(REGRESSION_KINDS)} steps"
-        )
-
-
 def run_pipeline(recipe: Recipe, dry_run: bool = False, echo: Callable[[str], None] = print) -> list[Planned]:
     """Plan, print the plan, and (unless ``dry_run``) run the steps that are not finished."""
     plan = make_plan(recipe)
@@ -102,8 +85,6 @@ def run_pipeline(recipe: Recipe, dry_run: bool = False, echo: Callable[[str], No
             continue
         log.info("pipeline: step %d/%d %s (%s) -> %s", i, len(plan), p.step.name, p.step.kind, p.dir)
         done[p.step.name] = _execute(recipe, p, done, teacher_raw)
-        if p.step.kind == "data":  # the task is known now, before any model is trained
-            check_task(recipe, plan, done[p.step.name])
     echo(summary(plan, done))
     return plan
 

@@ -33,13 +33,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from distill.config import OptimizerConfig, TeacherCacheConfig, TrainConfig
+from distill.core.metrics import primary_metric
 from distill.data.batching import Encoded, collate
 from distill.models.features import FeatureRequest, Features, enable_capture
 from distill.objectives import Objective
 from distill.train.batches import BatchSource, SplitBatches, Step
 from distill.train.checkpoint import StageCheckpoints, restore_training, training_state
 from distill.train.distributed import SINGLE, World, all_sum, main_first, shard, unit_shares
-from distill.train.evaluate import evaluate, primary_metric
+from distill.train.evaluate import evaluate
 from distill.train.schedule import total_steps
 from distill.train.stepper import Stepper
 from distill.train.teacher_cache import CachedTeacher, LiveTeacher, cacheable, cached_teacher

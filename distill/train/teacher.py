@@ -29,6 +29,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from distill.config import OptimizerConfig, TeacherConfig
 from distill.core.atomic import atomic_dir
 from distill.core.errors import ConfigError, DistillError, first_line
+from distill.core.metrics import multilabel_scores
 from distill.data.batching import encode
 from distill.data.dataset import DataSplits
 from distill.models.adapters import adapter_for
@@ -37,7 +38,7 @@ from distill.objectives import ModelDims
 from distill.objectives.spec import build_objectives, parse_objectives
 from distill.train.distiller import fit_stage
 from distill.train.distributed import SINGLE, World
-from distill.train.evaluate import evaluate, multilabel_scores
+from distill.train.evaluate import evaluate
 
 log = logging.getLogger("distill")
 

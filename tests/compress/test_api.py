@@ -257,3 +257,28 @@ def test_benchmark_from_python_writes_and_returns_the_report(tiny_bert, tiny_tea
         ("tiny-teacher", "teacher"),
     ]
     assert [v["accuracy"] for v in done.result["variants"]] == [v["accuracy"] for v in report["variants"]]
+
+
+def test_a_models_task_is_checked_before_anything_loads(tiny_bert, eval_csv, tmp_path, capsys):
+    """A regression model (its config.json says so) recovers only with objectives for a regression,
+    and one eval label column cannot score a classifier and a regression in one bench."""
+    regressor = tmp_path / "regressor"
+    shutil.copytree(tiny_bert, regressor)
+    cfg = json.loads((regressor / "config.json").read_text())
+    (regressor / "config.json").write_text(json.dumps({**cfg, "problem_type": "regression"}))
+    out = str(tmp_path / "o")
+    argv = ["compress", str(regressor), "--out", out, "--recover-epochs", "1", "--recover-objectives"]
+    assert main([*argv, "{kd_kl: {}}"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --recover-objectives: kd_kl: does not apply to a regression task (the model's "
+        "config.json); objectives for regression: attn, emb, hidden, hidden_cos, logit_mse, mse, "
+        "relation\n"
+    )
+    # `--model A --model B` names both (a second flag used to replace the first)
+    bench = ["bench", "--model", str(tiny_bert), "--model", str(regressor), "--eval-data", str(eval_csv)]
+    assert main([*bench, "--out", out]) == 2
+    assert capsys.readouterr().err == (
+        "error: bench flags: the sources are models of different tasks ('tiny-bert' classification, "
+        "'regressor' regression): bench them apart\n"
+    )
+    assert not (tmp_path / "o").exists()

@@ -10,7 +10,7 @@ from distill.compress.machine import require_device
 from distill.compress.report import write_report
 from distill.compress.variants import Source
 from distill.core.errors import ConfigError
-from distill.train.evaluate import accuracy_f1
+from distill.core.metrics import accuracy_f1
 from distill.train.speed import time_calls
 
 FAST = BenchSettings(

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from distill.core.metrics import accuracy_f1, confusion_counts, scores
 from distill.train.distributed import World, all_sum, init_world, shard, share, unit_shares
-from distill.train.evaluate import accuracy_f1, confusion_counts, scores
 
 
 def test_shards_cover_the_global_batch_once_in_order():

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from distill.core.errors import DataError
+from distill.core.metrics import multilabel_scores, tune_thresholds
 from distill.data.config import DataConfig
 from distill.data.dataset import load_splits
 from distill.data.multilabel import label_sets, multi_hot
 from distill.models.features import Features
 from distill.objectives import OBJECTIVES, ModelDims
 from distill.objectives.multilabel import soft_binary_cross_entropy
-from distill.train.evaluate import multilabel_scores, tune_thresholds
 from tests.conftest import toy_rows, write_csv
 
 ALL = ("classification", "regression", "multi_label")
@@ -66,6 +66,12 @@ def test_delimited_csv_and_jsonl_lists_load_as_the_same_multi_hot_rows(tmp_path)
     assert all(len(y) == 3 and set(y) <= {0.0, 1.0} for y in a.train.labels)
     # inferred from the delimited labels (negative,sports beside negative)
     assert load_splits(DataConfig(source=str(csv_path)), ALL).task == "multi_label"
+    # data.labels beside task: multi_label names the labels in their order (it made a classification)
+    c = load_splits(
+        DataConfig(source=str(jsonl), task="multi_label", labels=["sports", "positive", "negative"]), ALL
+    )
+    assert c.task == "multi_label" and c.label_names == ["sports", "positive", "negative"]
+    assert c.train.labels == [row[::-1] for row in a.train.labels]
 
 
 def test_micro_macro_f1_and_subset_accuracy_by_hand():
@@ -164,10 +170,25 @@ def test_a_multi_label_run_end_to_end(tmp_path, tiny_encoder_dir, capsys, fmt):
     teacher.write_text(TEACHER.format(model=tiny_encoder_dir, data=data, cache=tmp_path / "cache"))
     student = tmp_path / "student.yaml"
     student.write_text(STUDENT)
+    if fmt == "csv":  # trained on augmented copies (each keeps its row's labels), exported to INT8
+        (tmp_path / "augment.yaml").write_text(
+            "seed: 0\nn_iter: 1\nstrategies:\n  - {name: masking, p_mask: 0.3}\n"
+        )
+        student.write_text(
+            STUDENT
+            + f"augment: {tmp_path / 'augment.yaml'}\nexport: {{int8: dynamic, min_agreement_int8: 0.5}}\n"
+        )
     out = tmp_path / "run"
     assert main(["run", str(teacher), str(student), "--output-dir", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "dev micro-F1" in printed and "test subset accuracy" in printed and "tuned on dev" in printed
+    if fmt == "csv":  # the four rows of a run with `export:`
+        assert (
+            "dev micro-F1  % of teacher  test micro-F1  test macro-F1" in printed
+            and "student INT8" in printed
+        )
+    else:
+        assert "dev micro-F1" in printed and "test subset accuracy" in printed
+    assert "tuned on dev" in printed
     m = json.loads((out / "metrics.json").read_text())
     assert m["task"] == "multi_label" and m["data"]["labels"] == ["long", "positive"]
     t, s = m["teacher"], m["student"]
@@ -179,6 +200,18 @@ def test_a_multi_label_run_end_to_end(tmp_path, tiny_encoder_dir, capsys, fmt):
     config = AutoConfig.from_pretrained(out)
     assert config.problem_type == "multi_label_classification" and config.num_labels == 2
     assert config.label_thresholds == s["thresholds"] and len(s["thresholds"]) == 2
+    if fmt != "csv":
+        return
+    assert m["data"]["train"] > m["data"]["train_original"]
+    (cached,) = (tmp_path / "cache" / "augmented").glob("*.jsonl")
+    carried = {
+        json.dumps(sorted(json.loads(json.loads(line)["label"]))) for line in cached.read_text().splitlines()
+    }
+    assert carried <= {json.dumps(sorted(y)) for _, y in rows}  # each copy has a row's label set
+    graph = m["export"]["student"]
+    assert graph["verify"]["task"] == "multi_label" and graph["verify"]["metric"] == "micro_f1"
+    assert set(graph["test"]) == {"micro_f1", "macro_f1", "subset_accuracy"}
+    assert graph["test"]["micro_f1"] == pytest.approx(s["test"]["micro_f1"], abs=0.05)
 
 
 @pytest.mark.parametrize(
@@ -189,12 +222,6 @@ def test_a_multi_label_run_end_to_end(tmp_path, tiny_encoder_dir, capsys, fmt):
             "",
             "stages.0.objectives.pred: does not apply to a multi_label task (data.task: declared); objectives "
             "for multi_label: attn, bce, emb, hidden, hidden_cos, logit_mse, relation, soft_bce",
-        ),
-        (
-            "{bce: {}}",
-            "export: {int8: dynamic}\n",
-            "export: not offered for a multi-label task yet (the INT8 graphs are verified by agreement on "
-            "predicted classes); remove `export:`",
         ),
     ],
 )

@@ -12,10 +12,10 @@ from pydantic import ValidationError
 
 from distill.cli import main
 from distill.core.errors import DataError
+from distill.core.metrics import pearson, ranks, regression_scores
 from distill.data.config import DataConfig
 from distill.data.dataset import load_splits
 from distill.data.labels import infer_task
-from distill.train.evaluate import pearson, ranks, regression_scores
 from tests.conftest import toy_rows, write_csv
 
 BOTH = ("classification", "regression")
@@ -130,12 +130,6 @@ def test_validate_takes_a_regression_and_names_its_target(tmp_path, capsys, tiny
             "",
             "stages.0.objectives.pred: does not apply to a regression task (data.task: declared); objectives for "
             "regression: attn, emb, hidden, hidden_cos, logit_mse, mse, relation",
-        ),
-        (
-            "{logit_mse: {}}",
-            "export: {int8: dynamic}\n",
-            "export: not offered for a regression task yet (the INT8 graphs are verified by agreement on "
-            "predicted classes); remove `export:`",
         ),
     ],
 )

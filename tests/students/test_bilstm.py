@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -84,6 +85,26 @@ def test_save_load_gives_same_logits(tmp_path):
     enc = loaded_tok(["the flight was awful", "great"], return_tensors="pt")
     assert loaded_tok.words == tok.words and loaded.settings == model.settings
     torch.testing.assert_close(loaded(**enc).logits, model(**enc).logits)
+
+
+def test_a_multi_label_bilstm_saves_its_task_and_thresholds(tmp_path):
+    """Its own config.json records what a Hugging Face config would (problem_type, the per-label
+    thresholds tuned on dev), so export and bench decide as `distill run` scored it; a folder saved
+    before these keys existed still loads."""
+    from distill.compress.scoring import Task, task_of_model
+    from distill.models.head import saved_settings
+
+    model = BiLSTMClassifier(BiLSTMSettings(vocab_size=5, embedding_dim=4, hidden=2, mlp=3, num_labels=2))
+    saved_settings(model).problem_type = "multi_label_classification"
+    saved_settings(model).label_thresholds = [0.35, 0.6]
+    model.save_pretrained(tmp_path)
+    assert BiLSTMClassifier.from_pretrained(tmp_path).settings == model.settings
+    assert task_of_model(tmp_path) == Task("multi_label", (0.35, 0.6))
+    config = json.loads((tmp_path / "config.json").read_text())
+    for key in ("problem_type", "label_thresholds"):
+        config.pop(key)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert BiLSTMClassifier.from_pretrained(tmp_path).settings.problem_type is None
 
 
 def test_tang_loss_a_ce_plus_b_logit_mse():
