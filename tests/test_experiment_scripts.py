@@ -162,15 +162,33 @@ def test_family_speed_tiny_times_every_family_in_every_variant(tmp_path):
                 assert f"] {family} {variant} b{b}: " in done.stdout
 
 
-def test_the_regression_experiment_scores_each_tweet_by_its_signed_confidence(monkeypatch):
-    """experiments/regression_tweets.py's task: +confidence positive, -confidence negative, 0 neutral."""
-    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+def _tweet_tasks():
     spec = importlib.util.spec_from_file_location(
-        "experiments_regression", ROOT / "experiments/regression_tweets.py"
+        "experiments_tweet_tasks", ROOT / "experiments/tweet_tasks.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rows = module.corpus()
+    return module
+
+
+def test_the_regression_experiment_scores_each_tweet_by_its_signed_confidence(monkeypatch):
+    """experiments/tweet_tasks.py's regression: +confidence positive, -confidence negative, 0 neutral."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    rows = _tweet_tasks().corpus()
     assert len(rows) > 30_000 and all(-1.0 <= y <= 1.0 for _, y in rows)
     assert {y > 0 for _, y in rows} == {True, False} and any(y == 0.0 for _, y in rows)
     assert len({y for _, y in rows}) > 1000  # the confidences make it a regression, not three classes
+
+
+def test_the_multi_label_experiment_predicts_the_hashtags_from_the_text_without_them(monkeypatch):
+    """experiments/tweet_tasks.py's multi_label: each tweet with a hashtag, labelled with its tags
+    among the corpus's most frequent, its text stripped of every hashtag, each text once."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    module = _tweet_tasks()
+    assert module.hashtags("Go #Patriots! #NFL #patriots") == ["nfl", "patriots"]
+    rows = module.tagged()
+    assert len(rows) > 15_000 and len({t for t, _ in rows}) == len(rows)
+    assert not any("#" in t and module.HASHTAG.search(t) for t, _ in rows)  # the answer is not in the text
+    tags = {tag for _, y in rows for tag in y}
+    assert len(tags) == module.TOP_TAGS and {"deflategate", "coachella2015"} <= tags
+    assert any(len(y) > 1 for _, y in rows) and any(not y for _, y in rows)  # co-occurring tags, and none

@@ -53,7 +53,7 @@ def test_a_valid_recipe_parses_with_defaults():
         (
             [{"name": "x", "kind": "distil"}],
             "recipe.yaml: steps.0.kind: expected one of 'data', 'teacher', 'augment', 'general', 'distill', 'compress', "
-            "'export', 'bench', got \"distil\"",
+            "'export', 'bench', 'deploy', got \"distil\"",
         ),
         (
             [BASE[0], {"name": "teacher", "kind": "teacher", "inputs": {"data": "dta"}}],
@@ -118,6 +118,28 @@ def test_a_valid_recipe_parses_with_defaults():
         (
             [*BASE, {"name": "bench", "kind": "bench", "inputs": {"student": ["distill"]}}],
             "recipe.yaml: steps.4.inputs.student: expected one step name, got a list",
+        ),
+        (
+            [
+                *BASE,
+                {"name": "bench", "kind": "bench", "inputs": {"student": "distill"}},
+                {"name": "deploy", "kind": "deploy", "inputs": {"bench": "bench", "model": "teacher"}},
+            ],
+            "recipe.yaml: steps.5.inputs.model: step 'teacher' is not measured by bench step 'bench' (its student "
+            "and models: distill); deploy deploys what bench measured",
+        ),
+        (
+            [
+                *BASE,
+                {"name": "bench", "kind": "bench", "inputs": {"student": "distill"}},
+                {
+                    "name": "deploy",
+                    "kind": "deploy",
+                    "inputs": {"bench": "bench", "model": "distill"},
+                    "options": {"device": "cuda"},
+                },
+            ],
+            "recipe.yaml: steps.5.options.device: cuda: bench step 'bench' measures cpu only",
         ),
         (
             [{"name": "g", "kind": "general", "config": "s.yaml"}],
@@ -225,7 +247,7 @@ GLUE = ("cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli")
 
 @pytest.mark.parametrize("task", GLUE)
 def test_a_recipe_for_every_glue_task(task):
-    """BERT-large teacher, TinyBERT-4 student, every step through export and bench; STS-B (a
+    """BERT-large teacher, TinyBERT-4 student, every step through export, bench and deploy; STS-B (a
     regression) with the student whose prediction loss applies to one output, exported static INT8."""
     from distill.config import load_student_config, load_teacher_config
 
@@ -236,7 +258,7 @@ def test_a_recipe_for_every_glue_task(task):
     assert student.architecture.preset == "tinybert4"
     kinds = [s.kind for s in r.steps]
     objectives = set(student.stages[-1].objectives)
-    assert kinds[-2:] == ["export", "bench"]
+    assert kinds[-3:] == ["export", "bench", "deploy"]  # the kind bench recommends on the GPU, deployed
     if task == "stsb":
         assert teacher.data.task == "regression" and kinds == [
             "data",
@@ -245,6 +267,7 @@ def test_a_recipe_for_every_glue_task(task):
             "distill",
             "export",
             "bench",
+            "deploy",
         ]
         assert objectives == {"logit_mse", "mse"} and r.step("export").options.int8 == "static"
     else:

@@ -1,15 +1,22 @@
 """A regression and a multi-label recipe through every pipeline step kind: the labels are carried
 by augmentation, the pruned model recovers with its task's default objective, export verifies and
-bench scores each model by its task (Pearson r; micro-F1 at the thresholds saved with the model)."""
+bench scores each model by its task (Pearson r; micro-F1 at the thresholds saved with the model),
+and deploy writes the kind bench recommends, which scores as bench measured it."""
 
 from __future__ import annotations
 
 import json
 import textwrap
 
+import numpy as np
 import pytest
 
 from distill.cli import main
+from distill.compress.bench import BenchSettings
+from distill.compress.deployment import load_deployment
+from distill.compress.evalset import encode_batches, read_eval_set
+from distill.compress.scoring import task_of_model
+from distill.compress.sources import label2id_of
 from tests.conftest import write_csv
 from tests.distill.test_multilabel import TEACHER as TAG_TEACHER
 from tests.distill.test_multilabel import tagged_rows
@@ -36,6 +43,7 @@ STEPS = """
       warmup: 1
       reps: 2
       max_seconds: 1
+  - {name: deploy, kind: deploy, inputs: {bench: bench, model: distill, data: data}, options: {min_agreement_int8: 0.5}}
 """
 
 TAG_STUDENT = """
@@ -115,3 +123,19 @@ def test_every_step_kind_takes_the_task(tmp_path, tiny_encoder_dir, capsys, task
     assert all(v["score"] is not None and v["agreement_with_fp32"] is not None for v in report["variants"])
     md = (step_dir(tmp_path, "bench") / "report" / "report.md").read_text()
     assert ("Pearson r ×100" if task == "regression" else "micro-F1 %") in md
+
+    deployed = step_dir(tmp_path, "deploy") / "deploy"
+    info = json.loads((deployed / "deploy.json").read_text())
+    (pick,) = [r for r in report["recommended"] if r["source"] == "distill"]
+    assert (info["kind"], info["device"], info["why"]) == (pick["kind"], "cpu", pick["why"])
+    measured = next(v for v in report["variants"] if v["name"] == pick["variant"])
+    assert info["measured"]["score"] == measured["score"]
+    # what is served is what was measured: its outputs on the dev split score as bench scored them
+    predict, tokenizer, _ = load_deployment(deployed)
+    config = deployed / ("onnx" if info["runtime"] == "ort" else "model")  # its config.json
+    dev = read_eval_set(step_dir(tmp_path, "data") / "dev.jsonl", label2id=label2id_of(config), task=task)
+    types = "token_type_ids" in tokenizer.model_input_names
+    # bench's eval batches: dynamic INT8 scales activations per batch
+    batches = encode_batches(tokenizer, dev.texts, None, 16, BenchSettings().eval_batch_size, types)
+    out = np.concatenate([predict(*b) for b in batches])
+    assert task_of_model(config).scores(out, dev.labels)[metric] == pytest.approx(measured["score"], abs=1e-6)

@@ -16,6 +16,10 @@ from typing import Any
 from distill.compress.scoring import score_of
 
 DEFAULT_MAX_DROP = 0.3  # accuracy points below the FP32 model a recommended kind may lose (issue 20)
+# A regression's Pearson r is blind to a kind that shifts or scales every score (dynamic INT8 did,
+# on a small model): its recommended kind must also agree with FP32 as `distill export` requires of
+# an INT8 graph (scores within 0.1 std, distill/compress/scoring.py), so deploy can export it.
+REGRESSION_MIN_AGREEMENT = 0.97
 
 
 def pick(
@@ -85,10 +89,15 @@ def recommend(
         return round(100 * (ref_acc - score_of(v)), 2)
 
     measured = ref_acc is not None
+    regression = report.get("metric") == "pearson"
+
+    def agrees(v: dict) -> bool:
+        return not regression or (v.get("agreement_with_fp32") or 0.0) >= REGRESSION_MIN_AGREEMENT
+
     best, kept = pick(
         cands,
         speed=lambda v: _throughput(v, batch),
-        keeps=lambda v: not measured or (drop(v) is not None and drop(v) <= max_drop),
+        keeps=lambda v: not measured or (drop(v) is not None and drop(v) <= max_drop and agrees(v)),
         accuracy=lambda v: -1.0 if score_of(v) is None else score_of(v),
     )
     speed = f"{_throughput(best, batch):g} seq/s at batch {batch}"
@@ -96,9 +105,10 @@ def recommend(
         return best, f"fastest of {len(cands)} {device} variants ({speed}); accuracy not measured, speed only"
     change = f"{-drop(best):+.2f} points vs torch-fp32"
     if kept:
+        also = f", its scores agreeing on >= {REGRESSION_MIN_AGREEMENT:.0%} of inputs" if regression else ""
         return best, (
             f"fastest of {len(cands)} {device} variants within {max_drop:g} points of torch-fp32's "
-            f"accuracy ({speed}, {change})"
+            f"{'Pearson r' if regression else 'accuracy'}{also} ({speed}, {change})"
         )
     return (
         best,

@@ -1,4 +1,4 @@
-"""The ``general``, ``distill``, ``compress``, ``export`` and ``bench`` steps.
+"""The ``general``, ``distill``, ``compress``, ``export``, ``bench`` and ``deploy`` steps.
 
 Each calls the library function behind the command of its name (``general_distill``, ``run``,
 ``compress_model``, ``export_model``, ``benchmark``: the work, checks and errors of ``distill
@@ -6,7 +6,9 @@ general``, ``distill run``, ``distill compress``, ``distill export``, ``distill 
 no parser) on its inputs' outputs, writing into the step's temporary folder. ``distill`` gets
 derived configs, kept beside its result for reproducibility: ``teacher.yaml`` whose model is the
 teacher step's ready classifier and whose data are the data (or augment) step's files, and
-``student.yaml`` with ``init: general:<general step>`` when a general step is an input.
+``student.yaml`` with ``init: general:<general step>`` when a general step is an input. ``deploy``
+writes the model as the kind its bench step recommends on the machine it ran on
+(:func:`distill.compress.deployment.deploy_kind`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from distill.compress.api import DataFile
-from distill.core.errors import StudentBelowBar
+from distill.core.errors import DataError, StudentBelowBar
 from distill.core.metrics import PRIMARY
 from distill.core.schema import load_yaml
 from distill.pipeline.context import Done, Result, StepContext
@@ -212,3 +214,40 @@ def run_bench(ctx: StepContext) -> Result:
         # the fastest kind that keeps the accuracy bound on this machine (compress/recommend.py)
         {"sources": [s["name"] for s in sources], "recommended": done.result["recommended"]},
     )
+
+
+def run_deploy(ctx: StepContext) -> Result:
+    from distill.compress.deployment import deploy_kind
+
+    o, bench, model, data = ctx.step.options, ctx.one("bench"), ctx.one("model"), ctx.one("data")
+    picks = [r for r in bench.info["recommended"] if r["source"] == model.name and r["device"] == o.device]
+    if not picks:
+        raise DataError(
+            f"pipeline step {ctx.step.name}: bench step {bench.name!r} recommends nothing for {model.name!r} on "
+            f"{o.device} (its report: {bench.outputs['report']})"
+        )
+    (pick,) = picks
+    report = json.loads(Path(bench.outputs["report_json"]).read_text(encoding="utf-8"))
+    variant = next(v for v in report["variants"] if v["name"] == pick["variant"] and v["device"] == o.device)
+    measured = {k: variant.get(k) for k in ("metric", "score", "agreement_with_fp32", "size_mb", "timings")}
+    export = {}
+    if data is not None:  # an ONNX kind is verified (and a static one calibrated) on the task's own texts
+        export["verify_data"] = _data_file(data.outputs["dev"], o.verify_limit, pair=data.info["pair"])
+        export["calibration_data"] = _data_file(
+            data.outputs["train"], o.calibration_limit, pair=data.info["pair"]
+        )
+    out = ctx.tmp / "deploy"
+    info = deploy_kind(
+        str(model.outputs["model"]),
+        out,
+        pick["kind"],
+        device=o.device,
+        reason=pick["why"],
+        measured=measured,
+        opset=o.opset,
+        min_agreement=o.min_agreement,
+        min_agreement_int8=o.min_agreement_int8,
+        max_len=_max_length(ctx),
+        **export,
+    )
+    return Result({"deploy": out}, {k: info[k] for k in ("kind", "device", "file", "why")})

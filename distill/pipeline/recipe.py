@@ -33,7 +33,7 @@ from distill.core.schema import (
     validate,
 )
 
-Kind = Literal["data", "teacher", "augment", "general", "distill", "compress", "export", "bench"]
+Kind = Literal["data", "teacher", "augment", "general", "distill", "compress", "export", "bench", "deploy"]
 
 
 class _Strict(BaseModel):
@@ -116,6 +116,18 @@ class BenchOptions(_Strict):
     calibration_limit: PositiveInt = 256
 
 
+class DeployOptions(_Strict):
+    """The kind deployed is the bench step's recommendation for the model input on ``device`` (the
+    fastest that keeps its ``max_accuracy_drop``); the rest are `distill export`'s, for an ONNX kind."""
+
+    device: Literal["cpu", "cuda"] = "cpu"
+    opset: PositiveInt = 17
+    min_agreement: Probability = 0.99
+    min_agreement_int8: Probability = 0.97
+    verify_limit: PositiveInt = 1000
+    calibration_limit: PositiveInt = 256
+
+
 UNKEYED = {"workers"}
 
 
@@ -168,6 +180,11 @@ KINDS: dict[str, KindSpec] = {
             "models": Input(MODEL_KINDS, required=False, many=True),
             "data": Input(DATA_KINDS, required=False),
         },
+    ),
+    "deploy": KindSpec(
+        None,
+        DeployOptions,
+        {"bench": Input(("bench",)), "model": Input(MODEL_KINDS), "data": Input(DATA_KINDS, required=False)},
     ),
 }
 
@@ -285,6 +302,23 @@ def _check_recover_objectives(options: CompressOptions, where: str, prefix: tupl
     options.recover_objectives = {name: params.model_dump() for name, params in spec.items()}
 
 
+def _check_deploy(step: Step, steps: dict[str, Step], where: str) -> None:
+    """A deploy step deploys what its bench step measured: its model among the bench's student and
+    models, its device among the bench's devices."""
+    bench = steps[step.inputs["bench"]]
+    measured = [bench.inputs["student"], *bench.inputs.get("models", [])]
+    if step.inputs["model"] not in measured:
+        raise ConfigError(
+            f"{where}.inputs.model: step {step.inputs['model']!r} is not measured by bench step {bench.name!r} "
+            f"(its student and models: {', '.join(measured)}); deploy deploys what bench measured"
+        )
+    if step.options.device not in bench.options.devices:
+        raise ConfigError(
+            f"{where}.options.device: {step.options.device}: bench step {bench.name!r} measures "
+            f"{', '.join(bench.options.devices)} only"
+        )
+
+
 def parse_recipe(data: dict[str, Any], where: str, overrides: list[str] | None = None) -> Recipe:
     """Validate a recipe mapping: step kinds, names, options, configs' presence and input references."""
     cfg = validate(RecipeConfig, data, where)
@@ -327,6 +361,8 @@ def parse_recipe(data: dict[str, Any], where: str, overrides: list[str] | None =
                 f"{where}: steps.{i}: a general step needs options.corpus or inputs.data (its train texts)"
             )
         steps.append(Step(i, s.name, s.kind, Path(s.config) if s.config else None, options, dict(s.inputs)))
+        if s.kind == "deploy":
+            _check_deploy(steps[-1], {t.name: t for t in steps}, f"{where}: steps.{i}")
     output = Path(cfg.output) if cfg.output else Path("outputs") / "pipelines" / cfg.name
     return Recipe(Path(where), cfg.name, Path(cfg.teacher), output, steps)
 

@@ -70,6 +70,8 @@ def step_facts(kind: str, info: dict[str, Any]) -> dict[str, Any]:
             "accuracy_delta": {g: r.get("accuracy_delta") for g, r in graphs.items()},
             "score_delta": {g: r.get("score_delta", r.get("accuracy_delta")) for g, r in graphs.items()},
         }
+    if kind == "deploy":
+        return {k: info[k] for k in ("kind", "device", "file", "why")}
     # bench; ``recommended``: recommend.py's pick per device and source (done.json since issue 20)
     return {"sources": info.get("sources", []), "recommended": info.get("recommended", [])}
 

@@ -21,7 +21,14 @@ from distill.core.schema import load_yaml
 from distill.pipeline.context import DONE, Done, Result, StepContext
 from distill.pipeline.data_steps import run_augment, run_data, run_teacher
 from distill.pipeline.keys import toolkit_version
-from distill.pipeline.model_steps import run_bench, run_compress, run_distill, run_export, run_general
+from distill.pipeline.model_steps import (
+    run_bench,
+    run_compress,
+    run_deploy,
+    run_distill,
+    run_export,
+    run_general,
+)
 from distill.pipeline.plan import Planned, make_plan, plan_table
 from distill.pipeline.recipe import Recipe
 
@@ -36,6 +43,7 @@ EXECUTORS: dict[str, Callable[[StepContext], Result]] = {
     "compress": run_compress,
     "export": run_export,
     "bench": run_bench,
+    "deploy": run_deploy,
 }
 
 

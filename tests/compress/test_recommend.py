@@ -48,6 +48,28 @@ def test_the_fastest_within_the_bound_wins():
     assert recommend(r, max_drop=1.0)[0]["kind"] == "ort-int8-cls"  # a looser bound keeps it
 
 
+def test_a_regression_kind_must_also_agree_with_fp32():
+    """Pearson's r does not see a kind that shifts every score: the fastest that keeps r and
+    agrees with FP32 on >= 97% of scores (as export requires of an INT8 graph) wins."""
+    shifted = {**_v("ort-int8-dynamic", 900, 0.75), "agreement_with_fp32": 0.28}  # r kept, scores moved
+    r = _report(
+        {**_v("torch-fp32", 100, 0.75), "agreement_with_fp32": 1.0},
+        shifted,
+        {**_v("ort-int8-static", 600, 0.749), "agreement_with_fp32": 0.99},
+    )
+    r["metric"] = "pearson"
+    for v in r["variants"]:
+        v["score"], v["accuracy"] = v["accuracy"], None
+    best, why = recommend(r, max_drop=0.3)
+    assert best["kind"] == "ort-int8-static"
+    assert why == (
+        "fastest of 3 cpu variants within 0.3 points of torch-fp32's Pearson r, its scores agreeing on "
+        ">= 97% of inputs (600 seq/s at batch 32, -0.10 points vs torch-fp32)"
+    )
+    del r["metric"]  # the same figures as a classifier's accuracy: agreement is not part of the bound
+    assert recommend(r, max_drop=0.3)[0]["kind"] == "ort-int8-dynamic"
+
+
 def test_when_none_keeps_the_bound_the_most_accurate():
     r = _report(_v("torch-fp32", 100, None), _v("torch-bf16", 400, 0.8))
     r["variants"][0]["accuracy"] = 0.9
