@@ -5,7 +5,7 @@ the same defaults and the same one-line errors (:class:`~distill.core.errors.Dis
 line (distill/compress/cli.py) only turns argv into these calls and prints their results; the
 pipeline's compress, export and bench steps call them directly. Error messages name the options by
 their command-line flags (``--recover-epochs needs --train-data``), the spelling users read in the
-README; the keyword arguments have the same names with underscores.
+docs (docs/cli.md); the keyword arguments have the same names with underscores.
 
 Heavy modules (torch, transformers, onnxruntime) are imported inside the functions, so importing
 this module (as the CLI does to build its parser) stays cheap.
