@@ -11,18 +11,12 @@ Which score ranks models of a task (the best dev weights, the sanity bar, "% of 
 from __future__ import annotations
 
 TASKS = ("classification", "regression", "multi_label")  # the tasks a model is scored for
-
-
 PRIMARY = {"classification": "accuracy", "regression": "pearson", "multi_label": "micro_f1"}
-
-
 REPORTED = {
     "classification": ("accuracy", "f1"),
     "regression": ("pearson", "spearman", "mse"),
     "multi_label": ("micro_f1", "macro_f1", "subset_accuracy"),
 }
-
-
 METRIC_NAMES = {
     "accuracy": "accuracy",
     "f1": "macro-F1",
@@ -33,8 +27,6 @@ METRIC_NAMES = {
     "macro_f1": "macro-F1",
     "subset_accuracy": "subset accuracy",
 }
-
-
 RATES = ("accuracy", "f1", "micro_f1", "macro_f1", "subset_accuracy")  # shown in percent
 
 

@@ -1,9 +1,8 @@
 """Scores of a model on an encoded split (sharded over data-parallel ranks): accuracy and macro-F1
-of a classifier; Pearson, Spearman and MSE of a regression (a model with one output).
-
-Which score ranks models of a task (the best dev weights, the sanity bar, "% of the teacher") is
-:data:`PRIMARY`; :func:`task_of` reads the task off the number of outputs, as Hugging Face infers
-``problem_type`` (one output: regression).
+of a classifier; Pearson, Spearman and MSE of a regression (a model with one output); micro-/
+macro-F1 and subset accuracy of a multi-label model. The metric functions and names (which score
+ranks a task's models: ``PRIMARY``) are plain Python in :mod:`distill.core.metrics`; this module
+runs the model and gathers its outputs.
 """
 
 from __future__ import annotations
