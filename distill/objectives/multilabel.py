@@ -14,7 +14,7 @@ from torch import Tensor
 
 from distill.models.features import Features
 from distill.objectives.base import OBJECTIVES, Objective, WeightOnly
-from distill.objectives.prediction import _Tempered
+from distill.objectives.prediction import Tempered
 
 MULTI_LABEL = frozenset({"multi_label"})
 
@@ -48,7 +48,7 @@ class HardBCE(Objective):
 
 
 @OBJECTIVES.register("soft_bce")
-class SoftBCE(_Tempered):
+class SoftBCE(Tempered):
     """``L = T² · mean_{b,k} BCE(sigmoid(z_S/T), sigmoid(z_T/T))``: each label's teacher probability
     at temperature T as the student's soft target; T² keeps gradients comparable across T.
 

@@ -41,8 +41,9 @@ class TemperatureParams(WeightOnly):
 CLASSIFICATION = frozenset({"classification"})
 
 
-class _Tempered(Objective):
-    """Shared by the losses on temperature-softened distributions: logits in, ``temperature`` key."""
+class Tempered(Objective):
+    """The base of the losses on temperature-softened outputs (softmax here, per-label sigmoid in
+    multilabel.py): logits in, a ``temperature`` key."""
 
     needs = frozenset({"logits"})
     tasks = CLASSIFICATION
@@ -54,7 +55,7 @@ class _Tempered(Objective):
 
 
 @OBJECTIVES.register("pred")
-class SoftCrossEntropy(_Tempered):
+class SoftCrossEntropy(Tempered):
     """``L_pred = -softmax(z_T/t) · log_softmax(z_S/t)`` (TinyBERT eq. 11). TinyBERT's code also
     divides by the number of labels; we follow the paper's formula (sum over labels).
 
@@ -69,7 +70,7 @@ class SoftCrossEntropy(_Tempered):
 
 
 @OBJECTIVES.register("kd_kl")
-class KLDivergence(_Tempered):
+class KLDivergence(Tempered):
     """``L_KD = T² · KL(softmax(z_T/T) ‖ softmax(z_S/T))``; the T² keeps gradients comparable across
     temperatures (Hinton et al. 2015; DistilBERT uses it with T = 2).
 
