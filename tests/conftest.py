@@ -144,3 +144,17 @@ def write_csv(path: Path, rows, header=("text", "label"), delimiter=",") -> Path
         w.writerow(header)
         w.writerows(rows)
     return path
+
+
+def inferred_task_configs(tmp_path: Path, model: Path, rows, objectives: str) -> tuple[Path, Path, Path]:
+    """(data, teacher.yaml, student.yaml): ``rows`` as a CSV whose task is left to inference, a
+    teacher.yaml on it and a one-stage student.yaml with ``objectives`` (a YAML flow mapping)."""
+    data = write_csv(tmp_path / "d.csv", rows)
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(f"name: t\nmodel: {model}\nmax_length: 16\ndata: {{source: {data}}}\n")
+    student = tmp_path / "student.yaml"
+    student.write_text(
+        "name: s\narchitecture: {num_layers: 2}\nstages:\n"
+        f"  - {{name: p, epochs: 1, lr: 1.0e-4, objectives: {objectives}}}\n"
+    )
+    return data, teacher, student

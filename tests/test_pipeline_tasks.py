@@ -6,7 +6,6 @@ and deploy writes the kind bench recommends, which scores as bench measured it."
 from __future__ import annotations
 
 import json
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from distill.compress.evalset import encode_batches, read_eval_set
 from distill.compress.scoring import task_of_model
 from distill.compress.sources import label2id_of
 from tests.conftest import write_csv
+from tests.distill.test_multilabel import STUDENT as TAG_STUDENT
 from tests.distill.test_multilabel import TEACHER as TAG_TEACHER
 from tests.distill.test_multilabel import tagged_rows
 from tests.distill.test_regression_run import configs as regression_configs
@@ -46,16 +46,6 @@ STEPS = """
   - {name: deploy, kind: deploy, inputs: {bench: bench, model: distill, data: data}, options: {min_agreement_int8: 0.5}}
 """
 
-TAG_STUDENT = """
-name: tiny-tagger
-architecture: {num_layers: 2}
-init: teacher
-batch_size: 8
-speed: {latency_runs: 2, latency_warmup: 1, throughput_batches: 1, throughput_batch_size: 8}
-stages:
-  - {name: prediction, epochs: 3, lr: 1.0e-3, objectives: {soft_bce: {temperature: 2.0}, bce: {weight: 0.5}}}
-"""
-
 # task -> (the distill step's primary metric, the recovery objective compress uses by default)
 EXPECTED = {"regression": ("pearson", "logit_mse"), "multi_label": ("micro_f1", "soft_bce")}
 
@@ -69,7 +59,7 @@ def recipe(tmp_path, model, task: str):
         teacher = tmp_path / "teacher.yaml"
         teacher.write_text(TAG_TEACHER.format(model=model, data=data, cache=tmp_path / "cache"))
         student = tmp_path / "student.yaml"
-        student.write_text(textwrap.dedent(TAG_STUDENT))
+        student.write_text(TAG_STUDENT)
     (tmp_path / "augment.yaml").write_text(
         "seed: 0\nn_iter: 1\nstrategies:\n  - {name: masking, p_mask: 0.3}\n"
     )

@@ -17,7 +17,7 @@ from distill.data.multilabel import label_sets, multi_hot
 from distill.models.features import Features
 from distill.objectives import OBJECTIVES, ModelDims
 from distill.objectives.multilabel import soft_binary_cross_entropy
-from tests.conftest import toy_rows, write_csv
+from tests.conftest import inferred_task_configs, toy_rows, write_csv
 
 ALL = ("classification", "regression", "multi_label")
 
@@ -273,13 +273,7 @@ def test_inferred_multi_label_data_with_a_classification_student_names_the_infer
     from distill.cli import main
 
     rows = [(t, "negative,sports" if i % 3 else y) for i, (t, y) in enumerate(toy_rows(40))]
-    data = write_csv(tmp_path / "d.csv", rows)
-    teacher = tmp_path / "teacher.yaml"
-    teacher.write_text(f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: {data}}}\n")
-    student = tmp_path / "student.yaml"
-    student.write_text(
-        "name: s\narchitecture: {num_layers: 2}\nstages:\n  - {name: p, epochs: 1, lr: 1.0e-4, objectives: {pred: {}}}\n"
-    )
+    data, teacher, student = inferred_task_configs(tmp_path, tiny_encoder_dir, rows, "{pred: {}}")
     assert main(["validate", str(teacher), str(student)]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: {student}: stages.0.objectives.pred: does not apply to a multi_label task (data.task: inferred: "

@@ -16,7 +16,7 @@ from distill.core.metrics import pearson, ranks, regression_scores
 from distill.data.config import DataConfig
 from distill.data.dataset import load_splits
 from distill.data.labels import infer_task
-from tests.conftest import toy_rows, write_csv
+from tests.conftest import inferred_task_configs, toy_rows, write_csv
 
 BOTH = ("classification", "regression")
 
@@ -176,14 +176,8 @@ def test_float_labels_with_a_classification_student_name_the_inference_and_the_r
     """Labels inferred as a regression meet a student of softmax losses: validate and run refuse the
     first such objective, say why the data is a regression and list the objectives that apply."""
     rows = [(t, f"{0.37 * i:.2f}") for i, (t, _) in enumerate(toy_rows(40))]
-    data = write_csv(tmp_path / "d.csv", rows)
-    teacher = tmp_path / "teacher.yaml"
-    teacher.write_text(f"name: t\nmodel: {tiny_encoder_dir}\nmax_length: 16\ndata: {{source: {data}}}\n")
-    student = tmp_path / "student.yaml"
-    student.write_text(
-        "name: s\narchitecture: {num_layers: 2}\nstages:\n"
-        "  - {name: p, epochs: 1, lr: 1.0e-4, objectives: {pred: {}, ce: {weight: 0.5}}}\n"
-    )
+    objectives = "{pred: {}, ce: {weight: 0.5}}"
+    data, teacher, student = inferred_task_configs(tmp_path, tiny_encoder_dir, rows, objectives)
     expected = (
         f"error: {student}: stages.0.objectives.pred: does not apply to a regression task (data.task: "
         f"inferred: {data}: label column 'label' holds 40 distinct numbers, not all integers (0.00, 0.37, "
