@@ -170,12 +170,13 @@ def run_benchmark(
     pin_threads(settings.threads)
     started = machine_facts(settings.threads)
     variants = []
+    tasks = {s.name: task_of_model(s.path) if s.path else Task() for s in sources}  # what outputs mean
     with tempfile.TemporaryDirectory(prefix="distill-bench-") as work:
         for src in sources:
             loaded = load_source(src, Path(work) / src.name.replace("/", "_"))
             labels = eval_set.labels if eval_set and eval_set.labels is not None else None
             use_eval = eval_set is not None and labels is not None and not src.random_weights
-            task = task_of_model(src.path) if src.path else Task()  # what its outputs mean
+            task = tasks[src.name]
             calib = None
             if calibration_texts and loaded.tokenizer is not None:
                 calib = list(
@@ -245,8 +246,7 @@ def run_benchmark(
                     gc.collect()
             del loaded
             gc.collect()
-    trained = [task_of_model(s.path) for s in sources if s.path]  # one task (api.benchmark checks)
-    task = trained[0] if trained else Task()
+    task = next((tasks[s.name] for s in sources if s.path), Task())  # one task (api.benchmark checks)
     return {
         "machine": started,
         "metric": task.metric,  # the variants' `score`: accuracy, Pearson r or micro-F1

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from distill.core.metrics import (
-    METRIC_NAMES,
     PRIMARY,
     RATES,
     REPORTED,
     accuracy_f1,
+    column_name,
     multilabel_scores,
     regression_scores,
 )
@@ -120,7 +120,7 @@ def task_of_model(model_dir: str | Path) -> Task:
 
 def metric_label(metric: str) -> str:
     """A metric as a report's column names it: rates in percent, a correlation or MSE as ×100."""
-    name = {"accuracy": "acc", "f1": "F1"}.get(metric, METRIC_NAMES[metric])
+    name = column_name(metric)
     return f"{name} %" if metric in RATES else f"{name} ×100"
 
 

@@ -30,6 +30,11 @@ METRIC_NAMES = {
 RATES = ("accuracy", "f1", "micro_f1", "macro_f1", "subset_accuracy")  # shown in percent
 
 
+def column_name(metric: str) -> str:
+    """A metric as a table's column names it: a classifier's ``acc`` and ``F1``, the rest by name."""
+    return {"accuracy": "acc", "f1": "F1"}.get(metric, METRIC_NAMES[metric])
+
+
 def task_of(num_labels: int, labels: list | None = None) -> str:
     """``multi_label`` when the gold labels are 0/1 vectors, ``regression`` for a model with one
     output, else ``classification``."""

@@ -10,7 +10,7 @@ import torch
 import transformers
 
 from distill.core.cpu import cpu_flags, cpu_model, matrix_engines
-from distill.core.metrics import METRIC_NAMES, PRIMARY, REPORTED, shown
+from distill.core.metrics import METRIC_NAMES, PRIMARY, REPORTED, column_name, shown
 from distill.train.distributed import World
 
 
@@ -69,8 +69,7 @@ def four_row_table(m: dict) -> str:
     ref = m["teacher"]
     task = m.get("task", "classification")
     first, second = REPORTED[task][:2]
-    short = {"accuracy": "acc", "f1": "F1"}
-    name1, name2 = (short.get(k, METRIC_NAMES[k]) for k in (first, second))
+    name1, name2 = column_name(first), column_name(second)
     head = (
         "",
         f"dev {name1}",
