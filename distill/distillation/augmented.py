@@ -106,19 +106,20 @@ def _read(path: Path, pair: bool, label_names: list[str], task: str) -> TextData
     """The augmented split back: each row's label as :meth:`TextDataset.write_jsonl` wrote it (the
     augment runner carries it as a column of text: a name, a number, a JSON list of names)."""
     from distill.data.labels import list_literal
+    from distill.data.multilabel import multi_hot
 
     ids = {name: i for i, name in enumerate(label_names)}
     texts, pairs, labels = [], [], []
     with path.open(encoding="utf-8") as f:
-        for line in f:
+        for line_no, line in enumerate(f, 1):
             row = json.loads(line)
             texts.append(row[JSONL_TEXT])
             y = row[JSONL_LABEL]
             if task == "regression":
                 labels.append(float(y))
             elif task == "multi_label":
-                names = set(list_literal(y) if isinstance(y, str) else y)
-                labels.append([1.0 if name in names else 0.0 for name in label_names])
+                names = list_literal(y) if isinstance(y, str) else y
+                labels += multi_hot([names], label_names, [line_no], str(path), JSONL_LABEL)
             else:
                 labels.append(ids[y])
             if pair:
