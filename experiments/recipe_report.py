@@ -26,9 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distill.compress.recommend import pick  # noqa: E402
 from distill.core.atomic import atomic_dir, write_text  # noqa: E402
 from distill.core.errors import DistillError  # noqa: E402
+from experiments.recipe_targets import fmt as _f  # noqa: E402
+from experiments.recipe_targets import speedup as _speed  # noqa: E402
+from experiments.recipe_targets import target, target_line, targets_text  # noqa: E402,F401
 
 BEGIN, END = "<!-- recipe-results:begin -->", "<!-- recipe-results:end -->"
 PAGES = Path("experiments/reports/recipes")
@@ -36,75 +38,8 @@ README_COMMAND = (
     "python experiments/recipe_report.py --readme README.md experiments/reports/recipes/*/report.json"
 )
 
-# The issue's targets on the embedded default (MiniLM teacher, CPU): % of the teacher's accuracy and
-# throughput speed-up at the largest batch measured, for the student's family.
-TARGETS = {"transformer": (97.0, 5.0), "bilstm": (95.0, 10.0)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Targets
-
-
-def _speed(v: dict, batch: int) -> float | None:
-    return v["speedup_vs_teacher"].get(str(batch))
-
-
-def target(results: dict[str, Any]) -> dict[str, Any]:
-    """Pass/fail of the family's target on the CPU variants. The variant judged is the fastest at the
-    largest batch among the student variants that keep the accuracy bound, else the most accurate."""
-    bilstm = results["family"] == "bilstm"
-    min_pct, min_speed = TARGETS["bilstm" if bilstm else "transformer"]
-    batch = max(results["measurement"]["batch_sizes"])
-    out = {
-        "label": "BiLSTM variant" if bilstm else "best transformer variant",
-        "min_pct": min_pct,
-        "min_speedup": min_speed,
-        "batch": batch,
-        "variant": None,
-        "passed": None,
-    }
-    teacher = next(
-        (
-            v
-            for v in results["variants"]
-            if v["role"] == "teacher" and v["kind"] == "torch-fp32" and v["device"] == "cpu"
-        ),
-        None,
-    )
-    out["teacher_accuracy"] = teacher["accuracy"] if teacher else None
-    cands = [
-        v
-        for v in results["variants"]
-        if v["role"] != "teacher"
-        and v["device"] == "cpu"
-        and v["pct_of_teacher"] is not None
-        and _speed(v, batch) is not None
-    ]
-    if not cands:
-        return out
-    best, _ = pick(  # the rule `distill bench` recommends by (distill/compress/recommend.py)
-        cands,
-        speed=lambda v: _speed(v, batch),
-        keeps=lambda v: v["pct_of_teacher"] >= min_pct,
-        accuracy=lambda v: v["pct_of_teacher"],
-    )
-    out.update(
-        variant=best["name"],
-        accuracy=best["accuracy"],
-        pct_of_teacher=best["pct_of_teacher"],
-        speedup=_speed(best, batch),
-        speedup_b1=_speed(best, 1),
-        passed=bool(best["pct_of_teacher"] >= min_pct and _speed(best, batch) >= min_speed),
-    )
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # The page
-
-
-def _f(x: float | None, spec: str, suffix: str = "") -> str:
-    return "" if x is None else format(x, spec) + suffix
 
 
 def _acc(x: float | None) -> str:
@@ -205,27 +140,6 @@ def variant_cells(v: dict[str, Any], batches: list[int]) -> list[str]:
     ]
     row += [_f(v["throughput"].get(str(b)), ".1f") for b in batches]
     return row + [_f(_speed(v, b), ".2f", "x") for b in [1, *(b for b in batches if b > 1)]]
-
-
-def target_line(t: dict[str, Any]) -> str:
-    if t["passed"] is None:
-        return f"- **not measured**: no {t['label']} with an accuracy and a batch-{t['batch']} speed-up on the CPU"
-    verdict = "met" if t["passed"] else "not met"
-    return (
-        f"- **{verdict}**: {t['label']} `{t['variant']}` keeps {t['pct_of_teacher']:.1f}% of the teacher's accuracy "
-        f"(target >= {t['min_pct']:g}%) at {t['speedup']:.2f}x its batch-{t['batch']} throughput (target >= "
-        f"{t['min_speedup']:g}x); batch-1 latency {_f(t['speedup_b1'], '.2f', 'x') or 'not measured'} lower"
-    )
-
-
-def targets_text() -> str:
-    tb, bl = TARGETS["transformer"], TARGETS["bilstm"]
-    return (
-        f"Targets of the embedded default (MiniLM teacher, CPU): a transformer student keeps >= {tb[0]:g}% of the "
-        f"teacher's accuracy at >= {tb[1]:g}x its throughput, the BiLSTM >= {bl[0]:g}% at >= {bl[1]:g}x. The variant "
-        "judged is the fastest at the largest batch among the CPU student variants that keep the accuracy bound "
-        "(else the most accurate)."
-    )
 
 
 def render_page(r: dict[str, Any]) -> str:
@@ -379,6 +293,8 @@ def readme_block(reports: list[Path], readme: Path) -> str:
 
 
 def update_readme(readme: Path, reports: list[Path]) -> None:
+    if not readme.is_file():
+        raise DistillError(f"{readme}: no such file (the README whose recipe-results block to rewrite)")
     text = readme.read_text(encoding="utf-8")
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
         raise DistillError(f"{readme}: expected one {BEGIN} ... {END} block")

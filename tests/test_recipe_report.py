@@ -367,6 +367,16 @@ def test_readme_block_is_generated_from_the_pages(pages, tmp_path):
     assert recipe_report.main(["--readme", str(readme)]) == 2
 
 
+def test_readme_that_does_not_exist_is_one_line(tmp_path, capsys):
+    """A mistyped README path was a FileNotFoundError traceback; now one line naming it, exit 2."""
+    missing = tmp_path / "READNE.md"
+    assert recipe_report.main(["--readme", str(missing), str(tmp_path / "none*.json")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {missing}: no such file (the README whose recipe-results block to rewrite)\n"
+    )
+
+
 def test_readme_block_matches_the_committed_pages():
     """A hand edit of the README's recipe table fails here; so does a page added without regenerating it."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
