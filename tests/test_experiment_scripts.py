@@ -13,16 +13,30 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "experiments").glob("*.py"))
+# Modules the scripts import (not run on their own): they must import, but have no main().
+HELPERS = ("recipe_targets.py",)
+SCRIPTS = sorted(p for p in (ROOT / "experiments").glob("*.py") if p.name not in HELPERS)
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_script_imports_and_has_a_main(script: Path, monkeypatch):
+def _load(script: Path, monkeypatch):
     monkeypatch.syspath_prepend(str(script.parent))  # as `python experiments/x.py` does: siblings import
     spec = importlib.util.spec_from_file_location(f"experiments_{script.stem}", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # imports only: main() is behind `if __name__ == "__main__"`
+    return module
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_script_imports_and_has_a_main(script: Path, monkeypatch):
+    module = _load(script, monkeypatch)
     assert callable(getattr(module, "main", None)), f"{script.name} has no main()"
+
+
+@pytest.mark.parametrize("name", HELPERS)
+def test_helper_imports_and_is_imported_by_a_script(name: str, monkeypatch):
+    _load(ROOT / "experiments" / name, monkeypatch)
+    importers = [p.name for p in SCRIPTS if f"experiments.{Path(name).stem} import" in p.read_text()]
+    assert importers, f"{name} is listed as a helper but no script imports it"
 
 
 # The project's dependencies that the GPU machine's python lacks (its image holds torch, transformers,
