@@ -86,6 +86,10 @@ def overrides(args, mode: Mode) -> list[str]:
             "data.max_eval_examples=32",
             "augment.workers=1",
             "export.verify_limit=32",
+            # 64 toy rows leave the tiny student's two logits within 0.01 of each other, so INT8's
+            # rounding flips its argmax on many of them: the smoke run checks the path and reports the
+            # agreement, the GPU run keeps the recipe's 97% bound.
+            "export.min_agreement_int8=0",
             "bench.kinds=[torch-fp32, ort-fp32]",
             f"bench.batch_sizes=[{', '.join(map(str, mode.batches))}]",
             f"bench.seq_lens=[{mode.seq}]",
