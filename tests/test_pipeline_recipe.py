@@ -216,7 +216,7 @@ def test_step_configs_are_validated_by_their_own_loaders(tmp_path, monkeypatch):
                 "options": {"kinds": ["ort-opt"]},
             },
             "steps.6.inputs.models: step 'distill' makes a BiLSTM student; none of options.kinds ['ort-opt'] apply to it; "
-            "kinds for a BiLSTM: torch-fp32, torch-int8, torch-int8-x86, torch-int8-onednn, torch-fp16, torch-bf16, torch-bf16-autocast, torch-compile-fp32, torch-compile-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic",
+            "kinds for a BiLSTM: torch-fp32, torch-int8, torch-int8-x86, torch-int8-onednn, torch-fp16, torch-bf16, torch-bf16-autocast, torch-compile-fp32, torch-compile-bf16, torch-compile-bf16-frozen, torch-compile-fp16, ort-fp32, ort-int8-dynamic",
         ),
     ],
 )

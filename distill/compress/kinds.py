@@ -105,6 +105,7 @@ class Kind:
     graph: str = "fp32"
     recipe: str | None = None
     compiled: bool = False  # torch.compile (inductor) of the result
+    frozen: bool = False  # inductor's freezing: weights as constants, folded and prepacked (oneDNN on CPU)
     engine: str | None = None
     requires: tuple[str, ...] = ()
     export: str | None = None
@@ -114,6 +115,8 @@ class Kind:
             raise ValueError(f"kind {self.name}: graph {self.graph!r} unknown; known: {', '.join(GRAPHS)}")
         if self.graph == "opt" and self.runtime != "ort":
             raise ValueError(f"kind {self.name}: the opt graph is ONNX only")
+        if self.frozen and not self.compiled:
+            raise ValueError(f"kind {self.name}: freezing is a torch.compile option (set compiled)")
         if self.engine is not None and (self.runtime, self.recipe) != ("torch", "int8"):
             raise ValueError(f"kind {self.name}: a quantized engine is for torch INT8 kinds only")
         bad = [r for r in self.requires if r not in REQUIREMENTS]
@@ -238,6 +241,29 @@ for _k in (
         graph="cls",
         recipe="bf16",
         compiled=True,
+        requires=("bert-layer",),
+    ),
+    # Freezing lets inductor treat the weights as constants: on a CPU it hands BF16 linears to oneDNN
+    # with prepacked weights (the AMX path); measured against the plain compiled kinds by
+    # experiments/cpu_engines.py, which times every CPU kind.
+    Kind(
+        "torch-compile-bf16-frozen",
+        "torch",
+        CPU,
+        "torch.compile (inductor, freezing: weights folded and prepacked for oneDNN) of the BF16 model",
+        recipe="bf16",
+        compiled=True,
+        frozen=True,
+    ),
+    Kind(
+        "torch-compile-bf16-cls-frozen",
+        "torch",
+        CPU,
+        "torch.compile (inductor, freezing) of the BF16 deployment graph (fused Q/K/V, [CLS]-only last layer)",
+        graph="cls",
+        recipe="bf16",
+        compiled=True,
+        frozen=True,
         requires=("bert-layer",),
     ),
     Kind(

@@ -263,7 +263,7 @@ def _build_torch(
     size = _state_dict_bytes(m)
     m = m.eval()
     if kind.compiled:
-        m = torch.compile(m, dynamic=True)
+        m = torch.compile(m, dynamic=True, options={"freezing": True} if kind.frozen else None)
     predict = _with_engine(torch_predict(m, device), kind.engine)
     if kind.compiled:
         _compile_probe(kind, predict, loaded)

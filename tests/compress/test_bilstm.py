@@ -40,7 +40,7 @@ FAST = BenchSettings(
     threads=1,
     eval_max_len=32,
 )
-BILSTM_KINDS = "torch-fp32, torch-int8, torch-int8-x86, torch-int8-onednn, torch-fp16, torch-bf16, torch-bf16-autocast, torch-compile-fp32, torch-compile-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic"
+BILSTM_KINDS = "torch-fp32, torch-int8, torch-int8-x86, torch-int8-onednn, torch-fp16, torch-bf16, torch-bf16-autocast, torch-compile-fp32, torch-compile-bf16, torch-compile-bf16-frozen, torch-compile-fp16, ort-fp32, ort-int8-dynamic"
 
 
 def test_a_saved_bilstm_loads_with_its_word_tokenizer(tiny_bilstm, tmp_path):

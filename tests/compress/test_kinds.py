@@ -169,7 +169,9 @@ def test_description_facts(name):
         assert kind.devices == ("cpu",)
     if kind.half or kind.compiled:  # torch only; FP16 on CUDA only (CPUs have no fast FP16 matmul)
         assert kind.runtime == "torch"
-        assert kind.devices == (("cuda",) if kind.recipe == "fp16" else ("cpu", "cuda")), name
+        # freezing's point is oneDNN's prepacked weights: a CPU kind
+        expected = ("cuda",) if kind.recipe == "fp16" else ("cpu",) if kind.frozen else ("cpu", "cuda")
+        assert kind.devices == expected, name
     assert kind.int8 + kind.half + (kind.recipe is None) == 1
     assert (kind.engine is not None) <= (kind.runtime == "torch" and kind.int8)
     assert kind.runtime in BUILDERS
@@ -273,6 +275,8 @@ def test_the_cpu_kinds_of_issue_20():
         "torch-compile-bf16",
         "torch-bf16-cls",
         "torch-compile-bf16-cls",
+        "torch-compile-bf16-frozen",
+        "torch-compile-bf16-cls-frozen",
         "torch-compile-fp16",
     ]
     facts = {n: (kinds.get(n).recipe, kinds.get(n).compiled, kinds.get(n).engine) for n in kinds.names()}
@@ -285,6 +289,12 @@ def test_the_cpu_kinds_of_issue_20():
     assert facts["torch-bf16-cls"] == ("bf16", False, None) and kinds.get("torch-bf16-cls").graph == "cls"
     assert facts["torch-compile-bf16-cls"] == ("bf16", True, None)
     assert kinds.get("torch-compile-bf16-cls").requires == ("bert-layer",)
+    frozen = {n: kinds.get(n) for n in kinds.names() if kinds.get(n).frozen}
+    assert sorted(frozen) == ["torch-compile-bf16-cls-frozen", "torch-compile-bf16-frozen"]
+    assert {(k.recipe, k.compiled, k.devices) for k in frozen.values()} == {("bf16", True, ("cpu",))}
+    assert frozen["torch-compile-bf16-cls-frozen"].graph == "cls"
+    with pytest.raises(ValueError, match="freezing is a torch.compile option"):
+        kinds.Kind("x", "torch", ("cpu",), "d", recipe="bf16", frozen=True)
     assert "x86 on x86 CPUs" in kinds.get("torch-int8").description
     with pytest.raises(ValueError, match="a quantized engine is for torch INT8 kinds only"):
         kinds.Kind("x", "torch", ("cpu",), "d", recipe="bf16", engine="x86")
@@ -344,6 +354,27 @@ def test_compiled_kinds_build_on_this_cpu(sources, name):
     assert (got.argmax(-1) == ref.argmax(-1)).mean() >= INT8_MIN_AGREEMENT
     if kinds.get(name).recipe is None:
         assert np.abs(got - ref).max() < 1e-3
+
+
+def test_only_the_frozen_kinds_compile_with_inductors_freezing(sources, monkeypatch):
+    """torch.compile gets ``options={"freezing": True}`` for the frozen kinds and no options otherwise."""
+    from distill.compress import variants
+
+    seen = {}
+
+    def record(m, **kw):
+        seen[name] = kw
+        return m  # eager: what is checked is the call, not inductor
+
+    monkeypatch.setattr(variants.torch, "compile", record)
+    _, loaded = sources["bert"]
+    for name in ("torch-compile-bf16", "torch-compile-bf16-frozen", "torch-compile-bf16-cls-frozen"):
+        build_variant(loaded, name, "cpu")
+    assert seen == {
+        "torch-compile-bf16": {"dynamic": True, "options": None},
+        "torch-compile-bf16-frozen": {"dynamic": True, "options": {"freezing": True}},
+        "torch-compile-bf16-cls-frozen": {"dynamic": True, "options": {"freezing": True}},
+    }
 
 
 def test_a_compile_failure_is_a_reason_and_bench_skips_the_variant(sources, monkeypatch, tiny_bert):

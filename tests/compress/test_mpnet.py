@@ -29,7 +29,7 @@ from tests.mpnet_helpers import save_tiny_mpnet, save_tiny_mpnet_classifier
 from .conftest import TEXTS, run_fast_bench
 
 MPNET_KINDS = (
-    "torch-fp32, torch-int8, torch-int8-x86, torch-int8-onednn, torch-fp16, torch-bf16, torch-bf16-autocast, torch-compile-fp32, torch-compile-bf16, torch-compile-fp16, ort-fp32, ort-int8-dynamic, "
+    "torch-fp32, torch-int8, torch-int8-x86, torch-int8-onednn, torch-fp16, torch-bf16, torch-bf16-autocast, torch-compile-fp32, torch-compile-bf16, torch-compile-bf16-frozen, torch-compile-fp16, ort-fp32, ort-int8-dynamic, "
     "ort-int8-static"
 )
 # the adapter's measured fact (tests/compress/test_family_fusions.py checks it against the optimiser)
