@@ -206,3 +206,62 @@ def test_the_multi_label_experiment_predicts_the_hashtags_from_the_text_without_
     tags = {tag for _, y in rows for tag in y}
     assert len(tags) == module.TOP_TAGS and {"deflategate", "coachella2015"} <= tags
     assert any(len(y) > 1 for _, y in rows) and any(not y for _, y in rows)  # co-occurring tags, and none
+
+
+def test_a_tweet_task_page_names_each_students_stages_and_training_rows(monkeypatch):
+    """The page's header counts the training split before augmentation; an augmented student's row
+    shows its augmented rows and config, and each row its stages as its YAML sets them."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    module = _tweet_tasks()
+    scores = {
+        "dev": {"pearson": 0.5, "spearman": 0.5, "mse": 0.2},
+        "test": {"pearson": 0.4, "spearman": 0.4, "mse": 0.2},
+    }
+    model = {**scores, "params": 9_600_000, "throughput_b32": 1.0}
+    data = {"train": 29_654, "train_original": 6000, "augment": "experiments/augment/tinybert-x4.yaml"}
+    metrics = {
+        "teacher": {**model, "params": 22_700_000},
+        "student": {**model, "speedup_b32": 1.0},
+        "student_family": "tinybert",
+        "stages": [{"seconds": 1.0}],
+        "data": {
+            **data,
+            "dev": 1000,
+            "test": 1000,
+            "labels": ["score"],
+            "train_mean": 0.0,
+            "mean_dev_mse": 0.4,
+        },
+        "warnings": [],
+    }
+    student = "experiments/students/tinybert2-h256-regression-augmented.yaml"
+    r = module.row(student, metrics, "pearson")
+    assert r["stages"] == "intermediate 3 ep: emb + hidden + attn; prediction 4 ep: logit_mse"
+    machine = {"cpu": "x", "cores": 2, "matrix_engines": "avx2", "torch": "2"}
+    md = module.markdown("regression", [r], machine)
+    assert "6,000 training, 1,000 dev and 1,000 test tweets" in md
+    assert f"| 29,654 (augmented: `{data['augment']}`) | {r['stages']} | 0.5000 |" in md
+    assert "| teacher | 22.7 | 6,000 | |" in md
+
+
+def _configs(kind: str) -> list[Path]:
+    return sorted((ROOT / "experiments" / kind).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [(k, p) for k in ("students", "teachers", "augment") for p in _configs(k)],
+    ids=lambda x: x.name if isinstance(x, Path) else x,
+)
+def test_every_experiment_config_loads_against_the_current_schema(kind: str, path: Path, monkeypatch):
+    """The scripts and recipes name these files; a renamed or retired key would fail only hours in."""
+    from distill.config import load_student_config, load_teacher_config
+    from distill.distillation.augmented import load_augment_config
+
+    monkeypatch.chdir(ROOT)  # their paths (augment:, data) are relative to the repository
+    if kind == "students":
+        load_student_config(path)
+    elif kind == "teachers":
+        load_teacher_config(path)
+    else:
+        load_augment_config(str(path), f"{path.name}")
