@@ -211,7 +211,7 @@ def _baseline(b: dict) -> str:
 def markdown(task: str, rows: list[dict], machine: dict) -> str:
     spec = TASKS[task]
     first = rows[0]
-    t, d = first["teacher"], {**first["data"], "train": first.get("train_original", first["data"]["train"])}
+    t, d = first["teacher"], {**first["data"], "train": first["train_original"]}
     metric = spec.metrics[0]
 
     def cells(scores: dict) -> str:
@@ -238,9 +238,9 @@ def markdown(task: str, rows: list[dict], machine: dict) -> str:
     for r in rows:
         s = r["student_scores"]
         met = "met" if min(r["pct_dev"], r["pct_test"]) >= TARGET else "NOT met"
-        rows_in = f"{r['data']['train']:,}" + (f" (augmented: `{r['augment']}`)" if r.get("augment") else "")
+        rows_in = f"{r['data']['train']:,}" + (f" (augmented: `{r['augment']}`)" if r["augment"] else "")
         lines.append(
-            f"| `{r['student']}` | {s['params'] / 1e6:.1f} | {rows_in} | {r.get('stages', '')} | {cells(s)} | "
+            f"| `{r['student']}` | {s['params'] / 1e6:.1f} | {rows_in} | {r['stages']} | {cells(s)} | "
             f"{100 * r['pct_dev']:.1f} / {100 * r['pct_test']:.1f} | {met} |"
         )
     lines += [

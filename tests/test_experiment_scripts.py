@@ -176,19 +176,13 @@ def test_family_speed_tiny_times_every_family_in_every_variant(tmp_path):
                 assert f"] {family} {variant} b{b}: " in done.stdout
 
 
-def _tweet_tasks():
-    spec = importlib.util.spec_from_file_location(
-        "experiments_tweet_tasks", ROOT / "experiments/tweet_tasks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _tweet_tasks(monkeypatch):
+    return _load(ROOT / "experiments/tweet_tasks.py", monkeypatch)
 
 
 def test_the_regression_experiment_scores_each_tweet_by_its_signed_confidence(monkeypatch):
     """experiments/tweet_tasks.py's regression: +confidence positive, -confidence negative, 0 neutral."""
-    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
-    rows = _tweet_tasks().corpus()
+    rows = _tweet_tasks(monkeypatch).corpus()
     assert len(rows) > 30_000 and all(-1.0 <= y <= 1.0 for _, y in rows)
     assert {y > 0 for _, y in rows} == {True, False} and any(y == 0.0 for _, y in rows)
     assert len({y for _, y in rows}) > 1000  # the confidences make it a regression, not three classes
@@ -197,8 +191,7 @@ def test_the_regression_experiment_scores_each_tweet_by_its_signed_confidence(mo
 def test_the_multi_label_experiment_predicts_the_hashtags_from_the_text_without_them(monkeypatch):
     """experiments/tweet_tasks.py's multi_label: each tweet with a hashtag, labelled with its tags
     among the corpus's most frequent, its text stripped of every hashtag, each text once."""
-    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
-    module = _tweet_tasks()
+    module = _tweet_tasks(monkeypatch)
     assert module.hashtags("Go #Patriots! #NFL #patriots") == ["nfl", "patriots"]
     rows = module.tagged()
     assert len(rows) > 15_000 and len({t for t, _ in rows}) == len(rows)
@@ -211,8 +204,7 @@ def test_the_multi_label_experiment_predicts_the_hashtags_from_the_text_without_
 def test_a_tweet_task_page_names_each_students_stages_and_training_rows(monkeypatch):
     """The page's header counts the training split before augmentation; an augmented student's row
     shows its augmented rows and config, and each row its stages as its YAML sets them."""
-    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
-    module = _tweet_tasks()
+    module = _tweet_tasks(monkeypatch)
     scores = {
         "dev": {"pearson": 0.5, "spearman": 0.5, "mse": 0.2},
         "test": {"pearson": 0.4, "spearman": 0.4, "mse": 0.2},
