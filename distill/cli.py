@@ -83,6 +83,8 @@ def _validate(args: argparse.Namespace) -> int:
         f"ok: {args.teacher} + {args.student}: student {shape}, stages: {', '.join(s.name for s in plan.student_cfg.stages)}; "
         f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}, {labels}"
     )
+    if checked.transfer is not None:
+        print(checked.transfer.line())
     print(lengths_line(checked.facts["lengths"]))
     if checked.facts["step_budget"]:
         logging.getLogger("distill").warning(checked.facts["step_budget"])

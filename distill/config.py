@@ -246,6 +246,12 @@ class StudentConfig(_Strict):
         None,
         description="an augment.yaml: distill on the training split augmented by it (teacher fine-tuned on the original)",
     )
+    transfer: str | None = Field(
+        None,
+        description="unlabeled texts (.txt, one per line; or .csv/.tsv/.jsonl with the data's text column) the "
+        "student also learns from, the teacher's outputs their only targets (a transfer set; "
+        "distill/distillation/transfer.py): no stage may use a gold-label objective",
+    )
     fail_below: Literal["majority"] | float | None = Field(
         None,
         description="majority | a fraction (0, 1] of the teacher's dev accuracy: a final student below it is an "

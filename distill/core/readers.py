@@ -129,6 +129,19 @@ def iter_rows(path: str | Path, fmt: str | None = None, encoding: str = "utf-8")
     return _iter_delimited(path, "\t", csv.QUOTE_NONE, encoding)
 
 
+def iter_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for each non-blank line of a plain-text file (one text per line,
+    the line break dropped); a bad byte is a DataError naming its line, as in :func:`iter_rows`."""
+    path = Path(path)
+    problem = encoding_problem(encoding)
+    if problem:
+        raise DataError(f"{path}: encoding: {problem}, got {encoding!r}")
+    _check_file(path)
+    for lineno, line in enumerate(_decoded_lines(path, encoding), 1):
+        if line.strip():
+            yield lineno, line.rstrip("\r\n")
+
+
 def read_header(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> list[str]:
     """Column names of a delimited file (the keys of the first object for JSONL)."""
     for _, row in iter_rows(path, fmt, encoding):

@@ -173,7 +173,7 @@ def _general(
     resume,
     world: World,
 ) -> dict:
-    from distill.distillation.preflight import pick_device
+    from distill.distillation.plan import pick_device
 
     t_cfg, s_cfg = load_teacher_config(teacher_yaml), load_student_config(student_yaml)
     _check_flags(epochs, lr, batch_size, max_length)

@@ -10,15 +10,16 @@ The checks, in order:
 1. :class:`Plan`: both configs, the teacher's config.json (sizes, ``max_length``, a classification
    head for ``finetune.mode: never``), the student's shape and layer map, a saved student given as
    ``init`` against that shape, every stage's objectives against both models' sizes, the devices,
-   the augment config;
+   the augment config, no gold-label objective beside a transfer set;
 2. the device and the precision (fp16 needs a GPU);
 3. the data (:func:`load_splits` reads every row), then :func:`check_data`: what needs the splits
    (the teacher's labels against the data's, an augment config's columns and output size against
-   the data, the optimizer-step bound of every schedule); the token lengths against ``max_length``;
+   the data, the optimizer-step bound of every schedule); student.yaml's transfer set, read and
+   filtered (:mod:`distill.distillation.transfer`); the token lengths against ``max_length``;
 4. the output folder: not a finished run (unless ``--fresh``), resumable as ``--resume``/auto
    would resume it (a checkpoint of other configs is refused), writable, room for the checkpoints;
 5. every other location the run will write: the fine-tuned teacher's cache, the teacher-output
-   cache, the augmented training split (:func:`write_locations`).
+   cache, the augmented training split (:mod:`distill.distillation.locations`).
 
 A new check that needs the splits goes into :func:`check_data` (one call); one that produces
 figures to print (validate) and record (run) puts them in :attr:`Preflight.facts`.
@@ -35,157 +36,26 @@ import torch
 
 from distill.config import (
     ConfigSource,
-    StudentConfig,
-    TeacherConfig,
-    load_student_config,
-    load_teacher_config,
-    source_name,
 )
-from distill.core.errors import ConfigError, OutputError
+from distill.core.errors import OutputError
 from distill.core.metrics import METRIC_NAMES, PRIMARY, TASKS, shown
-from distill.core.output_dir import OUTPUT_HINT, check_free_space, check_writable, run_bytes
+from distill.core.output_dir import check_free_space, check_writable
 from distill.data.dataset import DataSplits, load_splits
-from distill.distillation.augmented import check_augment, for_split, load_augment_config
+from distill.distillation.augmented import check_augment, for_split
 from distill.distillation.deploy import check_export
 from distill.distillation.lengths import split_lengths
-from distill.distillation.own_tokenizer import check_own_tokenizer
+from distill.distillation.locations import Location, output_key, write_locations
+from distill.distillation.plan import Plan, pick_device
 from distill.distillation.sanity import step_budget
-from distill.distillation.structures import check_structures
 from distill.distillation.tasks import check_run_task
-from distill.models.adapters import adapter_for
-from distill.models.layer_map import resolve_layer_map
-from distill.objectives import ModelDims, Objective
-from distill.objectives import spec as objective_spec
+from distill.distillation.transfer import TransferSet, load_transfer
 from distill.train.checkpoint import CheckpointManager, resume_key
-from distill.train.distiller import feature_requests
 from distill.train.schedule import check_steps, steps_per_epoch
 from distill.train.stepper import check_precision
-from distill.train.teacher import dims, finetuned_path, inspect_teacher, is_ready, label_order
-from distill.train.teacher_cache import cacheable
+from distill.train.teacher import label_order
 from distill.train.tracking import check_tracking
-from students.family import StudentShape, transformer_bytes
-from students.pruned_init import refusal
 
 RUN_TASKS = TASKS  # what `distill run` trains: classification, regression, multi-label
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available")
-    return torch.device(
-        "cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name)
-    )
-
-
-def build_objectives(
-    cfg: StudentConfig, stage: int, s_dims: ModelDims, t_dims: ModelDims, source: str
-) -> list[Objective]:
-    """The stage's objective modules; a shape conflict is a ConfigError naming the key."""
-    return objective_spec.build_objectives(
-        cfg.stages[stage].objectives, s_dims, t_dims, source, ("stages", stage, "objectives")
-    )
-
-
-class Plan:
-    """Both configs resolved against the teacher's sizes, before any weights are loaded."""
-
-    def __init__(self, teacher_yaml: ConfigSource, student_yaml: ConfigSource) -> None:
-        self.teacher_source = source_name(teacher_yaml, "teacher")
-        self.student_source = source_name(student_yaml, "student")
-        self.teacher_cfg: TeacherConfig = load_teacher_config(teacher_yaml)
-        self.student_cfg: StudentConfig = load_student_config(student_yaml)
-        self.teacher_hf = inspect_teacher(self.teacher_cfg, self.teacher_source)
-        self.teacher_ready = is_ready(self.teacher_cfg, self.teacher_hf, self.teacher_source)
-        t = dims(self.teacher_hf)
-        arch = self.student_cfg.architecture
-        self.family = arch.student_family
-        self.shape: StudentShape = arch.shape(
-            t.hidden_size,
-            t.num_heads,
-            t.num_layers,
-            adapter_for(self.teacher_hf.model_type).ffn_size(self.teacher_hf),
-        )
-        self.layer_map: list[int] = []  # a student without Transformer layers has none to map
-        self.init_layers: list[int] | None = None
-        if self.family.is_transformer:
-            if self.shape.hidden_size % self.shape.num_heads:
-                raise ConfigError(
-                    f"{self.student_source}: architecture: hidden_size {self.shape.hidden_size} is not a multiple "
-                    f"of num_heads {self.shape.num_heads}"
-                )
-            self.layer_map = resolve_layer_map(
-                self.student_cfg.layer_map, self.shape.num_layers, t.num_layers, self.student_source
-            )
-        if arch.init_layers is not None:
-            self.init_layers = resolve_layer_map(
-                arch.init_layers,
-                self.shape.num_layers,
-                t.num_layers,
-                self.student_source,
-                "architecture.init_layers",
-            )
-        arch_cfg, shape, t_hf = arch, self.shape, self.teacher_hf
-        build = (lambda: self.family.build_encoder(arch_cfg, shape, t_hf)) if self.family.general else None
-        check_structures(self.teacher_hf, self.layer_map, build, self.teacher_source, self.student_source)
-        self.student_dims = self.shape.dims()
-        self.teacher_dims = t
-        self.objectives = [  # fail on shape conflicts now, not mid-run
-            build_objectives(self.student_cfg, i, self.student_dims, t, self.student_source)
-            for i in range(len(self.student_cfg.stages))
-        ]
-        for source, cfg in ((self.teacher_source, self.teacher_cfg), (self.student_source, self.student_cfg)):
-            if cfg.device == "cuda" and not torch.cuda.is_available():
-                raise ConfigError(f"{source}: device: cuda was asked for, but no CUDA GPU is available")
-        self.augment = (
-            load_augment_config(self.student_cfg.augment, self.student_source)
-            if self.student_cfg.augment
-            else None
-        )
-        check_init(self)
-        self.student_tokenizer = check_own_tokenizer(self)  # student.yaml `tokenizer:`, else None
-
-    def resolved(self) -> dict:
-        student = self.student_cfg.model_dump()
-        for stage in student["stages"]:
-            stage["objectives"] = {k: dict(v) for k, v in stage["objectives"].items()}
-        student["architecture"]["resolved"] = self.shape.as_dict()
-        student["layer_map_resolved"] = self.layer_map
-        return {"teacher": self.teacher_cfg.model_dump(), "student": student}
-
-    def teacher_outputs_dir(self) -> Path:
-        """Where the teacher-output cache goes: ``teacher_cache.dir``, else ``<cache_dir>/outputs``."""
-        return Path(self.student_cfg.teacher_cache.dir or Path(self.teacher_cfg.cache_dir) / "outputs")
-
-    def uses_teacher_cache(self) -> bool:
-        """Whether some stage reads the teacher's outputs from the disk cache (see distiller.fit_stage)."""
-        mode = self.student_cfg.teacher_cache.mode
-        for objectives in self.objectives:
-            _, want_t = feature_requests(objectives, self.layer_map)
-            if any(o.uses_teacher for o in objectives) and cacheable(want_t, mode):
-                return True
-        return False
-
-
-def check_init(plan: Plan) -> None:
-    """A saved student given as ``init`` (``general:<folder>`` or ``<folder>``) must fit the student's
-    shape (its family says how: a Transformer's config.json, a BiLSTM's vocabulary); the run would
-    refuse it only after the teacher is ready."""
-    init = plan.student_cfg.init
-    if init == "pruned":
-        check_pruned_init(plan)
-    elif init not in ("random", "teacher", "pca", "glove"):
-        plan.family.check_init(
-            init.removeprefix("general:"), plan.shape, plan.teacher_hf, plan.student_source
-        )
-
-
-def check_pruned_init(plan: Plan) -> None:
-    """``init: pruned`` cuts the student out of the teacher (students/pruned_init.py): refused now,
-    with the reason, where it cannot."""
-    s = plan.shape
-    why = refusal(plan.teacher_hf, s.hidden_size, s.num_heads, s.intermediate_size, s.num_layers)
-    if why:
-        raise ConfigError(f"{plan.student_source}: init: pruned: {why}")
 
 
 # The schedule: ``epochs: 1e40`` is a valid positive number, but a run that schedules 10^41 optimizer
@@ -239,95 +109,6 @@ def check_data(plan: Plan, splits: DataSplits) -> None:
     )
 
 
-def student_bytes(plan: Plan, labels: int) -> int:
-    """The student's size, estimated from its configured shape before it is built."""
-    return plan.family.weight_bytes(plan.student_cfg.architecture, plan.shape, plan.teacher_hf, labels)
-
-
-def teacher_bytes(plan: Plan, labels: int) -> int:
-    hf = plan.teacher_hf
-    ffn = adapter_for(hf.model_type).ffn_size(hf)
-    return transformer_bytes(
-        getattr(hf, "vocab_size", 30522),
-        getattr(hf, "max_position_embeddings", 512),
-        hf.hidden_size,
-        hf.num_hidden_layers,
-        ffn,
-        labels,
-    )
-
-
-@dataclass
-class Location:
-    """A folder the run writes: where, under which key, how many bytes, what and what to do if not."""
-
-    path: Path
-    key: str
-    need: int
-    what: str
-    hint: str  # when it cannot be written
-    space_hint: str = ""  # when it is too full (default: ``hint``)
-
-
-def output_key(plan: Plan, output_dir: str | Path | None) -> tuple[Path, str]:
-    """The output folder and the key that chose it (``--output-dir`` or student.yaml's ``output_dir``)."""
-    if output_dir:
-        return Path(output_dir), "--output-dir"
-    s_cfg = plan.student_cfg
-    return Path(s_cfg.output_dir or Path("outputs") / s_cfg.name), f"{plan.student_source}: output_dir"
-
-
-def write_locations(plan: Plan, splits: DataSplits, out: Path, out_key: str) -> list[Location]:
-    """Every folder the run will write, with a rough size of what goes there."""
-    s_cfg, t_cfg = plan.student_cfg, plan.teacher_cfg
-    labels = len(splits.label_names)
-    best = any(st.eval for st in s_cfg.stages)
-    locations = [
-        Location(
-            out,
-            out_key,
-            run_bytes(student_bytes(plan, labels), s_cfg.checkpoint.keep_last, len(s_cfg.stages), best),
-            "student, stage checkpoints, checkpoint.keep_last resume checkpoints",
-            OUTPUT_HINT,
-            "free disk space, lower checkpoint.keep_last or choose another folder (output_dir or --output-dir)",
-        )
-    ]
-    cache_key = f"{plan.teacher_source}: cache_dir"
-    if not plan.teacher_ready and not (finetuned_path(t_cfg, splits) / "config.json").is_file():
-        locations.append(
-            Location(
-                Path(t_cfg.cache_dir),
-                cache_key,
-                teacher_bytes(plan, labels),
-                "the fine-tuned teacher",
-                "free disk space or choose another cache_dir",
-            )
-        )
-    if plan.uses_teacher_cache():
-        key = f"{plan.student_source}: teacher_cache.dir"
-        rows = len(splits.train) * (1 + plan.augment[0].n_iter if plan.augment is not None else 1)
-        locations.append(
-            Location(
-                plan.teacher_outputs_dir(),
-                key,
-                rows * labels * 4,
-                "the teacher's logits on the training split",
-                "set teacher_cache.dir to another folder, or teacher_cache.mode: off",
-            )
-        )
-    if plan.augment is not None:
-        locations.append(
-            Location(
-                Path(t_cfg.cache_dir) / "augmented",
-                cache_key,
-                0,
-                "the augmented training split",
-                "choose another cache_dir (the augmented split is cached there)",
-            )
-        )
-    return locations
-
-
 def check_not_finished(out: Path, resume: str) -> None:
     """Refuse to retrain over a finished run (metrics.json is written last) unless ``--fresh``."""
     metrics = out / "metrics.json"
@@ -356,11 +137,21 @@ class Preflight:
     out_key: str  # "--output-dir" or "<student.yaml>: output_dir": what names the folder in messages
     locations: list[Location]
     facts: dict = field(default_factory=dict)  # figures validate prints and run records (e.g. truncation)
+    transfer: TransferSet | None = None  # student.yaml's `transfer:` texts, read and filtered
 
 
-def check_resumable(plan: Plan, splits: DataSplits, out: Path, resume: str, processes: int) -> None:
+def run_key(plan: Plan, splits: DataSplits, processes: int, transfer: TransferSet | None) -> dict:
+    """What a checkpoint must match to be resumed: the configs, the data (and transfer texts), the
+    number of processes (each holds its own RNG streams)."""
+    data = splits.fingerprint() if transfer is None else [splits.fingerprint(), transfer.fingerprint()]
+    return resume_key({**plan.resolved(), "data": data, "processes": processes})
+
+
+def check_resumable(
+    plan: Plan, splits: DataSplits, out: Path, resume: str, processes: int, transfer: TransferSet | None
+) -> None:
     """The output folder's checkpoints against these configs and data (see :mod:`distill.train.checkpoint`)."""
-    key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": processes})
+    key = run_key(plan, splits, processes, transfer)
     CheckpointManager(out / "checkpoints" / "resume", plan.student_cfg.checkpoint, key).check(
         resume, plan.student_source
     )
@@ -384,10 +175,14 @@ def preflight(
         check_export(export, plan.family.deployed_type(plan.teacher_hf), plan.student_source)
     splits = load_splits(plan.teacher_cfg.data, RUN_TASKS)  # reads every row: bad data fails here
     check_data(plan, splits)
+    transfer = load_transfer(plan.student_cfg, plan.teacher_cfg.data, splits, plan.student_source)
+    rows = len(splits.train) + (len(transfer) if transfer else 0)  # what the student trains on
+    if transfer:
+        check_student_steps(plan, rows, "train rows + transfer texts")
     out, out_key = output_key(plan, output_dir)
     check_not_finished(out, resume)
-    check_resumable(plan, splits, out, resume, processes)
-    locations = write_locations(plan, splits, out, out_key)
+    check_resumable(plan, splits, out, resume, processes, transfer)
+    locations = write_locations(plan, splits, out, out_key, len(transfer) if transfer else 0)
     for loc in locations:
         check_writable(loc.path, loc.key, loc.hint)
         check_free_space(loc.path, loc.need, loc.key, loc.what, loc.space_hint or loc.hint)
@@ -395,5 +190,5 @@ def preflight(
     # split is cut too often, see data.lengths.report_lengths) and records them in metrics.json.
     facts = {"lengths": split_lengths(splits, plan.teacher_cfg, plan.teacher_source)}
     # an augmented split's size is known only once it is made: run checks it then
-    facts["step_budget"] = None if plan.augment else student_step_budget(plan, len(splits.train))
-    return Preflight(plan, splits, device, out, out_key, locations, facts)
+    facts["step_budget"] = None if plan.augment else student_step_budget(plan, rows)
+    return Preflight(plan, splits, device, out, out_key, locations, facts, transfer)

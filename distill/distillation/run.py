@@ -33,18 +33,18 @@ from distill.distillation.augmented import augment_train
 from distill.distillation.deploy import deploy
 from distill.distillation.lengths import report_lengths
 from distill.distillation.model_card import write_model_card
+from distill.distillation.plan import Plan, build_objectives, pick_device
 from distill.distillation.preflight import (
-    Plan,
     Preflight,
-    build_objectives,
     check_student_steps,
-    pick_device,
     preflight,
+    run_key,
     student_step_budget,
 )
 from distill.distillation.sanity import below_bar, final_warning, stage_warning, student_warnings
 from distill.distillation.summary import machine_block, track_summary
 from distill.distillation.tasks import bar_for, baseline_block, final_scores, set_task
+from distill.distillation.transfer import with_transfer
 from distill.models.layer_importance import choose_layers
 from distill.objectives.base import start_projections
 from distill.train.checkpoint import (
@@ -54,7 +54,6 @@ from distill.train.checkpoint import (
     capture_rng,
     rank_rng,
     restore_rng,
-    resume_key,
 )
 from distill.train.distiller import fit_stage
 from distill.train.distributed import World, close, init_world, main_first
@@ -167,7 +166,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         report_lengths(lengths, plan.teacher_source)
     # A checkpoint resumes only a run of the same configs and data (see checkpoint.HARMLESS).
     # The number of processes is part of it: each holds its own RNG streams (dropout).
-    key = resume_key({**plan.resolved(), "data": splits.fingerprint(), "processes": world.size})
+    key = run_key(plan, splits, world.size, checked.transfer)
     manager = CheckpointManager(out / "checkpoints" / "resume", s_cfg.checkpoint, key)
     ckpt = agreed_resume_point(manager, resume, plan.student_source, world)
     if world.is_main:
@@ -189,13 +188,19 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     bar = bar_for(splits, teacher_scores["dev"])  # what the student must beat
     teacher.model.to(DTYPES[s_cfg.train.teacher_precision])  # inference only from here on
 
-    n_original = len(splits.train)
-    if s_cfg.augment:  # the student distills on augmented text; the teacher was fine-tuned on the original
+    # What the student distills on: the training split, augmented (the teacher was fine-tuned on the
+    # original), then the transfer texts. `splits.train` stays the original: the baselines read it.
+    distilled = splits.train
+    if s_cfg.augment:
         with main_first(world):
-            splits.train = augment_train(splits, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
-        check_student_steps(plan, len(splits.train), "augmented train rows")  # its size is known only now
+            distilled = augment_train(splits, s_cfg.augment, t_cfg.cache_dir, plan.student_source)
+    if checked.transfer is not None:
+        log.info(checked.transfer.line())
+        distilled = with_transfer(distilled, checked.transfer, splits.task, n_labels)
+    if s_cfg.augment:  # its size is known only now
+        check_student_steps(plan, len(distilled), "augmented train rows (and transfer texts)")
     budget = checked.facts["step_budget"] or (
-        student_step_budget(plan, len(splits.train)) if s_cfg.augment else None
+        student_step_budget(plan, len(distilled)) if s_cfg.augment else None
     )
     if budget and world.is_main:
         log.warning(budget)
@@ -203,7 +208,7 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     layer_scores = None
     if s_cfg.layer_map == "importance":  # the layers that turn the residual stream most (validate: uniform)
         plan.layer_map, layer_scores, line = choose_layers(
-            teacher.model, teacher.tokenizer, splits.train.texts, len(plan.layer_map)
+            teacher.model, teacher.tokenizer, distilled.texts, len(plan.layer_map)
         )
         log.info(line)
     torch.manual_seed(s_cfg.seed)
@@ -214,8 +219,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
             teacher=teacher.model,
             teacher_tokenizer=teacher.tokenizer,
             label_names=splits.label_names,
-            texts=splits.train.texts + (splits.train.pairs or []),
-            pair=splits.train.pairs is not None,
+            texts=distilled.texts + (distilled.pairs or []),
+            pair=distilled.pairs is not None,
             init=s_cfg.init,
             layer_map=plan.layer_map,
             init_layers=plan.init_layers,
@@ -230,8 +235,8 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
     if world.rank:  # own dropout masks per rank (the replicas' weights are made equal by DDP, not by the RNG)
         torch.manual_seed(s_cfg.seed + 1_000_003 * world.rank)
     train, dev, test = (
-        encode_views(getattr(splits, s), teacher.tokenizer, tokenizer, t_cfg.max_length)
-        for s in ("train", "dev", "test")
+        encode_views(split, teacher.tokenizer, tokenizer, t_cfg.max_length)
+        for split in (distilled, splits.dev, splits.test)
     )
 
     stages, first, global_step, last = [], 0, 0, manager.root
@@ -339,9 +344,10 @@ def _run(checked: Preflight, out: Path, started: float, resume: str, world: Worl
         "student_path": str(out),
         "machine": machine_block(world),
         "data": {
-            "train": len(splits.train),
-            "train_original": n_original,
+            "train": len(distilled),  # what the student learned on
+            "train_original": len(splits.train),  # what the teacher was fine-tuned on
             "augment": s_cfg.augment,
+            "transfer": checked.transfer.summary() if checked.transfer else None,
             "dev": len(splits.dev),
             "test": len(splits.test),
             "labels": splits.label_names,

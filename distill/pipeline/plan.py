@@ -27,6 +27,8 @@ from distill.pipeline.keys import (
 from distill.pipeline.recipe import UNKEYED, Recipe, Step
 from students.family import StudentFamily
 
+STUDENT_FILES = ("augment", "transfer")  # student.yaml keys that name a file the run reads
+
 
 @dataclass
 class Planned:
@@ -107,11 +109,15 @@ def _parts(
         parts["config"] = config_content(step.config)
     if step.kind == "general" and step.options.corpus:
         files = [Path(step.options.corpus)]
+    if step.kind == "distill":  # the files its student.yaml names: another file, another student
+        files = [Path(parts["config"][k]) for k in STUDENT_FILES if parts["config"].get(k)]
     if files:
         try:
             parts["files"] = files_digest(files)
         except Missing as e:
-            what = "data source" if step.kind == "data" else "corpus"
+            what = {"data": "data source", "general": "corpus"}.get(
+                step.kind, "student.yaml's augment or transfer file"
+            )
             return {**parts, "files": f"missing: {e}"}, f"{what} missing: {e}"
     return parts, None
 
