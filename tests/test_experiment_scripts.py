@@ -234,6 +234,49 @@ def test_a_tweet_task_page_names_each_students_stages_and_training_rows(monkeypa
     assert "6,000 training, 1,000 dev and 1,000 test tweets" in md
     assert f"| 29,654 (augmented: `{data['augment']}`) | {r['stages']} | 0.5000 |" in md
     assert "| teacher | 22.7 | 6,000 | |" in md
+    assert module.TRANSFER not in md  # no student of this page has a transfer set
+
+    transfer = {
+        "rows": 23_984,
+        "path": "t.jsonl",
+        "read": 24_698,
+        "in_eval": 5,
+        "in_train": 9,
+        "repeats": 700,
+    }
+    metrics["data"] = {**metrics["data"], "train": 29_984, "augment": None, "transfer": transfer}
+    md = module.markdown("regression", [r, module.row(student, metrics, "pearson")], machine, ["s.yaml"])
+    assert "| 29,984 (6,000 + 23,984 unlabelled: `transfer:`) |" in md and module.TRANSFER in md
+    assert "torch 2. Run later with `--update` (same CPU class, software and split): `s.yaml`. Always" in md
+
+
+def test_an_update_replaces_its_students_rows_and_refuses_another_machine_or_split(monkeypatch):
+    module = _tweet_tasks(monkeypatch)
+    machine = {"cpu": "AMD EPYC", "cores": 2, "matrix_engines": "avx2", "torch": "2", "transformers": "5"}
+
+    def r(student: str, score: float, train: int = 6000) -> dict:
+        return {
+            "student": student,
+            "score": score,
+            "train_original": train,
+            "data": {"dev": 1000, "test": 1000},
+        }
+
+    previous = {"machine": {**machine, "loadavg_1_5_15": [2, 2, 2]}, "rows": [r("a", 1), r("b", 2)]}
+    merged = module.updated(previous, [r("b", 3), r("c", 4)], {**machine, "loadavg_1_5_15": [0, 0, 0]})
+    assert [(x["student"], x["score"]) for x in merged] == [("a", 1), ("b", 3), ("c", 4)]
+    with pytest.raises(SystemExit) as e:
+        module.updated(previous, [r("b", 3)], {**machine, "matrix_engines": "avx2 avx512_vnni"})
+    assert str(e.value) == (
+        "--update: the report's rows ran with matrix_engines 'avx2', this machine has 'avx2 avx512_vnni'; "
+        "re-run every student (without --update)"
+    )
+    with pytest.raises(SystemExit) as e:
+        module.updated(previous, [r("b", 3, train=2000)], machine)
+    assert str(e.value) == (
+        "--update: the report's rows used the split (train, dev, test) (6000, 1000, 1000), this run "
+        "(2000, 1000, 1000); pass the same --train and --eval"
+    )
 
 
 def _configs(kind: str) -> list[Path]:

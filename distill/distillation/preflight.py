@@ -34,9 +34,7 @@ from pathlib import Path
 
 import torch
 
-from distill.config import (
-    ConfigSource,
-)
+from distill.config import ConfigSource
 from distill.core.errors import OutputError
 from distill.core.metrics import METRIC_NAMES, PRIMARY, TASKS, shown
 from distill.core.output_dir import check_free_space, check_writable
