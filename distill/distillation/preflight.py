@@ -174,13 +174,14 @@ def preflight(
     splits = load_splits(plan.teacher_cfg.data, RUN_TASKS)  # reads every row: bad data fails here
     check_data(plan, splits)
     transfer = load_transfer(plan.student_cfg, plan.teacher_cfg.data, splits, plan.student_source)
-    rows = len(splits.train) + (len(transfer) if transfer else 0)  # what the student trains on
+    n_transfer = len(transfer) if transfer else 0
+    rows = len(splits.train) + n_transfer  # what the student trains on
     if transfer:
         check_student_steps(plan, rows, "train rows + transfer texts")
     out, out_key = output_key(plan, output_dir)
     check_not_finished(out, resume)
     check_resumable(plan, splits, out, resume, processes, transfer)
-    locations = write_locations(plan, splits, out, out_key, len(transfer) if transfer else 0)
+    locations = write_locations(plan, splits, out, out_key, n_transfer)
     for loc in locations:
         check_writable(loc.path, loc.key, loc.hint)
         check_free_space(loc.path, loc.need, loc.key, loc.what, loc.space_hint or loc.hint)

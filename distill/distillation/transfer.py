@@ -22,18 +22,16 @@ whole, in ``data.encoding``, by the pre-flight, so ``distill validate`` reports 
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from distill.config import StudentConfig
 from distill.core.errors import ConfigError, DataError
 from distill.core.readers import iter_lines, iter_rows, require_columns
 from distill.data.config import DataConfig
 from distill.data.dataset import GLUE_TASKS, DataSplits, TextDataset
 from distill.objectives import OBJECTIVES
-
-log = logging.getLogger("distill")
 
 # A transfer row's label: never read, since every objective must learn from the teacher; chosen
 # so a gold loss that read one anyway would not pass unnoticed (cross-entropy's ignore index; NaN).
@@ -77,7 +75,7 @@ class TransferSet:
         )
 
 
-def check_objectives(cfg, source: str) -> None:
+def check_objectives(cfg: StudentConfig, source: str) -> None:
     """Refuse a stage objective that reads the gold labels: a transfer text has none."""
     for i, stage in enumerate(cfg.stages):
         for name in stage.objectives:
@@ -117,7 +115,7 @@ def _rows(path: Path, data: DataConfig, pair: bool, where: str) -> list[tuple[st
         rows, checked = [], False
         for _, row in iter_rows(path, suffix[1:], data.encoding):
             if not checked:
-                require_columns(path, list(row), [text] + ([second] if pair and second else []))
+                require_columns(path, list(row), [text, second] if pair else [text])
                 checked = True
             if row[text].strip() and (not pair or row[second].strip()):
                 rows.append((row[text], row[second] if pair else None))
@@ -126,7 +124,9 @@ def _rows(path: Path, data: DataConfig, pair: bool, where: str) -> list[tuple[st
         raise DataError(f"{where}: {e}") from None
 
 
-def load_transfer(cfg, data: DataConfig, splits: DataSplits, source: str) -> TransferSet | None:
+def load_transfer(
+    cfg: StudentConfig, data: DataConfig, splits: DataSplits, source: str
+) -> TransferSet | None:
     """student.yaml's transfer set, read and filtered (None without ``transfer:``); refuses a missing
     or malformed file and one with no text left once filtered (:func:`check_objectives`, which needs
     no data, runs earlier, in the pre-flight's plan)."""
