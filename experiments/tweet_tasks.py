@@ -280,16 +280,20 @@ def markdown(task: str, rows: list[dict], machine: dict, updated: list[str] = ()
 SAME_RUN = ("cpu", "cores", "matrix_engines", "torch", "transformers")  # what --update keeps equal
 
 
-def updated(previous: dict, rows: list[dict], machine: dict) -> list[dict]:
-    """The previous report's rows, each replaced by the new row of its student, the other new rows
-    after them; refused (SystemExit) unless the previous rows ran on this CPU class and software, on
-    the same split, so that the page's rows stay comparable."""
+def check_same_machine(previous: dict, machine: dict) -> None:
+    """--update's first check, before any training: the report's rows ran on this CPU class and
+    software (SystemExit otherwise), so that the page's rows stay comparable."""
     for key in SAME_RUN:
         if previous["machine"].get(key) != machine.get(key):
             raise SystemExit(
                 f"--update: the report's rows ran with {key} {previous['machine'].get(key)!r}, this machine has "
                 f"{machine.get(key)!r}; re-run every student (without --update)"
             )
+
+
+def updated(previous: dict, rows: list[dict]) -> list[dict]:
+    """The previous report's rows, each replaced by the new row of its student, the other new rows
+    after them; refused (SystemExit) unless the new rows ran on the previous rows' split."""
 
     def split(r: dict) -> tuple[int, int, int]:
         return r["train_original"], r["data"]["dev"], r["data"]["test"]
@@ -320,6 +324,11 @@ def main() -> None:
     if args.update and not args.students:
         p.error("--update re-runs the students named by --students")
     spec = TASKS[args.task]
+    report = args.report or ROOT / "experiments/reports" / spec.report
+    machine = machine_facts(1)
+    if args.update:  # before hours of training
+        previous = json.loads((report / "report.json").read_text())
+        check_same_machine(previous, machine)
     paths = write_splits(args.task, args.train, args.eval)
     teacher = teacher_config(args.task, paths, args.train)
     rows = []
@@ -328,17 +337,15 @@ def main() -> None:
         out = ROOT / "outputs/experiments" / spec.report / "runs" / s["name"]
         m = run(teacher, student, out, resume="fresh")
         rows.append(row(student, m, spec.metrics[0]))
-    report = args.report or ROOT / "experiments/reports" / spec.report
     report.mkdir(parents=True, exist_ok=True)
-    machine = machine_facts(1)
     result = {"task": args.task, "machine": machine, "rows": rows}
     if args.update:
-        previous = json.loads((report / "report.json").read_text())
-        result["rows"] = updated(previous, rows, machine)
+        result["rows"] = updated(previous, rows)
         result["updated"] = [*previous.get("updated", []), *(r["student"] for r in rows)]
     write_text(report / "report.json", json.dumps(result, indent=2))
-    write_text(report / "report.md", markdown(args.task, result["rows"], machine, result.get("updated", [])))
-    print(markdown(args.task, result["rows"], machine, result.get("updated", [])))
+    page = markdown(args.task, result["rows"], machine, result.get("updated", []))
+    write_text(report / "report.md", page)
+    print(page)
 
 
 if __name__ == "__main__":
